@@ -1,0 +1,61 @@
+"""Every exception lgaudit raises on purpose.
+
+::
+
+    LgauditError                      base; ``str(e)`` is one line meant for the user
+    ├── BadInputError                 the caller asked for something malformed or unknown
+    │   ├── UnknownRunError           no run matches the reference
+    │   └── AmbiguousRunError         a run prefix matches several runs
+    └── StoreError                    the database could not do what was asked
+        ├── SchemaError               the database is behind, ahead of, or not lgaudit's
+        ├── AppendOnlyViolation       something tried to change or delete a recorded row
+        └── StoreUnavailableError     the database cannot be reached / stays locked
+
+The CLI turns ``BadInputError`` and ``SchemaError`` into exit code 2 with the message as
+the only line printed; driver errors are translated into ``StoreError`` subclasses at one
+point (``lgaudit.store.engine.translate_errors``) and keep the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class LgauditError(Exception):
+    """Base class of every error lgaudit raises on purpose."""
+
+
+class BadInputError(LgauditError):
+    """The caller gave a malformed or unknown reference, spec or file."""
+
+
+class UnknownRunError(BadInputError):
+    """No recorded run matches the given run id or prefix."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"unknown run {ref!r}: `lgaudit runs` lists the recorded runs")
+        self.ref = ref
+
+
+class AmbiguousRunError(BadInputError):
+    """A run prefix matches more than one run."""
+
+    def __init__(self, ref: str, matches: list[str]) -> None:
+        shown = ", ".join(matches[:5])
+        super().__init__(f"run prefix {ref!r} is ambiguous: matches {shown}; give more characters")
+        self.ref = ref
+        self.matches = matches
+
+
+class StoreError(LgauditError):
+    """The store could not complete an operation."""
+
+
+class SchemaError(StoreError):
+    """The database schema is not the one this lgaudit version expects."""
+
+
+class AppendOnlyViolation(StoreError):
+    """A recorded row was about to be updated or deleted; the database refused."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be reached, or stayed locked past every retry."""

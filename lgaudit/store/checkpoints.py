@@ -1,0 +1,147 @@
+"""Checkpointer read queries: the state view that ``AuditSaver`` serves to LangGraph.
+
+A row is visible unless a tombstone of its thread was recorded after it (``delete_thread``
+hides, never deletes). "Latest" is the most recently *appended* checkpoint of a thread and
+namespace (chain order, ``gseq``), never a timestamp comparison: equal or skewed clocks
+cannot misorder it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, select, tuple_
+
+from lgaudit.store.engine import translate_errors
+from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def _visible(model: Any) -> Any:
+    return ~exists().where(
+        and_(Tombstone.thread_id == model.thread_id, Tombstone.gseq > model.gseq)
+    )
+
+
+class CheckpointQueries:
+    """Mixed into ``Store``: the SQL behind the checkpointer's reads."""
+
+    _read: Engine
+
+    def checkpoint_row(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> CheckpointRow | None:
+        """The visible checkpoint (latest appended if ``checkpoint_id`` is ``None``)."""
+        q = select(CheckpointRow).where(
+            CheckpointRow.thread_id == thread_id,
+            CheckpointRow.checkpoint_ns == checkpoint_ns,
+            _visible(CheckpointRow),
+        )
+        if checkpoint_id is not None:
+            q = q.where(CheckpointRow.checkpoint_id == checkpoint_id)
+        q = q.order_by(CheckpointRow.gseq.desc()).limit(1)
+        with translate_errors(), self._read.connect() as conn:
+            return conn.execute(q).first()
+
+    def checkpoint_rows(
+        self,
+        *,
+        thread_id: str | None,
+        checkpoint_ns: str | None,
+        checkpoint_id: str | None,
+        before: tuple[str, str] | None,
+        batch: int = 200,
+    ) -> Iterator[CheckpointRow]:
+        """Visible checkpoints newest first; a re-put checkpoint id appears once (latest)."""
+        q = select(CheckpointRow).where(_visible(CheckpointRow))
+        if thread_id is not None:
+            q = q.where(CheckpointRow.thread_id == thread_id)
+        if checkpoint_ns is not None:
+            q = q.where(CheckpointRow.checkpoint_ns == checkpoint_ns)
+        if checkpoint_id is not None:
+            q = q.where(CheckpointRow.checkpoint_id == checkpoint_id)
+        with translate_errors(), self._read.connect() as conn:
+            if before is not None:
+                bound = conn.execute(
+                    select(CheckpointRow.gseq)
+                    .where(
+                        CheckpointRow.thread_id == before[0],
+                        CheckpointRow.checkpoint_id == before[1],
+                    )
+                    .order_by(CheckpointRow.gseq)
+                    .limit(1)
+                ).scalar()
+                q = q.where(
+                    CheckpointRow.gseq < bound
+                    if bound is not None
+                    else CheckpointRow.checkpoint_id < before[1]
+                )
+            seen: set[tuple[str, str, str]] = set()
+            last: int | None = None
+            while True:
+                page = q.order_by(CheckpointRow.gseq.desc()).limit(batch)
+                if last is not None:
+                    page = page.where(CheckpointRow.gseq < last)
+                rows = conn.execute(page).all()
+                if not rows:
+                    return
+                for row in rows:
+                    key = (row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+                    if key not in seen:
+                        seen.add(key)
+                        yield row
+                last = rows[-1].gseq
+
+    def channel_refs(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        versions: dict[str, Any],
+        upto_gseq: int,
+    ) -> dict[str, str]:
+        """Blob refs of each channel at its version, as recorded at or before ``upto_gseq``."""
+        if not versions:
+            return {}
+        keys = [(ch, str(v)) for ch, v in versions.items()]
+        q = (
+            select(ChannelValue.channel, ChannelValue.version, ChannelValue.ref)
+            .where(
+                ChannelValue.thread_id == thread_id,
+                ChannelValue.checkpoint_ns == checkpoint_ns,
+                ChannelValue.gseq <= upto_gseq,
+                tuple_(ChannelValue.channel, ChannelValue.version).in_(keys),
+                _visible(ChannelValue),
+            )
+            .order_by(ChannelValue.gseq)
+        )
+        with translate_errors(), self._read.connect() as conn:
+            return {ch: ref for ch, _v, ref in conn.execute(q)}
+
+    def write_rows(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[WriteRow]:
+        """Pending writes of a checkpoint, resolved as LangGraph's savers do.
+
+        A regular write (``idx >= 0``) keeps its first recording for ``(task_id, idx)``; a
+        special write (error, interrupt, resume, scheduled: ``idx < 0``) keeps its latest.
+        Ordered by ``(task_path, task_id, idx)``, the order live execution applies them in.
+        """
+        q = (
+            select(WriteRow)
+            .where(
+                WriteRow.thread_id == thread_id,
+                WriteRow.checkpoint_ns == checkpoint_ns,
+                WriteRow.checkpoint_id == checkpoint_id,
+                _visible(WriteRow),
+            )
+            .order_by(WriteRow.gseq, WriteRow.position)
+        )
+        with translate_errors(), self._read.connect() as conn:
+            rows = conn.execute(q).all()
+        chosen: dict[tuple[str, int], WriteRow] = {}
+        for row in rows:
+            key = (row.task_id, row.idx)
+            if row.idx < 0 or key not in chosen:
+                chosen[key] = row
+        return sorted(chosen.values(), key=lambda r: (r.task_path, r.task_id, r.idx))

@@ -1,0 +1,374 @@
+"""``AuditSaver``: a LangGraph checkpointer on the append-only store.
+
+Every ``put`` and ``put_writes`` is also a ``checkpoint`` / ``writes`` event in the hash
+chain; ``delete_thread`` records a tombstone (and a ``delete`` event) that hides the thread
+from this view while its history stays for audit. Channel values are stored per new version
+only (unchanged channels are never rewritten) and content-addressed.
+
+Events belong to the run that LangGraph's config names in ``metadata.lgaudit_run_id``
+(set by ``Recorder.attach``); a checkpointer used on its own records each top-level input
+of a thread as an implicit run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+)
+
+from lgaudit.store.records import NewEvent, NewRun
+from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
+from lgaudit.store.serialization import EMPTY_TYPE, ValueCodec, safe_serializer, to_jsonable
+from lgaudit.store.store import Store
+
+RUN_ID_KEY = "lgaudit_run_id"
+_INTERRUPT, _RESUME = "__interrupt__", "__resume__"
+
+
+class EventSink(Protocol):
+    """Where the saver and callback send events: straight to the store, or a writer."""
+
+    def submit(self, events: list[NewEvent]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class DirectSink:
+    """Write-through: each submit is one append transaction before the graph goes on."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def submit(self, events: list[NewEvent]) -> None:
+        self.store.append(events)
+
+    def flush(self) -> None:
+        return None
+
+
+class RunRegistry:
+    """Maps LangGraph configs to runs: explicit (``lgaudit_run_id``) or implicit per thread."""
+
+    def __init__(self, environment: str | None = None) -> None:
+        self.environment = environment
+        self._runs: dict[str, NewRun] = {}
+        self._implicit: dict[str, NewRun] = {}
+        self._lock = threading.Lock()
+
+    def register(self, run: NewRun) -> None:
+        with self._lock:
+            self._runs[run.run_id] = run
+
+    def forget(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def for_config(
+        self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
+    ) -> NewRun:
+        meta = config.get("metadata") or {}
+        run_id = meta.get(RUN_ID_KEY) or (metadata or {}).get(RUN_ID_KEY)
+        thread_id = str(config.get("configurable", {}).get("thread_id", ""))
+        with self._lock:
+            if run_id:
+                run = self._runs.get(run_id)
+                if run is None:
+                    run = NewRun(run_id=run_id, thread_id=thread_id, environment=self.environment)
+                    self._runs[run_id] = run
+                return run
+            starts_run = bool(
+                metadata is not None
+                and metadata.get("source") == "input"
+                and not config.get("configurable", {}).get("checkpoint_ns")
+            )
+            run = self._implicit.get(thread_id)
+            if run is None or starts_run:
+                run = NewRun(
+                    run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.environment
+                )
+                self._implicit[thread_id] = run
+            return run
+
+
+class AuditSaver(BaseCheckpointSaver[str]):
+    """A LangGraph ``BaseCheckpointSaver`` (sync and async) backed by the lgaudit store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sink: EventSink | None = None,
+        runs: RunRegistry | None = None,
+        task_node: Callable[[str], str | None] | None = None,
+        serde: Any = None,
+    ) -> None:
+        super().__init__(serde=serde or safe_serializer())
+        self.store = store
+        self.sink: EventSink = sink or DirectSink(store)
+        self.runs = runs or RunRegistry()
+        self._task_node = task_node or (lambda _task_id: None)
+        self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+
+    @property
+    def codec(self) -> ValueCodec:
+        return ValueCodec(self.serde)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        conf = config["configurable"]
+        thread_id = str(conf["thread_id"])
+        ns = conf.get("checkpoint_ns", "")
+        parent_id = conf.get("checkpoint_id")
+        codec = self.codec
+        blobs: dict[str, tuple[str, bytes]] = {}
+        values = checkpoint["channel_values"]
+        value_refs: dict[str, str] = {}
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        for channel, version in new_versions.items():
+            ref = (
+                codec.encode(values[channel], blobs)
+                if channel in values
+                else codec.encode_empty(blobs)
+            )
+            value_refs[channel] = ref
+            rows.append(
+                (ChannelValue, {"channel": channel, "thread_id": thread_id,
+                                "checkpoint_ns": ns, "version": str(version), "ref": ref})
+            )  # fmt: skip
+        stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        meta = get_serializable_checkpoint_metadata(config, metadata)
+        checkpoint_ref = codec.encode(stored, blobs)
+        metadata_ref = codec.encode(meta, blobs)
+        run = self.runs.for_config(config, metadata)
+        rows.append(
+            (CheckpointRow, {"thread_id": thread_id, "checkpoint_ns": ns,
+                             "checkpoint_id": checkpoint["id"], "parent_checkpoint_id": parent_id,
+                             "run_id": run.run_id, "checkpoint_ref": checkpoint_ref,
+                             "metadata_ref": metadata_ref})
+        )  # fmt: skip
+        step = meta.get("step")
+        self._remember_step(thread_id, ns, checkpoint["id"], step)
+        payload = {
+            "checkpoint_id": checkpoint["id"],
+            "parent_checkpoint_id": parent_id,
+            "step": step,
+            "source": meta.get("source"),
+            "channel_versions": {k: str(v) for k, v in checkpoint["channel_versions"].items()},
+            "updated_channels": sorted(new_versions),
+            "value_refs": value_refs,
+            "checkpoint_ref": checkpoint_ref,
+            "metadata_ref": metadata_ref,
+        }
+        self.sink.submit(
+            [NewEvent(run=run, kind="checkpoint", payload=payload, thread_id=thread_id,
+                      step=step if isinstance(step, int) else None, checkpoint_ns=ns,
+                      checkpoint_id=checkpoint["id"], blobs=blobs, rows=rows)]
+        )  # fmt: skip
+        return {
+            "configurable": {
+                "thread_id": conf["thread_id"],
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        conf = config["configurable"]
+        thread_id = str(conf["thread_id"])
+        ns = conf.get("checkpoint_ns", "")
+        checkpoint_id = conf["checkpoint_id"]
+        codec = self.codec
+        blobs: dict[str, tuple[str, bytes]] = {}
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        entries: list[dict[str, Any]] = []
+        for position, (channel, value) in enumerate(writes):
+            idx = WRITES_IDX_MAP.get(channel, position)
+            ref = codec.encode(value, blobs)
+            rows.append(
+                (WriteRow, {"position": position, "thread_id": thread_id, "checkpoint_ns": ns,
+                            "checkpoint_id": checkpoint_id, "task_id": task_id,
+                            "task_path": task_path, "idx": idx, "channel": channel, "ref": ref})
+            )  # fmt: skip
+            entries.append({"channel": channel, "idx": idx, "ref": ref})
+        run = self.runs.for_config(config)
+        prev_step = self._steps.get((thread_id, ns, checkpoint_id))
+        step = prev_step + 1 if prev_step is not None else None
+        common = {
+            "run": run, "thread_id": thread_id, "step": step, "task_id": task_id,
+            "node": self._task_node(task_id), "checkpoint_ns": ns, "checkpoint_id": checkpoint_id,
+        }  # fmt: skip
+        events = [
+            NewEvent(kind="writes", payload={"task_path": task_path, "writes": entries},
+                     blobs=blobs, rows=rows, **common)
+        ]  # fmt: skip
+        for channel, value in writes:
+            if channel in (_INTERRUPT, _RESUME):
+                kind = "interrupt" if channel == _INTERRUPT else "resume"
+                events.append(NewEvent(kind=kind, payload={"value": to_jsonable(value)}, **common))
+        self.sink.submit(events)
+
+    def delete_thread(self, thread_id: str) -> None:
+        thread_id = str(thread_id)
+        run = self.runs.for_config({"configurable": {"thread_id": thread_id}})
+        self.sink.submit(
+            [NewEvent(run=run, kind="delete", payload={"thread_id": thread_id},
+                      thread_id=thread_id, rows=[(Tombstone, {"thread_id": thread_id})])]
+        )  # fmt: skip
+
+    def _remember_step(self, thread_id: str, ns: str, checkpoint_id: str, step: Any) -> None:
+        if isinstance(step, int):
+            self._steps[(thread_id, ns, checkpoint_id)] = step
+            if len(self._steps) > 10_000:
+                self._steps.popitem(last=False)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self.sink.flush()
+        conf = config["configurable"]
+        row = self.store.checkpoint_row(
+            str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config)
+        )
+        return self._tuple(row) if row is not None else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        self.sink.flush()
+        conf = (config or {}).get("configurable", {})
+        thread_id = conf.get("thread_id")
+        before_key = None
+        if before is not None:
+            bconf = before["configurable"]
+            before_key = (str(bconf.get("thread_id", thread_id)), bconf["checkpoint_id"])
+        rows = self.store.checkpoint_rows(
+            thread_id=str(thread_id) if thread_id is not None else None,
+            checkpoint_ns=conf.get("checkpoint_ns"),
+            checkpoint_id=get_checkpoint_id(config) if config else None,
+            before=before_key,
+        )
+        remaining = limit
+        for row in rows:
+            if remaining is not None and remaining <= 0:
+                return
+            tup = self._tuple(row)
+            if filter and any(tup.metadata.get(k) != v for k, v in filter.items()):
+                continue
+            yield tup
+            if remaining is not None:
+                remaining -= 1
+
+    def _tuple(self, row: CheckpointRow) -> CheckpointTuple:
+        codec = self.codec
+        head = self.store.load_blobs([row.checkpoint_ref, row.metadata_ref])
+        checkpoint = codec.decode(row.checkpoint_ref, head)
+        metadata = codec.decode(row.metadata_ref, head)
+        refs = self.store.channel_refs(
+            row.thread_id, row.checkpoint_ns, checkpoint["channel_versions"], row.gseq
+        )
+        writes = self.store.write_rows(row.thread_id, row.checkpoint_ns, row.checkpoint_id)
+        blobs = self.store.load_blobs([*refs.values(), *(w.ref for w in writes)])
+        checkpoint["channel_values"] = {
+            ch: codec.decode(ref, blobs)
+            for ch, ref in refs.items()
+            if blobs[ref][0] != EMPTY_TYPE
+        }
+        self._remember_step(row.thread_id, row.checkpoint_ns, row.checkpoint_id,
+                            metadata.get("step"))  # fmt: skip
+        conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
+        return CheckpointTuple(
+            config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},
+            checkpoint=checkpoint,
+            metadata=metadata,
+            parent_config=(
+                {"configurable": {**conf, "checkpoint_id": row.parent_checkpoint_id}}
+                if row.parent_checkpoint_id
+                else None
+            ),
+            pending_writes=[(w.task_id, w.channel, codec.decode(w.ref, blobs)) for w in writes],
+        )
+
+    def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
+        """Versions as PostgresSaver makes them: a counter plus a random tie-breaker, so two
+        forks from one checkpoint never record different values under the same version."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int | float):
+            current_v = int(current)
+        else:
+            current_v = int(str(current).split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # -- async twins (the store's I/O runs in a worker thread) ---------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        tuples = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for tup in tuples:
+            yield tup
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)

@@ -1,0 +1,192 @@
+"""Serialization: safe value encoding, content-addressed blobs, canonical JSON, JSON views.
+
+Values go through LangGraph's ``JsonPlusSerializer`` with pickle off and strict msgpack:
+loading only revives the safe built-in types plus the types a compiled graph allowlists
+through ``with_allowlist`` — a stored payload naming any other constructor is never called.
+A value that cannot be encoded is stored as a typed, readable placeholder, never dropped.
+
+Large lists (a growing message history) are stored as a manifest of per-element blobs, so
+appending one message stores one new element, not the whole list again.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import json
+import math
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from lgaudit.errors import StoreError
+
+#: Blob type of a list stored element by element: data is a JSON array of element hashes.
+LIST_TYPE = "lgaudit.list"
+#: Blob type marking a channel that has no value at a version (emptied channel).
+EMPTY_TYPE = "empty"
+#: Type tag inside a placeholder for a value that could not be serialized.
+PLACEHOLDER_KEY = "__lgaudit_unserializable__"
+_LIST_MIN = 8
+
+Blob = tuple[str, bytes]  # (type, data)
+
+
+def safe_serializer() -> JsonPlusSerializer:
+    """LangGraph's serializer with pickle off and the strict msgpack allowlist."""
+    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+
+
+def blob_hash(type_: str, data: bytes) -> str:
+    """The content address of a blob: SHA-256 over its type and bytes."""
+    h = hashlib.sha256(type_.encode())
+    h.update(b"\0")
+    h.update(data)
+    return h.hexdigest()
+
+
+def canonical_json(obj: Any) -> str:
+    """The one JSON text of ``obj`` that hashing uses: sorted keys, no spaces."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class ValueCodec:
+    """Encodes values into content-addressed blobs and decodes them back, safely."""
+
+    def __init__(self, serde: Any) -> None:
+        self.serde = serde
+
+    def dumps(self, value: Any) -> Blob:
+        """Serialize one value; an unserializable value becomes a readable placeholder."""
+        try:
+            return self.serde.dumps_typed(value)
+        except Exception as e:  # noqa: BLE001 - anything the serializer rejects
+            placeholder = {
+                PLACEHOLDER_KEY: f"{type(value).__module__}.{type(value).__qualname__}",
+                "repr": _short_repr(value),
+                "error": f"{type(e).__name__}: {e}"[:300],
+            }
+            return self.serde.dumps_typed(placeholder)
+
+    def loads(self, blob: Blob) -> Any:
+        return self.serde.loads_typed(blob)
+
+    def encode(self, value: Any, out: dict[str, Blob]) -> str:
+        """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""
+        if isinstance(value, list) and len(value) >= _LIST_MIN:
+            refs = [self._put(self.dumps(item), out) for item in value]
+            return self._put((LIST_TYPE, json.dumps(refs).encode()), out)
+        return self._put(self.dumps(value), out)
+
+    def encode_empty(self, out: dict[str, Blob]) -> str:
+        return self._put((EMPTY_TYPE, b""), out)
+
+    @staticmethod
+    def _put(blob: Blob, out: dict[str, Blob]) -> str:
+        key = blob_hash(*blob)
+        out[key] = blob
+        return key
+
+    @staticmethod
+    def children(blob: Blob) -> list[str]:
+        """Hashes a blob refers to (the elements of a list manifest)."""
+        return json.loads(blob[1]) if blob[0] == LIST_TYPE else []
+
+    def decode(self, ref: str, blobs: Mapping[str, Blob]) -> Any:
+        """Rebuild a value from its root hash; ``blobs`` must hold it and its children."""
+        blob = _get(blobs, ref)
+        if blob[0] == LIST_TYPE:
+            return [self.loads(_get(blobs, r)) for r in json.loads(blob[1])]
+        return self.loads(blob)
+
+
+def _get(blobs: Mapping[str, Blob], ref: str) -> Blob:
+    try:
+        return blobs[ref]
+    except KeyError:
+        raise StoreError(f"store is missing blob {ref[:12]}: the database is damaged") from None
+
+
+class BlobCache:
+    """A bounded LRU of immutable blobs by hash (content-addressed, so never stale)."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._items: OrderedDict[str, Blob] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+
+    def get_many(self, hashes: Iterable[str]) -> tuple[dict[str, Blob], list[str]]:
+        found: dict[str, Blob] = {}
+        missing: list[str] = []
+        for h in hashes:
+            blob = self._items.get(h)
+            if blob is None:
+                missing.append(h)
+            else:
+                self._items.move_to_end(h)
+                found[h] = blob
+        return found, missing
+
+    def __contains__(self, h: str) -> bool:
+        return h in self._items
+
+    def add(self, h: str, blob: Blob) -> None:
+        if h in self._items:
+            return
+        self._items[h] = blob
+        self._bytes += len(blob[1])
+        while self._bytes > self._max and self._items:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= len(old[1])
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not lose the event
+        text = f"<{type(value).__qualname__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def to_jsonable(value: Any, _depth: int = 0) -> Any:
+    """A JSON-safe, readable view of any state value (for events, show, diff and audit)."""
+    if _depth > 40:
+        return {"__type__": type(value).__qualname__, "repr": _short_repr(value)}
+    d = _depth + 1
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v, d) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [to_jsonable(v, d) for v in items]
+    if isinstance(value, bytes):
+        return {"__type__": "bytes", "base64": base64.b64encode(value[:4096]).decode()}
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value, d)
+    if isinstance(value, BaseException):
+        return {"__type__": "error", "type": type(value).__name__, "message": str(value)}
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        try:
+            return to_jsonable(model_dump(), d)
+        except Exception:  # noqa: BLE001 - fall through to the generic view
+            pass
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name), d) for f in dataclasses.fields(value)}
+    if type(value).__name__ == "Send":
+        return {"__type__": "Send", "node": value.node, "arg": to_jsonable(value.arg, d)}
+    return {"__type__": f"{type(value).__module__}.{type(value).__qualname__}",
+            "repr": _short_repr(value)}

@@ -1,0 +1,349 @@
+"""The event store: the only code that issues SQL (with ``checkpoints`` and ``verify``).
+
+Appends are one transaction per batch. Inside it the chain head is read under a lock
+(``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL), events
+get the next ``gseq``, per-run ``seq`` and ``prev_hash``, and ``prev_hash`` is UNIQUE, so
+the chain stays linear even if a lock were bypassed: a second event claiming the same
+predecessor cannot commit, and the append is retried on the new head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lgaudit.errors import AmbiguousRunError, BadInputError, UnknownRunError
+from lgaudit.store import migrate
+from lgaudit.store.checkpoints import CheckpointQueries
+from lgaudit.store.engine import create_engines, resolve_url, translate_errors, with_retries
+from lgaudit.store.records import (
+    GENESIS_HASH,
+    EventRecord,
+    NewEvent,
+    NewRun,
+    RunRecord,
+    RunStatus,
+    VerifyResult,
+    iso,
+)
+from lgaudit.store.schema import Blob, Event, Run
+from lgaudit.store.serialization import Blob as BlobT
+from lgaudit.store.serialization import BlobCache, ValueCodec, canonical_json
+
+_CHAIN_LOCK = 0x1A6A0D18
+_MIN_PREFIX = 6
+
+
+def event_hash(row: dict[str, Any]) -> str:
+    """SHA-256 over an event's canonical content, ``prev_hash`` included."""
+    body = {k: row[k] for k in HASHED_FIELDS}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+HASHED_FIELDS = (
+    "gseq", "run_id", "seq", "ts", "kind", "thread_id", "node", "step", "task_id",
+    "checkpoint_ns", "checkpoint_id", "payload", "prev_hash",
+)  # fmt: skip
+
+
+def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
+    """Digest of an event's state rows, so verify also catches edits of state tables."""
+    ordered = sorted(
+        (name, canonical_json({k: v for k, v in r.items() if k != "gseq"})) for name, r in rows
+    )
+    return hashlib.sha256(canonical_json(ordered).encode()).hexdigest()
+
+
+class Store(CheckpointQueries):
+    """An lgaudit store on SQLite or PostgreSQL.
+
+    ``Store.open(url)`` is the read side (refuses a database that is not an lgaudit store at
+    head). ``Store(url)`` is what recorders use: it upgrades a new empty database on first
+    use, and refuses one behind or ahead of head like ``open``.
+    """
+
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        self.url = resolve_url(url)
+        self._write, self._read = create_engines(self.url)
+        self.dialect = self._write.dialect.name
+        self._blob_cache = BlobCache()
+        self._known_runs: set[str] = set()
+        try:
+            if create:
+                migrate.upgrade(self._write, only_if_empty=True)
+            else:
+                with translate_errors(), self._read.connect() as conn:
+                    migrate.check(conn, allow_empty=False)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Open an existing store for reading (and verifying)."""
+        return cls(url, create=False)
+
+    def close(self) -> None:
+        self._write.dispose()
+        if self._read is not self._write:
+            self._read.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- write side -----------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent]) -> list[int]:
+        """Append events (and their blobs and state rows) atomically; return their gseqs."""
+        if not events:
+            return []
+        blobs: dict[str, BlobT] = {}
+        for e in events:
+            blobs.update(e.blobs)
+        new_blobs = [h for h in blobs if h not in self._blob_cache]
+        runs = {e.run.run_id: e.run for e in events if e.run.run_id not in self._known_runs}
+
+        def transaction() -> list[int]:
+            with self._write.begin() as conn:
+                return self._append_in(conn, events, runs, blobs, new_blobs)
+
+        gseqs = with_retries(transaction)
+        for h in new_blobs:
+            self._blob_cache.add(h, blobs[h])
+        self._known_runs.update(runs)
+        return gseqs
+
+    def _append_in(
+        self,
+        conn: Connection,
+        events: Sequence[NewEvent],
+        runs: dict[str, NewRun],
+        blobs: dict[str, BlobT],
+        new_blobs: list[str],
+    ) -> list[int]:
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        head = conn.execute(
+            select(Event.gseq, Event.hash).order_by(Event.gseq.desc()).limit(1)
+        ).first()
+        gseq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+        if runs:
+            self._insert_ignore(conn, Run.__table__, [_run_row(r) for r in runs.values()])
+        if new_blobs:
+            rows = [{"hash": h, "type": blobs[h][0], "data": blobs[h][1]} for h in new_blobs]
+            self._insert_ignore(conn, Blob.__table__, rows)
+        seqs: dict[str, int] = {}
+        for run_id in {e.run.run_id for e in events}:
+            last = conn.execute(select(func.max(Event.seq)).where(Event.run_id == run_id))
+            seqs[run_id] = last.scalar() or 0
+        event_rows: list[dict[str, Any]] = []
+        state_rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        gseqs: list[int] = []
+        for e in events:
+            gseq += 1
+            seqs[e.run.run_id] += 1
+            payload = dict(e.payload)
+            if e.rows:
+                payload["rows_digest"] = rows_digest((t.__tablename__, r) for t, r in e.rows)
+            row = {
+                "gseq": gseq, "run_id": e.run.run_id, "seq": seqs[e.run.run_id], "ts": e.ts,
+                "kind": e.kind, "thread_id": e.thread_id, "node": e.node, "step": e.step,
+                "task_id": e.task_id, "checkpoint_ns": e.checkpoint_ns,
+                "checkpoint_id": e.checkpoint_id, "payload": canonical_json(payload),
+                "prev_hash": prev,
+            }  # fmt: skip
+            row["hash"] = prev = event_hash(row)
+            event_rows.append(row)
+            gseqs.append(gseq)
+            for model, values in e.rows:
+                state_rows[model.__table__].append({**values, "gseq": gseq})
+        conn.execute(insert(Event.__table__), event_rows)
+        for table, rows in state_rows.items():
+            conn.execute(insert(table), rows)
+        return gseqs
+
+    def _insert_ignore(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
+    # -- blobs ----------------------------------------------------------------------
+
+    def load_blobs(self, hashes: Iterable[str]) -> dict[str, BlobT]:
+        """Blobs by hash, list manifests' elements included (cached: blobs never change)."""
+        out: dict[str, BlobT] = {}
+        todo = list(dict.fromkeys(hashes))
+        while todo:
+            found, missing = self._blob_cache.get_many(todo)
+            if missing:
+                with translate_errors(), self._read.connect() as conn:
+                    for chunk in _chunks(missing, 500):
+                        q = select(Blob.hash, Blob.type, Blob.data).where(Blob.hash.in_(chunk))
+                        for h, t, d in conn.execute(q):
+                            found[h] = (t, bytes(d))
+                            self._blob_cache.add(h, (t, bytes(d)))
+            out.update(found)
+            todo = [c for b in found.values() for c in ValueCodec.children(b) if c not in out]
+        return out
+
+    # -- runs -------------------------------------------------------------------------
+
+    def resolve_run(self, ref: str) -> str:
+        """The full run id for a run id or unique prefix of at least 6 characters."""
+        ref = (ref or "").strip()
+        with translate_errors(), self._read.connect() as conn:
+            if conn.execute(select(Run.run_id).where(Run.run_id == ref)).first():
+                return ref
+            if len(ref) < _MIN_PREFIX:
+                raise UnknownRunError(ref) if ref else BadInputError("empty run reference")
+            like = ref.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
+            q = select(Run.run_id).where(Run.run_id.like(like, escape="\\")).limit(6)
+            matches = [r[0] for r in conn.execute(q)]
+        if not matches:
+            raise UnknownRunError(ref)
+        if len(matches) > 1:
+            raise AmbiguousRunError(ref, matches)
+        return matches[0]
+
+    def run(self, run_ref: str) -> RunRecord:
+        run_id = self.resolve_run(run_ref)
+        return self.runs(run_ids=[run_id], limit=None)[0]
+
+    def runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = 50,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, with status, counts and tokens derived from their events."""
+        q = select(Run).order_by(Run.started_at.desc(), Run.run_id.desc())
+        if thread_id is not None:
+            q = q.where(Run.thread_id == thread_id)
+        if run_ids is not None:
+            q = q.where(Run.run_id.in_(list(run_ids)))
+        out: list[RunRecord] = []
+        offset = 0
+        with translate_errors(), self._read.connect() as conn:
+            while limit is None or len(out) < limit:
+                batch = conn.execute(q.offset(offset).limit(500)).all()
+                if not batch:
+                    break
+                offset += len(batch)
+                for rec in self._run_records(conn, batch):
+                    if status is None or rec["status"] == status:
+                        out.append(rec)
+        return out if limit is None else out[:limit]
+
+    def _run_records(self, conn: Connection, runs: Sequence[Any]) -> list[RunRecord]:
+        ids = [r.run_id for r in runs]
+        counts = dict(
+            conn.execute(
+                select(Event.run_id, func.count()).where(Event.run_id.in_(ids)).group_by(Event.run_id)
+            ).all()
+        )
+        ends: dict[str, tuple[str, str, int]] = {}
+        tokens: dict[str, int] = defaultdict(int)
+        q = (
+            select(Event.run_id, Event.kind, Event.payload, Event.ts)
+            .where(Event.run_id.in_(ids), Event.kind.in_(["run_end", "run_error", "llm_end"]))
+            .order_by(Event.gseq)
+        )
+        for run_id, kind, payload, ts in conn.execute(q):
+            data = json.loads(payload)
+            if kind == "llm_end":
+                tokens[run_id] += int((data.get("usage") or {}).get("total_tokens") or 0)
+            else:
+                ends[run_id] = (kind, data.get("status", ""), ts)
+        records: list[RunRecord] = []
+        for r in runs:
+            end = ends.get(r.run_id)
+            state: RunStatus = "running"
+            if end is not None:
+                state = "failed" if end[0] == "run_error" else (
+                    "interrupted" if end[1] == "interrupted" else "succeeded"
+                )
+            records.append(
+                RunRecord(
+                    run_id=r.run_id, thread_id=r.thread_id, parent_run_id=r.parent_run_id,
+                    graph=r.graph, status=state, started_at=iso(r.started_at) or "",
+                    ended_at=iso(end[2]) if end else None, environment=r.environment,
+                    event_count=counts.get(r.run_id, 0), tokens=tokens.get(r.run_id, 0),
+                    replay=json.loads(r.replay) if r.replay else None,
+                )  # fmt: skip
+            )
+        return records
+
+    # -- events -----------------------------------------------------------------------
+
+    def events(self, run_ref: str, *, kinds: Sequence[str] | None = None) -> list[EventRecord]:
+        """A run's events in order (payloads as stored: values by blob reference)."""
+        run_id = self.resolve_run(run_ref)
+        q = select(Event).where(Event.run_id == run_id).order_by(Event.seq)
+        if kinds:
+            q = q.where(Event.kind.in_(list(kinds)))
+        with translate_errors(), self._read.connect() as conn:
+            return [event_record(e) for e in conn.execute(q)]
+
+    def thread_events(self, thread_id: str, *, upto_gseq: int | None = None) -> list[EventRecord]:
+        """Every event of a thread (all its runs) in global order."""
+        q = select(Event).where(Event.thread_id == thread_id).order_by(Event.gseq)
+        if upto_gseq is not None:
+            q = q.where(Event.gseq <= upto_gseq)
+        with translate_errors(), self._read.connect() as conn:
+            return [event_record(e) for e in conn.execute(q)]
+
+    def iter_chain(self, *, run_id: str | None = None, batch: int = 2000) -> Iterator[Any]:
+        """Stored event rows in chain order, in batches (for verify)."""
+        last = 0
+        with translate_errors(), self._read.connect() as conn:
+            while True:
+                q = select(Event).where(Event.gseq > last).order_by(Event.gseq).limit(batch)
+                if run_id is not None:
+                    q = q.where(Event.run_id == run_id)
+                rows = conn.execute(q).all()
+                if not rows:
+                    return
+                yield rows, conn
+                last = rows[-1].gseq
+
+    def verify(self, *, run: str | None = None) -> VerifyResult:
+        """Recompute the hash chain (and state-row digests); name the first bad event."""
+        from lgaudit.store.verify import verify_chain
+
+        return verify_chain(self, run_id=self.resolve_run(run) if run else None)
+
+    def schema_revision(self) -> str | None:
+        with translate_errors(), self._read.connect() as conn:
+            return migrate.current_revision(conn)
+
+
+def event_record(e: Any) -> EventRecord:
+    return EventRecord(
+        gseq=e.gseq, run_id=e.run_id, seq=e.seq, ts=iso(e.ts) or "", kind=e.kind,
+        thread_id=e.thread_id, node=e.node, step=e.step, task_id=e.task_id,
+        checkpoint_ns=e.checkpoint_ns, checkpoint_id=e.checkpoint_id,
+        payload=json.loads(e.payload), prev_hash=e.prev_hash, hash=e.hash,
+    )  # fmt: skip
+
+
+def _run_row(r: NewRun) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id, "thread_id": r.thread_id, "parent_run_id": r.parent_run_id,
+        "graph": r.graph, "environment": r.environment, "started_at": r.started_at,
+        "replay": canonical_json(r.replay) if r.replay is not None else None,
+    }  # fmt: skip
+
+
+def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
