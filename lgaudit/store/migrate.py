@@ -51,7 +51,7 @@ def current_revision(conn: Connection) -> str | None:
     ).get_current_revision()
 
 
-def _state(conn: Connection) -> str | None:
+def revision_of(conn: Connection) -> str | None:
     """``current_revision``, refusing databases that hold lgaudit tables but no version."""
     names = set(inspect(conn).get_table_names())
     if VERSION_TABLE not in names:
@@ -65,7 +65,7 @@ def _state(conn: Connection) -> str | None:
 
 def check(conn: Connection, *, allow_empty: bool) -> str | None:
     """Raise ``SchemaError`` unless the database is at head (or empty, if allowed)."""
-    rev = _state(conn)
+    rev = revision_of(conn)
     head = head_revision()
     if rev == head:
         return rev
@@ -87,7 +87,7 @@ def upgrade(engine: Engine, *, only_if_empty: bool = False) -> str:
     with translate_errors(), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        rev = _state(conn)
+        rev = revision_of(conn)
         head = head_revision()
         if rev == head:
             return head

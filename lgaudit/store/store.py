@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -18,10 +19,16 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lgaudit.errors import AmbiguousRunError, BadInputError, UnknownRunError
+from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
 from lgaudit.store.checkpoints import CheckpointQueries
-from lgaudit.store.engine import create_engines, resolve_url, translate_errors, with_retries
+from lgaudit.store.engine import (
+    create_engines,
+    resolve_url,
+    sqlite_path,
+    translate_errors,
+    with_retries,
+)
 from lgaudit.store.records import (
     GENESIS_HASH,
     EventRecord,
@@ -70,6 +77,8 @@ class Store(CheckpointQueries):
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(url)
+        if not create:
+            _require_existing(self.url)
         self._write, self._read = create_engines(self.url)
         self.dialect = self._write.dialect.name
         self._blob_cache = BlobCache()
@@ -88,6 +97,29 @@ class Store(CheckpointQueries):
     def open(cls, url: str | None = None) -> Store:
         """Open an existing store for reading (and verifying)."""
         return cls(url, create=False)
+
+    @staticmethod
+    def upgrade(url: str | None = None) -> str:
+        """Apply lgaudit's migrations up to head (``lgaudit db upgrade``); return head."""
+        write, read = create_engines(resolve_url(url))
+        try:
+            return migrate.upgrade(write)
+        finally:
+            write.dispose()
+            read.dispose()
+
+    @staticmethod
+    def revision(url: str | None = None) -> dict[str, str | None]:
+        """``{"current": revision or None, "head": head}`` (``lgaudit db current``)."""
+        url = resolve_url(url)
+        _require_existing(url)
+        write, read = create_engines(url)
+        try:
+            with translate_errors(), read.connect() as conn:
+                return {"current": migrate.revision_of(conn), "head": migrate.head_revision()}
+        finally:
+            write.dispose()
+            read.dispose()
 
     def close(self) -> None:
         self._write.dispose()
@@ -325,6 +357,13 @@ class Store(CheckpointQueries):
     def schema_revision(self) -> str | None:
         with translate_errors(), self._read.connect() as conn:
             return migrate.current_revision(conn)
+
+
+def _require_existing(url: str) -> None:
+    """Readers never create a store: a missing SQLite file is bad input, not a new file."""
+    path = sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        raise SchemaError(f"no lgaudit store at {path}: record a run or `lgaudit db upgrade`")
 
 
 def event_record(e: Any) -> EventRecord:

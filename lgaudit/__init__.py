@@ -1,0 +1,27 @@
+"""lgaudit — the flight recorder for LangGraph.
+
+Record every LangGraph run (node events, model and tool calls, every checkpoint) into an
+append-only, tamper-evident SQL store; replay, diff and audit the runs.
+"""
+
+from lgaudit.errors import (
+    AppendOnlyViolation,
+    BadInputError,
+    LgauditError,
+    SchemaError,
+    StoreError,
+    UnknownRunError,
+)
+from lgaudit.store import EVENT_KINDS, AuditSaver, Store
+
+__all__ = [
+    "EVENT_KINDS",
+    "AppendOnlyViolation",
+    "AuditSaver",
+    "BadInputError",
+    "LgauditError",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "UnknownRunError",
+]

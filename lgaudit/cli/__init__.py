@@ -1,0 +1,14 @@
+"""The ``lgaudit`` command: a click group, one small module per verb group.
+
+Every verb is a thin layer over the public API. ``--db URL`` (or ``$LGAUDIT_DB``, default
+``sqlite:///lgaudit.db``) selects the store, before or after the verb. Bad input — an
+unknown run, a malformed spec, a store that is not lgaudit's — prints one line on stderr and
+exits 2; findings and differences exit 1.
+"""
+
+from __future__ import annotations
+
+from lgaudit.cli._base import cli
+from lgaudit.cli import db, demo, runs, verify  # noqa: F401  (registers the verbs)
+
+__all__ = ["cli"]

@@ -1,0 +1,89 @@
+"""The click group, its context object and the error mapping shared by every verb."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from lgaudit.errors import LgauditError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+
+class Context:
+    """Shared state of one invocation: the store URL chosen by ``--db``."""
+
+    def __init__(self, db: str | None = None) -> None:
+        self.db = db
+
+    def open_store(self) -> Any:
+        from lgaudit import Store
+
+        return Store.open(self.db)
+
+
+class LgauditGroup(click.Group):
+    """Turns lgaudit's own errors into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LgauditError as e:
+            click.echo(f"lgaudit: {e}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 - one line, never a traceback
+            if os.environ.get("LGAUDIT_DEBUG"):
+                raise
+            click.echo(f"lgaudit: unexpected {type(e).__name__}: {e}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.ensure_object(Context).db = value
+    return value
+
+
+def db_option(fn: F) -> F:
+    """``--db URL`` on a verb (the group takes it too; the verb's wins)."""
+    return click.option(
+        "--db",
+        "db",
+        metavar="URL",
+        expose_value=False,
+        callback=_set_db,
+        is_eager=True,
+        help="Store URL (default $LGAUDIT_DB, else sqlite:///lgaudit.db).",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(fn)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@click.group(cls=LgauditGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", metavar="URL", envvar="LGAUDIT_DB", help="Store URL (default sqlite:///lgaudit.db).")
+@click.version_option(package_name="lgaudit")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """lgaudit: the flight recorder for LangGraph — record, replay, diff and audit runs."""
+    obj = ctx.ensure_object(Context)
+    if obj.db is None:
+        obj.db = db
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)

@@ -1,0 +1,1 @@
+"""``lgaudit runs``: what was recorded."""
