@@ -12,6 +12,7 @@ from lgaudit.errors import (
     StoreError,
     UnknownRunError,
 )
+from lgaudit.recorder import Recorder, RecordingSaver
 from lgaudit.store import EVENT_KINDS, AuditSaver, Store
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "AuditSaver",
     "BadInputError",
     "LgauditError",
+    "Recorder",
+    "RecordingSaver",
     "SchemaError",
     "Store",
     "StoreError",

@@ -38,7 +38,7 @@ from lgaudit.store.serialization import EMPTY_TYPE, ValueCodec, safe_serializer,
 from lgaudit.store.store import Store
 
 RUN_ID_KEY = "lgaudit_run_id"
-_INTERRUPT, _RESUME = "__interrupt__", "__resume__"
+_INTERRUPT = "__interrupt__"
 
 
 class EventSink(Protocol):
@@ -69,7 +69,20 @@ class RunRegistry:
         self.environment = environment
         self._runs: dict[str, NewRun] = {}
         self._implicit: dict[str, NewRun] = {}
+        self._interrupted: set[str] = set()
         self._lock = threading.Lock()
+
+    def mark_interrupted(self, run_id: str) -> None:
+        with self._lock:
+            self._interrupted.add(run_id)
+
+    def take_interrupted(self, run_id: str) -> bool:
+        """Whether the run recorded an interrupt (and forget it)."""
+        with self._lock:
+            if run_id in self._interrupted:
+                self._interrupted.discard(run_id)
+                return True
+            return False
 
     def register(self, run: NewRun) -> None:
         with self._lock:
@@ -116,6 +129,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         sink: EventSink | None = None,
         runs: RunRegistry | None = None,
         task_node: Callable[[str], str | None] | None = None,
+        redactor: Any = None,
         serde: Any = None,
     ) -> None:
         super().__init__(serde=serde or safe_serializer())
@@ -123,11 +137,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self.sink: EventSink = sink or DirectSink(store)
         self.runs = runs or RunRegistry()
         self._task_node = task_node or (lambda _task_id: None)
+        self.redactor = redactor
         self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
 
     @property
     def codec(self) -> ValueCodec:
-        return ValueCodec(self.serde)
+        return ValueCodec(self.serde, self.redactor)
 
     # -- writes -----------------------------------------------------------------------
 
@@ -231,9 +246,10 @@ class AuditSaver(BaseCheckpointSaver[str]):
                      blobs=blobs, rows=rows, **common)
         ]  # fmt: skip
         for channel, value in writes:
-            if channel in (_INTERRUPT, _RESUME):
-                kind = "interrupt" if channel == _INTERRUPT else "resume"
-                events.append(NewEvent(kind=kind, payload={"value": to_jsonable(value)}, **common))
+            if channel == _INTERRUPT:
+                self.runs.mark_interrupted(run.run_id)
+                payload = {"value": self.jsonable(value), "task_path": task_path}
+                events.append(NewEvent(kind="interrupt", payload=payload, **common))
         self.sink.submit(events)
 
     def delete_thread(self, thread_id: str) -> None:
@@ -243,6 +259,11 @@ class AuditSaver(BaseCheckpointSaver[str]):
             [NewEvent(run=run, kind="delete", payload={"thread_id": thread_id},
                       thread_id=thread_id, rows=[(Tombstone, {"thread_id": thread_id})])]
         )  # fmt: skip
+
+    def jsonable(self, value: Any) -> Any:
+        """A redacted JSON view of a value, for event payloads."""
+        view = to_jsonable(value)
+        return self.redactor.redact(view) if self.redactor is not None else view
 
     def _remember_step(self, thread_id: str, ns: str, checkpoint_id: str, step: Any) -> None:
         if isinstance(step, int):

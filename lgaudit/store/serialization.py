@@ -29,6 +29,8 @@ from lgaudit.errors import StoreError
 
 #: Blob type of a list stored element by element: data is a JSON array of element hashes.
 LIST_TYPE = "lgaudit.list"
+#: Blob type of a dict holding large lists: data is a JSON object of key -> value hash.
+DICT_TYPE = "lgaudit.dict"
 #: Blob type marking a channel that has no value at a version (emptied channel).
 EMPTY_TYPE = "empty"
 #: Type tag inside a placeholder for a value that could not be serialized.
@@ -59,11 +61,21 @@ def canonical_json(obj: Any) -> str:
 class ValueCodec:
     """Encodes values into content-addressed blobs and decodes them back, safely."""
 
-    def __init__(self, serde: Any) -> None:
+    def __init__(self, serde: Any, redactor: Any = None) -> None:
         self.serde = serde
+        self.redactor = redactor
 
     def dumps(self, value: Any) -> Blob:
-        """Serialize one value; an unserializable value becomes a readable placeholder."""
+        """Serialize one value (redacted first when a redactor is set and the bytes hint at
+        a secret); an unserializable value becomes a readable placeholder."""
+        blob = self._dumps(value)
+        if self.redactor is not None and self.redactor.needs(blob[1]):
+            masked = self.redactor.redact(value)
+            if masked is not value:
+                blob = self._dumps(masked)
+        return blob
+
+    def _dumps(self, value: Any) -> Blob:
         try:
             return self.serde.dumps_typed(value)
         except Exception as e:  # noqa: BLE001 - anything the serializer rejects
@@ -82,6 +94,9 @@ class ValueCodec:
         if isinstance(value, list) and len(value) >= _LIST_MIN:
             refs = [self._put(self.dumps(item), out) for item in value]
             return self._put((LIST_TYPE, json.dumps(refs).encode()), out)
+        if is_split_dict(value):
+            keyed = {k: self.encode(v, out) for k, v in value.items()}
+            return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
         return self._put(self.dumps(value), out)
 
     def encode_empty(self, out: dict[str, Blob]) -> str:
@@ -95,15 +110,30 @@ class ValueCodec:
 
     @staticmethod
     def children(blob: Blob) -> list[str]:
-        """Hashes a blob refers to (the elements of a list manifest)."""
-        return json.loads(blob[1]) if blob[0] == LIST_TYPE else []
+        """Hashes a blob refers to (the parts of a list or dict manifest)."""
+        if blob[0] == LIST_TYPE:
+            return list(json.loads(blob[1]))
+        if blob[0] == DICT_TYPE:
+            return list(json.loads(blob[1]).values())
+        return []
 
     def decode(self, ref: str, blobs: Mapping[str, Blob]) -> Any:
-        """Rebuild a value from its root hash; ``blobs`` must hold it and its children."""
+        """Rebuild a value from its root hash; ``blobs`` must hold it and its parts."""
         blob = _get(blobs, ref)
         if blob[0] == LIST_TYPE:
             return [self.loads(_get(blobs, r)) for r in json.loads(blob[1])]
+        if blob[0] == DICT_TYPE:
+            return {k: self.decode(r, blobs) for k, r in json.loads(blob[1]).items()}
         return self.loads(blob)
+
+
+def is_split_dict(value: Any) -> bool:
+    """A plain str-keyed dict carrying a large list is stored part by part."""
+    return (
+        type(value) is dict
+        and all(isinstance(k, str) for k in value)
+        and any(isinstance(v, list) and len(v) >= _LIST_MIN for v in value.values())
+    )
 
 
 def _get(blobs: Mapping[str, Blob], ref: str) -> Blob:

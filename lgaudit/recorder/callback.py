@@ -1,0 +1,349 @@
+"""``RecordingCallback``: LangChain callbacks of a LangGraph run, as lgaudit events.
+
+LangGraph gives each task's run the tag ``graph:step:N`` and metadata naming the node
+(``langgraph_node``), step (``langgraph_step``) and task namespace
+(``langgraph_checkpoint_ns`` = ``parent_ns|node:task_id``); model and tool calls inside
+a node inherit that metadata. From these every event gets its thread, namespace, step,
+node and task id, so callback events line up with the checkpointer's events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
+from langgraph.types import Command
+
+from lgaudit.store import NewEvent, NewRun
+from lgaudit.store.saver import RUN_ID_KEY
+
+if TYPE_CHECKING:
+    from lgaudit.recorder.recorder import Recorder
+
+
+@dataclass
+class _Active:
+    """A LangChain run lgaudit is following (the root, a node task, a model or tool call)."""
+
+    kind: str  # "run" | "node" | "llm" | "tool"
+    run: NewRun
+    context: dict[str, Any]
+    name: str | None = None
+    attempt: int = 0
+
+
+def task_context(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Thread, graph namespace, step, node and task id from LangGraph's callback metadata."""
+    md = metadata or {}
+    ns = md.get("langgraph_checkpoint_ns") or ""
+    parts = ns.split("|") if ns else []
+    task_id = parts[-1].rsplit(":", 1)[1] if parts and ":" in parts[-1] else None
+    step = md.get("langgraph_step")
+    return {
+        "thread_id": str(md["thread_id"]) if md.get("thread_id") is not None else None,
+        "checkpoint_ns": "|".join(parts[:-1]),
+        "step": step if isinstance(step, int) else None,
+        "node": md.get("langgraph_node"),
+        "task_id": task_id,
+    }
+
+
+def error_view(error: BaseException) -> dict[str, Any]:
+    return {
+        "type": type(error).__name__,
+        "message": str(error),
+        "injected": bool(getattr(error, "__lgaudit_injected__", False)),
+    }
+
+
+class RecordingCallback(BaseCallbackHandler):
+    """Records runs, node tasks, model calls, tool calls and custom events of a graph."""
+
+    run_inline = True  # keep event order; handlers only enqueue
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.raise_error = recorder.durability == "sync"
+        self._active: dict[UUID, _Active] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._task_nodes: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def node_for_task(self, task_id: str) -> str | None:
+        return self._task_nodes.get(task_id)
+
+    def _run_for(self, run_id: UUID, parent_run_id: UUID | None, metadata: Any) -> NewRun | None:
+        md = metadata or {}
+        lg_run = md.get(RUN_ID_KEY)
+        if lg_run:
+            return self.recorder.runs.for_config({"metadata": md, "configurable": {}})
+        parent = self._active.get(parent_run_id) if parent_run_id else None
+        return parent.run if parent else None
+
+    def _emit(self, run: NewRun, kind: str, payload: dict[str, Any], ctx: dict[str, Any],
+              blobs: dict[str, tuple[str, bytes]] | None = None) -> None:  # fmt: skip
+        self.recorder.sink.submit(
+            [NewEvent(run=run, kind=kind, payload=payload, blobs=blobs or {}, **ctx)]
+        )
+
+    # -- chains: the run and its node tasks ------------------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        md = metadata or {}
+        run = self._run_for(run_id, parent_run_id, md)
+        if run is None:
+            return
+        name = kwargs.get("name")
+        if str(run_id) == run.run_id:
+            ctx = {"thread_id": run.thread_id, "checkpoint_ns": "", "step": None,
+                   "node": None, "task_id": None}  # fmt: skip
+            blobs: dict[str, tuple[str, bytes]] = {}
+            payload = {"graph": run.graph or name, "input": self.recorder.pack(inputs, blobs)}
+            with self._lock:
+                self._active[run_id] = _Active("run", run, ctx, name)
+            self._emit(run, "run_start", payload, ctx, blobs)
+            if isinstance(inputs, Command) and inputs.resume is not None:
+                resume = {"value": self.recorder.jsonable(inputs.resume)}
+                self._emit(run, "resume", resume, ctx)
+            return
+        step_tag = any(t.startswith("graph:step:") for t in tags or ())
+        if not step_tag or not md.get("langgraph_node") or name != md.get("langgraph_node"):
+            return
+        ctx = task_context(md)
+        with self._lock:
+            key = (run.run_id, ctx["task_id"] or str(run_id))
+            attempt = self._attempts.get(key, 0) + 1
+            self._attempts[key] = attempt
+            if ctx["task_id"]:
+                self._task_nodes[ctx["task_id"]] = ctx["node"]
+                if len(self._task_nodes) > 50_000:
+                    self._task_nodes.popitem(last=False)
+            self._active[run_id] = _Active("node", run, ctx, name, attempt)
+        blobs = {}
+        payload = {
+            "input": self.recorder.pack(inputs, blobs),
+            "attempt": attempt,
+            "triggers": list(md.get("langgraph_triggers") or []),
+            "path": [str(p) for p in md.get("langgraph_path") or []],
+        }
+        self._emit(run, "node_start", payload, ctx, blobs)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            active = self._active.pop(run_id, None)
+        if active is None:
+            return
+        blobs: dict[str, tuple[str, bytes]] = {}
+        if active.kind == "run":
+            interrupted = self.recorder.runs.take_interrupted(active.run.run_id) or (
+                isinstance(outputs, dict) and "__interrupt__" in outputs
+            )
+            status = "interrupted" if interrupted else "succeeded"
+            payload = {"status": status, "output": self.recorder.pack(outputs, blobs)}
+            self._emit(active.run, "run_end", payload, active.context, blobs)
+            self.recorder.end_run(active.run)
+            return
+        payload = {"output": self.recorder.pack(outputs, blobs), "attempt": active.attempt}
+        self._emit(active.run, "node_end", payload, active.context, blobs)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            active = self._active.pop(run_id, None)
+        if active is None:
+            return
+        if active.kind == "run":
+            self.recorder.runs.take_interrupted(active.run.run_id)
+            if isinstance(error, GraphInterrupt):
+                payload: dict[str, Any] = {"status": "interrupted", "output": None}
+                self._emit(active.run, "run_end", payload, active.context)
+            else:
+                payload = {"status": "failed", "error": error_view(error)}
+                self._emit(active.run, "run_error", payload, active.context)
+            self.recorder.end_run(active.run)
+            return
+        if isinstance(error, GraphBubbleUp):
+            status = "interrupted" if isinstance(error, GraphInterrupt) else "handed_to_parent"
+            payload = {"status": status, "attempt": active.attempt}
+            self._emit(active.run, "node_end", payload, active.context)
+            return
+        payload = {"error": error_view(error), "attempt": active.attempt}
+        self._emit(active.run, "node_error", payload, active.context)
+
+    # -- model calls ----------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._llm_start(serialized, messages, run_id, parent_run_id, metadata, kwargs)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._llm_start(serialized, prompts, run_id, parent_run_id, metadata, kwargs)
+
+    def _llm_start(self, serialized: Any, messages: Any, run_id: UUID,
+                   parent_run_id: UUID | None, metadata: Any, kwargs: dict[str, Any]) -> None:  # fmt: skip
+        run = self._run_for(run_id, parent_run_id, metadata)
+        if run is None:
+            return
+        params = dict(kwargs.get("invocation_params") or {})
+        model = model_name(serialized, params, metadata, kwargs.get("name"))
+        ctx = task_context(metadata)
+        with self._lock:
+            self._active[run_id] = _Active("llm", run, ctx, model)
+        blobs: dict[str, tuple[str, bytes]] = {}
+        payload = {
+            "model": model,
+            "params": self.recorder.jsonable(params),
+            "messages": self.recorder.pack(messages, blobs),
+        }
+        self._emit(run, "llm_start", payload, ctx, blobs)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            active = self._active.pop(run_id, None)
+        if active is None:
+            return
+        generations = [
+            [getattr(g, "message", None) or getattr(g, "text", None) for g in batch]
+            for batch in response.generations
+        ]
+        blobs: dict[str, tuple[str, bytes]] = {}
+        payload = {
+            "model": active.name,
+            "generations": self.recorder.pack(generations, blobs),
+            "usage": token_usage(response),
+        }
+        self._emit(active.run, "llm_end", payload, active.context, blobs)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            active = self._active.pop(run_id, None)
+        if active is not None:
+            payload = {"model": active.name, "error": error_view(error)}
+            self._emit(active.run, "llm_error", payload, active.context)
+
+    # -- tool calls -----------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._run_for(run_id, parent_run_id, metadata)
+        if run is None:
+            return
+        tool = (serialized or {}).get("name") or kwargs.get("name") or "tool"
+        ctx = task_context(metadata)
+        with self._lock:
+            self._active[run_id] = _Active("tool", run, ctx, tool)
+        args = inputs if inputs is not None else input_str
+        payload = {"tool": tool, "input": self.recorder.jsonable(args),
+                   "tool_call_id": kwargs.get("tool_call_id")}  # fmt: skip
+        self._emit(run, "tool_start", payload, ctx)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            active = self._active.pop(run_id, None)
+        if active is not None:
+            blobs: dict[str, tuple[str, bytes]] = {}
+            payload = {"tool": active.name, "output": self.recorder.pack(output, blobs)}
+            self._emit(active.run, "tool_end", payload, active.context, blobs)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            active = self._active.pop(run_id, None)
+        if active is not None:
+            payload = {"tool": active.name, "error": error_view(error)}
+            self._emit(active.run, "tool_error", payload, active.context)
+
+    # -- custom events ----------------------------------------------------------------------
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._run_for(run_id, None, metadata)
+        if run is not None:
+            payload = {"name": name, "data": self.recorder.jsonable(data)}
+            self._emit(run, "custom", payload, task_context(metadata))
+
+
+def model_name(serialized: Any, params: dict[str, Any], metadata: Any, name: Any) -> str:
+    """The provider's model name, else the model's class name."""
+    for key in ("model", "model_name", "model_id", "deployment_name"):
+        if isinstance(params.get(key), str) and params[key]:
+            return str(params[key])
+    if metadata and isinstance(metadata.get("ls_model_name"), str):
+        return str(metadata["ls_model_name"])
+    ident = (serialized or {}).get("id")
+    if isinstance(ident, list) and ident:
+        return str(ident[-1])
+    return str(name or params.get("_type") or "unknown")
+
+
+def token_usage(response: Any) -> dict[str, int]:
+    """Token usage of an LLM result: message ``usage_metadata``, else ``llm_output``."""
+    totals = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    found = False
+    for batch in response.generations:
+        for g in batch:
+            usage = getattr(getattr(g, "message", None), "usage_metadata", None)
+            if usage:
+                found = True
+                for k in totals:
+                    totals[k] += int(usage.get(k) or 0)
+    if not found:
+        raw = (response.llm_output or {}).get("token_usage") or {}
+        totals["input_tokens"] = int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0)
+        totals["output_tokens"] = int(
+            raw.get("completion_tokens") or raw.get("output_tokens") or 0
+        )
+        totals["total_tokens"] = int(
+            raw.get("total_tokens") or totals["input_tokens"] + totals["output_tokens"]
+        )
+    if not totals["total_tokens"]:
+        totals["total_tokens"] = totals["input_tokens"] + totals["output_tokens"]
+    return totals

@@ -1,0 +1,282 @@
+"""``Recorder``: the facade users hold — store, checkpointer, callback, writer, redaction.
+
+``recorder.attach(graph)`` returns a copy of the compiled graph bound to the recording
+checkpointer (or, when the graph has its own checkpointer, a ``RecordingSaver`` teeing it)
+whose top-level calls each start a run: the run id is put in the config (``run_id`` and
+``metadata.lgaudit_run_id``) so LangGraph hands it to the callback and to every checkpoint
+and write, subgraphs included. ``update_state`` is recorded as a run of its own holding a
+``state_update`` event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import BaseCallbackManager
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.pregel import Pregel
+
+from lgaudit.errors import BadInputError
+from lgaudit.recorder.callback import RecordingCallback
+from lgaudit.recorder.redaction import Redact, Redactor
+from lgaudit.recorder.tee import RecordingSaver
+from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.store import NewEvent, NewRun, Store
+from lgaudit.store.saver import RUN_ID_KEY, AuditSaver, DirectSink, RunRegistry
+from lgaudit.store.serialization import blob_hash, is_split_dict
+
+Durability = Literal["batched", "sync"]
+_INLINE_MAX = 1024
+
+
+class Recorder:
+    """Records LangGraph runs into an lgaudit store.
+
+    Args:
+        url: store URL; ``None`` means ``$LGAUDIT_DB``, else ``sqlite:///lgaudit.db``.
+        environment: a label stored on every run (``staging``, ``prod``…).
+        redact: extra key patterns (regex) and/or callables ``fn(text) -> text``.
+        durability: ``"batched"`` (default) writes from a background writer — the graph
+            never waits on disk; ``flush()``, ``close()`` and the end of each run drain it.
+            ``"sync"`` writes every event before the graph goes on; a store failure fails
+            the run (fail-closed).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        environment: str | None = None,
+        redact: Redact | None = None,
+        durability: Durability = "batched",
+    ) -> None:
+        if durability not in ("batched", "sync"):
+            raise BadInputError(f"durability must be 'batched' or 'sync', not {durability!r}")
+        self.durability = durability
+        self.environment = environment
+        self.store = Store(url)
+        self.redactor = Redactor(redact)
+        self.runs = RunRegistry(environment)
+        self.sink: BatchedWriter | DirectSink = (
+            BatchedWriter(self.store) if durability == "batched" else DirectSink(self.store)
+        )
+        self.callback = RecordingCallback(self)
+        self.checkpointer = AuditSaver(
+            self.store,
+            sink=self.sink,
+            runs=self.runs,
+            task_node=self.callback.node_for_task,
+            redactor=self.redactor,
+        )
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    # -- attaching ----------------------------------------------------------------------
+
+    def attach(self, graph: Any) -> Any:
+        """The graph, recorded: same behaviour, plus the recording checkpointer and callback.
+
+        Accepts a compiled graph or a ``StateGraph`` builder (compiled here). A graph
+        compiled with its own checkpointer keeps it, teed into the audit log.
+        """
+        if not isinstance(graph, Pregel) and callable(getattr(graph, "compile", None)):
+            graph = graph.compile()
+        if not isinstance(graph, Pregel):
+            raise BadInputError(f"cannot record {type(graph).__name__}: expected a LangGraph graph")
+        inner = graph.checkpointer
+        saver: BaseCheckpointSaver = self.checkpointer
+        if isinstance(inner, BaseCheckpointSaver) and not isinstance(inner, AuditSaver):
+            saver = RecordingSaver(inner, self)
+        allowlist = _graph_allowlist(graph)
+        if allowlist:
+            saver = saver.with_allowlist(allowlist)
+        attrs = {k: v for k, v in graph.__dict__.items() if k != "__orig_class__"}
+        attrs["checkpointer"] = saver
+        recorded = _recorded_class(type(graph))(**attrs)
+        recorded.__dict__["_lgaudit_recorder"] = self
+        return recorded
+
+    def start_run(
+        self, graph: Pregel, config: RunnableConfig | None, *, parent_run_id: str | None = None
+    ) -> tuple[RunnableConfig, NewRun | None]:
+        """The config for one top-level call, carrying a new run id (``None`` if nested)."""
+        config = dict(config or {})
+        metadata = dict(config.get("metadata") or {})
+        if RUN_ID_KEY in metadata:
+            return config, None  # a nested call inside a recorded run belongs to that run
+        run_id = str(config.get("run_id") or uuid.uuid4())
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        run = NewRun(
+            run_id=run_id,
+            thread_id=str(thread_id) if thread_id is not None else None,
+            parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
+            graph=graph.get_name(),
+            environment=self.environment,
+            replay=metadata.get("lgaudit_replay"),
+        )
+        self.runs.register(run)
+        metadata[RUN_ID_KEY] = run_id
+        config["metadata"] = metadata
+        config["run_id"] = uuid.UUID(run_id)
+        config["callbacks"] = _with_handler(config.get("callbacks"), self.callback)
+        return config, run
+
+    def end_run(self, run: NewRun) -> None:
+        """Called when a run's last event is submitted: drain the writer."""
+        self.runs.forget(run.run_id)
+        self.flush()
+
+    # -- values in event payloads ---------------------------------------------------------------
+
+    def jsonable(self, value: Any) -> Any:
+        return self.checkpointer.jsonable(value)
+
+    def pack(self, value: Any, blobs: dict[str, tuple[str, bytes]]) -> Any:
+        """A payload value: inline JSON when small, else ``{"$ref": hash}`` to stored blobs
+        (large lists and states are stored part by part, so history is not rewritten)."""
+        codec = self.checkpointer.codec
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+            value = value[0]
+        if (isinstance(value, list) and len(value) >= 8) or is_split_dict(value):
+            return {"$ref": codec.encode(value, blobs)}
+        blob = codec.dumps(value)
+        if len(blob[1]) <= _INLINE_MAX:
+            return self.jsonable(value)
+        ref = blob_hash(*blob)
+        blobs[ref] = blob
+        return {"$ref": ref}
+
+    def record(self, run: NewRun, kind: str, payload: dict[str, Any], **context: Any) -> None:
+        """Append one event to a run (used for run-level events outside callbacks)."""
+        self.sink.submit([NewEvent(run=run, kind=kind, payload=payload,
+                                   thread_id=run.thread_id, **context)])  # fmt: skip
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Block until every recorded event is in the store."""
+        self.sink.flush()
+
+    def close(self) -> None:
+        """Drain the writer and release the store's connections."""
+        if isinstance(self.sink, BatchedWriter):
+            self.sink.close()
+        self.store.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _graph_allowlist(graph: Pregel) -> set[tuple[str, ...]] | None:
+    """The state types a graph may revive from msgpack (what LangGraph's strict mode uses)."""
+    allowlist = getattr(graph, "_serde_allowlist", None)
+    if allowlist:
+        return set(allowlist)
+    try:
+        from langgraph._internal._serde import build_serde_allowlist
+
+        builder = getattr(graph, "builder", None)
+        schemas = list(getattr(builder, "schemas", None) or [])
+        return build_serde_allowlist(schemas=schemas, channels=dict(graph.channels))
+    except Exception:  # noqa: BLE001 - private API moved: keep the strict default
+        return None
+
+
+def _with_handler(callbacks: Any, handler: RecordingCallback) -> Any:
+    if callbacks is None:
+        return [handler]
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        return manager
+    return [*callbacks, handler]
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def _recorded_class(base: type) -> type:
+    if base not in _CLASSES:
+        _CLASSES[base] = type(f"Recorded{base.__name__}", (RecordedGraph, base), {})
+    return _CLASSES[base]
+
+
+class RecordedGraph:
+    """Mixed in front of the graph's class by ``attach``: each top-level call is a run."""
+
+    __slots__ = ()
+    _lgaudit_recorder: Recorder
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
+        yield from super().stream(input, config, **kwargs)  # type: ignore[misc]
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
+        async for chunk in super().astream(input, config, **kwargs):  # type: ignore[misc]
+            yield chunk
+
+    def bulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[Any]]) -> Any:
+        recorder = self._lgaudit_recorder
+        config, run = recorder.start_run(self, config)  # type: ignore[arg-type]
+        if run is None:
+            return super().bulk_update_state(config, supersteps)  # type: ignore[misc]
+        _record_update(recorder, run, supersteps)
+        try:
+            result = super().bulk_update_state(config, supersteps)  # type: ignore[misc]
+        except BaseException as e:
+            _end_update(recorder, run, e)
+            raise
+        _end_update(recorder, run, None, result)
+        return result
+
+    async def abulk_update_state(
+        self, config: RunnableConfig, supersteps: Sequence[Sequence[Any]]
+    ) -> Any:
+        recorder = self._lgaudit_recorder
+        config, run = recorder.start_run(self, config)  # type: ignore[arg-type]
+        if run is None:
+            return await super().abulk_update_state(config, supersteps)  # type: ignore[misc]
+        _record_update(recorder, run, supersteps)
+        try:
+            result = await super().abulk_update_state(config, supersteps)  # type: ignore[misc]
+        except BaseException as e:
+            _end_update(recorder, run, e)
+            raise
+        _end_update(recorder, run, None, result)
+        return result
+
+
+def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequence[Any]]) -> None:
+    recorder.record(run, "run_start", {"graph": run.graph, "operation": "update_state"},
+                    checkpoint_ns="")  # fmt: skip
+    for step in supersteps:
+        for update in step:
+            values, as_node = update[0], update[1]
+            task_id = update[2] if len(update) > 2 else None
+            payload = {"values": recorder.jsonable(values), "as_node": as_node, "task_id": task_id}
+            recorder.record(run, "state_update", payload, checkpoint_ns="", node=as_node)
+
+
+def _end_update(recorder: Recorder, run: NewRun, error: BaseException | None,
+                result: Any = None) -> None:  # fmt: skip
+    from lgaudit.recorder.callback import error_view
+
+    if error is None:
+        checkpoint_id = ((result or {}).get("configurable") or {}).get("checkpoint_id")
+        recorder.record(run, "run_end", {"status": "succeeded", "checkpoint_id": checkpoint_id},
+                        checkpoint_ns="", checkpoint_id=checkpoint_id)  # fmt: skip
+    else:
+        recorder.record(run, "run_error", {"status": "failed", "error": error_view(error)},
+                        checkpoint_ns="")  # fmt: skip
+    recorder.end_run(run)

@@ -1,0 +1,127 @@
+"""Redaction: secrets are masked before anything reaches the store.
+
+Defaults mask API keys (OpenAI/Anthropic ``sk-…``, AWS ``AKIA…``, GitHub, Slack, Google),
+``Bearer``/``Basic`` credentials, and the value of any mapping key that names a secret
+(``password``, ``secret``, ``token``, ``api_key``, ``authorization``, ``cookie``, …).
+``Recorder(redact=...)`` adds key patterns (regex strings or compiled patterns, matched
+against mapping keys) and callables (``fn(text) -> text``, applied to every string).
+
+Redaction applies to event payloads and to checkpoint values alike, so a secret carried in
+graph state is masked in the checkpointer's copy too: a resumed run sees the mask.
+A cheap byte-level pre-check keeps clean values on the fast path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+MASK = "[REDACTED]"
+
+_VALUE_PATTERNS = [
+    r"sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}",
+    r"AKIA[0-9A-Z]{16}",
+    r"gh[pousr]_[A-Za-z0-9]{30,}",
+    r"xox[baprs]-[A-Za-z0-9\-]{10,}",
+    r"AIza[0-9A-Za-z_\-]{35}",
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}",
+    r"(?i:basic)\s+[A-Za-z0-9+/=]{12,}",
+]
+_SECRET_KEY = (
+    r"(?i)^(?:.*[_\-.])?(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|"
+    r"authorization|auth|cookie|set-cookie|credentials?|private[_\-]?key|access[_\-]?key|"
+    r"client[_\-]?secret|session[_\-]?id|x-api-key)$"
+)
+_KEY_HINT = rb"(?i)pass|pwd|secret|token|key|auth|cookie|credential|session"
+
+Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
+
+
+class Redactor:
+    """Masks secrets in values of any shape (dicts, lists, messages, dataclasses)."""
+
+    def __init__(self, extra: Redact | None = None) -> None:
+        key_patterns = [re.compile(_SECRET_KEY)]
+        self._callables: list[Callable[[str], str]] = []
+        hints = [_KEY_HINT]
+        for item in extra or ():
+            if callable(item) and not isinstance(item, re.Pattern):
+                self._callables.append(item)
+            else:
+                pattern = item if isinstance(item, re.Pattern) else re.compile(item, re.I)
+                key_patterns.append(pattern)
+                hints.append(re.escape(pattern.pattern).encode())
+        self._keys = key_patterns
+        self._values = re.compile("|".join(_VALUE_PATTERNS))
+        self._hint = re.compile(b"|".join(hints) + b"|" + "|".join(_VALUE_PATTERNS).encode())
+
+    def needs(self, data: bytes | str) -> bool:
+        """Whether serialized bytes/text might hold something to mask (cheap pre-check)."""
+        if self._callables:
+            return True
+        raw = data.encode() if isinstance(data, str) else data
+        return self._hint.search(raw) is not None
+
+    def is_secret_key(self, key: str) -> bool:
+        return any(p.search(key) for p in self._keys)
+
+    def text(self, value: str) -> str:
+        out = self._values.sub(MASK, value)
+        for fn in self._callables:
+            out = fn(out)
+        return out
+
+    def redact(self, value: Any, _depth: int = 0) -> Any:
+        """``value`` with secrets masked; the same object when nothing needed masking."""
+        if _depth > 40:
+            return value
+        d = _depth + 1
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            changed = False
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                nv = MASK if isinstance(k, str) and self.is_secret_key(k) and v else self.redact(v, d)
+                changed |= nv is not v
+                out[k] = nv
+            if not changed:
+                return value
+            try:
+                return type(value)(out)  # type: ignore[call-arg]
+            except Exception:  # noqa: BLE001 - exotic mapping: a plain dict keeps the data
+                return out
+        if isinstance(value, list | tuple):
+            items = [self.redact(v, d) for v in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            return type(value)(items) if not hasattr(value, "_fields") else type(value)(*items)
+        fields = getattr(type(value), "model_fields", None)
+        if isinstance(fields, dict):
+            update = {}
+            for name in fields:
+                current = getattr(value, name, None)
+                if isinstance(name, str) and self.is_secret_key(name) and current:
+                    update[name] = MASK
+                else:
+                    new = self.redact(current, d)
+                    if new is not current:
+                        update[name] = new
+            return value.model_copy(update=update) if update else value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            update = {}
+            for f in dataclasses.fields(value):
+                current = getattr(value, f.name)
+                new = MASK if self.is_secret_key(f.name) and current else self.redact(current, d)
+                if new is not current:
+                    update[f.name] = new
+            if not update:
+                return value
+            try:
+                return dataclasses.replace(value, **update)
+            except Exception:  # noqa: BLE001 - init=False fields: fall back to a JSON view
+                return {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)},
+                        **update}  # fmt: skip
+        return value
