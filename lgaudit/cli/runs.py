@@ -1,1 +1,87 @@
-"""``lgaudit runs``: what was recorded."""
+"""``lgaudit runs|show|checkpoints|export``: what was recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, pass_context
+from lgaudit.cli.timeline import render_checkpoints, render_runs, render_timeline
+
+
+@cli.command()
+@click.option("--thread", "thread_id", metavar="T", help="Only runs of this thread.")
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted"]))
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@db_option
+@json_option
+@pass_context
+def runs(obj: Context, thread_id: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List recorded runs, newest first."""
+    with obj.open_store() as store:
+        records = store.runs(thread_id=thread_id, status=status, limit=limit)
+    if as_json:
+        emit_json(records)
+    else:
+        click.echo(render_runs(records))
+
+
+@cli.command()
+@click.argument("run")
+@db_option
+@json_option
+@pass_context
+def show(obj: Context, run: str, as_json: bool) -> None:
+    """Show a run: its timeline by step (nodes, model and tool calls, tokens, interrupts)."""
+    with obj.open_store() as store:
+        data = store.show(run)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(render_timeline(data))
+
+
+@cli.command()
+@click.argument("run")
+@db_option
+@json_option
+@pass_context
+def checkpoints(obj: Context, run: str, as_json: bool) -> None:
+    """List a run's checkpoints (id, parent, step, source, namespace, updated channels)."""
+    with obj.open_store() as store:
+        items = checkpoint_summaries(store.events(run, kinds=["checkpoint"]))
+    if as_json:
+        emit_json(items)
+    else:
+        click.echo(render_checkpoints(items))
+
+
+def checkpoint_summaries(events: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e["seq"],
+            "checkpoint_id": e["checkpoint_id"],
+            "parent_checkpoint_id": e["payload"].get("parent_checkpoint_id"),
+            "step": e["step"],
+            "source": e["payload"].get("source"),
+            "checkpoint_ns": e["checkpoint_ns"],
+            "updated_channels": e["payload"].get("updated_channels", []),
+            "ts": e["ts"],
+        }
+        for e in events
+    ]
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@db_option
+@pass_context
+def export(obj: Context, run: str, fmt: str) -> None:
+    """Export a run's events, one JSON object per line (values expanded)."""
+    with obj.open_store() as store:
+        data = store.show(run)
+    for event in data["events"]:
+        click.echo(json.dumps(event, default=str, ensure_ascii=False))

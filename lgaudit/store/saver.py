@@ -248,7 +248,13 @@ class AuditSaver(BaseCheckpointSaver[str]):
         for channel, value in writes:
             if channel == _INTERRUPT:
                 self.runs.mark_interrupted(run.run_id)
-                payload = {"value": self.jsonable(value), "task_path": task_path}
+                items = list(value) if isinstance(value, list | tuple) else [value]
+                values = [getattr(i, "value", i) for i in items]
+                payload = {
+                    "value": self.jsonable(values[0] if len(values) == 1 else values),
+                    "interrupt_ids": [getattr(i, "id", None) for i in items],
+                    "task_path": task_path,
+                }
                 events.append(NewEvent(kind="interrupt", payload=payload, **common))
         self.sink.submit(events)
 

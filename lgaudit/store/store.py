@@ -326,6 +326,13 @@ class Store(CheckpointQueries):
         with translate_errors(), self._read.connect() as conn:
             return [event_record(e) for e in conn.execute(q)]
 
+    def show(self, run_ref: str) -> dict[str, Any]:
+        """``{"run": RunRecord, "events": [...]}`` with values expanded (``lgaudit show``)."""
+        from lgaudit.store.views import expand_events
+
+        run = self.run(run_ref)
+        return {"run": run, "events": expand_events(self, self.events(run["run_id"]))}
+
     def thread_events(self, thread_id: str, *, upto_gseq: int | None = None) -> list[EventRecord]:
         """Every event of a thread (all its runs) in global order."""
         q = select(Event).where(Event.thread_id == thread_id).order_by(Event.gseq)

@@ -1,0 +1,146 @@
+"""Plain-text renderings of runs, timelines and checkpoint lists for the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+
+def _compact(value: Any) -> Any:
+    """Messages shown by their content (and tool calls), not every field."""
+    if isinstance(value, dict) and "content" in value and "type" in value:
+        calls = value.get("tool_calls")
+        if calls:
+            return {"tool_calls": [{c.get("name"): c.get("args")} for c in calls]}
+        return value["content"]
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
+def short(value: Any, width: int = 80) -> str:
+    value = _compact(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_runs(records: Sequence[dict[str, Any]]) -> str:
+    if not records:
+        return "no runs recorded"
+    lines = [f"{'RUN':<12} {'THREAD':<18} {'GRAPH':<16} {'STATUS':<12} {'EVENTS':>6} "
+             f"{'TOKENS':>7}  STARTED"]  # fmt: skip
+    for r in records:
+        lines.append(
+            f"{r['run_id'][:12]:<12} {short(r['thread_id'] or '-', 18):<18} "
+            f"{short(r['graph'] or '-', 16):<16} {r['status']:<12} {r['event_count']:>6} "
+            f"{r['tokens']:>7}  {r['started_at']}"
+            + (f"  (replay of {r['parent_run_id'][:12]})" if r["parent_run_id"] else "")
+        )
+    return "\n".join(lines)
+
+
+def _describe(e: dict[str, Any]) -> str | None:
+    kind, p = e["kind"], e["payload"]
+    node = e.get("node") or "-"
+    if kind == "node_start":
+        retry = f" (attempt {p.get('attempt')})" if (p.get("attempt") or 1) > 1 else ""
+        return f"node {node} started{retry}"
+    if kind == "node_end":
+        status = p.get("status")
+        return f"node {node} {status}" if status else f"node {node} -> {short(p.get('output'), 60)}"
+    if kind == "node_error":
+        err = p.get("error") or {}
+        tag = " [injected]" if err.get("injected") else ""
+        return f"node {node} ERROR {err.get('type')}: {short(err.get('message'), 60)}{tag}"
+    if kind == "llm_start":
+        return f"llm {p.get('model')} called"
+    if kind == "llm_end":
+        u = p.get("usage") or {}
+        return (f"llm {p.get('model')} answered ({u.get('input_tokens', 0)} in / "
+                f"{u.get('output_tokens', 0)} out tokens): {short(p.get('generations'), 50)}")  # fmt: skip
+    if kind == "llm_error":
+        return f"llm {p.get('model')} ERROR {short(p.get('error'), 60)}"
+    if kind == "tool_start":
+        return f"tool {p.get('tool')}({short(p.get('input'), 50)})"
+    if kind == "tool_end":
+        return f"tool {p.get('tool')} -> {short(p.get('output'), 60)}"
+    if kind == "tool_error":
+        return f"tool {p.get('tool')} ERROR {short(p.get('error'), 60)}"
+    if kind == "interrupt":
+        return f"INTERRUPT at {node}: {short(p.get('value'), 60)}"
+    if kind == "resume":
+        return f"RESUME with {short(p.get('value'), 60)}"
+    if kind == "state_update":
+        return f"state updated as {p.get('as_node')}: {short(p.get('values'), 60)}"
+    if kind == "checkpoint":
+        ns = f" ns={e['checkpoint_ns']}" if e.get("checkpoint_ns") else ""
+        return f"checkpoint {e['checkpoint_id']} ({p.get('source')}){ns}"
+    if kind == "delete":
+        return f"thread {p.get('thread_id')} deleted (tombstone)"
+    if kind == "custom":
+        return f"custom {p.get('name')}: {short(p.get('data'), 60)}"
+    if kind == "run_error":
+        err = p.get("error") or {}
+        return f"RUN FAILED {err.get('type')}: {short(err.get('message'), 70)}"
+    if kind == "run_end":
+        return f"run {p.get('status')}"
+    if kind == "run_start":
+        return f"run started ({p.get('operation') or 'invoke'})"
+    return None  # writes are shown through their checkpoints
+
+
+def render_timeline(data: dict[str, Any]) -> str:
+    r = data["run"]
+    lines = [
+        f"run {r['run_id']}  thread {r['thread_id']}  graph {r['graph']}  status {r['status']}",
+        f"    {r['event_count']} events, {r['tokens']} tokens, started {r['started_at']}"
+        + (f", ended {r['ended_at']}" if r["ended_at"] else "")
+        + (f", environment {r['environment']}" if r["environment"] else ""),
+    ]
+    if r.get("parent_run_id"):
+        lines.append(f"    replay of {r['parent_run_id']}")
+    last_step: object = object()
+    for e in _by_step(data["events"]):
+        text = _describe(e)
+        if text is None:
+            continue
+        step = e.get("step")
+        label = f"step {step:>3}" if isinstance(step, int) else "        "
+        if step == last_step:
+            label = " " * len(label)
+        last_step = step
+        lines.append(f"  {label}  {text}")
+    return "\n".join(lines)
+
+
+def _by_step(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events in step order (checkpoints may be recorded after the next step started)."""
+    keyed = []
+    current = -2
+    for e in events:
+        if e["kind"] == "run_start":
+            key = float("-inf")
+        elif e["kind"] in ("run_end", "run_error"):
+            key = float("inf")
+        else:
+            current = e["step"] if isinstance(e.get("step"), int) else current
+            key = current
+        keyed.append((key, e))
+    return [e for _, e in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def render_checkpoints(items: Sequence[dict[str, Any]]) -> str:
+    if not items:
+        return "no checkpoints"
+    lines = [f"{'STEP':>5}  {'SOURCE':<7} {'CHECKPOINT':<38} {'NS':<16} UPDATED"]
+    for c in items:
+        lines.append(
+            f"{c['step'] if c['step'] is not None else '-':>5}  {c['source'] or '-':<7} "
+            f"{c['checkpoint_id']:<38} {short(c['checkpoint_ns'] or '-', 16):<16} "
+            f"{', '.join(ch for ch in c['updated_channels'] if not ch.startswith('branch:'))}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""The graphs of ``lgaudit demo``, importable for replay (``--graph lgaudit.demo:agent``).
+
+* ``staging`` — the seed's staging demo: plan -> execute -> review, looping until the
+  reviewer approves (the reviewer sets ``approved`` itself: an audit with a human gate
+  policy calls that a forged approval).
+* ``agent`` — an approval-gated, tool-calling agent on a scripted fake chat model: the model
+  asks to send an email, ``human_review`` interrupts for a human decision, the approved tool
+  call runs, the model answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any, TypedDict
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.tools import tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.types import Command, interrupt
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """A fake chat model answering from a script; tool binding is accepted and ignored."""
+
+    model: str = "scripted-model"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
+        return self
+
+
+def scripted_model(
+    answers: list[BaseMessage] | None = None, *, model: str = "scripted-model"
+) -> ScriptedChatModel:
+    """The demo agent's model: one ``send_email`` tool call, then a final answer."""
+    answers = answers or [
+        AIMessage(
+            content="",
+            tool_calls=[{"name": "send_email", "id": "call_1",
+                         "args": {"to": "cfo@example.com", "body": "Q3 report attached"}}],
+            usage_metadata={"input_tokens": 42, "output_tokens": 12, "total_tokens": 54},
+        ),  # fmt: skip
+        AIMessage(
+            content="The report was emailed to the CFO.",
+            usage_metadata={"input_tokens": 61, "output_tokens": 9, "total_tokens": 70},
+        ),
+    ]
+    return ScriptedChatModel(messages=_cycle(answers), model=model)
+
+
+def _cycle(answers: list[BaseMessage]) -> Iterator[BaseMessage]:
+    while True:
+        yield from (a.model_copy(deep=True) for a in answers)
+
+
+SENT: list[dict[str, str]] = []  # the demo tool's side effect, observable by tests
+
+
+@tool
+def send_email(to: str, body: str) -> str:
+    """Send an email (the demo records it instead of sending)."""
+    SENT.append({"to": to, "body": body})
+    return f"sent to {to}"
+
+
+# -- the seed's staging demo ------------------------------------------------------------------
+
+
+class StagingState(TypedDict):
+    input: str
+    step: int
+    approved: bool
+    output: str
+
+
+def planner(state: StagingState) -> dict[str, Any]:
+    return {"step": state["step"] + 1}
+
+
+def executor(state: StagingState) -> dict[str, Any]:
+    return {"output": f"Processed: {state['input']} (step {state['step']})"}
+
+
+def reviewer(state: StagingState) -> dict[str, Any]:
+    return {"approved": state["step"] >= 2}
+
+
+def staging_builder() -> StateGraph:
+    builder = StateGraph(StagingState)
+    builder.add_node("plan", planner)
+    builder.add_node("execute", executor)
+    builder.add_node("review", reviewer)
+    builder.set_entry_point("plan")
+    builder.add_edge("plan", "execute")
+    builder.add_edge("execute", "review")
+    builder.add_conditional_edges(
+        "review", lambda s: END if s["approved"] else "plan", {"plan": "plan", END: END}
+    )
+    return builder
+
+
+def staging() -> Any:
+    """The seed's staging graph, compiled (a zero-argument factory, usable by replay)."""
+    return staging_builder().compile(name="staging_demo")
+
+
+STAGING_INPUT: StagingState = {
+    "input": "Quarterly financial report", "step": 0, "approved": False, "output": "",
+}  # fmt: skip
+
+
+# -- the approval-gated agent -----------------------------------------------------------------
+
+
+class AgentState(MessagesState):
+    approved: bool
+
+
+def agent_builder(model: Any = None) -> StateGraph:
+    llm = (model or scripted_model()).bind_tools([send_email])
+
+    def call_model(state: AgentState) -> dict[str, Any]:
+        return {"messages": [llm.invoke(state["messages"])]}
+
+    def human_review(state: AgentState) -> Command:
+        call = state["messages"][-1].tool_calls[0]
+        answer = interrupt({"action": call["name"], "args": call["args"]})
+        approved = answer in ("yes", "approve", True) or (
+            isinstance(answer, dict) and bool(answer.get("approved"))
+        )
+        return Command(goto="tools" if approved else END, update={"approved": approved})
+
+    def route(state: AgentState) -> str:
+        last = state["messages"][-1]
+        return "human_review" if getattr(last, "tool_calls", None) else END
+
+    builder = StateGraph(AgentState)
+    builder.add_node("agent", call_model)
+    builder.add_node("human_review", human_review, destinations=("tools", END))
+    builder.add_node("tools", ToolNode([send_email]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, ["human_review", END])
+    builder.add_edge("tools", "agent")
+    return builder
+
+
+def agent() -> Any:
+    """The approval-gated agent, compiled (a zero-argument factory, usable by replay)."""
+    return agent_builder().compile(name="approval_agent")
+
+
+AGENT_INPUT = {"messages": [HumanMessage("Email the Q3 report to the CFO.")], "approved": False}
+
+
+# -- the demo itself --------------------------------------------------------------------------
+
+
+def run_demo(url: str | None = None) -> dict[str, Any]:
+    """Record the staging graph and the approval agent (interrupt, then an approving
+    resume) into the store at ``url``; return the run ids and the verify result."""
+    from lgaudit import Recorder
+
+    suffix = uuid.uuid4().hex[:6]
+    with Recorder(url, environment="staging") as recorder:
+        staging_graph = recorder.attach(staging())
+        staging_cfg = {"configurable": {"thread_id": f"staging-{suffix}"}, "recursion_limit": 10}
+        staging_graph.invoke(dict(STAGING_INPUT), staging_cfg)
+
+        agent_graph = recorder.attach(agent())
+        agent_cfg = {"configurable": {"thread_id": f"order-{suffix}"}}
+        agent_graph.invoke(dict(AGENT_INPUT), agent_cfg)
+        agent_graph.invoke(Command(resume="approve"), agent_cfg)
+        recorder.flush()
+        runs = recorder.store.runs(limit=None)
+        by_thread = {t: [r for r in runs if r["thread_id"] == t]
+                     for t in (f"staging-{suffix}", f"order-{suffix}")}  # fmt: skip
+        verify = recorder.store.verify()
+    return {
+        "url": recorder.url,
+        "staging_run": by_thread[f"staging-{suffix}"][0]["run_id"],
+        "agent_runs": [r["run_id"] for r in reversed(by_thread[f"order-{suffix}"])],
+        "agent_thread": f"order-{suffix}",
+        "verify": verify,
+    }

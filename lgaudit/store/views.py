@@ -1,0 +1,88 @@
+"""Readable views of stored events: references expanded into JSON values.
+
+Stored payloads refer to large values by blob hash (``{"$ref": h}``, checkpoint
+``value_refs``, write ``ref``). ``expand`` turns them back into JSON (decoded with the safe
+serializer: types outside the allowlist come back as plain dicts, never constructed), adds
+the full state ``values`` to checkpoint events and lifts ``model``/``usage``/``tool`` to
+the top of model and tool events, as ``lgaudit show --json`` documents.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lgaudit.store.records import EventRecord
+from lgaudit.store.serialization import EMPTY_TYPE, ValueCodec, safe_serializer, to_jsonable
+
+if TYPE_CHECKING:
+    from lgaudit.store.store import Store
+
+
+def is_internal_channel(name: str) -> bool:
+    """LangGraph's bookkeeping channels (``__start__``, ``branch:to:x``…), not user state."""
+    return name.startswith("__") or ":" in name
+
+
+class EventExpander:
+    """Expands events of one store, caching decoded values by content hash."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.codec = ValueCodec(safe_serializer())
+        self._values: dict[str, Any] = {}
+
+    def value(self, ref: str) -> Any:
+        """The JSON view of a stored value (``None`` for an emptied channel)."""
+        if ref not in self._values:
+            blobs = self.store.load_blobs([ref])
+            if blobs[ref][0] == EMPTY_TYPE:
+                self._values[ref] = None
+            else:
+                self._values[ref] = to_jsonable(self.codec.decode(ref, blobs))
+        return self._values[ref]
+
+    def refs(self, obj: Any) -> Any:
+        if isinstance(obj, dict):
+            if set(obj) == {"$ref"} and isinstance(obj["$ref"], str):
+                return self.value(obj["$ref"])
+            return {k: self.refs(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self.refs(v) for v in obj]
+        return obj
+
+    def state_refs(self, event: EventRecord) -> dict[str, str]:
+        """Blob refs of every channel at a checkpoint event."""
+        p = event["payload"]
+        return self.store.channel_refs(
+            event["thread_id"] or "",
+            event["checkpoint_ns"] or "",
+            p.get("channel_versions") or {},
+            event["gseq"],
+        )
+
+    def expand(self, event: EventRecord) -> dict[str, Any]:
+        out: dict[str, Any] = dict(event)
+        payload = self.refs(event["payload"])
+        kind = event["kind"]
+        if kind == "checkpoint":
+            refs = self.state_refs(event)
+            payload["values"] = {
+                ch: self.value(ref) for ch, ref in sorted(refs.items())
+                if not is_internal_channel(ch)
+            }  # fmt: skip
+        elif kind == "writes":
+            for w in payload.get("writes", []):
+                w["value"] = self.value(w["ref"])
+        elif kind.startswith("llm_"):
+            out["model"] = payload.get("model")
+            if kind == "llm_end":
+                out["usage"] = payload.get("usage")
+        elif kind.startswith("tool_"):
+            out["tool"] = payload.get("tool")
+        out["payload"] = payload
+        return out
+
+
+def expand_events(store: Store, events: list[EventRecord]) -> list[dict[str, Any]]:
+    expander = EventExpander(store)
+    return [expander.expand(e) for e in events]
