@@ -26,6 +26,7 @@ class ScriptedChatModel(GenericFakeChatModel):
     """A fake chat model answering from a script; tool binding is accepted and ignored."""
 
     model: str = "scripted-model"
+    disable_streaming: bool = True  # answers whole messages, tool calls included
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
         return self

@@ -10,6 +10,7 @@ and write, subgraphs included. ``update_state`` is recorded as a run of its own 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
-from lgaudit.errors import BadInputError
+from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
@@ -30,6 +31,8 @@ from lgaudit.store.serialization import blob_hash, is_split_dict
 
 Durability = Literal["batched", "sync"]
 _INLINE_MAX = 1024
+RUN_END_FLUSH_S = 10.0
+log = logging.getLogger("lgaudit")
 
 
 class Recorder:
@@ -127,9 +130,13 @@ class Recorder:
         return config, run
 
     def end_run(self, run: NewRun) -> None:
-        """Called when a run's last event is submitted: drain the writer."""
+        """Called when a run's last event is submitted: drain the writer, for a bounded
+        time — during a store outage the graph goes on and the events stay queued."""
         self.runs.forget(run.run_id)
-        self.flush()
+        try:
+            self.sink.flush(timeout=RUN_END_FLUSH_S)
+        except StoreUnavailableError as e:
+            log.warning("lgaudit: run %s ended with events still queued: %s", run.run_id, e)
 
     # -- values in event payloads ---------------------------------------------------------------
 

@@ -46,7 +46,7 @@ class EventSink(Protocol):
 
     def submit(self, events: list[NewEvent]) -> None: ...
 
-    def flush(self) -> None: ...
+    def flush(self, timeout: float | None = None) -> None: ...
 
 
 class DirectSink:
@@ -58,7 +58,7 @@ class DirectSink:
     def submit(self, events: list[NewEvent]) -> None:
         self.store.append(events)
 
-    def flush(self) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         return None
 
 

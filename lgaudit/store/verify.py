@@ -3,8 +3,8 @@
 Checks, in chain order: ``gseq`` is gapless (an event deleted from the middle), each
 ``prev_hash`` is the previous event's ``hash`` (reordered or removed events), each ``hash``
 matches the event's recomputed canonical content (modified events), per-run ``seq`` is
-gapless, the state rows an event recorded still match its ``rows_digest``, and every blob
-still matches its content address.
+gapless, the state rows an event recorded still match its ``rows_digest``, no state row
+lies outside the chain, and every blob still matches its content address.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
 from lgaudit.store.schema import Blob, ChannelValue, CheckpointRow, Event, Tombstone, WriteRow
@@ -64,6 +64,13 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
             prev_gseq, prev_hash = row.gseq, row.hash
             checked += 1
     if run_id is None:
+        orphan = _first_orphan_row(store)
+        if orphan is not None:
+            return VerifyResult(
+                ok=False,
+                events_checked=checked,
+                first_bad=BadEvent(run_id=None, seq=None, reason=orphan),
+            )
         broken = _first_bad_blob(store)
         if broken is not None:
             return VerifyResult(
@@ -87,6 +94,19 @@ def _state_digests(conn: Any, lo: int, hi: int, rows_digest: Any) -> dict[int, s
         for r in conn.execute(q).mappings():
             grouped[r["gseq"]].append((table.name, dict(r)))
     return {g: rows_digest(rows) for g, rows in grouped.items()}
+
+
+def _first_orphan_row(store: Store) -> str | None:
+    """A state row no event recorded (outside the chain), which the digests cannot see."""
+    last = select(func.coalesce(func.max(Event.gseq), 0)).scalar_subquery()
+    with store._read.connect() as conn:
+        for model in _STATE_TABLES:
+            table = model.__table__
+            q = select(table.c.gseq).where((table.c.gseq < 1) | (table.c.gseq > last)).limit(1)
+            gseq = conn.execute(q).scalar()
+            if gseq is not None:
+                return f"a row of {table.name} at global position {gseq} was recorded by no event"
+    return None
 
 
 def _first_bad_blob(store: Store) -> str | None:

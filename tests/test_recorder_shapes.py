@@ -1,0 +1,397 @@
+"""The recorder on every graph shape users build, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.callbacks.manager import dispatch_custom_event
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import Command, RetryPolicy, Send
+from pydantic import BaseModel
+
+from lgaudit import EVENT_KINDS, Recorder
+from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, scripted_model, staging
+
+
+@pytest.fixture
+def recorder(db_url: str):
+    rec = Recorder(db_url, environment="test")
+    yield rec
+    rec.close()
+
+
+def cfg(thread: str, **extra: Any) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}, **extra}
+
+
+def runs_of(rec: Recorder, thread: str) -> list[dict[str, Any]]:
+    rec.flush()
+    return list(reversed(rec.store.runs(thread_id=thread, limit=None)))
+
+
+def checked_events(rec: Recorder, run_id: str) -> list[dict[str, Any]]:
+    """A run's events, after checking what every run must satisfy."""
+    events = rec.store.events(run_id)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["kind"] == "run_start"
+    assert events[-1]["kind"] in ("run_end", "run_error")
+    assert {e["kind"] for e in events} <= set(EVENT_KINDS)
+    return events
+
+
+def kinds(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["kind"] == kind]
+
+
+def test_seed_staging_graph_is_recorded(recorder: Recorder) -> None:
+    graph = recorder.attach(staging())
+    result = graph.invoke(dict(STAGING_INPUT), cfg("seed"))
+    assert result["approved"] is True
+    (run,) = runs_of(recorder, "seed")
+    assert run["status"] == "succeeded" and run["environment"] == "test"
+    assert run["graph"] == "staging_demo"
+    events = checked_events(recorder, run["run_id"])
+    nodes = [e["node"] for e in kinds(events, "node_start")]
+    assert nodes == ["plan", "execute", "review", "plan", "execute", "review"]
+    assert [e["step"] for e in kinds(events, "node_start")] == [1, 2, 3, 4, 5, 6]
+    checkpoints = kinds(events, "checkpoint")
+    assert [c["step"] for c in checkpoints] == list(range(-1, 7))
+    assert all(e["task_id"] for e in kinds(events, "node_end"))
+    writes = kinds(events, "writes")
+    assert {w["node"] for w in writes if w["node"]} == {"plan", "execute", "review"}
+    # checkpoint events carry the state values, readable through show
+    shown = recorder.store.show(run["run_id"])
+    last = [e for e in shown["events"] if e["kind"] == "checkpoint"][-1]
+    assert last["payload"]["values"]["output"] == "Processed: Quarterly financial report (step 2)"
+    assert recorder.store.verify()["ok"]
+
+
+class PState(BaseModel):
+    count: int = 0
+    log: list[str] = []
+
+
+@dataclass
+class DState:
+    count: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+@pytest.mark.parametrize("schema", [PState, DState], ids=["pydantic", "dataclass"])
+def test_pydantic_and_dataclass_state(recorder: Recorder, schema: type) -> None:
+    def inc(state: Any) -> dict[str, Any]:
+        return {"count": state.count + 1, "log": [*state.log, f"inc{state.count}"]}
+
+    builder = StateGraph(schema)
+    builder.add_node("inc", inc)
+    builder.add_node("again", inc)
+    builder.add_edge(START, "inc")
+    builder.add_edge("inc", "again")
+    graph = recorder.attach(builder.compile())
+    out = graph.invoke(schema(), cfg("typed"))
+    assert out["count"] == 2
+    # the recording checkpointer serves the typed state back (allowlisted, not pickled)
+    snapshot = graph.get_state(cfg("typed"))
+    assert snapshot.values["log"] == ["inc0", "inc1"]
+    (run,) = runs_of(recorder, "typed")
+    events = checked_events(recorder, run["run_id"])
+    assert [e["node"] for e in kinds(events, "node_end")] == ["inc", "again"]
+
+
+@tool
+def lookup(city: str) -> str:
+    """Weather in a city."""
+    return f"sunny in {city}"
+
+
+def tool_calling_model():
+    return scripted_model(
+        [
+            AIMessage(
+                "",
+                tool_calls=[{"name": "lookup", "args": {"city": "Oslo"}, "id": "c1"}],
+                usage_metadata={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+            ),
+            AIMessage(
+                "It is sunny in Oslo.",
+                usage_metadata={"input_tokens": 20, "output_tokens": 7, "total_tokens": 27},
+            ),
+        ],
+        model="gpt-4o-fake",
+    )
+
+
+def test_tool_node_agent_records_llm_and_tool_calls(recorder: Recorder) -> None:
+    model = tool_calling_model().bind_tools([lookup])
+
+    def call(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", call)
+    builder.add_node("tools", ToolNode([lookup]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    graph = recorder.attach(builder.compile())
+    graph.invoke({"messages": [HumanMessage("weather in Oslo?")]}, cfg("agent"))
+    (run,) = runs_of(recorder, "agent")
+    assert run["tokens"] == 42
+    shown = recorder.store.show(run["run_id"])["events"]
+    llm_end = [e for e in shown if e["kind"] == "llm_end"]
+    assert [e["model"] for e in llm_end] == ["gpt-4o-fake", "gpt-4o-fake"]
+    assert llm_end[0]["usage"] == {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    assert all(e["node"] == "agent" and e["task_id"] for e in llm_end)
+    tool_start = [e for e in shown if e["kind"] == "tool_start"]
+    assert [e["tool"] for e in tool_start] == ["lookup"]
+    assert tool_start[0]["payload"]["input"] == {"city": "Oslo"}
+    tool_end = [e for e in shown if e["kind"] == "tool_end"]
+    assert "sunny in Oslo" in str(tool_end[0]["payload"]["output"])
+    llm_start = [e for e in shown if e["kind"] == "llm_start"]
+    assert llm_start[0]["payload"]["messages"][0]["content"] == "weather in Oslo?"
+
+
+def test_create_agent_from_langchain(recorder: Recorder) -> None:
+    from langchain.agents import create_agent
+
+    graph = recorder.attach(create_agent(tool_calling_model(), tools=[lookup]))
+    out = graph.invoke({"messages": [HumanMessage("weather?")]}, cfg("lc-agent"))
+    assert out["messages"][-1].content == "It is sunny in Oslo."
+    (run,) = runs_of(recorder, "lc-agent")
+    events = checked_events(recorder, run["run_id"])
+    assert len(kinds(events, "llm_end")) == 2 and len(kinds(events, "tool_end")) == 1
+    assert run["status"] == "succeeded"
+
+
+class SubState(TypedDict):
+    items: Annotated[list[str], operator.add]
+
+
+def _subgraph():
+    sub = StateGraph(SubState)
+    sub.add_node("inner_a", lambda s: {"items": ["a"]})
+    sub.add_node("inner_b", lambda s: {"items": ["b"]})
+    sub.add_edge(START, "inner_a")
+    sub.add_edge("inner_a", "inner_b")
+    return sub.compile()
+
+
+def test_subgraph_as_node_and_inside_node(recorder: Recorder) -> None:
+    compiled_sub = _subgraph()
+
+    def calls_sub(state: SubState) -> dict[str, Any]:
+        return {"items": compiled_sub.invoke({"items": []})["items"]}
+
+    builder = StateGraph(SubState)
+    builder.add_node("sub", compiled_sub)
+    builder.add_node("calls_sub", calls_sub)
+    builder.add_edge(START, "sub")
+    builder.add_edge("sub", "calls_sub")
+    graph = recorder.attach(builder.compile())
+    out = graph.invoke({"items": []}, cfg("subgraphs"))
+    assert out["items"] == ["a", "b", "a", "b"]
+    (run,) = runs_of(recorder, "subgraphs")
+    events = checked_events(recorder, run["run_id"])
+    inner = [e for e in kinds(events, "node_start") if e["node"] in ("inner_a", "inner_b")]
+    assert len(inner) == 4
+    as_node = [e for e in inner if e["checkpoint_ns"].startswith("sub:")]
+    assert [e["node"] for e in as_node] == ["inner_a", "inner_b"]
+    nested_checkpoints = [c for c in kinds(events, "checkpoint") if c["checkpoint_ns"]]
+    prefixes = {c["checkpoint_ns"].split(":")[0] for c in nested_checkpoints}
+    assert prefixes == {"sub", "calls_sub"}  # each subgraph checkpoints under its own ns
+    assert all(e["run_id"] == run["run_id"] for e in events)
+    assert len(runs_of(recorder, "subgraphs")) == 1
+
+
+class FanState(TypedDict):
+    topics: list[str]
+    results: Annotated[list[str], operator.add]
+
+
+def test_send_fan_out_and_parallel_branches(recorder: Recorder) -> None:
+    builder = StateGraph(FanState)
+    builder.add_node("research", lambda s: {"results": [f"r:{s['topic']}"]})
+    builder.add_node("left", lambda s: {"results": ["left"]})
+    builder.add_node("right", lambda s: {"results": ["right"]})
+    builder.add_conditional_edges(
+        START, lambda s: [Send("research", {"topic": t}) for t in s["topics"]], ["research"]
+    )
+    builder.add_edge("research", "left")
+    builder.add_edge("research", "right")
+    graph = recorder.attach(builder.compile())
+    out = graph.invoke({"topics": ["x", "y", "z"], "results": []}, cfg("fan"))
+    assert sorted(out["results"]) == ["left", "r:x", "r:y", "r:z", "right"]
+    (run,) = runs_of(recorder, "fan")
+    events = checked_events(recorder, run["run_id"])
+    research = [e for e in kinds(events, "node_start") if e["node"] == "research"]
+    assert len(research) == 3 and len({e["task_id"] for e in research}) == 3
+    assert {e["step"] for e in research} == {1}
+    branches = [e for e in kinds(events, "node_end") if e["node"] in ("left", "right")]
+    assert len(branches) == 2 and len({e["step"] for e in branches}) == 1
+
+
+def test_retry_policy_records_each_attempt(recorder: Recorder) -> None:
+    attempts = {"n": 0}
+
+    def flaky(state: SubState) -> dict[str, Any]:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise TimeoutError("upstream timed out")
+        return {"items": ["ok"]}
+
+    builder = StateGraph(SubState)
+    builder.add_node("flaky", flaky, retry_policy=RetryPolicy(
+        max_attempts=3, initial_interval=0.01, retry_on=TimeoutError))
+    builder.add_edge(START, "flaky")
+    graph = recorder.attach(builder.compile())
+    assert graph.invoke({"items": []}, cfg("retry"))["items"] == ["ok"]
+    (run,) = runs_of(recorder, "retry")
+    events = checked_events(recorder, run["run_id"])
+    (error,) = kinds(events, "node_error")
+    assert error["payload"]["attempt"] == 1
+    assert error["payload"]["error"]["type"] == "TimeoutError"
+    (end,) = kinds(events, "node_end")
+    assert end["payload"]["attempt"] == 2 and end["task_id"] == error["task_id"]
+    assert run["status"] == "succeeded"
+
+
+def test_failed_run_is_recorded_as_failed(recorder: Recorder) -> None:
+    def boom(state: SubState) -> dict[str, Any]:
+        raise ValueError("bad ledger")
+
+    builder = StateGraph(SubState)
+    builder.add_node("boom", boom)
+    builder.add_edge(START, "boom")
+    graph = recorder.attach(builder.compile())
+    with pytest.raises(ValueError):
+        graph.invoke({"items": []}, cfg("fail"))
+    (run,) = runs_of(recorder, "fail")
+    assert run["status"] == "failed" and run["ended_at"]
+    events = checked_events(recorder, run["run_id"])
+    assert events[-1]["kind"] == "run_error"
+    assert events[-1]["payload"]["error"]["message"] == "bad ledger"
+    assert kinds(events, "node_error")[0]["node"] == "boom"
+
+
+def test_interrupt_resume_and_update_state(recorder: Recorder) -> None:
+    graph = recorder.attach(agent())
+    config = cfg("approval")
+    first = graph.invoke(dict(AGENT_INPUT), config)
+    assert "__interrupt__" in first
+    graph.invoke(Command(resume="approve"), config)
+    graph.update_state(config, {"approved": False}, as_node="human_review")
+    runs = runs_of(recorder, "approval")
+    assert [r["status"] for r in runs] == ["interrupted", "succeeded", "succeeded"]
+    interrupted = checked_events(recorder, runs[0]["run_id"])
+    (intr,) = kinds(interrupted, "interrupt")
+    assert intr["node"] == "human_review" and intr["payload"]["value"]["action"] == "send_email"
+    resumed = checked_events(recorder, runs[1]["run_id"])
+    (resume,) = kinds(resumed, "resume")
+    assert resume["payload"]["value"] == "approve"
+    assert [e["tool"] for e in recorder.store.show(runs[1]["run_id"])["events"]
+            if e["kind"] == "tool_end"] == ["send_email"]  # fmt: skip
+    update = checked_events(recorder, runs[2]["run_id"])
+    (su,) = kinds(update, "state_update")
+    assert su["payload"] == {"values": {"approved": False}, "as_node": "human_review",
+                             "task_id": None}  # fmt: skip
+    assert kinds(update, "checkpoint")[0]["payload"]["source"] == "update"
+
+
+async def test_async_graph(recorder: Recorder) -> None:
+    async def step(state: SubState) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"items": ["async"]}
+
+    builder = StateGraph(SubState)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    graph = recorder.attach(builder.compile())
+    assert (await graph.ainvoke({"items": []}, cfg("async")))["items"] == ["async"]
+    chunks = [c async for c in graph.astream({"items": []}, cfg("async"))]
+    assert chunks
+    runs = runs_of(recorder, "async")
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    for r in runs:
+        assert kinds(checked_events(recorder, r["run_id"]), "node_end")
+
+
+@pytest.mark.parametrize(
+    "mode", ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints"]
+)
+def test_every_stream_mode_is_one_run(recorder: Recorder, mode: str) -> None:
+    graph = recorder.attach(agent())
+    config = cfg(f"stream-{mode}")
+    assert list(graph.stream(dict(AGENT_INPUT), config, stream_mode=mode)) or mode == "custom"
+    list(graph.stream(Command(resume="yes"), config, stream_mode=[mode, "updates"]))
+    runs = runs_of(recorder, f"stream-{mode}")
+    assert [r["status"] for r in runs] == ["interrupted", "succeeded"]
+    for r in runs:
+        checked_events(recorder, r["run_id"])
+
+
+def test_batch_items_are_runs_and_custom_events(recorder: Recorder) -> None:
+    def emit(state: SubState) -> dict[str, Any]:
+        dispatch_custom_event("progress", {"done": len(state["items"])})
+        return {"items": ["x"]}
+
+    builder = StateGraph(SubState)
+    builder.add_node("emit", emit)
+    builder.add_edge(START, "emit")
+    graph = recorder.attach(builder.compile())
+    graph.batch([{"items": []}, {"items": ["a"]}], [cfg("batch-1"), cfg("batch-2")])
+    for thread in ("batch-1", "batch-2"):
+        (run,) = runs_of(recorder, thread)
+        (custom,) = kinds(checked_events(recorder, run["run_id"]), "custom")
+        assert custom["payload"]["name"] == "progress" and custom["node"] == "emit"
+
+
+def test_one_recorder_shared_by_many_threads(recorder: Recorder) -> None:
+    graph = recorder.attach(staging())
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(5):
+                graph.invoke(dict(STAGING_INPUT), cfg(f"mt-{i}-{j}"))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    recorder.flush()
+    runs = recorder.store.runs(limit=None)
+    assert len(runs) == 40 and {r["status"] for r in runs} == {"succeeded"}
+    assert len({r["event_count"] for r in runs}) == 1
+    for r in runs[:5]:
+        checked_events(recorder, r["run_id"])
+    assert recorder.store.verify()["ok"]
+
+
+def test_graph_with_its_own_checkpointer_is_teed(recorder: Recorder) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    own = InMemorySaver()
+    graph = recorder.attach(staging_with(own))
+    graph.invoke(dict(STAGING_INPUT), cfg("teed"))
+    assert own.get_tuple(cfg("teed")) is not None  # the user's checkpointer still holds state
+    (run,) = runs_of(recorder, "teed")
+    events = checked_events(recorder, run["run_id"])
+    assert len(kinds(events, "checkpoint")) == 8
+
+
+def staging_with(checkpointer: Any) -> Any:
+    from lgaudit.demo import staging_builder
+
+    return staging_builder().compile(checkpointer=checkpointer)
