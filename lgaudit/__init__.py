@@ -4,6 +4,7 @@ Record every LangGraph run (node events, model and tool calls, every checkpoint)
 append-only, tamper-evident SQL store; replay, diff and audit the runs.
 """
 
+from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
 from lgaudit.errors import (
     AppendOnlyViolation,
     BadInputError,
@@ -13,18 +14,28 @@ from lgaudit.errors import (
     UnknownRunError,
 )
 from lgaudit.recorder import Recorder, RecordingSaver
+from lgaudit.replay import CassetteMode, ReplayResult, replay
 from lgaudit.store import EVENT_KINDS, AuditSaver, Store
 
 __all__ = [
     "EVENT_KINDS",
     "AppendOnlyViolation",
+    "AuditReport",
     "AuditSaver",
     "BadInputError",
+    "CassetteMode",
+    "Finding",
     "LgauditError",
+    "Policy",
     "Recorder",
     "RecordingSaver",
+    "ReplayResult",
+    "RunDiff",
     "SchemaError",
     "Store",
     "StoreError",
     "UnknownRunError",
+    "audit",
+    "diff",
+    "replay",
 ]

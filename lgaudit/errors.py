@@ -6,6 +6,8 @@
     ├── BadInputError                 the caller asked for something malformed or unknown
     │   ├── UnknownRunError           no run matches the reference
     │   └── AmbiguousRunError         a run prefix matches several runs
+    ├── ReplayError                   a replay could not go on
+    │   └── CassetteMissError         strict cassette: a call that was not recorded
     └── StoreError                    the database could not do what was asked
         ├── SchemaError               the database is behind, ahead of, or not lgaudit's
         ├── AppendOnlyViolation       something tried to change or delete a recorded row
@@ -43,6 +45,25 @@ class AmbiguousRunError(BadInputError):
         super().__init__(f"run prefix {ref!r} is ambiguous: matches {shown}; give more characters")
         self.ref = ref
         self.matches = matches
+
+
+class ReplayError(LgauditError):
+    """A replay could not continue (raised inside the replayed graph, recorded as its error)."""
+
+
+class CassetteMissError(ReplayError):
+    """A strict cassette was asked for a call that was not recorded.
+
+    Carries ``call`` (what was asked), ``nearest`` (the closest recorded call, if any) and
+    ``matcher`` (which part of the key did not match), as vcrpy's cassette errors do.
+    """
+
+    def __init__(self, call: str, nearest: str | None, matcher: str) -> None:
+        near = f"; nearest recorded: {nearest}" if nearest else "; no recorded call is near it"
+        super().__init__(f"cassette miss (strict): {call} was not recorded ({matcher}){near}")
+        self.call = call
+        self.nearest = nearest
+        self.matcher = matcher
 
 
 class StoreError(LgauditError):

@@ -9,6 +9,6 @@ exits 2; findings and differences exit 1.
 from __future__ import annotations
 
 from lgaudit.cli._base import cli
-from lgaudit.cli import db, demo, runs, verify  # noqa: F401  (registers the verbs)
+from lgaudit.cli import audit, db, demo, replay, runs, verify  # noqa: F401  (registers the verbs)
 
 __all__ = ["cli"]

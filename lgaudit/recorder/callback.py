@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """What identifies a task across replays: its node, step and task path."""
+
+    node: str
+    step: int | None
+    path: list[str]
+
+
 @dataclass
 class _Active:
     """A LangChain run lgaudit is following (the root, a node task, a model or tool call)."""
@@ -71,13 +80,22 @@ class RecordingCallback(BaseCallbackHandler):
         self.raise_error = recorder.durability == "sync"
         self._active: dict[UUID, _Active] = {}
         self._attempts: dict[tuple[str, str], int] = {}
-        self._task_nodes: OrderedDict[str, str] = OrderedDict()
+        self._tasks: OrderedDict[str, TaskInfo] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- helpers ----------------------------------------------------------------------
 
     def node_for_task(self, task_id: str) -> str | None:
-        return self._task_nodes.get(task_id)
+        info = self._tasks.get(task_id)
+        return info.node if info else None
+
+    def task_info(self, task_id: str) -> TaskInfo | None:
+        """Node, step and task path of a task this process has seen start."""
+        return self._tasks.get(task_id)
+
+    def attempt_of(self, run_id: str, task_id: str | None) -> int:
+        """The current attempt of a task (1 on its first start)."""
+        return self._attempts.get((run_id, task_id or ""), 1)
 
     def _run_for(self, run_id: UUID, parent_run_id: UUID | None, metadata: Any) -> NewRun | None:
         md = metadata or {}
@@ -118,7 +136,8 @@ class RecordingCallback(BaseCallbackHandler):
             payload = {"graph": run.graph or name, "input": self.recorder.pack(inputs, blobs)}
             with self._lock:
                 self._active[run_id] = _Active("run", run, ctx, name)
-            self._emit(run, "run_start", payload, ctx, blobs)
+            if not self.recorder.runs.mark_started(run.run_id):
+                self._emit(run, "run_start", payload, ctx, blobs)
             if isinstance(inputs, Command) and inputs.resume is not None:
                 resume = {"value": self.recorder.jsonable(inputs.resume)}
                 self._emit(run, "resume", resume, ctx)
@@ -131,17 +150,18 @@ class RecordingCallback(BaseCallbackHandler):
             key = (run.run_id, ctx["task_id"] or str(run_id))
             attempt = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempt
+            path = [str(p) for p in md.get("langgraph_path") or []]
             if ctx["task_id"]:
-                self._task_nodes[ctx["task_id"]] = ctx["node"]
-                if len(self._task_nodes) > 50_000:
-                    self._task_nodes.popitem(last=False)
+                self._tasks[ctx["task_id"]] = TaskInfo(ctx["node"], ctx["step"], path)
+                if len(self._tasks) > 50_000:
+                    self._tasks.popitem(last=False)
             self._active[run_id] = _Active("node", run, ctx, name, attempt)
         blobs = {}
         payload = {
             "input": self.recorder.pack(inputs, blobs),
             "attempt": attempt,
             "triggers": list(md.get("langgraph_triggers") or []),
-            "path": [str(p) for p in md.get("langgraph_path") or []],
+            "path": path,
         }
         self._emit(run, "node_start", payload, ctx, blobs)
 
@@ -242,8 +262,9 @@ class RecordingCallback(BaseCallbackHandler):
         blobs: dict[str, tuple[str, bytes]] = {}
         payload = {
             "model": active.name,
-            "generations": self.recorder.pack(generations, blobs),
+            "generations": self.recorder.pack(generations, blobs, ref=True),
             "usage": token_usage(response),
+            "served_by": served_by(response),
         }
         self._emit(active.run, "llm_end", payload, active.context, blobs)
 
@@ -284,7 +305,8 @@ class RecordingCallback(BaseCallbackHandler):
             active = self._active.pop(run_id, None)
         if active is not None:
             blobs: dict[str, tuple[str, bytes]] = {}
-            payload = {"tool": active.name, "output": self.recorder.pack(output, blobs)}
+            payload = {"tool": active.name, "output": self.recorder.pack(output, blobs, ref=True),
+                       "tool_call_id": getattr(output, "tool_call_id", None)}  # fmt: skip
             self._emit(active.run, "tool_end", payload, active.context, blobs)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -322,6 +344,16 @@ def model_name(serialized: Any, params: dict[str, Any], metadata: Any, name: Any
     if isinstance(ident, list) and ident:
         return str(ident[-1])
     return str(name or params.get("_type") or "unknown")
+
+
+def served_by(response: Any) -> str | None:
+    """``cassette`` or ``swap:…`` when a replay answered instead of the recorded model."""
+    for batch in response.generations:
+        for g in batch:
+            tag = (getattr(g, "generation_info", None) or {}).get("lgaudit_served_by")
+            if tag:
+                return str(tag)
+    return None
 
 
 def token_usage(response: Any) -> dict[str, int]:

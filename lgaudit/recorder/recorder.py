@@ -143,16 +143,17 @@ class Recorder:
     def jsonable(self, value: Any) -> Any:
         return self.checkpointer.jsonable(value)
 
-    def pack(self, value: Any, blobs: dict[str, tuple[str, bytes]]) -> Any:
+    def pack(self, value: Any, blobs: dict[str, tuple[str, bytes]], *, ref: bool = False) -> Any:
         """A payload value: inline JSON when small, else ``{"$ref": hash}`` to stored blobs
-        (large lists and states are stored part by part, so history is not rewritten)."""
+        (large lists and states are stored part by part, so history is not rewritten).
+        ``ref=True`` always stores the value itself (replay serves it back as objects)."""
         codec = self.checkpointer.codec
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
             value = value[0]
         if (isinstance(value, list) and len(value) >= 8) or is_split_dict(value):
             return {"$ref": codec.encode(value, blobs)}
         blob = codec.dumps(value)
-        if len(blob[1]) <= _INLINE_MAX:
+        if not ref and len(blob[1]) <= _INLINE_MAX:
             return self.jsonable(value)
         ref = blob_hash(*blob)
         blobs[ref] = blob

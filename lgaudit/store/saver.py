@@ -70,7 +70,16 @@ class RunRegistry:
         self._runs: dict[str, NewRun] = {}
         self._implicit: dict[str, NewRun] = {}
         self._interrupted: set[str] = set()
+        self._started: set[str] = set()
         self._lock = threading.Lock()
+
+    def mark_started(self, run_id: str) -> bool:
+        """Note that a run's ``run_start`` is recorded; ``True`` if it already was."""
+        with self._lock:
+            if run_id in self._started:
+                return True
+            self._started.add(run_id)
+            return False
 
     def mark_interrupted(self, run_id: str) -> None:
         with self._lock:
@@ -91,6 +100,7 @@ class RunRegistry:
     def forget(self, run_id: str) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
+            self._started.discard(run_id)
 
     def for_config(
         self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
@@ -191,6 +201,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
             "parent_checkpoint_id": parent_id,
             "step": step,
             "source": meta.get("source"),
+            "parents": meta.get("parents") or {},
             "channel_versions": {k: str(v) for k, v in checkpoint["channel_versions"].items()},
             "updated_channels": sorted(new_versions),
             "value_refs": value_refs,

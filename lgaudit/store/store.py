@@ -41,7 +41,7 @@ from lgaudit.store.records import (
 )
 from lgaudit.store.schema import Blob, Event, Run
 from lgaudit.store.serialization import Blob as BlobT
-from lgaudit.store.serialization import BlobCache, ValueCodec, canonical_json
+from lgaudit.store.serialization import BlobCache, ValueCodec, canonical_json, safe_serializer
 
 _CHAIN_LOCK = 0x1A6A0D18
 _MIN_PREFIX = 6
@@ -225,6 +225,11 @@ class Store(CheckpointQueries):
             out.update(found)
             todo = [c for b in found.values() for c in ValueCodec.children(b) if c not in out]
         return out
+
+    def load_value(self, ref: str, serde: Any = None) -> Any:
+        """Decode a stored value into objects (safe serializer unless one is given)."""
+        codec = ValueCodec(serde or safe_serializer())
+        return codec.decode(ref, self.load_blobs([ref]))
 
     # -- runs -------------------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""Approval rules: ``approval.bypass``, ``approval.forged``, ``approval.resume_reused``.
+
+A human decision is a gate task (a node in ``gates``) whose writes show it consumed a
+resume value (``__resume__``); it approves when its last consumed value does. Protected
+executions (``node_start`` of a protected node, ``tool_start`` of a ``tool:NAME``) are
+matched against decisions in logical order over the whole thread: a rejection cancels
+pending approvals, and with ``single_use`` each approval covers one execution.
+
+Without a policy, ``approval.resume_reused`` still checks that every consumption of a
+resume is backed by a resume given in that run: a task consuming a resume in a run that
+gave none (a fork re-using the pending resume of a checkpoint), or more tasks consuming
+a resume than values were given, re-uses a human's answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lgaudit.audit.findings import Finding, finding_at
+from lgaudit.audit.normalize import summary
+from lgaudit.audit.policy import Policy
+from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, write_entries
+
+
+def consumed_resumes(e: Event) -> list[Any] | None:
+    """The resume values a task's writes event shows it consumed (``None``: none)."""
+    if e["kind"] != "writes" or (e.get("task_id") or NULL_TASK) == NULL_TASK:
+        return None
+    for w in write_entries(e):
+        if w["channel"] == RESUME:
+            value = w.get("value")
+            return list(value) if isinstance(value, list) else [value]
+    return None
+
+
+def resume_reuse(trace: Trace, run_ids: set[str]) -> list[Finding]:
+    """``approval.resume_reused`` from consumption alone (no policy needed)."""
+    out: list[Finding] = []
+    interrupt_ids = {
+        i for e in trace.events if e["kind"] == "interrupt"
+        for i in e["payload"].get("interrupt_ids") or []
+    }  # fmt: skip
+    for run_id in run_ids:
+        events = trace.by_run.get(run_id, [])
+        given = 0
+        for e in events:
+            if e["kind"] == "resume":
+                value = e["payload"].get("value")
+                keyed = isinstance(value, dict) and value and set(value) <= interrupt_ids
+                given += len(value) if keyed else 1
+        consumers: dict[str, Event] = {}
+        for e in events:
+            if consumed_resumes(e) is not None:
+                consumers.setdefault(e["task_id"], e)
+        for n, e in enumerate(consumers.values(), start=1):
+            if n <= given:
+                continue
+            source = "no resume was given in this run" if not given else (
+                f"this run gave {given} resume value(s)")  # fmt: skip
+            out.append(finding_at(
+                "approval.resume_reused", e, f"task of {trace.node(e)} at step {e['step']} "
+                f"consumed resume {summary(consumed_resumes(e), 60)} but {source}: a human "
+                "answer was used more than once", node=trace.node(e),
+            ))  # fmt: skip
+    return out
+
+
+def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
+    """``approval.bypass``, ``approval.forged`` and policy-level ``approval.resume_reused``."""
+    out = _forged(trace, run_ids, policy) if policy.state_key else []
+    if not policy.protected:
+        return out
+    timeline: list[tuple[tuple[int, ...], int, Event, str]] = []
+    executed: set[tuple[str, str]] = set()
+    for e in trace.events:
+        target = _protected_target(trace, e, policy)
+        if target is not None and (e["run_id"], e.get("task_id") or str(e["seq"])) not in executed:
+            if e["kind"] == "node_start":
+                executed.add((e["run_id"], e.get("task_id") or str(e["seq"])))
+            timeline.append((trace.clock(e), 0, e, target))
+        elif trace.node(e) in policy.gates and consumed_resumes(e) is not None:
+            timeline.append((trace.clock(e), 1, e, ""))
+    pending: list[Event] = []
+    used: list[tuple[Event, Event]] = []
+    for _clock, order, e, target in sorted(timeline, key=lambda t: (t[0], t[1], t[2]["gseq"])):
+        if order == 1:
+            values = consumed_resumes(e) or [None]
+            if policy.approves(values[-1]):
+                pending.append(e)
+            else:
+                pending.clear()
+                used.clear()
+            continue
+        if pending:
+            approval = pending.pop(0) if policy.single_use else pending[0]
+            used.append((approval, e))
+            continue
+        if e["run_id"] not in run_ids:
+            continue
+        where = f"{target} ran at step {e['step']}"
+        if used:
+            first_gate, first_use = used[-1]
+            out.append(finding_at(
+                "approval.resume_reused", e, f"{where} on the approval given at "
+                f"{trace.node(first_gate)} (run {first_gate['run_id'][:12]}, step "
+                f"{first_gate['step']}), which already covered {_target_name(first_use)} "
+                f"at step {first_use['step']}", node=trace.node(e),
+            ))  # fmt: skip
+        else:
+            gates = ", ".join(policy.gates) or "no gate configured"
+            out.append(finding_at(
+                "approval.bypass", e, f"{where} with no preceding approving human resume "
+                f"at a gate ({gates})", node=trace.node(e),
+            ))  # fmt: skip
+    return out
+
+
+def _protected_target(trace: Trace, e: Event, policy: Policy) -> str | None:
+    if e["kind"] == "node_start" and e.get("node") in policy.protected:
+        return f"node {e['node']}"
+    if e["kind"] == "tool_start" and f"tool:{e['payload'].get('tool')}" in policy.protected:
+        return f"tool {e['payload'].get('tool')}"
+    return None
+
+
+def _target_name(e: Event) -> str:
+    if e["kind"] == "tool_start":
+        return f"tool {e['payload'].get('tool')}"
+    return f"node {e.get('node')}"
+
+
+def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
+    key = policy.state_key
+    out: list[Finding] = []
+    for e in trace.events:
+        if e["run_id"] not in run_ids:
+            continue
+        if e["kind"] == "state_update":
+            if (e["payload"].get("values") or {}).get(key) is True:
+                out.append(finding_at(
+                    "approval.forged", e, f"update_state (as {e['payload'].get('as_node')}) "
+                    f"set {key!r} to true: only a gate's approving resume may",
+                    node=e["payload"].get("as_node"), channel=key,
+                ))  # fmt: skip
+            continue
+        if e["kind"] != "writes" or e["run_id"] in trace.update_runs:
+            continue
+        if not any(w["channel"] == key and w.get("value") is True for w in write_entries(e)):
+            continue
+        node = trace.node(e)
+        consumed = consumed_resumes(e)
+        if node in policy.gates and consumed and policy.approves(consumed[-1]):
+            continue
+        why = (
+            f"{node} is not an approval gate ({', '.join(policy.gates) or 'none configured'})"
+            if node not in policy.gates
+            else f"the gate task consumed no approving resume (got {summary(consumed, 40)})"
+        )
+        out.append(finding_at(
+            "approval.forged", e, f"{'node ' + node if node else 'a write outside any node'} "
+            f"set {key!r} to true at step {e['step']}, but {why}", node=node, channel=key,
+        ))  # fmt: skip
+    return out

@@ -1,0 +1,78 @@
+"""Per-run envelope rules: ``loop.node_repeats``, ``budget.*`` and ``run.error``."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from lgaudit.audit.findings import Finding, finding_at
+from lgaudit.audit.policy import Policy
+from lgaudit.audit.trace import Event, Trace
+
+
+def run_errors(trace: Trace, run_id: str) -> list[Finding]:
+    """``run.error``: the run failed (a ``run_error`` event)."""
+    events = trace.by_run.get(run_id, [])
+    failed_nodes = [e for e in events if e["kind"] == "node_error"]
+    out: list[Finding] = []
+    for e in events:
+        if e["kind"] == "run_error":
+            err = e["payload"].get("error") or {}
+            node = failed_nodes[-1] if failed_nodes else None
+            at = f" in node {node['node']} at step {node['step']}" if node else ""
+            out.append(finding_at(
+                "run.error", e, f"run failed{at}: {err.get('type')}: {err.get('message')}",
+                node=node["node"] if node else None, step=node["step"] if node else None,
+            ))  # fmt: skip
+    return out
+
+
+def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
+    """Budget and loop findings of one run; each names the event that crossed the limit."""
+    limits = policy.budget
+    out: list[Finding] = []
+    steps: set[int] = set()
+    repeats: Counter[str] = Counter()
+    tasks: set[str] = set()
+    llm = tools = tokens = 0
+    crossed: set[str] = set()
+
+    def over(rule: str, e: Event, message: str, key: str | None = None) -> None:
+        mark = key or rule
+        if mark not in crossed:
+            crossed.add(mark)
+            out.append(finding_at(rule, e, message, node=e.get("node")))
+
+    for e in trace.by_run.get(run_id, []):
+        kind = e["kind"]
+        if kind == "node_start" and e.get("node") and not str(e["node"]).startswith("__"):
+            if not e["checkpoint_ns"] and isinstance(e.get("step"), int):
+                steps.add(e["step"])
+                if "max_steps" in limits and len(steps) > limits["max_steps"]:
+                    over("budget.steps", e, f"run took more than {limits['max_steps']} steps "
+                         f"(step {e['step']} is its {len(steps)}th)")  # fmt: skip
+            task = e.get("task_id") or str(e["seq"])
+            if task in tasks:
+                continue
+            tasks.add(task)
+            node = str(e["node"])
+            repeats[node] += 1
+            limit = limits.get("max_node_repeats")
+            if limit is not None and repeats[node] > limit:
+                over("loop.node_repeats", e, f"node {node} ran {repeats[node]} times, more "
+                     f"than max_node_repeats = {limit}", key=f"loop:{node}")  # fmt: skip
+        elif kind == "llm_start":
+            llm += 1
+            if "max_llm_calls" in limits and llm > limits["max_llm_calls"]:
+                over("budget.llm_calls", e, f"model call {llm} exceeds max_llm_calls = "
+                     f"{limits['max_llm_calls']}")  # fmt: skip
+        elif kind == "tool_start":
+            tools += 1
+            if "max_tool_calls" in limits and tools > limits["max_tool_calls"]:
+                over("budget.tool_calls", e, f"tool call {tools} ({e['payload'].get('tool')}) "
+                     f"exceeds max_tool_calls = {limits['max_tool_calls']}")  # fmt: skip
+        elif kind == "llm_end":
+            tokens += int((e["payload"].get("usage") or {}).get("total_tokens") or 0)
+            if "max_tokens" in limits and tokens > limits["max_tokens"]:
+                over("budget.tokens", e, f"run used {tokens} tokens by this model call, "
+                     f"more than max_tokens = {limits['max_tokens']}")  # fmt: skip
+    return out

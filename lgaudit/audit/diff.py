@@ -1,0 +1,237 @@
+"""``diff(store, a, b)``: two runs aligned step by step, and where they first diverge.
+
+Steps are aligned by namespace and step number; inside a step, tasks by node and task path,
+``Send`` tasks as an unordered set (matched by their input). Each aligned step is compared
+in causal order — route (which nodes ran), approval (interrupts and resumes), model calls,
+tool calls, errors, then the state the step produced — so the first divergence names the
+cause, not its consequences. Volatile fields (ids, timestamps, hashes, message ids that
+were generated at random) never count; see ``lgaudit.audit.normalize``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lgaudit.audit.deep import differences
+from lgaudit.audit.normalize import canonical, comparable_pair, normalize
+from lgaudit.audit.steps import StepView, TaskView, run_steps
+from lgaudit.audit.trace import TraceLoader
+from lgaudit.store import RunRecord, Store
+
+KINDS = ("route", "approval", "llm", "tool", "error", "state")
+"""Divergence kinds, in the causal order used to pick a step's first divergence."""
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    """The result of ``diff``; ``to_json()`` is what ``lgaudit diff --json`` prints.
+
+    ``first_divergence`` is ``None`` for identical runs, else ``{"step", "node", "kind",
+    "path", "a", "b"}``; ``steps`` has one entry per aligned step: ``step``, ``namespace``,
+    ``status`` (``same|different|only_a|only_b``), ``nodes`` and ``tokens`` of each side,
+    and its ``differences`` (each ``{"kind", "node", "path", "a", "b"}``).
+    """
+
+    run_a: str
+    run_b: str
+    identical: bool
+    first_divergence: dict[str, Any] | None
+    steps: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    fork_step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "identical": self.identical,
+            "first_divergence": self.first_divergence,
+            "steps": list(self.steps),
+        }
+
+
+def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff:
+    """Compare run ``b`` with run ``a`` (run ids or unique prefixes).
+
+    ``ignore`` holds paths (``state.output``, ``llm``, glob patterns like
+    ``state.*.created``) whose differences do not count. A replay diffed against its parent
+    is compared from its fork point (the parent's earlier steps are not compared).
+    """
+    loader = TraceLoader(store)
+    trace_a, trace_b = loader.run(a), loader.run(b)
+    run_a = next(iter(trace_a.runs.values()))
+    run_b = next(iter(trace_b.runs.values()))
+    steps_a = run_steps(trace_a, run_a["run_id"])
+    steps_b = run_steps(trace_b, run_b["run_id"])
+    fork = fork_step(run_a, run_b, trace_a.events)
+    if fork is not None:
+        b_keys = {s.key for s in steps_b}
+        steps_a = [s for s in steps_a if s.step > fork or (s.step == fork and s.key in b_keys)]
+    entries: list[dict[str, Any]] = []
+    first: dict[str, Any] | None = None
+    for sa, sb in align(steps_a, steps_b):
+        found = [d for d in compare_steps(sa, sb) if not ignored(d["path"], ignore)]
+        ref = sa or sb
+        assert ref is not None
+        entry = {
+            "step": ref.step,
+            "namespace": ref.namespace,
+            "status": "only_b" if sa is None else "only_a" if sb is None else
+                      "different" if found else "same",
+            "nodes": {"a": sa.nodes if sa else None, "b": sb.nodes if sb else None},
+            "tokens": _tokens(sa, sb),
+            "differences": found,
+        }  # fmt: skip
+        entries.append(entry)
+        if found and first is None:
+            first = {"step": ref.step, **{k: found[0][k] for k in ("node", "kind", "path", "a", "b")}}
+    end = _outcome(run_a, run_b, trace_a.events, trace_b.events)
+    if end is not None and not ignored(end["path"], ignore):
+        last = entries[-1] if entries else None
+        if last is None:
+            last = {"step": None, "namespace": "", "status": "different", "nodes": {},
+                    "tokens": {"a": 0, "b": 0, "delta": 0}, "differences": []}  # fmt: skip
+            entries.append(last)
+        last["differences"].append(end)
+        last["status"] = "different" if last["status"] == "same" else last["status"]
+        if first is None:
+            first = {"step": last["step"], **{k: end[k] for k in ("node", "kind", "path", "a", "b")}}
+    return RunDiff(run_a["run_id"], run_b["run_id"], first is None, first, tuple(entries), fork)
+
+
+def fork_step(run_a: RunRecord, run_b: RunRecord, events_a: list[dict[str, Any]]) -> int | None:
+    """For ``b`` a replay of ``a``: the step of the checkpoint it was replayed from."""
+    spec = run_b.get("replay") or {}
+    if run_b.get("parent_run_id") != run_a["run_id"] or not spec:
+        return None
+    if isinstance(spec.get("from_step"), int):
+        return int(spec["from_step"])
+    target = spec.get("from_checkpoint")
+    for e in events_a:
+        if e["kind"] == "checkpoint" and e["checkpoint_id"] == target and not e["checkpoint_ns"]:
+            return int(e["step"])
+    return None
+
+
+def align(
+    steps_a: list[StepView], steps_b: list[StepView]
+) -> list[tuple[StepView | None, StepView | None]]:
+    by_b = {s.key: s for s in steps_b}
+    pairs: list[tuple[StepView | None, StepView | None]] = [(s, by_b.pop(s.key, None)) for s in steps_a]
+    pairs += [(None, s) for s in steps_b if s.key in by_b]
+    order = {id(s): i for i, s in enumerate(steps_b)}
+    return sorted(
+        pairs,
+        key=lambda p: ((p[0] or p[1]).clock[1:], (p[0] or p[1]).namespace,  # type: ignore[union-attr]
+                       order.get(id(p[1]), 0)),
+    )  # fmt: skip
+
+
+def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, Any]]:
+    """Differences of one aligned step, cause first (``KINDS`` order)."""
+    nodes_a = sa.nodes if sa else []
+    nodes_b = sb.nodes if sb else []
+    out: list[dict[str, Any]] = []
+    if nodes_a != nodes_b:
+        missing = [n for n in nodes_a if n not in nodes_b] or [n for n in nodes_b if n not in nodes_a]
+        node = missing[0] if missing else (nodes_a or nodes_b or [None])[0]
+        out.append(_d("route", node, "nodes", nodes_a if sa else None, nodes_b if sb else None))
+    if sa is None or sb is None:
+        return out
+    for ta, tb in pair_tasks(sa.tasks, sb.tasks):
+        out += compare_tasks(ta, tb)
+    if sa.state is not None and sb.state is not None:
+        writers = _writers(sa, sb)
+        va, vb = comparable_pair(sa.state, sb.state)
+        for path, x, y in differences(va, vb, "state"):
+            channel = path.split(".")[1].split("[")[0] if "." in path else ""
+            out.append(_d("state", writers.get(channel) or _first(sb.nodes), path, x, y))
+    return sorted(out, key=lambda d: KINDS.index(d["kind"]))
+
+
+def pair_tasks(
+    tasks_a: list[TaskView], tasks_b: list[TaskView]
+) -> list[tuple[TaskView, TaskView]]:
+    """Tasks matched by node and path; ``Send`` tasks by their input, as a set."""
+    pairs: list[tuple[TaskView, TaskView]] = []
+    rest_b = list(tasks_b)
+    for ta in sorted(tasks_a, key=lambda t: not t.push):
+        candidates = [t for t in rest_b if t.node == ta.node and t.push == ta.push]
+        if not ta.push:
+            candidates = [t for t in candidates if t.path == ta.path] or candidates
+        else:
+            same = [t for t in candidates if canonical(normalize(t.input)) ==
+                    canonical(normalize(ta.input))]  # fmt: skip
+            candidates = same or candidates
+        if candidates:
+            rest_b.remove(candidates[0])
+            pairs.append((ta, candidates[0]))
+    return pairs
+
+
+def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    views = (
+        ("approval", "interrupts", ta.interrupts, tb.interrupts),
+        ("approval", "resumes", ta.resumes, tb.resumes),
+        ("llm", "llm", [_llm(c) for c in ta.llm], [_llm(c) for c in tb.llm]),
+        ("tool", "tool", [_tool(c) for c in ta.tools], [_tool(c) for c in tb.tools]),
+        ("error", "error", ta.errors, tb.errors),
+    )
+    if ta.push:
+        views = (("route", "send", ta.input, tb.input), *views)
+    for kind, prefix, va, vb in views:
+        na, nb = comparable_pair(va, vb)
+        for path, x, y in differences(na, nb, prefix):
+            out.append(_d(kind, ta.node, path, x, y))
+    return out
+
+
+def ignored(path: str, patterns: Sequence[str]) -> bool:
+    for p in patterns:
+        if path == p or path.startswith((p + ".", p + "[")) or fnmatch.fnmatchcase(path, p):
+            return True
+    return False
+
+
+def _llm(call: dict[str, Any]) -> dict[str, Any]:
+    return {k: call.get(k) for k in ("model", "params", "input", "output", "error")}
+
+
+def _tool(call: dict[str, Any]) -> dict[str, Any]:
+    return {k: call.get(k) for k in ("tool", "input", "output", "error")}
+
+
+def _d(kind: str, node: str | None, path: str, a: Any, b: Any) -> dict[str, Any]:
+    return {"kind": kind, "node": node, "path": path, "a": a, "b": b}
+
+
+def _first(items: list[str]) -> str | None:
+    return items[0] if items else None
+
+
+def _writers(sa: StepView, sb: StepView) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in [*sb.tasks, *sa.tasks]:
+        for channel in t.writes:
+            out.setdefault(channel, t.node)
+    return out
+
+
+def _tokens(sa: StepView | None, sb: StepView | None) -> dict[str, int]:
+    ta, tb = (sa.tokens if sa else 0), (sb.tokens if sb else 0)
+    return {"a": ta, "b": tb, "delta": tb - ta}
+
+
+def _outcome(run_a: RunRecord, run_b: RunRecord, events_a: list[dict[str, Any]],
+             events_b: list[dict[str, Any]]) -> dict[str, Any] | None:  # fmt: skip
+    """A difference in how the runs ended (status, run error), if any."""
+    def end(run: RunRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
+        errors = [e["payload"].get("error") for e in events if e["kind"] == "run_error"]
+        return {"status": run["status"], "error": errors[-1] if errors else None}
+
+    ea, eb = end(run_a, events_a), end(run_b, events_b)
+    if ea == eb:
+        return None
+    failed = [e.get("node") for e in [*events_b, *events_a] if e["kind"] == "node_error"]
+    return _d("error", _first(failed), "run", ea, eb)

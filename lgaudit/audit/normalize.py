@@ -1,0 +1,109 @@
+"""Values made comparable: volatile fields dropped, messages compared by what they say.
+
+Message ids are often random (``lc_run--…`` from models, ``uuid4`` from ``add_messages``),
+tool-call ids come from the provider, and ``response_metadata`` carries request ids and
+timestamps. Two runs that said the same things compare equal; token counts are compared
+separately (``usage_metadata`` is lifted out of messages).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_MESSAGE_VOLATILE = frozenset({"id", "response_metadata", "usage_metadata", "tool_call_id"})
+
+
+def canonical(value: Any) -> str:
+    """A stable text form of a JSON value (dict keys sorted)."""
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def is_message(value: Any) -> bool:
+    return isinstance(value, dict) and "type" in value and "content" in value
+
+
+def is_message_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(is_message(v) for v in value)
+
+
+def message_view(msg: dict[str, Any]) -> dict[str, Any]:
+    """A message without its volatile fields; tool calls by name and arguments."""
+    out = {k: v for k, v in msg.items() if k not in _MESSAGE_VOLATILE}
+    for key in ("tool_calls", "invalid_tool_calls"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {k: v for k, v in c.items() if k not in ("id", "type")} if isinstance(c, dict)
+                else c
+                for c in out[key]
+            ]  # fmt: skip
+    return out
+
+
+def normalize(value: Any) -> Any:
+    """``value`` with every message reduced to ``message_view``."""
+    if is_message(value):
+        return {k: normalize(v) for k, v in message_view(value).items()}
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
+
+
+def keyed_messages(a: list[Any], b: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two message lists keyed for comparison: by id where the id occurs on both sides
+    (a stable id), else by order among the messages without a shared id."""
+    ids_a = {m.get("id") for m in a if is_message(m) and m.get("id")}
+    ids_b = {m.get("id") for m in b if is_message(m) and m.get("id")}
+    stable = ids_a & ids_b
+
+    def keyed(msgs: list[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        position = 0
+        for m in msgs:
+            if is_message(m) and m.get("id") in stable:
+                out[f"id={m['id']}"] = normalize(m)
+            else:
+                out[f"#{position}"] = normalize(m)
+                position += 1
+        return out
+
+    return keyed(a), keyed(b)
+
+
+def comparable_pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """``a`` and ``b`` normalized together (message lists keyed against each other)."""
+    if is_message_list(a) and is_message_list(b):
+        return keyed_messages(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        out_a: dict[str, Any] = {}
+        out_b: dict[str, Any] = {}
+        for k in a.keys() | b.keys():
+            if k in a and k in b:
+                out_a[k], out_b[k] = comparable_pair(a[k], b[k])
+            elif k in a:
+                out_a[k] = normalize(a[k])
+            else:
+                out_b[k] = normalize(b[k])
+        return out_a, out_b
+    return normalize(a), normalize(b)
+
+
+def summary(value: Any, width: int = 120) -> str:
+    """A one-line summary of a value (messages by their content and tool calls)."""
+    view = normalize(value)
+    if is_message_list(value):
+        view = [_brief(m) for m in value]
+    elif is_message(value):
+        view = _brief(value)
+    text = view if isinstance(view, str) else canonical(view)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _brief(msg: dict[str, Any]) -> Any:
+    calls = msg.get("tool_calls")
+    if calls:
+        return {msg["type"]: [{c.get("name"): c.get("args")} for c in calls]}
+    return {msg["type"]: msg.get("content")}

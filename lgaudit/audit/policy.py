@@ -1,0 +1,132 @@
+"""The audit policy: a TOML file (SPEC "Policy file"), validated strictly.
+
+::
+
+    [approval]
+    gates = ["human_review"]            # nodes whose interrupt() asks a human to approve
+    protected = ["execute_payment", "tool:send_email"]
+    approve = ["yes", "approve", true]  # default; a dict resume approves when
+                                        # its "approved" key is true
+    state_key = "approved"              # only a gate's approving resume may set it true
+    single_use = true                   # default: one approval covers one execution
+
+    [budget]                            # each a non-negative integer, per run
+    max_steps = 50
+    max_node_repeats = 10
+    max_llm_calls = 20
+    max_tool_calls = 20
+    max_tokens = 20000
+
+    [state]
+    owners = { output = ["execute"] }   # state keys only these nodes may write
+
+Anything else — an unknown table or key, a value of the wrong type, a file that is
+missing or not TOML — is ``BadInputError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lgaudit.errors import BadInputError
+
+DEFAULT_APPROVE: tuple[Any, ...] = ("yes", "approve", True)
+BUDGET_KEYS = ("max_steps", "max_node_repeats", "max_llm_calls", "max_tool_calls", "max_tokens")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What ``audit`` checks beyond the rules that need no policy."""
+
+    gates: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+    approve: tuple[Any, ...] = DEFAULT_APPROVE
+    state_key: str | None = None
+    single_use: bool = True
+    budget: dict[str, int] = field(default_factory=dict)
+    owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    has_approval: bool = False
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        """Read and validate a policy file."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BadInputError(f"policy file {str(p)!r} not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise BadInputError(f"cannot read policy file {str(p)!r}: {e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise BadInputError(f"policy file {str(p)!r} is not valid TOML: {e}") from None
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
+        """Validate a parsed policy (the TOML document as a dict)."""
+        _only(data, ("approval", "budget", "state"), source, "")
+        approval = _table(data, "approval", source)
+        _only(approval, ("gates", "protected", "approve", "state_key", "single_use"), source,
+              "approval.")  # fmt: skip
+        budget = _table(data, "budget", source)
+        _only(budget, BUDGET_KEYS, source, "budget.")
+        state = _table(data, "state", source)
+        _only(state, ("owners",), source, "state.")
+        for key, value in budget.items():
+            if type(value) is not int or value < 0:
+                raise BadInputError(f"{source}: budget.{key} must be a non-negative integer")
+        owners = state.get("owners", {})
+        if not isinstance(owners, dict):
+            raise BadInputError(f"{source}: state.owners must be a table of key = [nodes]")
+        approve = approval.get("approve", list(DEFAULT_APPROVE))
+        if not isinstance(approve, list) or not all(
+            isinstance(v, str | bool | int | float) for v in approve
+        ):
+            raise BadInputError(f"{source}: approval.approve must be a list of strings/booleans")
+        state_key = approval.get("state_key")
+        if state_key is not None and not isinstance(state_key, str):
+            raise BadInputError(f"{source}: approval.state_key must be a string")
+        single_use = approval.get("single_use", True)
+        if not isinstance(single_use, bool):
+            raise BadInputError(f"{source}: approval.single_use must be true or false")
+        return cls(
+            gates=_names(approval, "gates", source, "approval."),
+            protected=_names(approval, "protected", source, "approval."),
+            approve=tuple(approve),
+            state_key=state_key,
+            single_use=single_use,
+            budget=dict(budget),
+            owners={k: _names(owners, k, source, "state.owners.") for k in owners},
+            has_approval=bool(approval),
+        )
+
+    def approves(self, value: Any) -> bool:
+        """Whether a resume value approves."""
+        if isinstance(value, dict):
+            return value.get("approved") is True
+        return any(type(value) is type(v) and value == v for v in self.approve)
+
+
+def _table(data: dict[str, Any], name: str, source: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise BadInputError(f"{source}: [{name}] must be a table")
+    return value
+
+
+def _only(table: dict[str, Any], allowed: tuple[str, ...], source: str, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise BadInputError(
+                f"{source}: unknown key {prefix}{key!s} (expected one of {', '.join(allowed)})"
+            )
+
+
+def _names(table: dict[str, Any], key: str, source: str, prefix: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise BadInputError(f"{source}: {prefix}{key} must be a list of names")
+    return tuple(value)

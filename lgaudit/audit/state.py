@@ -1,0 +1,231 @@
+"""State rules: every checkpoint explained by its parent plus the step's recorded writes
+(``state.unexplained_change``), and writes only by a key's owners (``state.owner``).
+
+Without the graph the reducers cannot be run, so each changed channel is judged on its
+own: it needs a recorded write in that step, and its new value must follow from the old
+one and the writes under overwrite, list-append (``operator.add``), numeric add, dict
+merge or ``add_messages`` (merge by message id). A node that mutates its input state in
+place leaves no write and no change in the stored checkpoint, but later node inputs (and
+the run's output) show the mutated value: each ``node_start`` input is checked against the
+checkpoint its step started from.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from lgaudit.audit.findings import Finding, finding_at
+from lgaudit.audit.normalize import canonical, is_message, normalize, summary
+from lgaudit.audit.policy import Policy
+from lgaudit.audit.trace import NULL_TASK, Event, Trace, user_channels, write_entries
+from lgaudit.store.views import is_internal_channel
+
+RULE = "state.unexplained_change"
+
+
+def unexplained_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
+    """``state.unexplained_change`` findings for the given runs of a trace."""
+    return _checkpoint_changes(trace, run_ids) + _stale_inputs(trace, run_ids)
+
+
+def owner_violations(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
+    """``state.owner``: a write to an owned key by a node that does not own it."""
+    out: list[Finding] = []
+    for e in trace.events:
+        if e["run_id"] not in run_ids or e["kind"] not in ("writes", "state_update"):
+            continue
+        if e["kind"] == "writes" and e["run_id"] in trace.update_runs:
+            continue  # the update is judged by its state_update event
+        node = e["payload"].get("as_node") if e["kind"] == "state_update" else trace.node(e)
+        if node == "__start__":
+            continue  # the graph's input, not a node's write
+        channels = (
+            list((e["payload"].get("values") or {}))
+            if e["kind"] == "state_update"
+            else [w["channel"] for w in write_entries(e)]
+        )
+        for channel in dict.fromkeys(channels):
+            owners = policy.owners.get(channel)
+            if owners is not None and node not in owners:
+                who = f"update_state as {node}" if e["kind"] == "state_update" else f"node {node}"
+                out.append(finding_at(
+                    "state.owner", e, f"{who} wrote {channel!r}, which only "
+                    f"{', '.join(owners) or 'no node'} may write", node=node, channel=channel,
+                ))  # fmt: skip
+    return out
+
+
+def _checkpoint_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
+    out: list[Finding] = []
+    for cp in trace.events:
+        if cp["kind"] != "checkpoint" or cp["run_id"] not in run_ids:
+            continue
+        ns = cp["checkpoint_ns"] or ""
+        parent_id = cp["payload"].get("parent_checkpoint_id")
+        parent = trace.checkpoints.get((ns, parent_id)) if parent_id else None
+        if parent is None:
+            continue
+        old = user_channels(parent["payload"]["values"])
+        new = user_channels(cp["payload"]["values"])
+        writes = step_writes(trace, ns, parent_id or "", cp)
+        for channel in sorted(old.keys() | new.keys()):
+            before, after = old.get(channel), new.get(channel)
+            if canonical(before) == canonical(after):
+                continue
+            written = writes.get(channel, [])
+            if not written:
+                why = "with no recorded write"
+            elif not explained(before, after, written):
+                why = f"in a way its writes ({summary(written, 60)}) do not explain"
+            else:
+                continue
+            out.append(finding_at(
+                RULE, cp, f"channel {channel!r} changed at step {cp['step']} {why}: "
+                f"{summary(before, 80)} -> {summary(after, 80)}", channel=channel, node=None,
+            ))  # fmt: skip
+    return out
+
+
+def step_writes(trace: Trace, ns: str, parent_id: str, cp: Event) -> dict[str, list[Any]]:
+    """Values written to each channel by the tasks of the step that produced ``cp``:
+    the latest recorded writes of each task (a resumed or retried task writes again)."""
+    latest: dict[tuple[str, str], list[Any]] = {}
+    for e in trace.writes_at.get((ns, parent_id), []):
+        if e["run_id"] != cp["run_id"] and e["gseq"] > cp["gseq"]:
+            continue  # a later fork's writes
+        per_channel: dict[str, list[Any]] = defaultdict(list)
+        for w in write_entries(e):
+            if not is_internal_channel(w["channel"]):
+                per_channel[w["channel"]].append(w.get("value"))
+        for channel, values in per_channel.items():
+            latest[(e.get("task_id") or NULL_TASK, channel)] = values
+    if cp["payload"].get("source") == "update":
+        for e in trace.by_run.get(cp["run_id"], []):
+            if e["kind"] == "state_update":
+                for channel, value in (e["payload"].get("values") or {}).items():
+                    latest.setdefault(("state_update", channel), [value])
+    out: dict[str, list[Any]] = defaultdict(list)
+    for (_task, channel), values in latest.items():
+        out[channel].extend(values)
+    return out
+
+
+def explained(old: Any, new: Any, writes: list[Any]) -> bool:
+    """Whether ``new`` follows from ``old`` and ``writes`` under a known reducer."""
+    target = canonical(new)
+    if any(canonical(w) == target for w in writes):
+        return True
+    if isinstance(new, list):
+        base = old if isinstance(old, list) else []
+        added = [x for w in writes for x in (w if isinstance(w, list) else [w])]
+        if canonical(new[: len(base)]) == canonical(base) and _bag(new[len(base):]) == _bag(added):
+            return True
+        if any(is_message(m) for m in [*new, *added]):
+            return _messages_explained(base, new, writes)
+    if isinstance(new, int | float) and not isinstance(new, bool):
+        nums = [w for w in [old or 0, *writes] if isinstance(w, int | float)]
+        if len(nums) == len(writes) + 1 and abs(sum(nums) - new) < 1e-9:
+            return True
+    if isinstance(new, dict) and all(isinstance(w, dict) for w in writes):
+        merged = dict(old) if isinstance(old, dict) else {}
+        for w in writes:
+            merged.update(w)
+        return canonical(merged) == target
+    return False
+
+
+def _messages_explained(base: list[Any], new: list[Any], writes: list[Any]) -> bool:
+    merged = list(base)
+    for w in writes:
+        for m in w if isinstance(w, list) else [w]:
+            if not isinstance(m, dict):
+                return True  # a str/tuple coerced into a message: nothing to match it on
+            mid = m.get("id")
+            if m.get("type") == "remove":
+                merged = [] if mid == "__remove_all__" else [x for x in merged if x.get("id") != mid]
+                continue
+            at = next((i for i, x in enumerate(merged) if mid and x.get("id") == mid), None)
+            if at is None:
+                merged.append(m)
+            else:
+                merged[at] = m
+    if canonical(merged) == canonical(new):
+        return True
+    return _bag(normalize(merged)) == _bag(normalize(new))
+
+
+def _bag(items: list[Any]) -> Counter[str]:
+    return Counter(canonical(x) for x in items)
+
+
+def _stale_inputs(trace: Trace, run_ids: set[str]) -> list[Finding]:
+    """Node inputs (and run outputs) that differ from the checkpoint they started from."""
+    out: list[Finding] = []
+    reported: set[tuple[str, str, str, str]] = set()
+    last_root: dict[str, Event] = {}
+    for e in trace.events:
+        if e["run_id"] not in run_ids:
+            continue
+        if e["kind"] == "checkpoint" and not e["checkpoint_ns"]:
+            last_root[e["run_id"]] = e
+        observed: tuple[Event, Any] | None = None
+        if e["kind"] == "node_start" and _reads_state(e):
+            observed = (_checkpoint_before(trace, e), e["payload"].get("input"))
+        elif e["kind"] == "run_end" and e["run_id"] not in trace.update_runs:
+            cp = last_root.get(e["run_id"])
+            observed = (cp, e["payload"].get("output")) if cp is not None else None
+        if observed is None or observed[0] is None or not isinstance(observed[1], dict):
+            continue
+        cp, seen_state = observed
+        stored = user_channels(cp["payload"]["values"])
+        for channel, value in seen_state.items():
+            if channel not in stored or is_internal_channel(channel):
+                continue
+            a, b = canonical(normalize(stored[channel])), canonical(normalize(value))
+            key = (cp["checkpoint_ns"] or "", channel, a, b)
+            if a == b or key in reported:
+                continue
+            reported.add(key)
+            who = f"node {e['node']} at step {e['step']}" if e["kind"] == "node_start" else (
+                "the run's output")  # fmt: skip
+            suspects = _nodes_of_step(trace, cp)
+            hint = f" (mutated in place? nodes of step {cp['step']}: {suspects})" if suspects else ""
+            out.append(finding_at(
+                RULE, e, f"{who} saw channel {channel!r} = {summary(value, 80)} but the "
+                f"checkpoint of step {cp['step']} holds {summary(stored[channel], 80)}, "
+                f"with no recorded write{hint}",
+                channel=channel, step=e.get("step") if e["kind"] == "node_start" else cp["step"],
+            ))  # fmt: skip
+    return out
+
+
+def _reads_state(e: Event) -> bool:
+    path = e["payload"].get("path") or []
+    return bool(e.get("node")) and not str(e["node"]).startswith("__") and (
+        not path or path[0] != "__pregel_push"
+    )
+
+
+def _checkpoint_before(trace: Trace, e: Event) -> Event | None:
+    """The checkpoint a task's step started from (its writes name it)."""
+    ns = e["checkpoint_ns"] or ""
+    for t in trace.task_events.get(e.get("task_id") or "", []):
+        if t["kind"] == "writes" and (t["checkpoint_ns"] or "") == ns:
+            return trace.checkpoints.get((ns, t["checkpoint_id"]))
+    candidates = [
+        c for c in trace.events
+        if c["kind"] == "checkpoint" and (c["checkpoint_ns"] or "") == ns
+        and c["step"] == (e["step"] or 0) - 1 and c["gseq"] < e["gseq"]
+    ]  # fmt: skip
+    return candidates[-1] if candidates else None
+
+
+def _nodes_of_step(trace: Trace, cp: Event) -> str:
+    ns = cp["checkpoint_ns"] or ""
+    nodes = {
+        str(e["node"]) for e in trace.by_run.get(cp["run_id"], [])
+        if e["kind"] == "node_start" and (e["checkpoint_ns"] or "") == ns
+        and e["step"] == cp["step"] and e.get("node")
+    }  # fmt: skip
+    return ", ".join(sorted(nodes))

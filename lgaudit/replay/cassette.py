@@ -1,0 +1,181 @@
+"""The cassette: a recorded run's model and tool results, keyed so they survive forks.
+
+LangGraph gives a forked or replayed task a new task id (LangGraph issue 8458), so calls are
+never keyed by task id. A call's key is the task's identity — for it and each enclosing
+subgraph task: node name, step and task path (``__pregel_pull/node`` or
+``__pregel_push/<index>`` for ``Send``) — plus a per-task call counter (model calls), or the
+tool name, a hash of its arguments and an occurrence counter (tool calls). A hash of the
+request is kept as a consistency check: a model call whose messages differ from the recorded
+ones is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lgaudit.store import Store
+from lgaudit.store.serialization import canonical_json, to_jsonable
+from lgaudit.store.views import EventExpander
+
+TaskKey = tuple[tuple[str, int | None, str], ...]
+
+#: Version of how calls are keyed; a cassette of another version is refused.
+CASSETTE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    node: str
+    step: int | None
+    path: str
+
+
+def task_key(
+    checkpoint_ns: str | None, own: TaskRef, lookup: Callable[[str], TaskRef | None]
+) -> TaskKey:
+    """The fork-stable identity of a task: its enclosing subgraph tasks, then itself."""
+    parts: list[tuple[str, int | None, str]] = []
+    for segment in (checkpoint_ns or "").split("|"):
+        if not segment:
+            continue
+        name, _, task_id = segment.rpartition(":")
+        ref = lookup(task_id)
+        parts.append((name, ref.step if ref else None, ref.path if ref else ""))
+    parts.append((own.node, own.step, own.path))
+    return tuple(parts)
+
+
+def describe(key: TaskKey) -> str:
+    return " > ".join(f"{node}@step{step}" for node, step, _ in key)
+
+
+def request_hash(messages: Any) -> str:
+    """Hash of a model request: message types, contents and tool calls (ids left out)."""
+    if isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], list):
+        messages = messages[0]
+    view = []
+    for m in messages if isinstance(messages, list) else [messages]:
+        d = to_jsonable(m)
+        if isinstance(d, dict):
+            calls = [(c.get("name"), c.get("args")) for c in d.get("tool_calls") or []]
+            view.append([d.get("type"), d.get("content"), calls])
+        else:
+            view.append(d)
+    return hashlib.sha256(canonical_json(view).encode()).hexdigest()[:16]
+
+
+def args_hash(args: Any) -> str:
+    return hashlib.sha256(canonical_json(to_jsonable(args)).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One recorded model or tool call and what it returned (or raised)."""
+
+    label: str
+    request: str
+    result_ref: str | None
+    result: Any
+    error: dict[str, Any] | None
+
+
+class Cassette:
+    """The calls of one recorded run, indexed by fork-stable keys."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.llm: dict[tuple[TaskKey, int], RecordedCall] = {}
+        self.tools: dict[tuple[TaskKey, str, str, int], RecordedCall] = {}
+        self._load(run_id)
+
+    def _load(self, run_id: str) -> None:
+        events = self.store.events(run_id)
+        expander = EventExpander(self.store)
+        tasks: dict[str, TaskRef] = {}
+        for e in events:
+            if e["kind"] == "node_start" and e["task_id"]:
+                path = "/".join(e["payload"].get("path") or [])
+                tasks[e["task_id"]] = TaskRef(e["node"] or "", e["step"], path)
+        llm_starts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        llm_ends: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        tool_starts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        tool_ends: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for e in events:
+            tid = e["task_id"]
+            if not tid or tid not in tasks:
+                continue
+            {"llm_start": llm_starts, "llm_end": llm_ends, "llm_error": llm_ends,
+             "tool_start": tool_starts, "tool_end": tool_ends,
+             "tool_error": tool_ends}.get(e["kind"], {}).setdefault(tid, []).append(e)  # fmt: skip
+        for tid, starts in llm_starts.items():
+            key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
+            ends = llm_ends.get(tid, [])
+            for i, start in enumerate(starts):
+                end = ends[i] if i < len(ends) else None
+                self.llm[(key, i)] = self._recorded(
+                    f"model {start['payload'].get('model')!r} call #{i + 1} in {describe(key)}",
+                    request_hash(expander.refs(start["payload"].get("messages"))),
+                    end,
+                    "generations",
+                )
+        for tid, starts in tool_starts.items():
+            key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
+            ends = tool_ends.get(tid, [])
+            seen: dict[tuple[str, str], int] = defaultdict(int)
+            for i, start in enumerate(starts):
+                p = start["payload"]
+                tool, h = str(p.get("tool")), args_hash(_tool_args(p.get("input")))
+                n = seen[(tool, h)]
+                seen[(tool, h)] += 1
+                end = _matching_end(ends, p.get("tool_call_id"), i)
+                self.tools[(key, tool, h, n)] = self._recorded(
+                    f"tool {tool!r} call #{n + 1} in {describe(key)}", h, end, "output"
+                )
+
+    def _recorded(self, label: str, request: str, end: dict[str, Any] | None,
+                  field: str) -> RecordedCall:  # fmt: skip
+        if end is None:
+            return RecordedCall(label, request, None, None, {"type": "Incomplete",
+                                "message": "the recorded call never finished"})  # fmt: skip
+        if end["kind"].endswith("_error"):
+            return RecordedCall(label, request, None, None, end["payload"].get("error"))
+        value = end["payload"].get(field)
+        ref = value.get("$ref") if isinstance(value, dict) and set(value) == {"$ref"} else None
+        return RecordedCall(label, request, ref, None if ref else value, None)
+
+    def value(self, call: RecordedCall) -> Any:
+        """The recorded result as objects (messages revived by the safe serializer)."""
+        return self.store.load_value(call.result_ref) if call.result_ref else call.result
+
+    def nearest_llm(self, key: TaskKey, index: int) -> str | None:
+        same_node = [k for k in self.llm if k[0][-1][0] == key[-1][0]]
+        if not same_node:
+            return next((c.label for c in self.llm.values()), None)
+        best = min(same_node, key=lambda k: (abs((k[0][-1][1] or 0) - (key[-1][1] or 0)),
+                                             abs(k[1] - index)))  # fmt: skip
+        return self.llm[best].label
+
+    def nearest_tool(self, key: TaskKey, tool: str) -> str | None:
+        same = [k for k in self.tools if k[1] == tool] or list(self.tools)
+        if not same:
+            return None
+        best = min(same, key=lambda k: abs((k[0][-1][1] or 0) - (key[-1][1] or 0)))
+        return self.tools[best].label
+
+
+def _tool_args(value: Any) -> Any:
+    if isinstance(value, dict) and "args" in value and "name" in value:
+        return value["args"]
+    return value
+
+
+def _matching_end(ends: list[dict[str, Any]], call_id: Any, index: int) -> dict[str, Any] | None:
+    if call_id:
+        for e in ends:
+            if e["payload"].get("tool_call_id") == call_id:
+                return e
+    return ends[index] if index < len(ends) else None

@@ -1,0 +1,304 @@
+"""``replay``: re-execute a recorded run from any of its checkpoints, recorded as a new run.
+
+The chosen checkpoint is copied — same checkpoint id, so LangGraph derives the same task ids
+for the first replayed step — into a new thread of its own; the original thread is never
+touched. Its pending writes are not copied: the tasks after it run again, and an interrupt
+after the replay point fires again instead of being answered by a stale resume (LangGraph
+issues 8837 and 7027). For a checkpoint inside a subgraph, the parent checkpoint the subgraph
+task ran from is copied too, and the subgraph resumes from the chosen checkpoint, not from
+its start. The graph runs from there with the cassette, swaps and faults active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.pregel import Pregel
+
+from lgaudit.errors import BadInputError
+from lgaudit.recorder import Recorder
+from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
+from lgaudit.replay.intercept import FaultInjector, Interceptor
+from lgaudit.replay.spec import (
+    REPLAY_SPEC_VERSION,
+    CassetteMode,
+    FaultSpec,
+    load_graph,
+    load_model,
+    parse_fault,
+    parse_swap,
+)
+from lgaudit.store import Store
+from lgaudit.store.records import NewRun
+from lgaudit.store.saver import RUN_ID_KEY
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What ``lgaudit replay --json`` prints; the replayed run is in the store."""
+
+    run_id: str
+    parent_run_id: str
+    from_checkpoint: str
+    status: str
+    cassette: str
+    swaps: dict[str, str] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)
+    thread_id: str | None = None
+    from_step: int | None = None
+    checkpoint_ns: str = ""
+    live_calls: int = 0
+    faults_injected: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def replay(
+    run: str,
+    *,
+    graph: str | Pregel,
+    url: str | None = None,
+    from_checkpoint: str | None = None,
+    from_step: int | None = None,
+    from_node: str | None = None,
+    cassette: str | CassetteMode = CassetteMode.STRICT,
+    swaps: Mapping[str, str | BaseChatModel] | Sequence[str] = (),
+    faults: Sequence[str | FaultSpec] = (),
+    patch: Mapping[str, Any] | str | None = None,
+    environment: str | None = None,
+    use_async: bool | None = None,
+) -> ReplayResult:
+    """Replay a recorded run and record the replay as a new run.
+
+    Args:
+        run: run id or unique prefix (6+ characters).
+        graph: the graph to execute: ``module:attr`` (a compiled graph, a ``StateGraph``
+            builder or a zero-argument factory of either) or a compiled graph.
+        from_checkpoint / from_step / from_node: where to start (at most one): a checkpoint
+            id (or unique prefix) of the run, in any namespace; the root checkpoint recorded
+            at that step (execution continues with the next step); or the checkpoint just
+            before the node's first execution. Default: the run's first checkpoint.
+        cassette: ``strict`` (default), ``lenient`` or ``off``.
+        swaps: model name (or ``*``) -> substitute chat model or ``module:attr``; also
+            accepted as ``["NAME=module:attr", ...]``.
+        faults: ``TARGET[:ExcType[:message]][@attempt]`` strings or ``FaultSpec``.
+        patch: state values (mapping or JSON object text) applied at the checkpoint with
+            ``update_state`` semantics before re-executing (recorded as ``state_update``).
+        use_async: run with ``ainvoke``; ``None`` decides from the graph (async-only nodes).
+
+    Bad input raises ``BadInputError`` before anything is recorded. A replay whose graph
+    fails is still a recorded run: its ``status`` is ``failed`` and ``error`` says why.
+    """
+    mode = CassetteMode.parse(cassette)
+    fault_specs = [f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults]
+    swap_models, swap_refs = _load_swaps(swaps)
+    patch_values = _parse_patch(patch)
+    if sum(x is not None for x in (from_checkpoint, from_step, from_node)) > 1:
+        raise BadInputError("give at most one of --from, --from-step, --from-node")
+    compiled = load_graph(graph) if isinstance(graph, str) else graph
+    graph_ref = graph if isinstance(graph, str) else compiled.get_name()
+
+    with Store.open(url) as store:
+        source = store.run(run)
+        checkpoints = store.events(source["run_id"], kinds=["checkpoint"])
+        if not checkpoints:
+            raise BadInputError(f"run {source['run_id']} recorded no checkpoint to replay from")
+        start = _choose(store, source["run_id"], checkpoints, from_checkpoint, from_step, from_node)
+        tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
+        url = store.url
+
+    recorder = Recorder(url, environment=environment or source["environment"])
+    try:
+        recorded = recorder.attach(compiled.copy(update={"checkpointer": None}))
+        return _execute(recorder, recorded, source, start, checkpoints, tape, mode,
+                        swap_models, swap_refs, fault_specs, patch_values, graph_ref,
+                        use_async)  # fmt: skip
+    finally:
+        recorder.close()
+
+
+def _execute(recorder: Recorder, graph: Any, source: dict[str, Any], start: dict[str, Any],
+             checkpoints: list[dict[str, Any]], tape: Cassette | None, mode: CassetteMode,
+             swap_models: dict[str, BaseChatModel], swap_refs: dict[str, str],
+             faults: list[FaultSpec], patch_values: dict[str, Any] | None, graph_ref: str,
+             use_async: bool | None) -> ReplayResult:  # fmt: skip
+    run_id = str(uuid.uuid4())
+    thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
+    spec = {
+        "version": REPLAY_SPEC_VERSION,
+        "cassette_format": CASSETTE_FORMAT,
+        "from_checkpoint": start["checkpoint_id"],
+        "from_step": start["step"],
+        "checkpoint_ns": start["checkpoint_ns"] or "",
+        "source_thread_id": source["thread_id"],
+        "cassette": mode.value,
+        "swaps": swap_refs,
+        "faults": [f.text for f in faults],
+        "patch": patch_values,
+    }
+    new_run = NewRun(run_id=run_id, thread_id=thread_id, parent_run_id=source["run_id"],
+                     graph=graph_ref, environment=recorder.environment, replay=spec)  # fmt: skip
+    recorder.runs.register(new_run)
+    recorder.runs.mark_started(run_id)
+    recorder.record(new_run, "run_start", {"graph": graph_ref, "operation": "replay",
+                                           "replay": spec}, checkpoint_ns="")  # fmt: skip
+    meta = {RUN_ID_KEY: run_id}
+    _seed(graph.checkpointer, source["thread_id"], thread_id, start, checkpoints, meta)
+    injector = FaultInjector(recorder, faults)
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": thread_id},
+        "metadata": meta,
+        "run_id": uuid.UUID(run_id),
+        "callbacks": [recorder.callback, injector],
+        "recursion_limit": max(25, 2 * len(checkpoints) + 25),
+    }
+    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
+    error: str | None = None
+    if patch_values is not None:
+        recorder.record(new_run, "state_update", {"values": recorder.jsonable(patch_values),
+                        "as_node": None, "task_id": None}, checkpoint_ns="")  # fmt: skip
+        try:
+            graph.update_state(config, patch_values)
+        except Exception as e:  # noqa: BLE001 - a patch LangGraph refuses fails the replay
+            error = f"--patch was refused by the graph: {type(e).__name__}: {e}"
+            recorder.record(new_run, "run_error", {"status": "failed", "error": {
+                "type": type(e).__name__, "message": str(e), "injected": False}})  # fmt: skip
+    if error is None:
+        run_async = _is_async(graph) if use_async is None else use_async
+        try:
+            with interceptor.active():
+                if run_async:
+                    asyncio.run(graph.ainvoke(None, config))
+                else:
+                    graph.invoke(None, config)
+        except Exception as e:  # noqa: BLE001 - the failure is the replay's result
+            error = f"{type(e).__name__}: {e}"
+    recorder.flush()
+    record = recorder.store.run(run_id)
+    return ReplayResult(
+        run_id=run_id,
+        parent_run_id=source["run_id"],
+        from_checkpoint=start["checkpoint_id"],
+        status=record["status"],
+        cassette=mode.value,
+        swaps=swap_refs,
+        faults=[f.text for f in faults],
+        thread_id=thread_id,
+        from_step=start["step"],
+        checkpoint_ns=start["checkpoint_ns"] or "",
+        live_calls=interceptor.live_calls,
+        faults_injected=injector.injected,
+        error=error,
+    )
+
+
+def _seed(saver: Any, source_thread: str, thread_id: str, start: dict[str, Any],
+          checkpoints: list[dict[str, Any]], meta: dict[str, Any]) -> None:  # fmt: skip
+    """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread."""
+    ns = start["checkpoint_ns"] or ""
+    chain = [(ns, start["checkpoint_id"])]
+    parents = start["payload"].get("parents") or {}
+    for parent_ns in sorted(parents, key=len, reverse=True):
+        if parent_ns != ns:
+            chain.append((parent_ns, parents[parent_ns]))
+    for checkpoint_ns, checkpoint_id in reversed(chain):
+        tup = saver.get_tuple({"configurable": {"thread_id": source_thread,
+                                                "checkpoint_ns": checkpoint_ns,
+                                                "checkpoint_id": checkpoint_id}})  # fmt: skip
+        if tup is None:
+            raise BadInputError(f"checkpoint {checkpoint_id} is not readable in the store")
+        checkpoint = dict(tup.checkpoint)
+        saver.put(
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns},
+             "metadata": meta},
+            checkpoint,
+            dict(tup.metadata),
+            dict(checkpoint["channel_versions"]),
+        )  # fmt: skip
+
+
+def _choose(store: Store, run_id: str, checkpoints: list[dict[str, Any]],
+            checkpoint_id: str | None, step: int | None, node: str | None) -> dict[str, Any]:  # fmt: skip
+    root = [c for c in checkpoints if not c["checkpoint_ns"]]
+    if checkpoint_id is not None:
+        found = [c for c in checkpoints if c["checkpoint_id"].startswith(checkpoint_id)]
+        ids = {c["checkpoint_id"] for c in found}
+        if len(ids) != 1:
+            what = "no" if not ids else "more than one"
+            raise BadInputError(f"{what} checkpoint of run {run_id[:12]} matches {checkpoint_id!r}"
+                                f": `lgaudit checkpoints {run_id[:12]}` lists them")  # fmt: skip
+        return found[-1]
+    if step is not None:
+        at = [c for c in root if c["step"] == step]
+        if not at:
+            steps = sorted({c["step"] for c in root if c["step"] is not None})
+            raise BadInputError(f"run {run_id[:12]} has no checkpoint at step {step}: "
+                                f"steps {steps[0]}..{steps[-1]}")  # fmt: skip
+        return at[-1]
+    if node is not None:
+        starts = [e for e in store.events(run_id, kinds=["node_start"]) if e["node"] == node]
+        if not starts:
+            raise BadInputError(f"node {node!r} never ran in run {run_id[:12]}")
+        first = starts[0]
+        ns = first["checkpoint_ns"] or ""
+        before = [c for c in checkpoints if (c["checkpoint_ns"] or "") == ns
+                  and c["step"] is not None and c["step"] < (first["step"] or 0)]  # fmt: skip
+        if not before:
+            raise BadInputError(f"no checkpoint precedes node {node!r} in run {run_id[:12]}")
+        return max(before, key=lambda c: (c["step"], c["seq"]))
+    return min(root or checkpoints, key=lambda c: c["seq"])
+
+
+def _load_swaps(
+    swaps: Mapping[str, str | BaseChatModel] | Sequence[str],
+) -> tuple[dict[str, BaseChatModel], dict[str, str]]:
+    items = swaps.items() if isinstance(swaps, Mapping) else (parse_swap(s) for s in swaps)
+    models: dict[str, BaseChatModel] = {}
+    refs: dict[str, str] = {}
+    for name, target in items:
+        if isinstance(target, str):
+            models[name], refs[name] = load_model(target), target
+        elif isinstance(target, BaseChatModel):
+            models[name], refs[name] = target, type(target).__name__
+        else:
+            raise BadInputError(f"swap for {name!r} is not a chat model or MODULE:ATTR")
+    return models, refs
+
+
+def _parse_patch(patch: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    if patch is None:
+        return None
+    if isinstance(patch, str):
+        try:
+            patch = json.loads(patch)
+        except json.JSONDecodeError as e:
+            raise BadInputError(f"malformed --patch: not JSON ({e.msg} at column {e.colno})") from e
+    if not isinstance(patch, Mapping) or not patch:
+        raise BadInputError("malformed --patch: expected a non-empty JSON object of state values")
+    return dict(patch)
+
+
+def _is_async(graph: Any) -> bool:
+    """Whether some node can only run asynchronously (a coroutine function, no sync twin)."""
+    for node in getattr(graph, "nodes", {}).values():
+        for runnable in _runnables(getattr(node, "bound", None)):
+            if getattr(runnable, "afunc", None) is not None and getattr(runnable, "func", 1) is None:
+                return True
+    return False
+
+
+def _runnables(runnable: Any, depth: int = 0) -> list[Any]:
+    if runnable is None or depth > 5:
+        return []
+    found = [runnable]
+    for step in getattr(runnable, "steps", None) or []:
+        found.extend(_runnables(step, depth + 1))
+    return found

@@ -1,0 +1,348 @@
+"""Interception during a replay: cassette answers, swapped models, injected faults.
+
+Model calls are intercepted where every LangChain chat model call passes —
+``BaseChatModel._generate_with_cache`` (and its async twin) — so LangChain's callbacks still
+fire and the replayed run records ``llm_start``/``llm_end`` as usual. Tool calls are served
+from inside ``BaseTool.run``/``arun``: the callbacks fire, but a recorded tool's own
+``_run`` (its side effect) never runs. The patches are installed once and are inert unless a
+replay in this context activated an ``Interceptor``.
+
+Faults are raised by ``FaultInjector``, a callback handler with ``raise_error=True``: the
+exception surfaces from the node, model or tool call as if the call itself had raised, so
+LangGraph's retry policies and the graph's own fallbacks handle it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import BaseTool
+
+from lgaudit.errors import CassetteMissError, ReplayError
+from lgaudit.recorder.callback import model_name, task_context
+from lgaudit.replay.cassette import Cassette, RecordedCall, TaskKey, TaskRef, args_hash, \
+    describe, request_hash, task_key  # fmt: skip
+from lgaudit.replay.spec import CassetteMode, FaultSpec
+from lgaudit.store.saver import RUN_ID_KEY
+
+if TYPE_CHECKING:
+    from lgaudit.recorder import Recorder
+
+class _QuietInjectedFaults(logging.Filter):
+    """LangChain logs every callback error; an injected fault is expected, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "FaultInjector" not in record.getMessage()
+
+
+logging.getLogger("langchain_core.callbacks.manager").addFilter(_QuietInjectedFaults())
+
+_ACTIVE: ContextVar[Interceptor | None] = ContextVar("lgaudit_interceptor", default=None)
+_SERVE: ContextVar[Any] = ContextVar("lgaudit_tool_serve", default=None)
+_PATCH_LOCK = threading.Lock()
+_ORIGINAL: dict[str, Any] = {}
+
+
+class RecordedToolError(ReplayError):
+    """A tool or model call that failed in the recorded run, failing the same way again."""
+
+
+class Interceptor:
+    """Answers model and tool calls of one replay from its cassette or swapped models."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        cassette: Cassette | None,
+        mode: CassetteMode,
+        swaps: dict[str, BaseChatModel],
+        swap_refs: dict[str, str],
+    ) -> None:
+        self.recorder = recorder
+        self.cassette = cassette
+        self.mode = mode
+        self.swaps = swaps
+        self.swap_refs = swap_refs
+        self.live_calls = 0
+        self._counters: dict[Any, int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def active(self) -> Iterator[Interceptor]:
+        _install_patches()
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
+    # -- keys --------------------------------------------------------------------------
+
+    def _lookup(self, task_id: str) -> TaskRef | None:
+        info = self.recorder.callback.task_info(task_id)
+        return TaskRef(info.node, info.step, "/".join(info.path)) if info else None
+
+    def _key(self, metadata: dict[str, Any] | None) -> TaskKey:
+        ctx = task_context(metadata)
+        own = self._lookup(ctx["task_id"] or "") or TaskRef(ctx["node"] or "", ctx["step"], "")
+        return task_key(ctx["checkpoint_ns"], own, self._lookup)
+
+    def _next(self, counter: Any) -> int:
+        with self._lock:
+            n = self._counters[counter]
+            self._counters[counter] += 1
+            return n
+
+    # -- model calls ---------------------------------------------------------------------
+
+    def chat(self, model: BaseChatModel, messages: list[BaseMessage], stop: Any,
+             run_manager: Any, kwargs: dict[str, Any], original: Any) -> ChatResult:  # fmt: skip
+        metadata = getattr(run_manager, "metadata", None) or {}
+        params = model._get_invocation_params(stop=stop, **kwargs)
+        name = model_name(None, params, metadata, type(model).__name__)
+        key = self._key(metadata)
+        index = self._next((key, "llm"))
+        substitute = self.swaps.get(name) or self.swaps.get("*")
+        if substitute is not None and substitute is not model:
+            result = original(substitute, messages, stop=stop, run_manager=run_manager, **kwargs)
+            ref = self.swap_refs.get(name) or self.swap_refs.get("*")
+            return _tagged(result, f"swap:{ref}")
+        if self.mode is not CassetteMode.OFF and self.cassette is not None:
+            recorded = self.cassette.llm.get((key, index))
+            label = f"model {name!r} call #{index + 1} in {describe(key)}"
+            if recorded is not None and recorded.request == request_hash(messages):
+                return _served_chat(self.cassette, recorded)
+            if self.mode is CassetteMode.STRICT:
+                matcher = "request differs from the recorded one" if recorded else "no such call"
+                raise CassetteMissError(label, self.cassette.nearest_llm(key, index), matcher)
+        self.live_calls += 1
+        return original(model, messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    # -- tool calls ------------------------------------------------------------------------
+
+    def tool(self, tool: BaseTool, tool_input: Any, metadata: dict[str, Any] | None) -> Any:
+        """A zero-argument callable serving the recorded result, or ``None`` to run live."""
+        if self.mode is CassetteMode.OFF or self.cassette is None:
+            self.live_calls += 1
+            return None
+        key = self._key(metadata)
+        args = tool_input
+        if isinstance(tool_input, dict):
+            args = tool._filter_injected_args(tool_input)
+        h = args_hash(args)
+        n = self._next((key, "tool", tool.name, h))
+        recorded = self.cassette.tools.get((key, tool.name, h, n))
+        if recorded is not None:
+            return lambda: _served_tool(self.cassette, recorded, tool)  # type: ignore[arg-type]
+        if self.mode is CassetteMode.STRICT:
+            label = f"tool {tool.name!r} call #{n + 1} with args {args!r} in {describe(key)}"
+            raise CassetteMissError(label, self.cassette.nearest_tool(key, tool.name),
+                                    "no recorded call with these arguments")  # fmt: skip
+        self.live_calls += 1
+        return None
+
+
+def _tagged(result: ChatResult, tag: str) -> ChatResult:
+    for g in result.generations:
+        g.generation_info = {**(g.generation_info or {}), "lgaudit_served_by": tag}
+    return result
+
+
+def _served_chat(cassette: Cassette, call: RecordedCall) -> ChatResult:
+    if call.error is not None:
+        raise RecordedToolError(f"recorded {call.label} failed: {call.error.get('type')}: "
+                                f"{call.error.get('message')}")  # fmt: skip
+    value = cassette.value(call)
+    messages = value if isinstance(value, list) else [value]
+    if messages and isinstance(messages[0], list):
+        messages = messages[0]
+    generations = [
+        ChatGeneration(
+            message=m if isinstance(m, BaseMessage) else AIMessage(content=str(m)),
+            generation_info={"lgaudit_served_by": "cassette"},
+        )
+        for m in messages
+    ]
+    return ChatResult(generations=generations)
+
+
+def _served_tool(cassette: Cassette, call: RecordedCall, tool: BaseTool) -> Any:
+    if call.error is not None:
+        raise RecordedToolError(f"recorded {call.label} failed: {call.error.get('type')}: "
+                                f"{call.error.get('message')}")  # fmt: skip
+    value = cassette.value(call)
+    content = getattr(value, "content", value)
+    if tool.response_format == "content_and_artifact":
+        return content, getattr(value, "artifact", None)
+    return content
+
+
+# -- the patches (installed once; inert unless an Interceptor is active) --------------------
+
+
+def _install_patches() -> None:
+    with _PATCH_LOCK:
+        if _ORIGINAL:
+            return
+        _ORIGINAL["gen"] = BaseChatModel._generate_with_cache
+        _ORIGINAL["agen"] = BaseChatModel._agenerate_with_cache
+        _ORIGINAL["run"] = BaseTool.run
+        _ORIGINAL["arun"] = BaseTool.arun
+        BaseChatModel._generate_with_cache = _generate_with_cache  # type: ignore[method-assign]
+        BaseChatModel._agenerate_with_cache = _agenerate_with_cache  # type: ignore[method-assign]
+        BaseTool.run = _tool_run  # type: ignore[method-assign]
+        BaseTool.arun = _tool_arun  # type: ignore[method-assign]
+
+
+def _generate_with_cache(self: BaseChatModel, messages: list[BaseMessage], stop: Any = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+    ic = _ACTIVE.get()
+    original = _ORIGINAL["gen"]
+    if ic is None:
+        return original(self, messages, stop=stop, run_manager=run_manager, **kwargs)
+    return ic.chat(self, messages, stop, run_manager, kwargs, original)
+
+
+async def _agenerate_with_cache(self: BaseChatModel, messages: list[BaseMessage],
+                                stop: Any = None, run_manager: Any = None,
+                                **kwargs: Any) -> ChatResult:  # fmt: skip
+    ic = _ACTIVE.get()
+    original = _ORIGINAL["agen"]
+    if ic is None:
+        return await original(self, messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    pending: list[Any] = []
+
+    def capture(model: Any, msgs: Any, **kw: Any) -> Any:
+        pending.append((model, msgs, kw))
+        return None
+
+    result = ic.chat(self, messages, stop, run_manager, kwargs, capture)
+    if pending:
+        model, msgs, kw = pending[0]
+        result = await original(model, msgs, **kw)
+        if model is not self:
+            name = model_name(None, self._get_invocation_params(stop=stop, **kwargs),
+                              getattr(run_manager, "metadata", None), type(self).__name__)
+            result = _tagged(result, f"swap:{ic.swap_refs.get(name) or ic.swap_refs.get('*')}")
+    return result
+
+
+def _tool_run(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+    ic = _ACTIVE.get()
+    serve = ic.tool(self, tool_input, kwargs.get("metadata")) if ic is not None else None
+    if serve is None:
+        return _ORIGINAL["run"](self, tool_input, *args, **kwargs)
+    _install_dispatch(self)
+    token = _SERVE.set(serve)
+    try:
+        return _ORIGINAL["run"](self, tool_input, *args, **kwargs)
+    finally:
+        _SERVE.reset(token)
+
+
+async def _tool_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+    ic = _ACTIVE.get()
+    serve = ic.tool(self, tool_input, kwargs.get("metadata")) if ic is not None else None
+    if serve is None:
+        return await _ORIGINAL["arun"](self, tool_input, *args, **kwargs)
+    _install_dispatch(self)
+    token = _SERVE.set(serve)
+    try:
+        return await _ORIGINAL["arun"](self, tool_input, *args, **kwargs)
+    finally:
+        _SERVE.reset(token)
+
+
+def _install_dispatch(tool: BaseTool) -> None:
+    """Route this tool's ``_run``/``_arun`` through the served result when one is set."""
+    if "_run" in vars(tool):
+        return
+    live_run, live_arun = tool._run, tool._arun  # bound methods of the tool's class
+
+    # wraps() keeps the signatures LangChain inspects (config, run_manager parameters)
+    @functools.wraps(live_run)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        serve = _SERVE.get()
+        return serve() if serve is not None else live_run(*args, **kwargs)
+
+    @functools.wraps(live_arun)
+    async def arun(*args: Any, **kwargs: Any) -> Any:
+        serve = _SERVE.get()
+        return serve() if serve is not None else await live_arun(*args, **kwargs)
+
+    object.__setattr__(tool, "_run", run)
+    object.__setattr__(tool, "_arun", arun)
+
+
+# -- fault injection -----------------------------------------------------------------------
+
+
+class FaultInjector(BaseCallbackHandler):
+    """Raises configured exceptions at node starts, model calls and tool calls.
+
+    The recording callback must come before it in the handler list: it has recorded the
+    start; the injector records the matching error through it, then raises.
+    """
+
+    raise_error = True
+    run_inline = True
+
+    def __init__(self, recorder: Recorder, faults: list[FaultSpec]) -> None:
+        self.recorder = recorder
+        self.faults = faults
+        self.injected = 0
+
+    def _fire(self, kind: str, name: str | None, metadata: dict[str, Any] | None) -> FaultSpec | None:
+        md = metadata or {}
+        attempt = self.recorder.callback.attempt_of(str(md.get(RUN_ID_KEY)),
+                                                    task_context(md)["task_id"])  # fmt: skip
+        for fault in self.faults:
+            if fault.matches(kind, name, attempt):
+                self.injected += 1
+                return fault
+        return None
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
+                       tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
+                       **kwargs: Any) -> None:  # fmt: skip
+        md = metadata or {}
+        is_task = any(t.startswith("graph:step:") for t in tags or ())
+        if not is_task or kwargs.get("name") != md.get("langgraph_node"):
+            return
+        fault = self._fire("node", md.get("langgraph_node"), md)
+        if fault is not None:
+            error = fault.exception()
+            self.recorder.callback.on_chain_error(error, run_id=run_id)
+            raise error
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        params = kwargs.get("invocation_params") or {}
+        fault = self._fire("llm", model_name(serialized, params, metadata, kwargs.get("name")),
+                           metadata)  # fmt: skip
+        if fault is not None:
+            error = fault.exception()
+            self.recorder.callback.on_llm_error(error, run_id=run_id)
+            raise error
+
+    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
+                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        name = (serialized or {}).get("name") or kwargs.get("name")
+        fault = self._fire("tool", name, metadata)
+        if fault is not None:
+            error = fault.exception()
+            self.recorder.callback.on_tool_error(error, run_id=run_id)
+            raise error

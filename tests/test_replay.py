@@ -1,0 +1,233 @@
+"""Replay: cassette, swaps, faults, forks, subgraphs, Send, interrupts, async — both backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import replay_graphs as rg
+from click.testing import CliRunner
+
+from lgaudit import Recorder, Store, replay
+from lgaudit.cli import cli
+from lgaudit.demo import AGENT_INPUT, agent
+
+
+def record(db_url: str, graph: Any, inputs: Any, thread: str, **config: Any) -> str:
+    """Record one run of ``graph`` and return its run id."""
+    with Recorder(db_url) as rec:
+        rec.attach(graph).invoke(inputs, {"configurable": {"thread_id": thread}, **config})
+        rec.flush()
+        return rec.store.runs(thread_id=thread, limit=1)[0]["run_id"]
+
+
+def course(store: Store, run_id: str, *, after_step: int = -99) -> list[tuple[Any, ...]]:
+    """What a run did after a step: nodes, model answers, tool results, in step order."""
+    out = []
+    for e in store.show(run_id)["events"]:
+        if (e["step"] is None or e["step"] <= after_step) or e["kind"] not in (
+            "node_end", "llm_end", "tool_end", "node_error"
+        ):  # fmt: skip
+            continue
+        p = e["payload"]
+        what = p.get("output") if e["kind"] != "llm_end" else p.get("generations")
+        out.append((e["step"], e["kind"], e["node"], _content(what)))
+    return sorted(out, key=lambda t: (t[0], t[1], t[2] or "", str(t[3])))
+
+
+def _content(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "content" in value and "type" in value:
+            return (value["content"], [(c["name"], c["args"]) for c in value.get("tool_calls") or []])
+        return {k: _content(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_content(v) for v in value]
+    return value
+
+
+def checkpoint_at(store: Store, run_id: str, step: int, ns: str = "") -> str:
+    return next(c["checkpoint_id"] for c in store.events(run_id, kinds=["checkpoint"])
+                if c["step"] == step and (c["checkpoint_ns"] or "") == ns)  # fmt: skip
+
+
+def test_strict_replay_from_a_mid_checkpoint_makes_no_live_call(db_url: str) -> None:
+    original = record(db_url, rg.agent(), rg.AGENT_INPUT, "weather")
+    store = Store.open(db_url)
+    mid = checkpoint_at(store, original, 2)  # after the first tool result
+    rg.CALLS.clear()
+    result = replay(original, graph="replay_graphs:agent", url=db_url, from_checkpoint=mid)
+    assert (rg.CALLS["model"], rg.CALLS["tool"]) == (0, 0)
+    assert result.status == "succeeded" and result.live_calls == 0
+    assert result.parent_run_id == original and result.from_checkpoint == mid
+    assert course(store, result.run_id) == course(store, original, after_step=2)
+    replayed = store.run(result.run_id)
+    assert replayed["parent_run_id"] == original and replayed["replay"]["cassette"] == "strict"
+    # the original thread's history is untouched
+    assert store.runs(thread_id="weather", limit=None)[0]["run_id"] == original
+    served = [e["payload"]["served_by"] for e in store.show(result.run_id)["events"]
+              if e["kind"] == "llm_end"]  # fmt: skip
+    assert served == ["cassette", "cassette"]
+    assert store.verify()["ok"]
+
+
+def test_cassette_off_calls_live_and_lenient_serves_recorded(db_url: str) -> None:
+    original = record(db_url, rg.agent(), rg.AGENT_INPUT, "modes")
+    rg.CALLS.clear()
+    off = replay(original, graph="replay_graphs:agent", url=db_url, cassette="off")
+    assert off.status == "succeeded" and rg.CALLS["model"] == 3 and rg.CALLS["tool"] == 2
+    rg.CALLS.clear()
+    lenient = replay(original, graph="replay_graphs:agent", url=db_url, cassette="lenient")
+    assert lenient.status == "succeeded" and rg.CALLS["model"] == 0 and rg.CALLS["tool"] == 0
+
+
+def test_injected_timeout_on_first_attempt_is_recovered_by_retry(db_url: str) -> None:
+    original = record(db_url, rg.retry_graph(), {"log": []}, "retry")
+    store = Store.open(db_url)
+    recovered = replay(original, graph="replay_graphs:retry_graph", url=db_url,
+                       faults=["fetch:TimeoutError:upstream slow@1"])  # fmt: skip
+    assert recovered.status == "succeeded" and recovered.faults_injected == 1
+    events = store.events(recovered.run_id)
+    (err,) = [e for e in events if e["kind"] == "node_error"]
+    assert err["node"] == "fetch" and err["payload"]["attempt"] == 1
+    assert err["payload"]["error"] == {"type": "TimeoutError", "message": "upstream slow",
+                                       "injected": True}  # fmt: skip
+    (end,) = [e for e in events if e["kind"] == "node_end" and e["node"] == "fetch"]
+    assert end["payload"]["attempt"] == 2
+    failed = replay(original, graph="replay_graphs:retry_graph", url=db_url,
+                    faults=["fetch:TimeoutError"])  # fmt: skip
+    assert failed.status == "failed" and "TimeoutError" in (failed.error or "")
+    assert store.run(failed.run_id)["status"] == "failed"
+    attempts = [e["payload"]["attempt"] for e in store.events(failed.run_id)
+                if e["kind"] == "node_error"]  # fmt: skip
+    assert attempts == [1, 2, 3]
+
+
+def test_llm_and_tool_faults(db_url: str) -> None:
+    original = record(db_url, rg.agent(), rg.AGENT_INPUT, "llm-fault")
+    store = Store.open(db_url)
+    res = replay(original, graph="replay_graphs:agent", url=db_url,
+                 faults=["llm:gpt-4o:ConnectionError:provider down"])  # fmt: skip
+    assert res.status == "failed"
+    (err,) = [e for e in store.events(res.run_id) if e["kind"] == "llm_error"]
+    assert err["payload"]["model"] == "gpt-4o" and err["payload"]["error"]["injected"]
+    res = replay(original, graph="replay_graphs:agent", url=db_url, faults=["tool:lookup"])
+    tool_errors = [e for e in store.events(res.run_id) if e["kind"] == "tool_error"]
+    assert tool_errors and tool_errors[0]["payload"]["tool"] == "lookup"
+
+
+def test_swapped_model_answer_shows_and_divergence_is_at_the_agent(db_url: str) -> None:
+    original = record(db_url, rg.agent(), rg.AGENT_INPUT, "swap")
+    store = Store.open(db_url)
+    rg.CALLS.clear()
+    res = replay(original, graph="replay_graphs:agent", url=db_url,
+                 swaps=["gpt-4o=replay_graphs:cheap_model"])  # fmt: skip
+    assert res.status == "succeeded" and res.swaps == {"gpt-4o": "replay_graphs:cheap_model"}
+    assert rg.CALLS["model:cheap-model"] == 1 and rg.CALLS["model:gpt-4o"] == 0
+    ends = [e for e in store.show(res.run_id)["events"] if e["kind"] == "llm_end"]
+    assert ends[0]["payload"]["served_by"] == "swap:replay_graphs:cheap_model"
+    assert ends[0]["payload"]["generations"][0]["content"] == "I am the cheap model."
+    first_a, first_b = course(store, original)[0], course(store, res.run_id)[0]
+    assert first_a[:3] == first_b[:3] == (1, "llm_end", "agent") and first_a[3] != first_b[3]
+
+
+def test_strict_miss_names_the_unrecorded_call(db_url: str) -> None:
+    original = record(db_url, rg.agent(), rg.AGENT_INPUT, "miss")
+    res = replay(original, graph="replay_graphs:agent", url=db_url,
+                 patch={"messages": [{"role": "user", "content": "And in Tromsø?"}]})  # fmt: skip
+    assert res.status == "failed"
+    assert "cassette miss (strict)" in (res.error or "")
+    assert "model 'gpt-4o' call #1 in agent@step" in (res.error or "")
+    assert "nearest recorded" in (res.error or "")
+    kinds = [e["kind"] for e in Store.open(db_url).events(res.run_id)]
+    assert "state_update" in kinds and kinds[-1] == "run_error"
+
+
+def test_replay_from_subgraph_checkpoint_resumes_inside_it(db_url: str) -> None:
+    original = record(db_url, rg.subgraph_graph(), {"log": []}, "nested")
+    store = Store.open(db_url)
+    inner = [c for c in store.events(original, kinds=["checkpoint"]) if c["checkpoint_ns"]]
+    after_a = next(c for c in inner if c["step"] == 1)  # inner_a has run, inner_b is next
+    rg.CALLS.clear()
+    res = replay(original, graph="replay_graphs:subgraph_graph", url=db_url,
+                 from_checkpoint=after_a["checkpoint_id"][:20])  # fmt: skip
+    assert res.status == "succeeded" and res.checkpoint_ns.startswith("sub:")
+    assert (rg.CALLS["before"], rg.CALLS["inner_a"]) == (0, 0)
+    assert (rg.CALLS["inner_b"], rg.CALLS["inner_c"], rg.CALLS["after"]) == (1, 1, 1)
+    nodes = [e["node"] for e in store.events(res.run_id) if e["kind"] == "node_start"]
+    assert nodes == ["sub", "inner_b", "inner_c", "after"]
+
+
+def test_send_fan_out_replays_strictly(db_url: str) -> None:
+    original = record(db_url, rg.fan_graph(), {"cities": ["Oslo", "Bergen", "Tromsø"],
+                                               "reports": []}, "fan")  # fmt: skip
+    rg.CALLS.clear()
+    res = replay(original, graph="replay_graphs:fan_graph", url=db_url)
+    assert res.status == "succeeded" and rg.CALLS["tool"] == 0
+    store = Store.open(db_url)
+    assert course(store, res.run_id) == course(store, original)
+
+
+def test_interrupt_after_the_replay_point_fires_again(db_url: str) -> None:
+    with Recorder(db_url) as rec:
+        graph = rec.attach(agent())
+        config = {"configurable": {"thread_id": "approval"}}
+        graph.invoke(dict(AGENT_INPUT), config)
+        from langgraph.types import Command
+
+        graph.invoke(Command(resume="approve"), config)
+        rec.flush()
+        resumed = rec.store.runs(thread_id="approval", limit=1)[0]["run_id"]
+        interrupted = rec.store.runs(thread_id="approval", limit=2)[1]["run_id"]
+    res = replay(interrupted, graph="lgaudit.demo:agent", url=db_url)
+    assert res.status == "interrupted"
+    # the checkpoint before human_review holds the resume recorded by the second run:
+    # replaying from it, the interrupt fires again instead of taking that stale resume
+    before_gate = checkpoint_at(Store.open(db_url), interrupted, 1)
+    res = replay(interrupted, graph="lgaudit.demo:agent", url=db_url, from_checkpoint=before_gate)
+    assert res.status == "interrupted"
+    assert Store.open(db_url).run(resumed)["status"] == "succeeded"
+
+
+async def test_async_graph_replay(db_url: str) -> None:
+    with Recorder(db_url) as rec:
+        await rec.attach(rg.async_graph()).ainvoke(rg.AGENT_INPUT,
+                                                   {"configurable": {"thread_id": "async"}})  # fmt: skip
+        rec.flush()
+        original = rec.store.runs(thread_id="async", limit=1)[0]["run_id"]
+    rg.CALLS.clear()
+    import asyncio
+
+    res = await asyncio.to_thread(replay, original, graph="replay_graphs:async_graph", url=db_url)
+    assert res.status == "succeeded" and rg.CALLS["model"] == 0
+
+
+def test_cli_replay_json_and_bad_input(db_url: str) -> None:
+    original = record(db_url, rg.agent(), rg.AGENT_INPUT, "cli")
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["replay", original[:8], "--graph", "replay_graphs:agent",
+                             "--db", db_url, "--from-step", "2", "--json"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert {"run_id", "parent_run_id", "from_checkpoint", "status", "cassette", "swaps",
+            "faults"} <= set(data) and data["status"] == "succeeded"  # fmt: skip
+    before = len(Store.open(db_url).runs(limit=None))
+    bad = {
+        "unknown module": ["--graph", "no_such_module:graph"],
+        "unknown attribute": ["--graph", "replay_graphs:nope"],
+        "unknown checkpoint": ["--graph", "replay_graphs:agent", "--from", "ffffffff"],
+        "unknown exception": ["--graph", "replay_graphs:agent", "--inject", "agent:NoSuchError"],
+        "malformed inject": ["--graph", "replay_graphs:agent", "--inject", "agent@x"],
+        "malformed patch": ["--graph", "replay_graphs:agent", "--patch", "{not json"],
+        "patch not object": ["--graph", "replay_graphs:agent", "--patch", "[1, 2]"],
+        "malformed swap": ["--graph", "replay_graphs:agent", "--swap-model", "gpt-4o"],
+        "unknown step": ["--graph", "replay_graphs:agent", "--from-step", "99"],
+        "unknown node": ["--graph", "replay_graphs:agent", "--from-node", "nobody"],
+    }
+    for what, args in bad.items():
+        res = runner.invoke(cli, ["replay", original, "--db", db_url, *args])
+        assert res.exit_code == 2, (what, res.output)
+        assert len(res.stderr.strip().splitlines()) == 1, (what, res.stderr)
+        assert "Traceback" not in res.output
+    assert len(Store.open(db_url).runs(limit=None)) == before
+    assert Store.open(db_url).verify()["ok"]
