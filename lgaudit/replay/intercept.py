@@ -32,8 +32,16 @@ from langchain_core.tools import BaseTool
 
 from lgaudit.errors import CassetteMissError, ReplayError
 from lgaudit.recorder.callback import model_name, task_context
-from lgaudit.replay.cassette import Cassette, RecordedCall, TaskKey, TaskRef, args_hash, \
-    describe, request_hash, task_key  # fmt: skip
+from lgaudit.replay.cassette import (
+    Cassette,
+    RecordedCall,
+    TaskKey,
+    TaskRef,
+    args_hash,
+    describe,  # fmt: skip
+    request_hash,
+    task_key,
+)
 from lgaudit.replay.spec import CassetteMode, FaultSpec
 from lgaudit.store.saver import RUN_ID_KEY
 

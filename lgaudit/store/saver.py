@@ -34,7 +34,13 @@ from langgraph.checkpoint.base import (
 
 from lgaudit.store.records import NewEvent, NewRun
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
-from lgaudit.store.serialization import EMPTY_TYPE, ValueCodec, safe_serializer, to_jsonable
+from lgaudit.store.serialization import (
+    EMPTY_TYPE,
+    ElementCache,
+    ValueCodec,
+    safe_serializer,
+    to_jsonable,
+)
 from lgaudit.store.store import Store
 
 RUN_ID_KEY = "lgaudit_run_id"
@@ -148,11 +154,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self.runs = runs or RunRegistry()
         self._task_node = task_node or (lambda _task_id: None)
         self.redactor = redactor
+        self._elements = ElementCache()
         self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
 
     @property
     def codec(self) -> ValueCodec:
-        return ValueCodec(self.serde, self.redactor)
+        return ValueCodec(self.serde, self.redactor, self._elements)
 
     # -- writes -----------------------------------------------------------------------
 

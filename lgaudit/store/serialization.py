@@ -18,6 +18,7 @@ import enum
 import hashlib
 import json
 import math
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -27,7 +28,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from lgaudit.errors import StoreError
 
-#: Blob type of a list stored element by element: data is a JSON array of element hashes.
+#: Blob type of a list stored element by element: data is the elements' 32-byte SHA-256
+#: digests, concatenated in order.
 LIST_TYPE = "lgaudit.list"
 #: Blob type of a dict holding large lists: data is a JSON object of key -> value hash.
 DICT_TYPE = "lgaudit.dict"
@@ -61,9 +63,10 @@ def canonical_json(obj: Any) -> str:
 class ValueCodec:
     """Encodes values into content-addressed blobs and decodes them back, safely."""
 
-    def __init__(self, serde: Any, redactor: Any = None) -> None:
+    def __init__(self, serde: Any, redactor: Any = None, elements: ElementCache | None = None):
         self.serde = serde
         self.redactor = redactor
+        self.elements = elements
 
     def dumps(self, value: Any) -> Blob:
         """Serialize one value (redacted first when a redactor is set and the bytes hint at
@@ -92,12 +95,25 @@ class ValueCodec:
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
         """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""
         if isinstance(value, list) and len(value) >= _LIST_MIN:
-            refs = [self._put(self.dumps(item), out) for item in value]
-            return self._put((LIST_TYPE, json.dumps(refs).encode()), out)
+            refs = [self._element(item, out) for item in value]
+            return self._put((LIST_TYPE, b"".join(bytes.fromhex(r) for r in refs)), out)
         if is_split_dict(value):
             keyed = {k: self.encode(v, out) for k, v in value.items()}
             return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
         return self._put(self.dumps(value), out)
+
+    def _element(self, item: Any, out: dict[str, Blob]) -> str:
+        """One list element; immutable ones seen before reuse their encoding."""
+        cache = self.elements
+        if cache is None or type(item) not in _IMMUTABLE:
+            return self._put(self.dumps(item), out)
+        hit = cache.get(item)
+        if hit is None:
+            blob = self.dumps(item)
+            hit = (blob_hash(*blob), blob)
+            cache.add(item, hit)
+        out[hit[0]] = hit[1]
+        return hit[0]
 
     def encode_empty(self, out: dict[str, Blob]) -> str:
         return self._put((EMPTY_TYPE, b""), out)
@@ -112,7 +128,7 @@ class ValueCodec:
     def children(blob: Blob) -> list[str]:
         """Hashes a blob refers to (the parts of a list or dict manifest)."""
         if blob[0] == LIST_TYPE:
-            return list(json.loads(blob[1]))
+            return _digests(blob[1])
         if blob[0] == DICT_TYPE:
             return list(json.loads(blob[1]).values())
         return []
@@ -121,10 +137,14 @@ class ValueCodec:
         """Rebuild a value from its root hash; ``blobs`` must hold it and its parts."""
         blob = _get(blobs, ref)
         if blob[0] == LIST_TYPE:
-            return [self.loads(_get(blobs, r)) for r in json.loads(blob[1])]
+            return [self.loads(_get(blobs, r)) for r in _digests(blob[1])]
         if blob[0] == DICT_TYPE:
             return {k: self.decode(r, blobs) for k, r in json.loads(blob[1]).items()}
         return self.loads(blob)
+
+
+def _digests(data: bytes) -> list[str]:
+    return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
 
 
 def is_split_dict(value: Any) -> bool:
@@ -141,6 +161,34 @@ def _get(blobs: Mapping[str, Blob], ref: str) -> Blob:
         return blobs[ref]
     except KeyError:
         raise StoreError(f"store is missing blob {ref[:12]}: the database is damaged") from None
+
+
+_IMMUTABLE = (str, bytes, int, float, bool)
+
+
+class ElementCache:
+    """Encodings of immutable list elements by object identity.
+
+    A growing message list keeps the same element objects from step to step (reducers
+    build a new list around them), so each element is serialized and hashed once. Only
+    immutable types are cached: a mutable element may change in place and must be
+    serialized again. Entries hold the object, so its id cannot be reused while cached.
+    """
+
+    def __init__(self, max_items: int = 50_000) -> None:
+        self._items: OrderedDict[int, tuple[Any, tuple[str, Blob]]] = OrderedDict()
+        self._max = max_items
+        self._lock = threading.Lock()
+
+    def get(self, obj: Any) -> tuple[str, Blob] | None:
+        entry = self._items.get(id(obj))
+        return entry[1] if entry is not None and entry[0] is obj else None
+
+    def add(self, obj: Any, encoded: tuple[str, Blob]) -> None:
+        with self._lock:
+            self._items[id(obj)] = (obj, encoded)
+            if len(self._items) > self._max:
+                self._items.popitem(last=False)
 
 
 class BlobCache:

@@ -1,10 +1,10 @@
-"""The event store: the only code that issues SQL (with ``checkpoints`` and ``verify``).
+"""The event store: with ``writer``, ``checkpoints`` and ``verify``, the only code that
+issues SQL.
 
-Appends are one transaction per batch. Inside it the chain head is read under a lock
-(``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL), events
-get the next ``gseq``, per-run ``seq`` and ``prev_hash``, and ``prev_hash`` is UNIQUE, so
-the chain stays linear even if a lock were bypassed: a second event claiming the same
-predecessor cannot commit, and the append is retried on the new head.
+Appends (``ChainWriter``) are one transaction per batch: events get the next ``gseq``,
+per-run ``seq`` and ``prev_hash``, and ``gseq`` and ``prev_hash`` are unique, so the chain
+stays linear under concurrent appenders: a second event claiming the same predecessor cannot
+commit, and its batch is re-appended on the new head. Reads go through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -16,24 +16,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
 from lgaudit.store.checkpoints import CheckpointQueries
-from lgaudit.store.engine import (
-    create_engines,
-    resolve_url,
-    sqlite_path,
-    translate_errors,
-    with_retries,
-)
+from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
 from lgaudit.store.records import (
-    GENESIS_HASH,
     EventRecord,
     NewEvent,
-    NewRun,
     RunRecord,
     RunStatus,
     VerifyResult,
@@ -42,8 +33,8 @@ from lgaudit.store.records import (
 from lgaudit.store.schema import Blob, Event, Run
 from lgaudit.store.serialization import Blob as BlobT
 from lgaudit.store.serialization import BlobCache, ValueCodec, canonical_json, safe_serializer
+from lgaudit.store.writer import ChainWriter
 
-_CHAIN_LOCK = 0x1A6A0D18
 _MIN_PREFIX = 6
 
 
@@ -83,6 +74,7 @@ class Store(CheckpointQueries):
         self.dialect = self._write.dialect.name
         self._blob_cache = BlobCache()
         self._known_runs: set[str] = set()
+        self._writer = ChainWriter(self.url, event_hash, rows_digest)
         try:
             if create:
                 migrate.upgrade(self._write, only_if_empty=True)
@@ -122,6 +114,7 @@ class Store(CheckpointQueries):
             read.dispose()
 
     def close(self) -> None:
+        self._writer.close()
         self._write.dispose()
         if self._read is not self._write:
             self._read.dispose()
@@ -144,68 +137,11 @@ class Store(CheckpointQueries):
         new_blobs = [h for h in blobs if h not in self._blob_cache]
         runs = {e.run.run_id: e.run for e in events if e.run.run_id not in self._known_runs}
 
-        def transaction() -> list[int]:
-            with self._write.begin() as conn:
-                return self._append_in(conn, events, runs, blobs, new_blobs)
-
-        gseqs = with_retries(transaction)
+        gseqs = self._writer.append(events, runs, blobs, new_blobs)
         for h in new_blobs:
             self._blob_cache.add(h, blobs[h])
         self._known_runs.update(runs)
         return gseqs
-
-    def _append_in(
-        self,
-        conn: Connection,
-        events: Sequence[NewEvent],
-        runs: dict[str, NewRun],
-        blobs: dict[str, BlobT],
-        new_blobs: list[str],
-    ) -> list[int]:
-        if self.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-        head = conn.execute(
-            select(Event.gseq, Event.hash).order_by(Event.gseq.desc()).limit(1)
-        ).first()
-        gseq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
-        if runs:
-            self._insert_ignore(conn, Run.__table__, [_run_row(r) for r in runs.values()])
-        if new_blobs:
-            rows = [{"hash": h, "type": blobs[h][0], "data": blobs[h][1]} for h in new_blobs]
-            self._insert_ignore(conn, Blob.__table__, rows)
-        seqs: dict[str, int] = {}
-        for run_id in {e.run.run_id for e in events}:
-            last = conn.execute(select(func.max(Event.seq)).where(Event.run_id == run_id))
-            seqs[run_id] = last.scalar() or 0
-        event_rows: list[dict[str, Any]] = []
-        state_rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        gseqs: list[int] = []
-        for e in events:
-            gseq += 1
-            seqs[e.run.run_id] += 1
-            payload = dict(e.payload)
-            if e.rows:
-                payload["rows_digest"] = rows_digest((t.__tablename__, r) for t, r in e.rows)
-            row = {
-                "gseq": gseq, "run_id": e.run.run_id, "seq": seqs[e.run.run_id], "ts": e.ts,
-                "kind": e.kind, "thread_id": e.thread_id, "node": e.node, "step": e.step,
-                "task_id": e.task_id, "checkpoint_ns": e.checkpoint_ns,
-                "checkpoint_id": e.checkpoint_id, "payload": canonical_json(payload),
-                "prev_hash": prev,
-            }  # fmt: skip
-            row["hash"] = prev = event_hash(row)
-            event_rows.append(row)
-            gseqs.append(gseq)
-            for model, values in e.rows:
-                state_rows[model.__table__].append({**values, "gseq": gseq})
-        conn.execute(insert(Event.__table__), event_rows)
-        for table, rows in state_rows.items():
-            conn.execute(insert(table), rows)
-        return gseqs
-
-    def _insert_ignore(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
 
     # -- blobs ----------------------------------------------------------------------
 
@@ -385,14 +321,6 @@ def event_record(e: Any) -> EventRecord:
         checkpoint_ns=e.checkpoint_ns, checkpoint_id=e.checkpoint_id,
         payload=json.loads(e.payload), prev_hash=e.prev_hash, hash=e.hash,
     )  # fmt: skip
-
-
-def _run_row(r: NewRun) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id, "thread_id": r.thread_id, "parent_run_id": r.parent_run_id,
-        "graph": r.graph, "environment": r.environment, "started_at": r.started_at,
-        "replay": canonical_json(r.replay) if r.replay is not None else None,
-    }  # fmt: skip
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:

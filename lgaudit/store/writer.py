@@ -1,0 +1,338 @@
+"""The append path: one dedicated driver connection, one transaction per batch.
+
+Appends are the hot path of every recorded graph, so they skip SQLAlchemy's statement
+machinery: INSERTs are rendered once per dialect and sent with ``executemany`` on a raw
+DB-API connection (PostgreSQL: in psycopg's pipeline mode, so a whole batch is about one
+round trip). Appends of one process are serialized by a lock — the chain is linear anyway.
+
+Batches that arrive while another thread is committing are committed together in the next
+transaction (group commit), so LangGraph's concurrent ``put_writes`` and ``put`` of one step
+usually share a commit; every caller still returns only once its own batch is committed.
+
+The chain head and each run's last ``seq`` are cached between appends. Another process may
+have appended meanwhile: then this process's stale ``gseq``/``prev_hash``/``seq`` collide
+with the PRIMARY KEY / UNIQUE constraints, nothing commits, the caches are dropped and the
+batch is re-appended on the fresh head. Writers hold the database's write lock (SQLite
+``BEGIN IMMEDIATE``) or a transaction-scoped advisory lock (PostgreSQL), so such
+collisions are rare rather than a retry storm.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import make_url
+
+from lgaudit.errors import AppendOnlyViolation, StoreError, StoreUnavailableError
+from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
+from lgaudit.store.schema import Blob, Event, Run
+from lgaudit.store.serialization import Blob as BlobT
+from lgaudit.store.serialization import canonical_json
+
+_CHAIN_LOCK = 0x1A6A0D18
+_RETRIES = 12
+
+
+class ChainWriter:
+    """Appends batches of events (with their runs, blobs and state rows) to the chain."""
+
+    def __init__(
+        self,
+        url: str,
+        hasher: Callable[[dict[str, Any]], str],
+        digester: Callable[[Any], str],
+    ) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        self._url = parsed
+        self._hash = hasher
+        self._digest = digester
+        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._waiting: list[_Slot] = []
+        self._leading = False
+        self._conn: Any = None
+        self._head: tuple[int, str] | None = None
+        self._seqs: dict[str, int] = {}
+        self._sql: dict[str, str] = {}
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._conn is not None:
+            return self._conn
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(self._url.database or "", timeout=30.0,
+                                   isolation_level=None, check_same_thread=False)  # fmt: skip
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+        else:
+            import psycopg
+
+            dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = psycopg.connect(dsn, autocommit=False, prepare_threshold=None)
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
+
+    def _insert(self, table: Table, *, ignore: bool = False) -> str:
+        key = f"{table.name}:{ignore}"
+        if key not in self._sql:
+            cols = [c.name for c in table.columns]
+            mark = "?" if self.dialect == "sqlite" else "%s"
+            verb = "INSERT OR IGNORE" if ignore and self.dialect == "sqlite" else "INSERT"
+            sql = (f"{verb} INTO {table.name} ({', '.join(cols)}) "
+                   f"VALUES ({', '.join([mark] * len(cols))})")  # fmt: skip
+            if ignore and self.dialect != "sqlite":
+                sql += " ON CONFLICT DO NOTHING"
+            self._sql[key] = sql
+        return self._sql[key]
+
+    # -- append --------------------------------------------------------------------------
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        runs: dict[str, NewRun],
+        blobs: dict[str, BlobT],
+        new_blobs: list[str],
+    ) -> list[int]:
+        """Append one batch; returns when it is committed (group commit: batches that
+        arrive while another thread commits are committed together in the next one)."""
+        slot = _Slot(events, runs, blobs, new_blobs)
+        with self._cond:
+            self._waiting.append(slot)
+            while not slot.done:
+                if self._leading:
+                    self._cond.wait()
+                    continue
+                self._leading = True
+                group, self._waiting = self._waiting, []
+                self._cond.release()
+                try:
+                    self._commit_group(group)
+                finally:
+                    self._cond.acquire()
+                    self._leading = False
+                    self._cond.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        return slot.gseqs
+
+    def _commit_group(self, group: list[_Slot]) -> None:
+        if len(group) > 1:
+            events = [e for slot in group for e in slot.events]
+            runs = {k: v for slot in group for k, v in slot.runs.items()}
+            blobs = {k: v for slot in group for k, v in slot.blobs.items()}
+            new_blobs = list(dict.fromkeys(h for slot in group for h in slot.new_blobs))
+            try:
+                gseqs = self._append_retrying(events, runs, blobs, new_blobs)
+            except Exception:  # noqa: BLE001 - isolate the batch that cannot be written
+                gseqs = None
+            if gseqs is not None:
+                for slot in group:
+                    slot.gseqs, gseqs = gseqs[: len(slot.events)], gseqs[len(slot.events) :]
+                    slot.done = True
+                return
+        for slot in group:
+            try:
+                slot.gseqs = self._append_retrying(slot.events, slot.runs, slot.blobs,
+                                                   slot.new_blobs)  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - handed to the caller that submitted it
+                slot.error = e
+            slot.done = True
+
+    def _append_retrying(
+        self,
+        events: Sequence[NewEvent],
+        runs: dict[str, NewRun],
+        blobs: dict[str, BlobT],
+        new_blobs: list[str],
+    ) -> list[int]:
+        delay = 0.005
+        with self._lock:
+            for attempt in range(_RETRIES + 1):
+                try:
+                    return self._append_once(events, runs, blobs, new_blobs)
+                except Exception as e:  # noqa: BLE001 - classified below
+                    self._rollback()
+                    self._head = None
+                    self._seqs.clear()
+                    kind = _classify(e)
+                    if kind == "append-only":
+                        raise AppendOnlyViolation(_first_line(e)) from e
+                    if kind == "fatal" or attempt == _RETRIES:
+                        if kind in ("lost", "busy"):
+                            raise StoreUnavailableError(f"store unavailable: {_first_line(e)}") from e
+                        raise StoreError(f"store error: {_first_line(e)}") from e
+                    if kind == "lost":
+                        self._drop_connection()
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def _rollback(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            if self.dialect == "sqlite":
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            else:
+                self._conn.rollback()
+        except Exception:  # noqa: BLE001 - a broken connection is dropped and reopened
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._conn = None
+
+    def _append_once(
+        self,
+        events: Sequence[NewEvent],
+        runs: dict[str, NewRun],
+        blobs: dict[str, BlobT],
+        new_blobs: list[str],
+    ) -> list[int]:
+        conn = self._connect()
+        sqlite = self.dialect == "sqlite"
+        cur = conn.cursor()
+        if sqlite:
+            cur.execute("BEGIN IMMEDIATE")
+            locked = True
+        elif self._head is None or any(e.run.run_id not in self._seqs for e in events):
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
+            locked = True
+        else:
+            locked = False  # taken in the pipeline below, with the inserts
+        if self._head is None:
+            cur.execute("SELECT gseq, hash FROM lgaudit_events ORDER BY gseq DESC LIMIT 1")
+            row = cur.fetchone()
+            self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
+        gseq, prev = self._head
+        seqs = dict(self._seqs)
+        for run_id in {e.run.run_id for e in events}:
+            if run_id not in seqs:
+                mark = "?" if sqlite else "%s"
+                cur.execute(f"SELECT MAX(seq) FROM lgaudit_events WHERE run_id = {mark}", (run_id,))
+                seqs[run_id] = cur.fetchone()[0] or 0
+        event_rows: list[tuple[Any, ...]] = []
+        state_rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
+        gseqs: list[int] = []
+        for e in events:
+            gseq += 1
+            seqs[e.run.run_id] += 1
+            payload = dict(e.payload)
+            if e.rows:
+                payload["rows_digest"] = self._digest((t.__tablename__, r) for t, r in e.rows)
+            row = {
+                "gseq": gseq, "run_id": e.run.run_id, "seq": seqs[e.run.run_id], "ts": e.ts,
+                "kind": e.kind, "thread_id": e.thread_id, "node": e.node, "step": e.step,
+                "task_id": e.task_id, "checkpoint_ns": e.checkpoint_ns,
+                "checkpoint_id": e.checkpoint_id, "payload": canonical_json(payload),
+                "prev_hash": prev,
+            }  # fmt: skip
+            row["hash"] = prev = self._hash(row)
+            event_rows.append(_values(Event.__table__, row))
+            gseqs.append(gseq)
+            for model, values in e.rows:
+                state_rows[model.__table__].append(_values(model.__table__, {**values, "gseq": gseq}))
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        if runs:
+            rows = [_values(Run.__table__, _run_row(r)) for r in runs.values()]
+            statements.append((self._insert(Run.__table__, ignore=True), rows))
+        if new_blobs:
+            rows = [(h, blobs[h][0], blobs[h][1]) for h in new_blobs]
+            statements.append((self._insert(Blob.__table__, ignore=True), rows))
+        statements.append((self._insert(Event.__table__), event_rows))
+        for table, rows in state_rows.items():
+            statements.append((self._insert(table), rows))
+        if sqlite:
+            for sql, rows in statements:
+                cur.executemany(sql, rows)
+            cur.execute("COMMIT")
+        else:
+            with conn.pipeline():
+                if not locked:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
+                for sql, rows in statements:
+                    cur.executemany(sql, rows)
+                conn.commit()
+        self._head = (gseq, prev)
+        self._seqs.update(seqs)
+        if len(self._seqs) > 10_000:
+            self._seqs.clear()
+        return gseqs
+
+
+class _Slot:
+    """One caller's batch waiting for a group commit."""
+
+    __slots__ = ("events", "runs", "blobs", "new_blobs", "gseqs", "error", "done")
+
+    def __init__(self, events: Sequence[NewEvent], runs: dict[str, NewRun],
+                 blobs: dict[str, BlobT], new_blobs: list[str]) -> None:  # fmt: skip
+        self.events = events
+        self.runs = runs
+        self.blobs = blobs
+        self.new_blobs = new_blobs
+        self.gseqs: list[int] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def _values(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row.get(c.name) for c in table.columns)
+
+
+def _run_row(r: NewRun) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id, "thread_id": r.thread_id, "parent_run_id": r.parent_run_id,
+        "graph": r.graph, "environment": r.environment, "started_at": r.started_at,
+        "replay": canonical_json(r.replay) if r.replay is not None else None,
+    }  # fmt: skip
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _classify(e: BaseException) -> str:
+    """``conflict`` (stale head: retry), ``busy`` (locked: retry), ``lost`` (reconnect and
+    retry), ``append-only`` (a trigger refused), or ``fatal``."""
+    text = str(e)
+    if "append-only" in text:
+        return "append-only"
+    if isinstance(e, sqlite3.IntegrityError) or "duplicate key" in text or "UNIQUE" in text:
+        return "conflict"
+    if isinstance(e, sqlite3.OperationalError):
+        return "busy" if "locked" in text or "busy" in text else "fatal"
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return "fatal"
+    if isinstance(e, psycopg.errors.UniqueViolation | psycopg.errors.SerializationFailure
+                  | psycopg.errors.DeadlockDetected):  # fmt: skip
+        return "conflict"
+    if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
+        return "lost"
+    return "fatal"

@@ -1,0 +1,293 @@
+"""Stored data is never executed on load, and nothing unserializable is silently dropped.
+
+An attacker who can INSERT into the store (the triggers allow inserts) plants values that
+would run ``touch SENTINEL`` when deserialized by a permissive serializer: LangGraph's
+msgpack constructor extensions, ``lc`` JSON constructors, and pickle. Reading the state back
+through the checkpointer (and the compiled graph) must never run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import threading
+from pathlib import Path
+from typing import Any, TypedDict
+
+import ormsgpack
+import pytest
+from langgraph.checkpoint.serde.jsonplus import (
+    EXT_CONSTRUCTOR_KW_ARGS,
+    EXT_CONSTRUCTOR_POS_ARGS,
+    EXT_CONSTRUCTOR_SINGLE_ARG,
+    EXT_METHOD_SINGLE_ARG,
+    EXT_PYDANTIC_V1,
+    EXT_PYDANTIC_V2,
+    JsonPlusSerializer,
+)
+from langgraph.graph import END, StateGraph
+
+from helpers import fetch, insert_raw, loop_builder, put_chain, record_loop
+from lgaudit import AuditSaver, Store, StoreError
+from lgaudit.store.serialization import PLACEHOLDER_KEY, blob_hash
+
+
+class _PickleBomb:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (os.system, (f"touch {self.path}",))
+
+
+def _ext(code: int, fields: list[Any]) -> Any:
+    return ormsgpack.Ext(code, ormsgpack.packb(fields))
+
+
+def crafted(kind: str, sentinel: Path) -> tuple[str, bytes]:
+    """A stored value that runs ``touch sentinel`` if its constructor is ever called."""
+    cmd, p = f"touch {sentinel}", str(sentinel)
+    exts = {
+        "ext_single_arg": lambda: _ext(EXT_CONSTRUCTOR_SINGLE_ARG, ["os", "system", cmd]),
+        "ext_pos_args": lambda: _ext(EXT_CONSTRUCTOR_POS_ARGS, ["os", "system", [cmd]]),
+        "ext_kw_args": lambda: _ext(
+            EXT_CONSTRUCTOR_KW_ARGS, ["subprocess", "run", {"args": ["touch", p]}]
+        ),
+        "ext_method": lambda: _ext(
+            EXT_METHOD_SINGLE_ARG, ["subprocess", "Popen", ["touch", p], "__call__"]
+        ),
+        "ext_pydantic_v2": lambda: _ext(EXT_PYDANTIC_V2, ["os", "system", {"command": cmd}, None]),
+        "ext_pydantic_v1": lambda: _ext(EXT_PYDANTIC_V1, ["os", "system", {"command": cmd}, None]),
+        "ext_nested": lambda: {
+            "messages": [{"content": _ext(EXT_CONSTRUCTOR_POS_ARGS, ["os", "system", [cmd]])}]
+        },
+    }
+    if kind in exts:
+        return "msgpack", ormsgpack.packb(exts[kind]())
+    if kind == "json_lc2":
+        doc = {"lc": 2, "type": "constructor", "id": ["os", "system"], "args": [cmd]}
+        return "json", json.dumps(doc).encode()
+    if kind == "json_lc1":
+        doc = {"lc": 1, "type": "constructor", "id": ["os", "system"], "kwargs": {"command": cmd}}
+        return "json", json.dumps(doc).encode()
+    if kind == "pickle":
+        return "pickle", pickle.dumps(_PickleBomb(p))
+    raise AssertionError(kind)
+
+
+KINDS = ["ext_single_arg", "ext_pos_args", "ext_kw_args", "ext_method", "ext_pydantic_v2",
+         "ext_pydantic_v1", "ext_nested", "json_lc2", "json_lc1", "pickle"]  # fmt: skip
+#: Payloads that a permissive serializer really executes (the control experiment).
+LIVE = ["ext_single_arg", "ext_pos_args", "ext_kw_args", "ext_pydantic_v2", "ext_pydantic_v1",
+        "ext_nested", "json_lc2", "pickle"]  # fmt: skip
+#: Payloads the safe serializer refuses outright (rather than returning their raw fields).
+REFUSED = ["json_lc1", "pickle"]
+
+
+@pytest.mark.parametrize("kind", LIVE)
+def test_crafted_payloads_are_live_exploits(kind: str, tmp_path: Path) -> None:
+    """Control: a permissive serializer does run them, so the tests below mean something."""
+    sentinel = tmp_path / "PWNED"
+    permissive = JsonPlusSerializer(
+        pickle_fallback=True, allowed_msgpack_modules=True, allowed_json_modules=True
+    )
+    try:
+        permissive.loads_typed(crafted(kind, sentinel))
+    except Exception:  # noqa: BLE001 - some constructors fail after running
+        pass
+    assert sentinel.exists()
+
+
+def _insert_blob(url: str, blob: tuple[str, bytes]) -> str:
+    ref = blob_hash(*blob)
+    insert_raw(url, "lgaudit_blobs", {"hash": ref, "type": blob[0], "data": blob[1]})
+    return ref
+
+
+def _read_everything(url: str, config: dict[str, Any]) -> list[Any]:
+    """Every way a user reads state back: saver, graph, listing, raw blobs."""
+    out: list[Any] = []
+    with Store.open(url) as reader:
+        saver = AuditSaver(reader)
+        for call in (
+            lambda: saver.get_tuple(config),
+            lambda: list(saver.list(config)),
+            lambda: list(saver.list(None)),
+            lambda: loop_builder().compile(checkpointer=saver).get_state(config),
+            lambda: list(loop_builder().compile(checkpointer=saver).get_state_history(config)),
+            lambda: [reader.events(r["run_id"]) for r in reader.runs()],
+        ):
+            try:
+                out.append(call())
+            except Exception as e:  # noqa: BLE001 - refusing is fine, executing is not
+                out.append(repr(e))  # (not the exception: its frames hold open cursors)
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shadowed_channel_value_is_never_executed(store: Store, kind: str, tmp_path: Path) -> None:
+    """A newer channel-value row for the latest checkpoint, pointing at a crafted blob."""
+    sentinel = tmp_path / "SENTINEL"
+    record_loop(store, "victim")
+    url = store.url
+    config = {"configurable": {"thread_id": "victim"}}
+    latest = fetch(url, "SELECT gseq FROM lgaudit_checkpoints WHERE thread_id = 'victim' "
+                        "AND checkpoint_ns = '' ORDER BY gseq DESC")[0][0]  # fmt: skip
+    own = {r[0] for r in fetch(url, "SELECT channel FROM lgaudit_channel_values "
+                                    "WHERE gseq = :g", {"g": latest})}  # fmt: skip
+    assert "input" not in own  # so "input" is served from an older row: shadow it
+    version = AuditSaver(store).get_tuple(config).checkpoint["channel_versions"]["input"]
+
+    ref = _insert_blob(url, crafted(kind, sentinel))
+    insert_raw(url, "lgaudit_channel_values", {
+        "gseq": latest, "channel": "input", "thread_id": "victim", "checkpoint_ns": "",
+        "version": str(version), "ref": ref,
+    })  # fmt: skip
+    results = _read_everything(url, config)
+
+    assert not sentinel.exists(), f"stored {kind} payload was executed on load"
+    tup = results[0]
+    if kind not in REFUSED:
+        # the shadow row is served (so the crafted blob really was decoded), inert
+        assert tup.checkpoint["channel_values"]["input"] != "Quarterly financial report"
+        assert "touch" in repr(tup.checkpoint["channel_values"]["input"])
+    # and the planted row is caught by verify
+    assert store.verify()["ok"] is False
+
+
+@pytest.mark.parametrize("kind", ["ext_pos_args", "json_lc2", "pickle"])
+def test_planted_pending_write_is_never_executed(store: Store, kind: str, tmp_path: Path) -> None:
+    sentinel = tmp_path / "SENTINEL"
+    saver = AuditSaver(store)
+    ids = put_chain(saver, "victim", 3)
+    url = store.url
+    last = fetch(url, "SELECT max(gseq) FROM lgaudit_events")[0][0]
+    ref = _insert_blob(url, crafted(kind, sentinel))
+    insert_raw(url, "lgaudit_writes", {
+        "gseq": last + 1, "position": 0, "thread_id": "victim", "checkpoint_ns": "",
+        "checkpoint_id": ids[-1], "task_id": "evil", "task_path": "", "idx": 0,
+        "channel": "count", "ref": ref,
+    })  # fmt: skip
+    config = {"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}
+    with Store.open(url) as reader:
+        reader_saver = AuditSaver(reader)
+        for call in (lambda: reader_saver.get_tuple(config), lambda: list(reader_saver.list(None))):
+            try:
+                call()
+            except Exception:  # noqa: BLE001 - refusing is fine, executing is not
+                pass
+    assert not sentinel.exists()
+
+
+def test_planted_checkpoint_metadata_is_never_executed(store: Store, tmp_path: Path) -> None:
+    """A whole new checkpoint row whose metadata blob carries a constructor extension."""
+    sentinel = tmp_path / "SENTINEL"
+    saver = AuditSaver(store)
+    put_chain(saver, "victim", 2)
+    url = store.url
+    real = fetch(url, "SELECT * FROM lgaudit_checkpoints ORDER BY gseq DESC")[0]
+    meta = ormsgpack.packb({
+        "source": "loop", "step": 7, "parents": {},
+        "note": _ext(EXT_CONSTRUCTOR_POS_ARGS, ["os", "system", [f"touch {sentinel}"]]),
+    })  # fmt: skip
+    meta_ref = _insert_blob(url, ("msgpack", meta))
+    insert_raw(url, "lgaudit_checkpoints", {
+        "gseq": real.gseq + 100, "thread_id": "victim", "checkpoint_ns": "",
+        "checkpoint_id": "forged-checkpoint", "parent_checkpoint_id": real.checkpoint_id,
+        "run_id": real.run_id, "checkpoint_ref": real.checkpoint_ref, "metadata_ref": meta_ref,
+    })  # fmt: skip
+    with Store.open(url) as reader:
+        tup = AuditSaver(reader).get_tuple({"configurable": {"thread_id": "victim"}})
+    assert not sentinel.exists()
+    assert tup.config["configurable"]["checkpoint_id"] == "forged-checkpoint"
+    assert tup.metadata["note"] == [f"touch {sentinel}"]  # the inert arguments, not a call
+    assert store.verify()["ok"] is False  # a state row outside the chain
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ValueCodec.loads lets the serializer's NotImplementedError/ValueError escape "
+    "for a stored value it refuses (pickle, lc:1 constructor); a corrupt row should be a "
+    "StoreError (one clear message), not a raw exception",
+)
+@pytest.mark.parametrize("kind", REFUSED)
+def test_refused_stored_value_is_a_store_error(store: Store, kind: str, tmp_path: Path) -> None:
+    sentinel = tmp_path / "SENTINEL"
+    saver = AuditSaver(store)
+    ids = put_chain(saver, "victim", 1)
+    url = store.url
+    last = fetch(url, "SELECT max(gseq) FROM lgaudit_events")[0][0]
+    ref = _insert_blob(url, crafted(kind, sentinel))
+    insert_raw(url, "lgaudit_writes", {
+        "gseq": last + 1, "position": 0, "thread_id": "victim", "checkpoint_ns": "",
+        "checkpoint_id": ids[-1], "task_id": "evil", "task_path": "", "idx": 0,
+        "channel": "count", "ref": ref,
+    })  # fmt: skip
+    with Store.open(url) as reader, pytest.raises(StoreError):
+        AuditSaver(reader).get_tuple({"configurable": {"thread_id": "victim"}})
+    assert not sentinel.exists()
+
+
+# -- unserializable values become readable placeholders -----------------------------------
+
+
+def _is_placeholder(value: Any, type_word: str) -> bool:
+    return isinstance(value, dict) and type_word in value.get(PLACEHOLDER_KEY, "")
+
+
+def test_unserializable_channel_values_become_placeholders(store: Store) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.base.id import uuid6
+
+    saver = AuditSaver(store)
+    lock = threading.Lock()
+    items = [1, 2, 3, lambda x: x, 5, 6, 7, 8, 9]  # long list: stored element by element
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = str(uuid6())
+    checkpoint["channel_values"] = {"lock": lock, "fn": lambda: 1, "items": items, "ok": "fine"}
+    versions = {k: saver.get_next_version(None) for k in checkpoint["channel_values"]}
+    checkpoint["channel_versions"] = dict(versions)
+    config = saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, checkpoint,
+                       {"source": "loop", "step": 0, "parents": {}}, versions)  # fmt: skip
+    saver.put_writes(config, [("lock", threading.RLock()), ("ok", "w")], task_id="task-1")
+
+    with Store.open(store.url) as reader:
+        tup = AuditSaver(reader).get_tuple({"configurable": {"thread_id": "t"}})
+    values = tup.checkpoint["channel_values"]
+    assert set(values) == {"lock", "fn", "items", "ok"}  # nothing dropped
+    assert _is_placeholder(values["lock"], "lock")
+    assert "repr" in values["lock"] and "error" in values["lock"]
+    assert _is_placeholder(values["fn"], "function")
+    assert values["items"][:3] == [1, 2, 3] and values["items"][4:] == [5, 6, 7, 8, 9]
+    assert _is_placeholder(values["items"][3], "function")
+    assert values["ok"] == "fine"
+    writes = {ch: v for _task, ch, v in tup.pending_writes}
+    assert _is_placeholder(writes["lock"], "RLock")
+    assert writes["ok"] == "w"
+    assert store.verify()["ok"]
+
+
+class _HandleState(TypedDict):
+    name: str
+    handle: Any
+
+
+def test_graph_state_with_a_lock_is_recorded_as_a_placeholder(store: Store) -> None:
+    def open_handle(state: _HandleState) -> dict[str, Any]:
+        return {"handle": threading.Lock(), "name": state["name"] + "!"}
+
+    builder = StateGraph(_HandleState)
+    builder.add_node("open", open_handle)
+    builder.set_entry_point("open")
+    builder.add_edge("open", END)
+    graph = builder.compile(checkpointer=AuditSaver(store))
+    config = {"configurable": {"thread_id": "h"}}
+    result = graph.invoke({"name": "db", "handle": None}, config)
+    assert result["name"] == "db!"  # the run itself is unaffected
+
+    with Store.open(store.url) as reader:
+        state = builder.compile(checkpointer=AuditSaver(reader)).get_state(config)
+    assert state.values["name"] == "db!"
+    assert _is_placeholder(state.values["handle"], "lock")
+    assert store.verify()["ok"]
