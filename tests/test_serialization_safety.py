@@ -205,12 +205,6 @@ def test_planted_checkpoint_metadata_is_never_executed(store: Store, tmp_path: P
     assert store.verify()["ok"] is False  # a state row outside the chain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ValueCodec.loads lets the serializer's NotImplementedError/ValueError escape "
-    "for a stored value it refuses (pickle, lc:1 constructor); a corrupt row should be a "
-    "StoreError (one clear message), not a raw exception",
-)
 @pytest.mark.parametrize("kind", REFUSED)
 def test_refused_stored_value_is_a_store_error(store: Store, kind: str, tmp_path: Path) -> None:
     sentinel = tmp_path / "SENTINEL"

@@ -327,15 +327,18 @@ class AuditSaver(BaseCheckpointSaver[str]):
             before=before_key,
         )
         remaining = limit
-        for row in rows:
-            if remaining is not None and remaining <= 0:
-                return
-            tup = self._tuple(row)
-            if filter and any(tup.metadata.get(k) != v for k, v in filter.items()):
-                continue
-            yield tup
-            if remaining is not None:
-                remaining -= 1
+        try:
+            for row in rows:
+                if remaining is not None and remaining <= 0:
+                    return
+                tup = self._tuple(row)
+                if filter and any(tup.metadata.get(k) != v for k, v in filter.items()):
+                    continue
+                yield tup
+                if remaining is not None:
+                    remaining -= 1
+        finally:
+            rows.close()  # release the read connection even when a caller stops early
 
     def _tuple(self, row: CheckpointRow) -> CheckpointTuple:
         codec = self.codec

@@ -90,7 +90,15 @@ class ValueCodec:
             return self.serde.dumps_typed(placeholder)
 
     def loads(self, blob: Blob) -> Any:
-        return self.serde.loads_typed(blob)
+        """Deserialize safely; a value the safe serializer refuses is a ``StoreError``."""
+        try:
+            return self.serde.loads_typed(blob)
+        except Exception as e:  # noqa: BLE001 - refused (pickle, constructor) or corrupt
+            key = blob_hash(*blob)[:12]
+            raise StoreError(
+                f"stored value {key} ({blob[0]}) cannot be decoded safely: "
+                f"{type(e).__name__}: {e}"
+            ) from e
 
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
         """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""

@@ -320,6 +320,8 @@ def _classify(e: BaseException) -> str:
     """``conflict`` (stale head: retry), ``busy`` (locked: retry), ``lost`` (reconnect and
     retry), ``append-only`` (a trigger refused), or ``fatal``."""
     text = str(e)
+    if "collides with a recorded row" in text:
+        return "conflict"  # SQLite's no-replace trigger: another writer took this position
     if "append-only" in text:
         return "append-only"
     if isinstance(e, sqlite3.IntegrityError) or "duplicate key" in text or "UNIQUE" in text:

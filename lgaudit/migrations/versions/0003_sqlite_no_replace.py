@@ -21,7 +21,11 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_MESSAGE = "lgaudit: REPLACE on {table} refused: recorded rows are append-only"
+#: Names the collision so lgaudit's own writer can tell a stale chain head (re-append on the
+#: new head) from an attempt to overwrite history; either way nothing is replaced.
+_MESSAGE = (
+    "lgaudit: insert into {table} collides with a recorded row: recorded rows are append-only"
+)
 
 #: Every key (primary key or unique constraint) of each table, as columns.
 _KEYS: dict[str, list[tuple[str, ...]]] = {
