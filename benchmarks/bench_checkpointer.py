@@ -172,15 +172,63 @@ def open_lgaudit_pg() -> Iterator[tuple[Any, Callable[[], tuple[int, str]]]]:
             store.close()
 
 
+class Recorded:
+    """What a Recorder-based opener yields instead of a bare checkpointer: the recorder
+    records the graph (``attach``) and is flushed inside the timed region."""
+
+    def __init__(self, recorder: Any, *, callback: bool) -> None:
+        self.recorder = recorder
+        self.callback = callback
+
+    def wrap(self, graph: Any) -> Any:
+        if self.callback:
+            return self.recorder.attach(graph)  # recording checkpointer + callback
+        return graph.copy(update={"checkpointer": self.recorder.checkpointer})
+
+    def finish(self) -> None:
+        self.recorder.flush()
+
+
+def _open_recorder(backend: str, *, callback: bool) -> Opener:
+    @contextlib.contextmanager
+    def opener() -> Iterator[tuple[Any, Callable[[], tuple[int, str]]]]:
+        from lgaudit import Recorder
+
+        if backend == "sqlite":
+            with sqlite_file() as path:
+                with Recorder(f"sqlite:///{path}") as rec:
+                    yield Recorded(rec, callback=callback), lambda: sqlite_size(path)
+        else:
+            with pg_database() as url:
+                with Recorder(url.replace("postgresql://", "postgresql+psycopg://", 1)) as rec:
+                    yield Recorded(rec, callback=callback), lambda: pg_size(url)
+
+    return opener
+
+
 SAVERS: dict[str, dict[str, Opener]] = {
-    "sqlite": {"langgraph": open_langgraph_sqlite, "lgaudit": open_lgaudit_sqlite},
-    "postgresql": {"langgraph": open_langgraph_pg, "lgaudit": open_lgaudit_pg},
+    "sqlite": {
+        "langgraph": open_langgraph_sqlite,
+        "lgaudit": open_lgaudit_sqlite,
+        "batched": _open_recorder("sqlite", callback=False),
+        "recorder": _open_recorder("sqlite", callback=True),
+    },
+    "postgresql": {
+        "langgraph": open_langgraph_pg,
+        "lgaudit": open_lgaudit_pg,
+        "batched": _open_recorder("postgresql", callback=False),
+        "recorder": _open_recorder("postgresql", callback=True),
+    },
 }
 SAVER_NAMES = {
     ("sqlite", "langgraph"): "SqliteSaver",
-    ("sqlite", "lgaudit"): "AuditSaver (SQLite)",
+    ("sqlite", "lgaudit"): "AuditSaver write-through (SQLite)",
+    ("sqlite", "batched"): "Recorder.checkpointer batched (SQLite)",
+    ("sqlite", "recorder"): "whole Recorder batched (SQLite)",
     ("postgresql", "langgraph"): "PostgresSaver",
-    ("postgresql", "lgaudit"): "AuditSaver (PostgreSQL)",
+    ("postgresql", "lgaudit"): "AuditSaver write-through (PostgreSQL)",
+    ("postgresql", "batched"): "Recorder.checkpointer batched (PostgreSQL)",
+    ("postgresql", "recorder"): "whole Recorder batched (PostgreSQL)",
 }
 
 
@@ -189,13 +237,16 @@ SAVER_NAMES = {
 
 def run_once(workload: Workload, opener: Opener, durability: str | None) -> Sample:
     with opener() as (saver, size_fn):
-        graph = workload.build(saver)
+        recorded = saver if isinstance(saver, Recorded) else None
+        graph = recorded.wrap(workload.build(None)) if recorded else workload.build(saver)
         config = workload.config(f"bench-{uuid.uuid4().hex[:8]}")
         inp = workload.input()
         kwargs = {"durability": durability} if (durability and saver is not None) else {}
         gc.collect()
         t0 = time.perf_counter()
         graph.invoke(inp, config, **kwargs)
+        if recorded:
+            recorded.finish()  # everything recorded is in the store inside the timing
         seconds = time.perf_counter() - t0
         steps = workload.supersteps
         size = data = None
@@ -219,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--durability", choices=DURABILITIES, default=None,
                    help="LangGraph durability mode (default: LangGraph's, 'async')")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs per saver")
+    p.add_argument("--impl", action="append", choices=["lgaudit", "batched", "recorder"],
+                   help="lgaudit variants to run (default: all; LangGraph's saver always runs)")
     args = p.parse_args(argv)
 
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
@@ -233,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
         plan.append((name, "-", "none", open_none))
         for backend in backends:
             for impl, opener in SAVERS[backend].items():
-                plan.append((name, backend, impl, opener))
+                if impl == "langgraph" or not args.impl or impl in args.impl:
+                    plan.append((name, backend, impl, opener))
 
     for _ in range(args.warmup):
         for name, backend, impl, opener in plan:
@@ -282,11 +336,12 @@ def report(
             f"| {base / steps * 1e3:.3f} | - | - | - |"
         )
         for backend in backends:
-            lg, la = med((name, backend, "langgraph")), med((name, backend, "lgaudit"))
-            for impl, m in (("langgraph", lg), ("lgaudit", la)):
+            lg = med((name, backend, "langgraph"))
+            for impl in [i for i in SAVERS[backend] if (name, backend, i) in samples]:
                 runs = samples[(name, backend, impl)]
+                m = la = med((name, backend, impl))
                 ratio = ratio_cost = "-"
-                if impl == "lgaudit":
+                if impl != "langgraph":
                     ratio = f"**{la / lg:.2f}x**"
                     cost_lg, cost_la = lg - base, la - base
                     ratio_cost = f"{cost_la / cost_lg:.2f}x" if cost_lg > 0 else "n/a"
@@ -310,14 +365,14 @@ def report(
         for backend in backends:
             sizes: dict[str, float] = {}
             datas: dict[str, float] = {}
-            for impl in ("langgraph", "lgaudit"):
+            for impl in [i for i in SAVERS[backend] if (name, backend, i) in samples]:
                 runs = samples[(name, backend, impl)]
                 sizes[impl] = statistics.median(s.size or 0 for s in runs)
                 datas[impl] = statistics.median(s.data or 0 for s in runs)
                 r1 = r2 = "-"
-                if impl == "lgaudit":
-                    r1 = f"{sizes['lgaudit'] / sizes['langgraph']:.2f}x"
-                    r2 = f"{datas['lgaudit'] / datas['langgraph']:.2f}x"
+                if impl != "langgraph":
+                    r1 = f"{sizes[impl] / sizes['langgraph']:.2f}x"
+                    r2 = f"{datas[impl] / datas['langgraph']:.2f}x"
                 lines.append(
                     f"| {name} | {backend} | {SAVER_NAMES[(backend, impl)]} | "
                     f"{mb(int(sizes[impl]))} | {runs[-1].detail} | {mb(int(datas[impl]))} "

@@ -21,6 +21,8 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command, interrupt
 
+from lgaudit.store import Store
+
 
 class ScriptedChatModel(GenericFakeChatModel):
     """A fake chat model answering from a script; tool binding is accepted and ignored."""
@@ -157,11 +159,30 @@ AGENT_INPUT = {"messages": [HumanMessage("Email the Q3 report to the CFO.")], "a
 
 # -- the demo itself --------------------------------------------------------------------------
 
+#: The policy the demo audits with: a human gate guards the email tool and the approval key.
+DEMO_POLICY = """\
+[approval]
+gates = ["human_review"]
+protected = ["tool:send_email"]
+approve = ["yes", "approve", true]
+state_key = "approved"
 
-def run_demo(url: str | None = None) -> dict[str, Any]:
+[budget]
+max_steps = 50
+max_node_repeats = 10
+max_llm_calls = 20
+max_tool_calls = 20
+max_tokens = 20000
+"""
+
+
+def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[str, Any]:
     """Record the staging graph and the approval agent (interrupt, then an approving
-    resume) into the store at ``url``; return the run ids and the verify result."""
-    from lgaudit import Recorder
+    resume), replay the agent strictly and with an injected fault, diff the strict replay
+    against the original, and audit the runs; return what happened."""
+    from pathlib import Path
+
+    from lgaudit import Policy, Recorder, audit, diff, replay
 
     suffix = uuid.uuid4().hex[:6]
     with Recorder(url, environment="staging") as recorder:
@@ -174,14 +195,29 @@ def run_demo(url: str | None = None) -> dict[str, Any]:
         agent_graph.invoke(dict(AGENT_INPUT), agent_cfg)
         agent_graph.invoke(Command(resume="approve"), agent_cfg)
         recorder.flush()
-        runs = recorder.store.runs(limit=None)
-        by_thread = {t: [r for r in runs if r["thread_id"] == t]
-                     for t in (f"staging-{suffix}", f"order-{suffix}")}  # fmt: skip
-        verify = recorder.store.verify()
+        url = recorder.url
+        staging_run = recorder.store.runs(thread_id=f"staging-{suffix}", limit=1)[0]["run_id"]
+        agent_runs = [r["run_id"] for r in
+                      reversed(recorder.store.runs(thread_id=f"order-{suffix}", limit=None))]  # fmt: skip
+
+    strict = replay(agent_runs[-1], graph="lgaudit.demo:agent", url=url)
+    faulty = replay(agent_runs[-1], graph="lgaudit.demo:agent", url=url,
+                    faults=["tools:TimeoutError:mail server timed out@1"])  # fmt: skip
+    same = diff(agent_runs[-1], strict.run_id, url=url)
+    policy_file = Path(policy_path or "lgaudit-demo-policy.toml")
+    policy_file.write_text(DEMO_POLICY, encoding="utf-8")
+    report = audit([staging_run, *agent_runs], Policy.load(policy_file), url=url)
+    with Store.open(url) as store:
+        verify = store.verify()
     return {
-        "url": recorder.url,
-        "staging_run": by_thread[f"staging-{suffix}"][0]["run_id"],
-        "agent_runs": [r["run_id"] for r in reversed(by_thread[f"order-{suffix}"])],
+        "url": url,
+        "staging_run": staging_run,
+        "agent_runs": agent_runs,
         "agent_thread": f"order-{suffix}",
+        "strict_replay": strict.to_json(),
+        "fault_replay": faulty.to_json(),
+        "diff_identical": same.identical,
+        "policy": str(policy_file),
+        "findings": [f.to_json() for f in report.findings],
         "verify": verify,
     }

@@ -37,9 +37,11 @@ def resume_reuse(trace: Trace, run_ids: set[str]) -> list[Finding]:
     """``approval.resume_reused`` from consumption alone (no policy needed)."""
     out: list[Finding] = []
     interrupt_ids = {
-        i for e in trace.events if e["kind"] == "interrupt"
+        i
+        for e in trace.events
+        if e["kind"] == "interrupt"
         for i in e["payload"].get("interrupt_ids") or []
-    }  # fmt: skip
+    }
     for run_id in run_ids:
         events = trace.by_run.get(run_id, [])
         given = 0
@@ -55,13 +57,21 @@ def resume_reuse(trace: Trace, run_ids: set[str]) -> list[Finding]:
         for n, e in enumerate(consumers.values(), start=1):
             if n <= given:
                 continue
-            source = "no resume was given in this run" if not given else (
-                f"this run gave {given} resume value(s)")  # fmt: skip
-            out.append(finding_at(
-                "approval.resume_reused", e, f"task of {trace.node(e)} at step {e['step']} "
-                f"consumed resume {summary(consumed_resumes(e), 60)} but {source}: a human "
-                "answer was used more than once", node=trace.node(e),
-            ))  # fmt: skip
+            source = (
+                "no resume was given in this run"
+                if not given
+                else (f"this run gave {given} resume value(s)")
+            )
+            out.append(
+                finding_at(
+                    "approval.resume_reused",
+                    e,
+                    f"task of {trace.node(e)} at step {e['step']} "
+                    f"consumed resume {summary(consumed_resumes(e), 60)} but {source}: a human "
+                    "answer was used more than once",
+                    node=trace.node(e),
+                )
+            )
     return out
 
 
@@ -100,18 +110,27 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
         where = f"{target} ran at step {e['step']}"
         if used:
             first_gate, first_use = used[-1]
-            out.append(finding_at(
-                "approval.resume_reused", e, f"{where} on the approval given at "
-                f"{trace.node(first_gate)} (run {first_gate['run_id'][:12]}, step "
-                f"{first_gate['step']}), which already covered {_target_name(first_use)} "
-                f"at step {first_use['step']}", node=trace.node(e),
-            ))  # fmt: skip
+            out.append(
+                finding_at(
+                    "approval.resume_reused",
+                    e,
+                    f"{where} on the approval given at "
+                    f"{trace.node(first_gate)} (run {first_gate['run_id'][:12]}, step "
+                    f"{first_gate['step']}), which already covered {_target_name(first_use)} "
+                    f"at step {first_use['step']}",
+                    node=trace.node(e),
+                )
+            )
         else:
             gates = ", ".join(policy.gates) or "no gate configured"
-            out.append(finding_at(
-                "approval.bypass", e, f"{where} with no preceding approving human resume "
-                f"at a gate ({gates})", node=trace.node(e),
-            ))  # fmt: skip
+            out.append(
+                finding_at(
+                    "approval.bypass",
+                    e,
+                    f"{where} with no preceding approving human resume at a gate ({gates})",
+                    node=trace.node(e),
+                )
+            )
     return out
 
 
@@ -137,11 +156,16 @@ def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
             continue
         if e["kind"] == "state_update":
             if (e["payload"].get("values") or {}).get(key) is True:
-                out.append(finding_at(
-                    "approval.forged", e, f"update_state (as {e['payload'].get('as_node')}) "
-                    f"set {key!r} to true: only a gate's approving resume may",
-                    node=e["payload"].get("as_node"), channel=key,
-                ))  # fmt: skip
+                out.append(
+                    finding_at(
+                        "approval.forged",
+                        e,
+                        f"update_state (as {e['payload'].get('as_node')}) "
+                        f"set {key!r} to true: only a gate's approving resume may",
+                        node=e["payload"].get("as_node"),
+                        channel=key,
+                    )
+                )
             continue
         if e["kind"] != "writes" or e["run_id"] in trace.update_runs:
             continue
@@ -156,8 +180,14 @@ def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
             if node not in policy.gates
             else f"the gate task consumed no approving resume (got {summary(consumed, 40)})"
         )
-        out.append(finding_at(
-            "approval.forged", e, f"{'node ' + node if node else 'a write outside any node'} "
-            f"set {key!r} to true at step {e['step']}, but {why}", node=node, channel=key,
-        ))  # fmt: skip
+        out.append(
+            finding_at(
+                "approval.forged",
+                e,
+                f"{'node ' + node if node else 'a write outside any node'} "
+                f"set {key!r} to true at step {e['step']}, but {why}",
+                node=node,
+                channel=key,
+            )
+        )
     return out

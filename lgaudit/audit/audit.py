@@ -15,8 +15,19 @@ from lgaudit.audit.trace import Trace, TraceLoader
 from lgaudit.errors import BadInputError
 from lgaudit.store import RunRecord, Store
 
-_BUDGET_RULES = dict(zip(BUDGET_KEYS, ("budget.steps", "loop.node_repeats", "budget.llm_calls",
-                                       "budget.tool_calls", "budget.tokens"), strict=True))  # fmt: skip
+_BUDGET_RULES = dict(
+    zip(
+        BUDGET_KEYS,
+        (
+            "budget.steps",
+            "loop.node_repeats",
+            "budget.llm_calls",
+            "budget.tool_calls",
+            "budget.tokens",
+        ),
+        strict=True,
+    )
+)
 
 
 def audit(
@@ -77,4 +88,3 @@ def _audit_trace(trace: Trace, run_ids: set[str], policy: Policy | None) -> list
         if policy.owners:
             out += owner_violations(trace, run_ids, policy)
     return out
-

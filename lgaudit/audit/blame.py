@@ -30,8 +30,13 @@ def blame(store: Store, run: str, key: str) -> list[dict[str, Any]]:
                 if w["channel"] == key:
                     source = "input" if node == "__start__" else "write"
                     out.append(_entry(e, node, source, w.get("value")))
-    out.sort(key=lambda x: (trace.run_order.get(x["run_id"], 0), x["step"] if x["step"] is not None else -1,
-                            x["event_seq"]))  # fmt: skip
+    out.sort(
+        key=lambda x: (
+            trace.run_order.get(x["run_id"], 0),
+            x["step"] if x["step"] is not None else -1,
+            x["event_seq"],
+        )
+    )
     return out
 
 

@@ -19,10 +19,15 @@ def run_errors(trace: Trace, run_id: str) -> list[Finding]:
             err = e["payload"].get("error") or {}
             node = failed_nodes[-1] if failed_nodes else None
             at = f" in node {node['node']} at step {node['step']}" if node else ""
-            out.append(finding_at(
-                "run.error", e, f"run failed{at}: {err.get('type')}: {err.get('message')}",
-                node=node["node"] if node else None, step=node["step"] if node else None,
-            ))  # fmt: skip
+            out.append(
+                finding_at(
+                    "run.error",
+                    e,
+                    f"run failed{at}: {err.get('type')}: {err.get('message')}",
+                    node=node["node"] if node else None,
+                    step=node["step"] if node else None,
+                )
+            )
     return out
 
 
@@ -48,8 +53,12 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
             if not e["checkpoint_ns"] and isinstance(e.get("step"), int):
                 steps.add(e["step"])
                 if "max_steps" in limits and len(steps) > limits["max_steps"]:
-                    over("budget.steps", e, f"run took more than {limits['max_steps']} steps "
-                         f"(step {e['step']} is its {len(steps)}th)")  # fmt: skip
+                    over(
+                        "budget.steps",
+                        e,
+                        f"run took more than {limits['max_steps']} steps "
+                        f"(step {e['step']} is its {len(steps)}th)",
+                    )
             task = e.get("task_id") or str(e["seq"])
             if task in tasks:
                 continue
@@ -58,21 +67,36 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
             repeats[node] += 1
             limit = limits.get("max_node_repeats")
             if limit is not None and repeats[node] > limit:
-                over("loop.node_repeats", e, f"node {node} ran {repeats[node]} times, more "
-                     f"than max_node_repeats = {limit}", key=f"loop:{node}")  # fmt: skip
+                over(
+                    "loop.node_repeats",
+                    e,
+                    f"node {node} ran {repeats[node]} times, more than max_node_repeats = {limit}",
+                    key=f"loop:{node}",
+                )
         elif kind == "llm_start":
             llm += 1
             if "max_llm_calls" in limits and llm > limits["max_llm_calls"]:
-                over("budget.llm_calls", e, f"model call {llm} exceeds max_llm_calls = "
-                     f"{limits['max_llm_calls']}")  # fmt: skip
+                over(
+                    "budget.llm_calls",
+                    e,
+                    f"model call {llm} exceeds max_llm_calls = {limits['max_llm_calls']}",
+                )
         elif kind == "tool_start":
             tools += 1
             if "max_tool_calls" in limits and tools > limits["max_tool_calls"]:
-                over("budget.tool_calls", e, f"tool call {tools} ({e['payload'].get('tool')}) "
-                     f"exceeds max_tool_calls = {limits['max_tool_calls']}")  # fmt: skip
+                over(
+                    "budget.tool_calls",
+                    e,
+                    f"tool call {tools} ({e['payload'].get('tool')}) "
+                    f"exceeds max_tool_calls = {limits['max_tool_calls']}",
+                )
         elif kind == "llm_end":
             tokens += int((e["payload"].get("usage") or {}).get("total_tokens") or 0)
             if "max_tokens" in limits and tokens > limits["max_tokens"]:
-                over("budget.tokens", e, f"run used {tokens} tokens by this model call, "
-                     f"more than max_tokens = {limits['max_tokens']}")  # fmt: skip
+                over(
+                    "budget.tokens",
+                    e,
+                    f"run used {tokens} tokens by this model call, "
+                    f"more than max_tokens = {limits['max_tokens']}",
+                )
     return out

@@ -10,7 +10,7 @@ were generated at random) never count; see ``lgaudit.audit.normalize``.
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,8 +65,12 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     steps_b = run_steps(trace_b, run_b["run_id"])
     fork = fork_step(run_a, run_b, trace_a.events)
     if fork is not None:
-        b_keys = {s.key for s in steps_b}
-        steps_a = [s for s in steps_a if s.step > fork or (s.step == fork and s.key in b_keys)]
+        # the replay re-executed what came after its checkpoint: compare only that
+        ns = (run_b.get("replay") or {}).get("checkpoint_ns") or ""
+        path = tuple(trace_a.task_step.get(part.rsplit(":", 1)[-1], -1)
+                     for part in ns.split("|") if part) + (fork,)  # fmt: skip
+        steps_a = [s for s in steps_a if not _before_fork(s.clock, path)]
+        steps_b = [s for s in steps_b if not _before_fork(s.clock, path)]
     entries: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
     for sa, sb in align(steps_a, steps_b):
@@ -76,27 +80,51 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
         entry = {
             "step": ref.step,
             "namespace": ref.namespace,
-            "status": "only_b" if sa is None else "only_a" if sb is None else
-                      "different" if found else "same",
+            "status": "only_b"
+            if sa is None
+            else "only_a"
+            if sb is None
+            else "different"
+            if found
+            else "same",
             "nodes": {"a": sa.nodes if sa else None, "b": sb.nodes if sb else None},
             "tokens": _tokens(sa, sb),
             "differences": found,
-        }  # fmt: skip
+        }
         entries.append(entry)
         if found and first is None:
-            first = {"step": ref.step, **{k: found[0][k] for k in ("node", "kind", "path", "a", "b")}}
+            first = {
+                "step": ref.step,
+                **{k: found[0][k] for k in ("node", "kind", "path", "a", "b")},
+            }
     end = _outcome(run_a, run_b, trace_a.events, trace_b.events)
     if end is not None and not ignored(end["path"], ignore):
         last = entries[-1] if entries else None
         if last is None:
-            last = {"step": None, "namespace": "", "status": "different", "nodes": {},
-                    "tokens": {"a": 0, "b": 0, "delta": 0}, "differences": []}  # fmt: skip
+            last = {
+                "step": None,
+                "namespace": "",
+                "status": "different",
+                "nodes": {},
+                "tokens": {"a": 0, "b": 0, "delta": 0},
+                "differences": [],
+            }
             entries.append(last)
         last["differences"].append(end)
         last["status"] = "different" if last["status"] == "same" else last["status"]
         if first is None:
-            first = {"step": last["step"], **{k: end[k] for k in ("node", "kind", "path", "a", "b")}}
+            first = {
+                "step": last["step"],
+                **{k: end[k] for k in ("node", "kind", "path", "a", "b")},
+            }
     return RunDiff(run_a["run_id"], run_b["run_id"], first is None, first, tuple(entries), fork)
+
+
+def _before_fork(clock: tuple[int, ...], fork: tuple[int, ...]) -> bool:
+    """Whether a step (its clock without the run order) is at or before the fork point."""
+    c = clock[1:]
+    n = min(len(c), len(fork))
+    return c[:n] < fork[:n] if len(c) < len(fork) else c[:n] <= fork
 
 
 def fork_step(run_a: RunRecord, run_b: RunRecord, events_a: list[dict[str, Any]]) -> int | None:
@@ -117,14 +145,18 @@ def align(
     steps_a: list[StepView], steps_b: list[StepView]
 ) -> list[tuple[StepView | None, StepView | None]]:
     by_b = {s.key: s for s in steps_b}
-    pairs: list[tuple[StepView | None, StepView | None]] = [(s, by_b.pop(s.key, None)) for s in steps_a]
+    pairs: list[tuple[StepView | None, StepView | None]] = [
+        (s, by_b.pop(s.key, None)) for s in steps_a
+    ]
     pairs += [(None, s) for s in steps_b if s.key in by_b]
     order = {id(s): i for i, s in enumerate(steps_b)}
-    return sorted(
-        pairs,
-        key=lambda p: ((p[0] or p[1]).clock[1:], (p[0] or p[1]).namespace,  # type: ignore[union-attr]
-                       order.get(id(p[1]), 0)),
-    )  # fmt: skip
+
+    def position(pair: tuple[StepView | None, StepView | None]) -> tuple[Any, ...]:
+        step = pair[0] or pair[1]
+        assert step is not None
+        return (step.clock[1:], step.namespace, order.get(id(pair[1]), 0))
+
+    return sorted(pairs, key=position)
 
 
 def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, Any]]:
@@ -133,8 +165,10 @@ def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, An
     nodes_b = sb.nodes if sb else []
     out: list[dict[str, Any]] = []
     if nodes_a != nodes_b:
-        missing = [n for n in nodes_a if n not in nodes_b] or [n for n in nodes_b if n not in nodes_a]
-        node = missing[0] if missing else (nodes_a or nodes_b or [None])[0]
+        missing = [n for n in nodes_a if n not in nodes_b] or [
+            n for n in nodes_b if n not in nodes_a
+        ]
+        node = _first(missing or nodes_a or nodes_b)
         out.append(_d("route", node, "nodes", nodes_a if sa else None, nodes_b if sb else None))
     if sa is None or sb is None:
         return out
@@ -149,9 +183,7 @@ def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, An
     return sorted(out, key=lambda d: KINDS.index(d["kind"]))
 
 
-def pair_tasks(
-    tasks_a: list[TaskView], tasks_b: list[TaskView]
-) -> list[tuple[TaskView, TaskView]]:
+def pair_tasks(tasks_a: list[TaskView], tasks_b: list[TaskView]) -> list[tuple[TaskView, TaskView]]:
     """Tasks matched by node and path; ``Send`` tasks by their input, as a set."""
     pairs: list[tuple[TaskView, TaskView]] = []
     rest_b = list(tasks_b)
@@ -160,8 +192,11 @@ def pair_tasks(
         if not ta.push:
             candidates = [t for t in candidates if t.path == ta.path] or candidates
         else:
-            same = [t for t in candidates if canonical(normalize(t.input)) ==
-                    canonical(normalize(ta.input))]  # fmt: skip
+            same = [
+                t
+                for t in candidates
+                if canonical(normalize(t.input)) == canonical(normalize(ta.input))
+            ]
             candidates = same or candidates
         if candidates:
             rest_b.remove(candidates[0])
@@ -171,15 +206,15 @@ def pair_tasks(
 
 def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    views = (
+    views: list[tuple[str, str, Any, Any]] = [
         ("approval", "interrupts", ta.interrupts, tb.interrupts),
         ("approval", "resumes", ta.resumes, tb.resumes),
         ("llm", "llm", [_llm(c) for c in ta.llm], [_llm(c) for c in tb.llm]),
         ("tool", "tool", [_tool(c) for c in ta.tools], [_tool(c) for c in tb.tools]),
         ("error", "error", ta.errors, tb.errors),
-    )
+    ]
     if ta.push:
-        views = (("route", "send", ta.input, tb.input), *views)
+        views.insert(0, ("route", "send", ta.input, tb.input))
     for kind, prefix, va, vb in views:
         na, nb = comparable_pair(va, vb)
         for path, x, y in differences(na, nb, prefix):
@@ -188,8 +223,11 @@ def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
 
 
 def ignored(path: str, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` is at or under an ignored path (``*`` matches anything, so
+    ``llm[*].output`` ignores every model output)."""
     for p in patterns:
-        if path == p or path.startswith((p + ".", p + "[")) or fnmatch.fnmatchcase(path, p):
+        rx = re.escape(p).replace(r"\*", ".*")
+        if re.fullmatch(rx + r"([.\[].*)?", path):
             return True
     return False
 
@@ -206,7 +244,7 @@ def _d(kind: str, node: str | None, path: str, a: Any, b: Any) -> dict[str, Any]
     return {"kind": kind, "node": node, "path": path, "a": a, "b": b}
 
 
-def _first(items: list[str]) -> str | None:
+def _first(items: list[Any]) -> str | None:
     return items[0] if items else None
 
 
@@ -223,9 +261,14 @@ def _tokens(sa: StepView | None, sb: StepView | None) -> dict[str, int]:
     return {"a": ta, "b": tb, "delta": tb - ta}
 
 
-def _outcome(run_a: RunRecord, run_b: RunRecord, events_a: list[dict[str, Any]],
-             events_b: list[dict[str, Any]]) -> dict[str, Any] | None:  # fmt: skip
+def _outcome(
+    run_a: RunRecord,
+    run_b: RunRecord,
+    events_a: list[dict[str, Any]],
+    events_b: list[dict[str, Any]],
+) -> dict[str, Any] | None:
     """A difference in how the runs ended (status, run error), if any."""
+
     def end(run: RunRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
         errors = [e["payload"].get("error") for e in events if e["kind"] == "run_error"]
         return {"status": run["status"], "error": errors[-1] if errors else None}

@@ -7,12 +7,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 RULES = (
-    "state.unexplained_change", "state.owner",
-    "approval.bypass", "approval.forged", "approval.resume_reused",
+    "state.unexplained_change",
+    "state.owner",
+    "approval.bypass",
+    "approval.forged",
+    "approval.resume_reused",
     "loop.node_repeats",
-    "budget.steps", "budget.llm_calls", "budget.tool_calls", "budget.tokens",
+    "budget.steps",
+    "budget.llm_calls",
+    "budget.tool_calls",
+    "budget.tokens",
     "run.error",
-)  # fmt: skip
+)
 """Every rule id, exactly as SPEC names them."""
 
 POLICY_FREE_RULES = ("state.unexplained_change", "run.error", "approval.resume_reused")
@@ -68,8 +74,9 @@ class AuditReport:
                 found = [f for f in self.findings if f.run_id == run_id and f.rule == rule]
                 if found:
                     failures += 1
-                    failure = ET.SubElement(case, "failure", type=found[0].severity,
-                                            message=found[0].message)  # fmt: skip
+                    failure = ET.SubElement(
+                        case, "failure", type=found[0].severity, message=found[0].message
+                    )
                     failure.text = "\n".join(
                         f"{f.message} (step {f.step}, node {f.node}, channel {f.channel}, "
                         f"event seq {f.event_seq})"

@@ -33,10 +33,11 @@ def message_view(msg: dict[str, Any]) -> dict[str, Any]:
     for key in ("tool_calls", "invalid_tool_calls"):
         if isinstance(out.get(key), list):
             out[key] = [
-                {k: v for k, v in c.items() if k not in ("id", "type")} if isinstance(c, dict)
+                {k: v for k, v in c.items() if k not in ("id", "type")}
+                if isinstance(c, dict)
                 else c
                 for c in out[key]
-            ]  # fmt: skip
+            ]
     return out
 
 

@@ -69,8 +69,12 @@ class Policy:
         """Validate a parsed policy (the TOML document as a dict)."""
         _only(data, ("approval", "budget", "state"), source, "")
         approval = _table(data, "approval", source)
-        _only(approval, ("gates", "protected", "approve", "state_key", "single_use"), source,
-              "approval.")  # fmt: skip
+        _only(
+            approval,
+            ("gates", "protected", "approve", "state_key", "single_use"),
+            source,
+            "approval.",
+        )
         budget = _table(data, "budget", source)
         _only(budget, BUDGET_KEYS, source, "budget.")
         state = _table(data, "state", source)

@@ -5,7 +5,6 @@ and optionally the diff against another run."""
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from lgaudit.audit.audit import audit
@@ -14,7 +13,7 @@ from lgaudit.audit.normalize import summary
 from lgaudit.audit.policy import Policy
 from lgaudit.audit.steps import StepView, run_steps
 from lgaudit.audit.trace import TraceLoader
-from lgaudit.store import Store
+from lgaudit.store import RunRecord, Store
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1d2330;background:#fbfbfd}
@@ -48,26 +47,37 @@ def render_report(
         _findings(report.findings),
     ]
     if against is not None:
-        parts += ["<h2>Diff</h2>", _diff(diff(store, against, record["run_id"]).to_json(),
-                                         store.resolve_run(against), record["run_id"])]
+        parts += [
+            "<h2>Diff</h2>",
+            _diff(
+                diff(store, against, record["run_id"]).to_json(),
+                store.resolve_run(against),
+                record["run_id"],
+            ),
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def write_report(path: str | Path, html_text: str) -> None:
-    Path(path).write_text(html_text, encoding="utf-8")
 
 
 def _e(value: Any) -> str:
     return escape(value if isinstance(value, str) else summary(value, 400), quote=True)
 
 
-def _meta(r: dict[str, Any]) -> str:
-    rows = [("thread", r["thread_id"]), ("graph", r["graph"]), ("status", r["status"]),
-            ("started", r["started_at"]), ("ended", r["ended_at"]), ("events", r["event_count"]),
-            ("tokens", r["tokens"]), ("environment", r["environment"]),
-            ("replay of", r["parent_run_id"])]  # fmt: skip
-    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(str(v))}</td></tr>" for k, v in rows if v is not None)
+def _meta(r: RunRecord) -> str:
+    rows = [
+        ("thread", r["thread_id"]),
+        ("graph", r["graph"]),
+        ("status", r["status"]),
+        ("started", r["started_at"]),
+        ("ended", r["ended_at"]),
+        ("events", r["event_count"]),
+        ("tokens", r["tokens"]),
+        ("environment", r["environment"]),
+        ("replay of", r["parent_run_id"]),
+    ]
+    body = "".join(
+        f"<tr><td>{_e(k)}</td><td>{_e(str(v))}</td></tr>" for k, v in rows if v is not None
+    )
     return f'<table class="meta">{body}</table>'
 
 
@@ -76,30 +86,46 @@ def _timeline(steps: list[StepView]) -> str:
     for s in steps:
         items = []
         for t in s.tasks:
-            lines = [f"<b>{_e(t.node)}</b>" + (f" ({t.attempts} attempts)" if t.attempts > 1 else "")]
+            lines = [
+                f"<b>{_e(t.node)}</b>" + (f" ({t.attempts} attempts)" if t.attempts > 1 else "")
+            ]
             for c in t.llm:
                 usage = c.get("usage") or {}
-                lines.append(f"model {_e(str(c.get('model')))} · {usage.get('total_tokens', 0)} "
-                             f"tokens → <code>{_e(c.get('output'))}</code>")  # fmt: skip
+                lines.append(
+                    f"model {_e(str(c.get('model')))} · {usage.get('total_tokens', 0)} "
+                    f"tokens → <code>{_e(c.get('output'))}</code>"
+                )
             for c in t.tools:
-                lines.append(f"tool {_e(str(c.get('tool')))}(<code>{_e(c.get('input'))}</code>) → "
-                             f"<code>{_e(c.get('error') or c.get('output'))}</code>")  # fmt: skip
+                lines.append(
+                    f"tool {_e(str(c.get('tool')))}(<code>{_e(c.get('input'))}</code>) → "
+                    f"<code>{_e(c.get('error') or c.get('output'))}</code>"
+                )
             lines += [f"interrupt: <code>{_e(v)}</code>" for v in t.interrupts]
             lines += [f"resumed with: <code>{_e(v)}</code>" for v in t.resumes]
-            lines += [f'<span class="bad">error {_e(str(err.get("type")))}: '
-                      f'{_e(str(err.get("message")))}</span>' for err in t.errors]  # fmt: skip
+            lines += [
+                f'<span class="bad">error {_e(str(err.get("type")))}: '
+                f"{_e(str(err.get('message')))}</span>"
+                for err in t.errors
+            ]
             items.append("<li>" + "<br>".join(lines) + "</li>")
         state = f"<code>{_e(s.state)}</code>" if s.state is not None else ""
-        rows.append(f"<tr><td>{s.step}</td><td>{_e(s.namespace or '(root)')}</td>"
-                    f"<td><ul>{''.join(items)}</ul></td><td>{s.tokens}</td><td>{state}</td></tr>")  # fmt: skip
-    head = "<tr><th>step</th><th>namespace</th><th>tasks</th><th>tokens</th><th>state after</th></tr>"
+        rows.append(
+            f"<tr><td>{s.step}</td><td>{_e(s.namespace or '(root)')}</td>"
+            f"<td><ul>{''.join(items)}</ul></td><td>{s.tokens}</td><td>{state}</td></tr>"
+        )
+    head = (
+        "<tr><th>step</th><th>namespace</th><th>tasks</th><th>tokens</th><th>state after</th></tr>"
+    )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
 def _findings(findings: tuple[Any, ...]) -> str:
     if not findings:
         return '<p class="ok">No findings.</p>'
-    head = "<tr><th>rule</th><th>severity</th><th>step</th><th>node</th><th>channel</th><th>message</th></tr>"
+    head = "".join(
+        f"<th>{h}</th>" for h in ("rule", "severity", "step", "node", "channel", "message")
+    )
+    head = f"<tr>{head}</tr>"
     rows = "".join(
         f'<tr><td class="bad">{_e(f.rule)}</td><td>{_e(f.severity)}</td><td>{_e(str(f.step))}</td>'
         f"<td>{_e(str(f.node))}</td><td>{_e(str(f.channel))}</td><td>{_e(f.message)}</td></tr>"
@@ -113,15 +139,19 @@ def _diff(data: dict[str, Any], run_a: str, run_b: str) -> str:
     if data["identical"]:
         return intro + '<span class="ok">identical</span>.</p>'
     fd = data["first_divergence"]
-    out = [intro + f'<span class="bad">first divergence at step {_e(str(fd["step"]))}, node '
-           f'{_e(str(fd["node"]))} ({_e(fd["kind"])}) at <code>{_e(fd["path"])}</code></span>: '
-           f'<code>{_e(fd["a"])}</code> → <code>{_e(fd["b"])}</code></p>']  # fmt: skip
+    out = [
+        intro + f'<span class="bad">first divergence at step {_e(str(fd["step"]))}, node '
+        f"{_e(str(fd['node']))} ({_e(fd['kind'])}) at <code>{_e(fd['path'])}</code></span>: "
+        f"<code>{_e(fd['a'])}</code> → <code>{_e(fd['b'])}</code></p>"
+    ]
     rows = []
     for s in data["steps"]:
         for d in s["differences"]:
-            rows.append(f'<tr class="different"><td>{_e(str(s["step"]))}</td><td>{_e(d["kind"])}</td>'
-                        f'<td>{_e(str(d["node"]))}</td><td><code>{_e(d["path"])}</code></td>'
-                        f'<td><code>{_e(d["a"])}</code></td><td><code>{_e(d["b"])}</code></td></tr>')  # fmt: skip
+            rows.append(
+                f'<tr class="different"><td>{_e(str(s["step"]))}</td><td>{_e(d["kind"])}</td>'
+                f"<td>{_e(str(d['node']))}</td><td><code>{_e(d['path'])}</code></td>"
+                f"<td><code>{_e(d['a'])}</code></td><td><code>{_e(d['b'])}</code></td></tr>"
+            )
     head = "<tr><th>step</th><th>kind</th><th>node</th><th>path</th><th>a</th><th>b</th></tr>"
     out.append(f"<table>{head}{''.join(rows)}</table>")
     return "".join(out)
@@ -129,14 +159,20 @@ def _diff(data: dict[str, Any], run_a: str, run_b: str) -> str:
 
 def render_diff(store: Store, result: RunDiff) -> str:
     """A self-contained HTML page for a ``RunDiff``."""
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>lgaudit diff {_e(result.run_a)} {_e(result.run_b)}</title><style>{_CSS}</style>",
-        f"</head><body><h1>lgaudit diff <code>{_e(result.run_a)}</code> → "
-        f"<code>{_e(result.run_b)}</code></h1>",
-        "<h2>Run A</h2>", _meta(store.run(result.run_a)),
-        "<h2>Run B</h2>", _meta(store.run(result.run_b)),
-        "<h2>Differences</h2>", _diff(result.to_json(), result.run_a, result.run_b),
-        "</body></html>",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>lgaudit diff {_e(result.run_a)} {_e(result.run_b)}</title>",
+            f"<style>{_CSS}</style>",
+            f"</head><body><h1>lgaudit diff <code>{_e(result.run_a)}</code> → "
+            f"<code>{_e(result.run_b)}</code></h1>",
+            "<h2>Run A</h2>",
+            _meta(store.run(result.run_a)),
+            "<h2>Run B</h2>",
+            _meta(store.run(result.run_b)),
+            "<h2>Differences</h2>",
+            _diff(result.to_json(), result.run_a, result.run_b),
+            "</body></html>",
+        ]
+    )

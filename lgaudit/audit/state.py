@@ -41,7 +41,7 @@ def owner_violations(trace: Trace, run_ids: set[str], policy: Policy) -> list[Fi
         if node == "__start__":
             continue  # the graph's input, not a node's write
         channels = (
-            list((e["payload"].get("values") or {}))
+            list(e["payload"].get("values") or {})
             if e["kind"] == "state_update"
             else [w["channel"] for w in write_entries(e)]
         )
@@ -49,10 +49,16 @@ def owner_violations(trace: Trace, run_ids: set[str], policy: Policy) -> list[Fi
             owners = policy.owners.get(channel)
             if owners is not None and node not in owners:
                 who = f"update_state as {node}" if e["kind"] == "state_update" else f"node {node}"
-                out.append(finding_at(
-                    "state.owner", e, f"{who} wrote {channel!r}, which only "
-                    f"{', '.join(owners) or 'no node'} may write", node=node, channel=channel,
-                ))  # fmt: skip
+                out.append(
+                    finding_at(
+                        "state.owner",
+                        e,
+                        f"{who} wrote {channel!r}, which only "
+                        f"{', '.join(owners) or 'no node'} may write",
+                        node=node,
+                        channel=channel,
+                    )
+                )
     return out
 
 
@@ -71,7 +77,7 @@ def _checkpoint_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
         writes = step_writes(trace, ns, parent_id or "", cp)
         for channel in sorted(old.keys() | new.keys()):
             before, after = old.get(channel), new.get(channel)
-            if canonical(before) == canonical(after):
+            if _same(before, after):
                 continue
             written = writes.get(channel, [])
             if not written:
@@ -80,10 +86,16 @@ def _checkpoint_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
                 why = f"in a way its writes ({summary(written, 60)}) do not explain"
             else:
                 continue
-            out.append(finding_at(
-                RULE, cp, f"channel {channel!r} changed at step {cp['step']} {why}: "
-                f"{summary(before, 80)} -> {summary(after, 80)}", channel=channel, node=None,
-            ))  # fmt: skip
+            out.append(
+                finding_at(
+                    RULE,
+                    cp,
+                    f"channel {channel!r} changed at step {cp['step']} {why}: "
+                    f"{summary(before, 80)} -> {summary(after, 80)}",
+                    channel=channel,
+                    node=None,
+                )
+            )
     return out
 
 
@@ -119,7 +131,7 @@ def explained(old: Any, new: Any, writes: list[Any]) -> bool:
     if isinstance(new, list):
         base = old if isinstance(old, list) else []
         added = [x for w in writes for x in (w if isinstance(w, list) else [w])]
-        if canonical(new[: len(base)]) == canonical(base) and _bag(new[len(base):]) == _bag(added):
+        if canonical(new[: len(base)]) == canonical(base) and _bag(new[len(base) :]) == _bag(added):
             return True
         if any(is_message(m) for m in [*new, *added]):
             return _messages_explained(base, new, writes)
@@ -143,7 +155,9 @@ def _messages_explained(base: list[Any], new: list[Any], writes: list[Any]) -> b
                 return True  # a str/tuple coerced into a message: nothing to match it on
             mid = m.get("id")
             if m.get("type") == "remove":
-                merged = [] if mid == "__remove_all__" else [x for x in merged if x.get("id") != mid]
+                merged = (
+                    [] if mid == "__remove_all__" else [x for x in merged if x.get("id") != mid]
+                )
                 continue
             at = next((i for i, x in enumerate(merged) if mid and x.get("id") == mid), None)
             if at is None:
@@ -153,6 +167,15 @@ def _messages_explained(base: list[Any], new: list[Any], writes: list[Any]) -> b
     if canonical(merged) == canonical(new):
         return True
     return _bag(normalize(merged)) == _bag(normalize(new))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality (``True`` is not ``1``), with Python's ``==`` as the fast path."""
+    return (
+        a == b
+        and (type(a) is type(b))
+        and (not isinstance(a, dict | list) or canonical(a) == canonical(b))
+    )
 
 
 def _bag(items: list[Any]) -> Counter[str]:
@@ -169,41 +192,57 @@ def _stale_inputs(trace: Trace, run_ids: set[str]) -> list[Finding]:
             continue
         if e["kind"] == "checkpoint" and not e["checkpoint_ns"]:
             last_root[e["run_id"]] = e
-        observed: tuple[Event, Any] | None = None
+        observed: tuple[Event | None, Any] | None = None
         if e["kind"] == "node_start" and _reads_state(e):
             observed = (_checkpoint_before(trace, e), e["payload"].get("input"))
         elif e["kind"] == "run_end" and e["run_id"] not in trace.update_runs:
-            cp = last_root.get(e["run_id"])
-            observed = (cp, e["payload"].get("output")) if cp is not None else None
-        if observed is None or observed[0] is None or not isinstance(observed[1], dict):
+            observed = (last_root.get(e["run_id"]), e["payload"].get("output"))
+        if observed is None:
             continue
-        cp, seen_state = observed
+        before, seen_state = observed
+        if before is None or not isinstance(seen_state, dict):
+            continue
+        cp = before
         stored = user_channels(cp["payload"]["values"])
         for channel, value in seen_state.items():
             if channel not in stored or is_internal_channel(channel):
+                continue
+            if _same(stored[channel], value):
                 continue
             a, b = canonical(normalize(stored[channel])), canonical(normalize(value))
             key = (cp["checkpoint_ns"] or "", channel, a, b)
             if a == b or key in reported:
                 continue
             reported.add(key)
-            who = f"node {e['node']} at step {e['step']}" if e["kind"] == "node_start" else (
-                "the run's output")  # fmt: skip
+            who = (
+                f"node {e['node']} at step {e['step']}"
+                if e["kind"] == "node_start"
+                else ("the run's output")
+            )
             suspects = _nodes_of_step(trace, cp)
-            hint = f" (mutated in place? nodes of step {cp['step']}: {suspects})" if suspects else ""
-            out.append(finding_at(
-                RULE, e, f"{who} saw channel {channel!r} = {summary(value, 80)} but the "
-                f"checkpoint of step {cp['step']} holds {summary(stored[channel], 80)}, "
-                f"with no recorded write{hint}",
-                channel=channel, step=e.get("step") if e["kind"] == "node_start" else cp["step"],
-            ))  # fmt: skip
+            hint = (
+                f" (mutated in place? nodes of step {cp['step']}: {suspects})" if suspects else ""
+            )
+            out.append(
+                finding_at(
+                    RULE,
+                    e,
+                    f"{who} saw channel {channel!r} = {summary(value, 80)} but the "
+                    f"checkpoint of step {cp['step']} holds {summary(stored[channel], 80)}, "
+                    f"with no recorded write{hint}",
+                    channel=channel,
+                    step=e.get("step") if e["kind"] == "node_start" else cp["step"],
+                )
+            )
     return out
 
 
 def _reads_state(e: Event) -> bool:
     path = e["payload"].get("path") or []
-    return bool(e.get("node")) and not str(e["node"]).startswith("__") and (
-        not path or path[0] != "__pregel_push"
+    return (
+        bool(e.get("node"))
+        and not str(e["node"]).startswith("__")
+        and (not path or path[0] != "__pregel_push")
     )
 
 
@@ -214,18 +253,24 @@ def _checkpoint_before(trace: Trace, e: Event) -> Event | None:
         if t["kind"] == "writes" and (t["checkpoint_ns"] or "") == ns:
             return trace.checkpoints.get((ns, t["checkpoint_id"]))
     candidates = [
-        c for c in trace.events
-        if c["kind"] == "checkpoint" and (c["checkpoint_ns"] or "") == ns
-        and c["step"] == (e["step"] or 0) - 1 and c["gseq"] < e["gseq"]
-    ]  # fmt: skip
+        c
+        for c in trace.events
+        if c["kind"] == "checkpoint"
+        and (c["checkpoint_ns"] or "") == ns
+        and c["step"] == (e["step"] or 0) - 1
+        and c["gseq"] < e["gseq"]
+    ]
     return candidates[-1] if candidates else None
 
 
 def _nodes_of_step(trace: Trace, cp: Event) -> str:
     ns = cp["checkpoint_ns"] or ""
     nodes = {
-        str(e["node"]) for e in trace.by_run.get(cp["run_id"], [])
-        if e["kind"] == "node_start" and (e["checkpoint_ns"] or "") == ns
-        and e["step"] == cp["step"] and e.get("node")
-    }  # fmt: skip
+        str(e["node"])
+        for e in trace.by_run.get(cp["run_id"], [])
+        if e["kind"] == "node_start"
+        and (e["checkpoint_ns"] or "") == ns
+        and e["step"] == cp["step"]
+        and e.get("node")
+    }
     return ", ".join(sorted(nodes))

@@ -106,14 +106,20 @@ def run_steps(trace: Trace, run_id: str) -> list[StepView]:
             if task_id in tasks:
                 tasks[task_id].attempts += 1
                 continue
-            task = TaskView(task_id, node_of(e) or "?", tuple(p.get("path") or ()),
-                            input=p.get("input"), first_seq=e["seq"])  # fmt: skip
+            task = TaskView(
+                task_id,
+                node_of(e) or "?",
+                tuple(p.get("path") or ()),
+                input=p.get("input"),
+                first_seq=e["seq"],
+            )
             tasks[task_id] = task
             step_of(e).tasks.append(task)
             continue
-        task = tasks.get(task_id)
-        if task is None:
+        found = tasks.get(task_id)
+        if found is None:
             continue
+        task = found
         if kind == "llm_start":
             call = {"model": p.get("model"), "params": p.get("params"), "input": p.get("messages")}
             task.llm.append(call)
@@ -122,8 +128,12 @@ def run_steps(trace: Trace, run_id: str) -> list[StepView]:
             call = pending_llm[task_id].pop(0) if pending_llm[task_id] else {}
             if not call:
                 task.llm.append(call)
-            call.update(model=p.get("model"), output=p.get("generations"),
-                        error=p.get("error"), usage=p.get("usage"))  # fmt: skip
+            call.update(
+                model=p.get("model"),
+                output=p.get("generations"),
+                error=p.get("error"),
+                usage=p.get("usage"),
+            )
         elif kind == "tool_start":
             call = {"tool": p.get("tool"), "input": p.get("input")}
             task.tools.append(call)

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from lgaudit.cli._base import EXIT_FINDINGS, Context, cli, db_option, emit_json, json_option, pass_context
+from lgaudit.cli._base import (
+    EXIT_FINDINGS,
+    Context,
+    cli,
+    db_option,
+    emit_json,
+    json_option,
+    pass_context,
+)
 from lgaudit.errors import BadInputError
 
 
@@ -23,13 +31,24 @@ def _write(path: str, text: str) -> None:
 @click.argument("run_a")
 @click.argument("run_b")
 @click.option("--html", "html_file", metavar="FILE", help="Also write the diff as an HTML page.")
-@click.option("--ignore", "ignore", multiple=True, metavar="PATH",
-              help="A path (or glob) whose differences do not count, e.g. state.output.")
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="PATH",
+    help="A path (or glob) whose differences do not count, e.g. state.output.",
+)
 @db_option
 @json_option
 @pass_context
-def diff_cmd(obj: Context, run_a: str, run_b: str, html_file: str | None,
-             ignore: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
+def diff_cmd(
+    obj: Context,
+    run_a: str,
+    run_b: str,
+    html_file: str | None,
+    ignore: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Align two runs step by step and show where they first diverge (exit 1 if they differ)."""
     from lgaudit.audit import diff
     from lgaudit.audit.report import render_diff
@@ -53,16 +72,24 @@ def render_diff_text(data: dict, run_a: str, run_b: str) -> str:
     if data["identical"]:
         return f"{head}\nidentical"
     fd = data["first_divergence"]
-    lines = [head, f"first divergence: step {fd['step']}, node {fd['node']}, {fd['kind']} at "
-                   f"{fd['path']}", f"  a: {summary(fd['a'], 100)}", f"  b: {summary(fd['b'], 100)}"]  # fmt: skip
+    lines = [
+        head,
+        f"first divergence: step {fd['step']}, node {fd['node']}, {fd['kind']} at {fd['path']}",
+        f"  a: {summary(fd['a'], 100)}",
+        f"  b: {summary(fd['b'], 100)}",
+    ]
     for s in data["steps"]:
         if s["status"] == "same":
             continue
-        lines.append(f"step {s['step']}{' ' + s['namespace'] if s['namespace'] else ''} "
-                     f"[{s['status']}] tokens {s['tokens']['a']} -> {s['tokens']['b']}")  # fmt: skip
+        lines.append(
+            f"step {s['step']}{' ' + s['namespace'] if s['namespace'] else ''} "
+            f"[{s['status']}] tokens {s['tokens']['a']} -> {s['tokens']['b']}"
+        )
         for d in s["differences"]:
-            lines.append(f"  {d['kind']:<8} {d['node'] or '-'} {d['path']}: "
-                         f"{summary(d['a'], 50)} -> {summary(d['b'], 50)}")  # fmt: skip
+            lines.append(
+                f"  {d['kind']:<8} {d['node'] or '-'} {d['path']}: "
+                f"{summary(d['a'], 50)} -> {summary(d['b'], 50)}"
+            )
     return "\n".join(lines)
 
 
@@ -75,8 +102,15 @@ def render_diff_text(data: dict, run_a: str, run_b: str) -> str:
 @db_option
 @json_option
 @pass_context
-def audit_cmd(obj: Context, runs: tuple[str, ...], thread_id: str | None, all_runs: bool,
-              policy_file: str | None, junit_file: str | None, as_json: bool) -> None:  # fmt: skip
+def audit_cmd(
+    obj: Context,
+    runs: tuple[str, ...],
+    thread_id: str | None,
+    all_runs: bool,
+    policy_file: str | None,
+    junit_file: str | None,
+    as_json: bool,
+) -> None:
     """Check runs against the audit rules (and a policy); exit 1 on error findings."""
     from lgaudit.audit import Policy, audit
 
@@ -99,8 +133,10 @@ def audit_cmd(obj: Context, runs: tuple[str, ...], thread_id: str | None, all_ru
         click.echo(f"clean: {len(report.runs)} run(s), rules: {', '.join(report.rules)}")
     else:
         for f in report.findings:
-            click.echo(f"{f.severity.upper():<7} {f.rule:<26} run {f.run_id[:12]} step {f.step} "
-                       f"node {f.node or '-'}: {f.message}")  # fmt: skip
+            click.echo(
+                f"{f.severity.upper():<7} {f.rule:<26} run {f.run_id[:12]} step {f.step} "
+                f"node {f.node or '-'}: {f.message}"
+            )
         click.echo(f"{len(report.findings)} finding(s) in {len(report.runs)} run(s)")
     if report.failed:
         sys.exit(EXIT_FINDINGS)
@@ -124,20 +160,28 @@ def blame_cmd(obj: Context, run: str, key: str, as_json: bool) -> None:
     if not entries:
         click.echo(f"no writes to {key!r}")
     for e in entries:
-        click.echo(f"run {e['run_id'][:12]} step {e['step']} {e['source']:<12} "
-                   f"{e['node'] or '-'} task {(e['task_id'] or '-')[:8]}: {e['summary']}")  # fmt: skip
+        click.echo(
+            f"run {e['run_id'][:12]} step {e['step']} {e['source']:<12} "
+            f"{e['node'] or '-'} task {(e['task_id'] or '-')[:8]}: {e['summary']}"
+        )
 
 
 @cli.command("report")
 @click.argument("run")
 @click.option("--against", metavar="RUN2", help="Include the diff against this run.")
-@click.option("--html", "html_file", metavar="FILE", default=None,
-              help="Write the page here (default: lgaudit-report-RUN.html).")
+@click.option(
+    "--html",
+    "html_file",
+    metavar="FILE",
+    default=None,
+    help="Write the page here (default: lgaudit-report-RUN.html).",
+)
 @click.option("--policy", "policy_file", metavar="FILE", help="Policy file for the findings.")
 @db_option
 @pass_context
-def report_cmd(obj: Context, run: str, against: str | None, html_file: str | None,
-               policy_file: str | None) -> None:  # fmt: skip
+def report_cmd(
+    obj: Context, run: str, against: str | None, html_file: str | None, policy_file: str | None
+) -> None:
     """Write a self-contained HTML report: timeline, findings and an optional diff."""
     from lgaudit.audit import Policy, render_report
 

@@ -1,4 +1,4 @@
-"""``lgaudit demo``: record the seed's staging graph and an approval-gated agent, verify."""
+"""``lgaudit demo``: record, replay, diff and audit real graphs on the default store."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, p
 @json_option
 @pass_context
 def demo(obj: Context, as_json: bool) -> None:
-    """Record two real graphs into the store, verify it, and show what to try next."""
+    """Record two real graphs, replay one strictly and with a fault, diff, audit, verify."""
     from lgaudit.demo import run_demo
 
     result = run_demo(obj.db)
@@ -21,16 +21,34 @@ def demo(obj: Context, as_json: bool) -> None:
         return
     db = f" --db {obj.db}" if obj.db else ""
     staging, agent_runs = result["staging_run"], result["agent_runs"]
+    strict, faulty = result["strict_replay"], result["fault_replay"]
     v = result["verify"]
-    click.echo(f"recorded into {result['url']}")
-    click.echo(f"  staging demo graph (plan -> execute -> review): run {staging}")
-    click.echo(f"  approval agent, thread {result['agent_thread']}: run {agent_runs[0]} "
-               f"(interrupted at human_review), run {agent_runs[-1]} (resumed with 'approve')")  # fmt: skip
-    click.echo(f"verify: {'ok' if v['ok'] else 'BROKEN'}, {v['events_checked']} events in the chain")
-    click.echo("\ntry next:")
-    click.echo(f"  lgaudit runs{db}")
-    click.echo(f"  lgaudit show {staging[:8]}{db}")
-    click.echo(f"  lgaudit show {agent_runs[0][:8]}{db}")
-    click.echo(f"  lgaudit checkpoints {agent_runs[-1][:8]}{db}")
-    click.echo(f"  lgaudit export {staging[:8]} --format jsonl{db}")
-    click.echo(f"  lgaudit verify{db}")
+    echo = click.echo
+    echo(f"recorded into {result['url']}")
+    echo(f"  staging demo graph (plan -> execute -> review): run {staging}")
+    echo(f"  approval agent, thread {result['agent_thread']}: run {agent_runs[0]} "
+         f"(interrupted at human_review), run {agent_runs[-1]} (resumed with 'approve')")
+    echo(f"replayed run {agent_runs[-1][:12]}:")
+    echo(f"  strict cassette: run {strict['run_id']} {strict['status']}, "
+         f"{strict['live_calls']} live model/tool calls")
+    echo(f"  tools:TimeoutError@1 injected: run {faulty['run_id']} {faulty['status']}")
+    echo(f"diff original vs strict replay: {'identical' if result['diff_identical'] else 'DIFFERENT'}")
+    echo(f"audit with {result['policy']}: {len(result['findings'])} finding(s)")
+    for f in result["findings"]:
+        echo(f"  {f['rule']} ({f['severity']}) run {f['run_id'][:12]} step {f['step']} "
+             f"node {f['node']}: {f['message']}")
+    echo(f"verify: {'ok' if v['ok'] else 'BROKEN'}, {v['events_checked']} events in the chain")
+    echo("\ntry next:")
+    for command in (
+        "lgaudit runs",
+        f"lgaudit show {staging[:8]}",
+        f"lgaudit show {agent_runs[0][:8]}",
+        f"lgaudit checkpoints {agent_runs[-1][:8]}",
+        f"lgaudit replay {agent_runs[-1][:8]} --graph lgaudit.demo:agent --inject agent:TimeoutError@1",
+        f"lgaudit diff {agent_runs[-1][:8]} {faulty['run_id'][:8]}",
+        f"lgaudit audit {staging[:8]} --policy {result['policy']}",
+        f"lgaudit blame {staging[:8]} approved",
+        f"lgaudit report {agent_runs[-1][:8]} --against {faulty['run_id'][:8]} --html report.html",
+        "lgaudit verify",
+    ):
+        echo(f"  {command}{db}")

@@ -6,7 +6,15 @@ import sys
 
 import click
 
-from lgaudit.cli._base import EXIT_FINDINGS, Context, cli, db_option, emit_json, json_option, pass_context
+from lgaudit.cli._base import (
+    EXIT_FINDINGS,
+    Context,
+    cli,
+    db_option,
+    emit_json,
+    json_option,
+    pass_context,
+)
 
 
 @cli.command()

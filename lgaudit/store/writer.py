@@ -2,8 +2,8 @@
 
 Appends are the hot path of every recorded graph, so they skip SQLAlchemy's statement
 machinery: INSERTs are rendered once per dialect and sent with ``executemany`` on a raw
-DB-API connection (PostgreSQL: in psycopg's pipeline mode, so a whole batch is about one
-round trip). Appends of one process are serialized by a lock — the chain is linear anyway.
+DB-API connection (PostgreSQL: the whole transaction as one simple-protocol script with
+client-side bound values, so a batch is one round trip). Appends of one process are serialized by a lock — the chain is linear anyway.
 
 Batches that arrive while another thread is committing are committed together in the next
 transaction (group commit), so LangGraph's concurrent ``put_writes`` and ``put`` of one step
@@ -77,7 +77,7 @@ class ChainWriter:
             import psycopg
 
             dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-            conn = psycopg.connect(dsn, autocommit=False, prepare_threshold=None)
+            conn = psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.ClientCursor)
         self._conn = conn
         return conn
 
@@ -89,17 +89,16 @@ class ChainWriter:
                 finally:
                     self._conn = None
 
-    def _insert(self, table: Table, *, ignore: bool = False) -> str:
+    def _insert(self, table: Table, *, ignore: bool = False) -> tuple[str, str, str]:
+        """``(INSERT … INTO t (cols), (placeholders), suffix)`` for this dialect."""
         key = f"{table.name}:{ignore}"
         if key not in self._sql:
             cols = [c.name for c in table.columns]
             mark = "?" if self.dialect == "sqlite" else "%s"
             verb = "INSERT OR IGNORE" if ignore and self.dialect == "sqlite" else "INSERT"
-            sql = (f"{verb} INTO {table.name} ({', '.join(cols)}) "
-                   f"VALUES ({', '.join([mark] * len(cols))})")  # fmt: skip
-            if ignore and self.dialect != "sqlite":
-                sql += " ON CONFLICT DO NOTHING"
-            self._sql[key] = sql
+            suffix = " ON CONFLICT DO NOTHING" if ignore and self.dialect != "sqlite" else ""
+            self._sql[key] = (f"{verb} INTO {table.name} ({', '.join(cols)})",
+                              f"({', '.join([mark] * len(cols))})", suffix)  # fmt: skip
         return self._sql[key]
 
     # -- append --------------------------------------------------------------------------
@@ -193,7 +192,7 @@ class ChainWriter:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
             else:
-                self._conn.rollback()
+                self._conn.execute("ROLLBACK")  # ends a failed script's open transaction
         except Exception:  # noqa: BLE001 - a broken connection is dropped and reopened
             self._drop_connection()
 
@@ -217,12 +216,6 @@ class ChainWriter:
         cur = conn.cursor()
         if sqlite:
             cur.execute("BEGIN IMMEDIATE")
-            locked = True
-        elif self._head is None or any(e.run.run_id not in self._seqs for e in events):
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-            locked = True
-        else:
-            locked = False  # taken in the pipeline below, with the inserts
         if self._head is None:
             cur.execute("SELECT gseq, hash FROM lgaudit_events ORDER BY gseq DESC LIMIT 1")
             row = cur.fetchone()
@@ -255,7 +248,7 @@ class ChainWriter:
             gseqs.append(gseq)
             for model, values in e.rows:
                 state_rows[model.__table__].append(_values(model.__table__, {**values, "gseq": gseq}))
-        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        statements: list[tuple[tuple[str, str, str], list[tuple[Any, ...]]]] = []
         if runs:
             rows = [_values(Run.__table__, _run_row(r)) for r in runs.values()]
             statements.append((self._insert(Run.__table__, ignore=True), rows))
@@ -266,16 +259,18 @@ class ChainWriter:
         for table, rows in state_rows.items():
             statements.append((self._insert(table), rows))
         if sqlite:
-            for sql, rows in statements:
-                cur.executemany(sql, rows)
+            for (head, row_sql, suffix), rows in statements:
+                cur.executemany(f"{head} VALUES {row_sql}{suffix}", rows)
             cur.execute("COMMIT")
         else:
-            with conn.pipeline():
-                if not locked:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-                for sql, rows in statements:
-                    cur.executemany(sql, rows)
-                conn.commit()
+            # one round trip: the whole transaction as one simple query, values bound
+            # client-side by psycopg's ClientCursor (quoted as literals, never spliced)
+            script = [f"BEGIN; SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"]
+            for (head, row_sql, suffix), rows in statements:
+                values = ",".join(cur.mogrify(row_sql, row) for row in rows)
+                script.append(f"{head} VALUES {values}{suffix}")
+            script.append("COMMIT")
+            cur.execute(";\n".join(script))
         self._head = (gseq, prev)
         self._seqs.update(seqs)
         if len(self._seqs) > 10_000:

@@ -1,0 +1,120 @@
+"""Audit benchmark: ``diff`` of two 1,000-step runs and ``audit`` of a 10,000-event run.
+
+Runs are recorded with the staging seed's plan -> execute -> review loop
+(``benchmarks.workloads.loop``) through ``Recorder``, into a fresh store per backend
+(a temp SQLite file; a fresh PostgreSQL database, dropped afterwards). Only the audit
+calls are timed (median of ``--reps``), each on a newly opened ``Store`` (no warm caches).
+Targets: each under 2 s.
+
+    python -m benchmarks.bench_audit --reps 3
+    python -m benchmarks.bench_audit --backend sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from benchmarks.workloads import loop
+from lgaudit import Policy, Recorder, Store, audit, diff
+
+PG_ADMIN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+POLICY = Policy.from_dict(
+    {
+        "approval": {
+            "gates": ["human_review"],
+            "protected": ["tool:send_email"],
+            "state_key": "approved",
+        },
+        "budget": {"max_steps": 100_000, "max_node_repeats": 100_000, "max_tokens": 10**9},
+        "state": {"owners": {"output": ["execute"]}},
+    }
+)
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as d:
+            yield f"sqlite:///{d}/bench.db"
+        return
+    import psycopg
+
+    name = f"lgaudit_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+            + f"/{name}"
+        )
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def record(url: str, steps: int, thread: str) -> str:
+    w = loop(steps=steps)
+    with Recorder(url) as rec:
+        graph = rec.attach(w.build(None))
+        graph.invoke(w.input(), w.config(thread))
+        rec.flush()
+        return rec.store.runs(thread_id=thread, limit=1)[0]["run_id"]
+
+
+def timed(url: str, fn: Callable[[Store], Any], reps: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(reps):
+        with Store.open(url) as store:
+            start = time.perf_counter()
+            result = fn(store)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def bench(backend: str, reps: int) -> list[str]:
+    lines = []
+    with database(backend) as url:
+        a, b = record(url, 1000, "diff-a"), record(url, 1000, "diff-b")
+        big = record(url, 2520, "audit-big")
+        with Store.open(url) as store:
+            events_ab = store.run(a)["event_count"], store.run(b)["event_count"]
+            events_big = store.run(big)["event_count"]
+        t_diff, d = timed(url, lambda s: diff(s, a, b), reps)
+        assert d.identical and len(d.steps) >= 999, "two runs of one graph must be identical"
+        t_audit, r = timed(url, lambda s: audit(s, [big], POLICY), reps)
+        assert not r.findings or {f.rule for f in r.findings} == {"approval.forged"}
+        lines.append(
+            f"| {backend} | diff, 2 × 999-step runs ({events_ab[0]} + {events_ab[1]} "
+            f"events) | {t_diff:.2f} s |"
+        )
+        lines.append(
+            f"| {backend} | audit with a full policy, {events_big}-event run "
+            f"({len(r.findings)} finding: the loop's reviewer forges 'approved') | "
+            f"{t_audit:.2f} s |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
+    print("| backend | operation | median wall time |")
+    print("|---|---|---|")
+    for backend in backends:
+        for line in bench(backend, args.reps):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Every audit rule: a recorded graph that triggers it and a clean twin that does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.types import Command
+
+from lgaudit import Policy, Recorder, audit
+from lgaudit.demo import STAGING_INPUT, agent, staging
+from tests.audit_graphs import (
+    cfg,
+    fan_graph,
+    items_graph,
+    record_agent,
+    runs_of,
+    subgraph_graph,
+    tool_agent_without_gate,
+)
+
+GATE = {"approval": {"gates": ["human_review"], "state_key": "approved"}}
+PROTECT = {"approval": {"gates": ["human_review"], "protected": ["tool:send_email"]}}
+
+
+@pytest.fixture
+def rec(db_url: str):
+    r = Recorder(db_url)
+    yield r
+    r.close()
+
+
+def rules_of(rec: Recorder, runs: list[str], policy: dict[str, Any] | None = None) -> list[str]:
+    report = audit(rec.store, runs, Policy.from_dict(policy) if policy is not None else None)
+    return [f.rule for f in report.findings]
+
+
+def test_in_place_mutation_is_an_unexplained_change(rec: Recorder) -> None:
+    rec.attach(items_graph(mutate=True)).invoke({"items": [], "other": 0}, cfg("mut"))
+    (run,) = runs_of(rec, "mut")
+    report = audit(rec.store, [run])
+    (f,) = [f for f in report.findings if f.rule == "state.unexplained_change"]
+    assert f.channel == "items" and f.step == 4 and f.node == "last"
+    assert "['a', 'z']" in f.message.replace('"', "'") and "['a']" in f.message.replace('"', "'")
+    assert "touch" in f.message  # the node of the step before is named as the suspect
+    assert report.failed
+
+
+def test_clean_twin_of_mutation_and_every_shape_is_silent(rec: Recorder) -> None:
+    rec.attach(items_graph(mutate=False)).invoke({"items": [], "other": 0}, cfg("clean"))
+    rec.attach(fan_graph()).invoke({"topics": ["x", "y", "z"], "results": []}, cfg("fan"))
+    rec.attach(subgraph_graph()).invoke({"items": []}, cfg("sub"))
+    rec.attach(staging()).invoke(dict(STAGING_INPUT), cfg("staging"))
+    agent_runs = record_agent(rec, "agent")
+    graph = rec.attach(items_graph(mutate=False))
+    graph.invoke({"items": [], "other": 0}, cfg("upd"))
+    graph.update_state(cfg("upd"), {"items": ["edited"]}, as_node="first")
+    runs = [
+        *runs_of(rec, "clean"),
+        *runs_of(rec, "fan"),
+        *runs_of(rec, "sub"),
+        *runs_of(rec, "staging"),
+        *agent_runs,
+        *runs_of(rec, "upd"),
+    ]
+    assert rules_of(rec, runs) == []
+
+
+def test_forged_approval_in_the_seed_staging_graph(rec: Recorder) -> None:
+    rec.attach(staging()).invoke(dict(STAGING_INPUT), cfg("seed"))
+    (run,) = runs_of(rec, "seed")
+    report = audit(rec.store, [run], Policy.from_dict(GATE))
+    (f,) = report.findings
+    assert (f.rule, f.node, f.channel, f.step) == ("approval.forged", "review", "approved", 6)
+
+
+def test_gate_approval_is_not_forged_but_update_state_is(rec: Recorder) -> None:
+    runs = record_agent(rec, "gate")
+    assert rules_of(rec, runs, GATE) == []
+    graph = rec.attach(agent())
+    graph.update_state(cfg("gate"), {"approved": True}, as_node="human_review")
+    update_run = runs_of(rec, "gate")[-1]
+    report = audit(rec.store, [update_run], Policy.from_dict(GATE))
+    assert [(f.rule, f.channel) for f in report.findings] == [("approval.forged", "approved")]
+
+
+def test_agent_with_approving_resume_is_clean_and_without_gate_is_bypass(rec: Recorder) -> None:
+    runs = record_agent(rec, "approved")
+    assert rules_of(rec, runs, PROTECT) == []
+    rec.attach(tool_agent_without_gate()).invoke(
+        {"messages": [("user", "Email the Q3 report to the CFO.")]}, cfg("nogate")
+    )
+    report = audit(rec.store, runs_of(rec, "nogate"), Policy.from_dict(PROTECT))
+    (f,) = report.findings
+    assert (f.rule, f.node) == ("approval.bypass", "tools") and "send_email" in f.message
+
+
+def test_rejected_resume_then_protected_tool_is_bypass(rec: Recorder) -> None:
+    graph = rec.attach(tool_agent_without_gate())
+    runs = record_agent(rec, "rejected", resume="no")  # the gate rejects: no tool runs
+    assert rules_of(rec, runs, PROTECT) == []
+    graph.invoke({"messages": [("user", "send it anyway")]}, cfg("rejected"))
+    assert rules_of(rec, runs_of(rec, "rejected"), PROTECT) == ["approval.bypass"]
+
+
+def test_single_use_approval_reused_for_a_second_tool_call(rec: Recorder) -> None:
+    runs = record_agent(rec, "reuse")
+    ungated = rec.attach(tool_agent_without_gate())
+    ungated.invoke({"messages": [("user", "and again")]}, cfg("reuse"))
+    runs = runs_of(rec, "reuse")
+    assert rules_of(rec, runs, PROTECT) == ["approval.resume_reused"]
+    multi = {"approval": {**PROTECT["approval"], "single_use": False}}
+    assert rules_of(rec, runs, multi) == []
+
+
+def test_budgets_and_loops(rec: Recorder) -> None:
+    runs = record_agent(rec, "budget")
+    rec.attach(staging()).invoke(dict(STAGING_INPUT), cfg("loop"))
+    (loop,) = runs_of(rec, "loop")
+    envelope = {
+        "budget": {
+            "max_steps": 5,
+            "max_node_repeats": 1,
+            "max_llm_calls": 0,
+            "max_tool_calls": 0,
+            "max_tokens": 60,
+        }
+    }
+    assert sorted(rules_of(rec, [loop], envelope)) == [
+        "budget.steps",
+        "loop.node_repeats",
+        "loop.node_repeats",
+        "loop.node_repeats",
+    ]
+    assert sorted(rules_of(rec, runs, envelope)) == [
+        "budget.llm_calls",
+        "budget.llm_calls",
+        "budget.tokens",
+        "budget.tool_calls",
+    ]
+    roomy = {
+        "budget": {
+            "max_steps": 6,
+            "max_node_repeats": 2,
+            "max_llm_calls": 1,
+            "max_tool_calls": 1,
+            "max_tokens": 70,
+        }
+    }
+    assert rules_of(rec, [loop, *runs], roomy) == []
+
+
+def test_state_owner(rec: Recorder) -> None:
+    rec.attach(staging()).invoke(dict(STAGING_INPUT), cfg("own"))
+    (run,) = runs_of(rec, "own")
+    report = audit(
+        rec.store, [run], Policy.from_dict({"state": {"owners": {"output": ["review"]}}})
+    )
+    assert {(f.rule, f.node, f.channel) for f in report.findings} == {
+        ("state.owner", "execute", "output")
+    }
+    assert rules_of(rec, [run], {"state": {"owners": {"output": ["execute"]}}}) == []
+
+
+def test_failed_run_is_run_error(rec: Recorder) -> None:
+    def boom(state: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("bad ledger")
+
+    from langgraph.graph import START, StateGraph
+
+    from tests.audit_graphs import SubState
+
+    b = StateGraph(SubState)
+    b.add_node("boom", boom)
+    b.add_edge(START, "boom")
+    with pytest.raises(ValueError):
+        rec.attach(b.compile()).invoke({"items": []}, cfg("fail"))
+    (run,) = runs_of(rec, "fail")
+    report = audit(rec.store, [run])
+    (f,) = report.findings
+    assert (f.rule, f.node) == ("run.error", "boom") and "bad ledger" in f.message
+    rec.attach(fan_graph()).invoke({"topics": ["x"], "results": []}, cfg("ok"))
+    assert rules_of(rec, runs_of(rec, "ok")) == []
+
+
+def test_resume_with_command_is_recorded_and_clean_without_policy(rec: Recorder) -> None:
+    graph = rec.attach(agent())
+    graph.invoke({"messages": [("user", "Email it")], "approved": False}, cfg("cmd"))
+    graph.invoke(Command(resume={"approved": True}), cfg("cmd"))
+    runs = runs_of(rec, "cmd")
+    both = {"approval": {**GATE["approval"], **PROTECT["approval"]}}
+    assert rules_of(rec, runs, both) == []
