@@ -194,7 +194,7 @@ class RecordingCallback(BaseCallbackHandler):
                 payload: dict[str, Any] = {"status": "interrupted", "output": None}
                 self._emit(active.run, "run_end", payload, active.context)
             else:
-                payload = {"status": "failed", "error": error_view(error)}
+                payload = {"status": "failed", "error": self.recorder.jsonable(error_view(error))}
                 self._emit(active.run, "run_error", payload, active.context)
             self.recorder.end_run(active.run)
             return
@@ -203,7 +203,7 @@ class RecordingCallback(BaseCallbackHandler):
             payload = {"status": status, "attempt": active.attempt}
             self._emit(active.run, "node_end", payload, active.context)
             return
-        payload = {"error": error_view(error), "attempt": active.attempt}
+        payload = {"error": self.recorder.jsonable(error_view(error)), "attempt": active.attempt}
         self._emit(active.run, "node_error", payload, active.context)
 
     # -- model calls ----------------------------------------------------------------------
@@ -272,7 +272,7 @@ class RecordingCallback(BaseCallbackHandler):
         with self._lock:
             active = self._active.pop(run_id, None)
         if active is not None:
-            payload = {"model": active.name, "error": error_view(error)}
+            payload = {"model": active.name, "error": self.recorder.jsonable(error_view(error))}
             self._emit(active.run, "llm_error", payload, active.context)
 
     # -- tool calls -----------------------------------------------------------------------
@@ -313,7 +313,7 @@ class RecordingCallback(BaseCallbackHandler):
         with self._lock:
             active = self._active.pop(run_id, None)
         if active is not None:
-            payload = {"tool": active.name, "error": error_view(error)}
+            payload = {"tool": active.name, "error": self.recorder.jsonable(error_view(error))}
             self._emit(active.run, "tool_error", payload, active.context)
 
     # -- custom events ----------------------------------------------------------------------

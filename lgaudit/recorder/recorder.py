@@ -285,6 +285,7 @@ def _end_update(recorder: Recorder, run: NewRun, error: BaseException | None,
         recorder.record(run, "run_end", {"status": "succeeded", "checkpoint_id": checkpoint_id},
                         checkpoint_ns="", checkpoint_id=checkpoint_id)  # fmt: skip
     else:
-        recorder.record(run, "run_error", {"status": "failed", "error": error_view(error)},
+        recorder.record(run, "run_error", {"status": "failed",
+                                           "error": recorder.jsonable(error_view(error))},
                         checkpoint_ns="")  # fmt: skip
     recorder.end_run(run)

@@ -35,6 +35,11 @@ _SECRET_KEY = (
     r"client[_\-]?secret|session[_\-]?id|x-api-key)$"
 )
 _KEY_HINT = rb"(?i)pass|pwd|secret|token|key|auth|cookie|credential|session"
+#: Lower-case substrings that every default key or value pattern's match contains.
+_HINT_WORDS = (
+    b"pass", b"pwd", b"secret", b"token", b"key", b"auth", b"cookie", b"credential",
+    b"session", b"sk-", b"akia", b"gh", b"xox", b"aiza", b"bearer", b"basic",
+)  # fmt: skip
 
 Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
 
@@ -54,20 +59,33 @@ class Redactor:
                 key_patterns.append(pattern)
                 hints.append(re.escape(pattern.pattern).encode())
         self._keys = key_patterns
+        self._user_keys = key_patterns[1:]
+        self._key_verdicts: dict[str, bool] = {}
         self._values = re.compile("|".join(_VALUE_PATTERNS))
         self._hint = re.compile(b"|".join(hints) + b"|" + "|".join(_VALUE_PATTERNS).encode())
 
     def needs(self, data: bytes | str) -> bool:
-        """Whether serialized bytes/text might hold something to mask (cheap pre-check)."""
+        """Whether serialized bytes/text might hold something to mask (cheap pre-check:
+        substrings every default pattern contains, then the user's patterns)."""
         if self._callables:
             return True
         raw = data.encode() if isinstance(data, str) else data
-        return self._hint.search(raw) is not None
+        low = raw.lower()
+        if any(word in low for word in _HINT_WORDS):
+            return True
+        return bool(self._user_keys) and self._hint.search(raw) is not None
 
     def is_secret_key(self, key: str) -> bool:
-        return any(p.search(key) for p in self._keys)
+        known = self._key_verdicts.get(key)
+        if known is None:
+            known = any(p.search(key) for p in self._keys)
+            if len(self._key_verdicts) < 10_000:
+                self._key_verdicts[key] = known
+        return known
 
     def text(self, value: str) -> str:
+        if len(value) < 8 and not self._callables:
+            return value  # shorter than any secret the patterns match
         out = self._values.sub(MASK, value)
         for fn in self._callables:
             out = fn(out)
@@ -80,7 +98,9 @@ class Redactor:
         d = _depth + 1
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, Mapping):
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict | Mapping):
             changed = False
             out: dict[Any, Any] = {}
             for k, v in value.items():
@@ -98,6 +118,16 @@ class Redactor:
             if all(a is b for a, b in zip(items, value, strict=True)):
                 return value
             return type(value)(items) if not hasattr(value, "_fields") else type(value)(*items)
+        if isinstance(value, BaseException):
+            text = str(value)
+            masked = self.text(text)
+            if masked == text:
+                return value
+            try:
+                clone = type(value)(masked)
+            except Exception:  # noqa: BLE001 - exception types with other signatures
+                clone = RuntimeError(f"{type(value).__name__}: {masked}")
+            return clone
         fields = getattr(type(value), "model_fields", None)
         if isinstance(fields, dict):
             update = {}

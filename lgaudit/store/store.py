@@ -33,7 +33,7 @@ from lgaudit.store.records import (
 from lgaudit.store.schema import Blob, Event, Run
 from lgaudit.store.serialization import Blob as BlobT
 from lgaudit.store.serialization import BlobCache, ValueCodec, canonical_json, safe_serializer
-from lgaudit.store.writer import ChainWriter
+from lgaudit.store.writer import ChainWriter, row_values
 
 _MIN_PREFIX = 6
 
@@ -51,11 +51,10 @@ HASHED_FIELDS = (
 
 
 def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
-    """Digest of an event's state rows, so verify also catches edits of state tables."""
-    ordered = sorted(
-        (name, canonical_json({k: v for k, v in r.items() if k != "gseq"})) for name, r in rows
-    )
-    return hashlib.sha256(canonical_json(ordered).encode()).hexdigest()
+    """Digest of an event's state rows (column order, ``gseq`` left out), so verify also
+    catches edits of the state tables."""
+    ordered = sorted(name + repr(row_values(name, r, skip="gseq")) for name, r in rows)
+    return hashlib.sha256("\n".join(ordered).encode()).hexdigest()
 
 
 class Store(CheckpointQueries):

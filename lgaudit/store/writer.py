@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 from lgaudit.errors import AppendOnlyViolation, StoreError, StoreUnavailableError
 from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
-from lgaudit.store.schema import Blob, Event, Run
+from lgaudit.store.schema import Blob, Event, Run, metadata
 from lgaudit.store.serialization import Blob as BlobT
 from lgaudit.store.serialization import canonical_json
 
@@ -294,8 +294,19 @@ class _Slot:
         self.done = False
 
 
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    t.name: tuple(c.name for c in t.columns) for t in metadata.tables.values()
+}
+
+
+def row_values(table: str, row: Any, *, skip: str | None = None) -> tuple[Any, ...]:
+    """A row's values in the table's column order (``skip`` one column)."""
+    get = row.get
+    return tuple([get(c) for c in _COLUMNS[table] if c != skip])
+
+
 def _values(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row.get(c.name) for c in table.columns)
+    return row_values(table.name, row)
 
 
 def _run_row(r: NewRun) -> dict[str, Any]:
