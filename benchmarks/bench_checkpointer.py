@@ -265,13 +265,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reps", type=int, default=5, help="repetitions (fresh database each)")
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     p.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-    p.add_argument("--steps", type=int, default=None,
-                   help="super-steps per invoke (default: loop/growing 300, agent 100)")
-    p.add_argument("--durability", choices=DURABILITIES, default=None,
-                   help="LangGraph durability mode (default: LangGraph's, 'async')")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="super-steps per invoke (default: loop/growing 300, agent 100)",
+    )
+    p.add_argument(
+        "--durability",
+        choices=DURABILITIES,
+        default=None,
+        help="LangGraph durability mode (default: LangGraph's, 'async')",
+    )
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs per saver")
-    p.add_argument("--impl", action="append", choices=["lgaudit", "batched", "recorder"],
-                   help="lgaudit variants to run (default: all; LangGraph's saver always runs)")
+    p.add_argument(
+        "--impl",
+        action="append",
+        choices=["lgaudit", "batched", "recorder"],
+        help="lgaudit variants to run (default: all; LangGraph's saver always runs)",
+    )
     args = p.parse_args(argv)
 
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
@@ -298,8 +310,11 @@ def main(argv: list[str] | None = None) -> None:
         for name, backend, impl, opener in order:
             s = run_once(built[name], opener, args.durability)
             samples[(name, backend, impl)].append(s)
-            print(f"  rep {rep + 1}/{args.reps} {name:8s} {backend:10s} {impl:9s} "
-                  f"{s.seconds * 1000:9.1f} ms  {mb(s.size)}", flush=True)  # fmt: skip
+            print(
+                f"  rep {rep + 1}/{args.reps} {name:8s} {backend:10s} {impl:9s} "
+                f"{s.seconds * 1000:9.1f} ms  {mb(s.size)}",
+                flush=True,
+            )
 
     print()
     print(report(samples, built, workloads, backends, args))
@@ -349,7 +364,7 @@ def report(
                     f"| {name} | {backend} | {SAVER_NAMES[(backend, impl)]} | {m * 1e3:.1f} | "
                     f"{min(s.seconds for s in runs) * 1e3:.1f}..{max(s.seconds for s in runs) * 1e3:.1f} | "
                     f"{m / steps * 1e3:.3f} | {(m - base) / steps * 1e3:.3f} | {ratio} | {ratio_cost} |"
-                )  # fmt: skip
+                )
     lines += [
         "",
         "On-disk size after one invoke (median over reps). *on disk*: SQLite db file + WAL as "

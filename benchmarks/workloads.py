@@ -115,8 +115,12 @@ def loop(steps: int = DEFAULT_STEPS) -> Workload:
         name="loop",
         supersteps=iterations * 3,
         build=lambda cp: builder.compile(checkpointer=cp),
-        input=lambda: {"input": "Quarterly financial report", "step": 0, "approved": False,
-                       "output": ""},  # fmt: skip
+        input=lambda: {
+            "input": "Quarterly financial report",
+            "step": 0,
+            "approved": False,
+            "output": "",
+        },
         recursion_limit=iterations * 3 + 50,
     )
 
@@ -128,8 +132,13 @@ def growing(steps: int = DEFAULT_STEPS) -> Workload:
         name="growing",
         supersteps=iterations * 3,
         build=lambda cp: builder.compile(checkpointer=cp),
-        input=lambda: {"input": "Quarterly financial report", "step": 0, "approved": False,
-                       "output": "", "messages": []},  # fmt: skip
+        input=lambda: {
+            "input": "Quarterly financial report",
+            "step": 0,
+            "approved": False,
+            "output": "",
+            "messages": [],
+        },
         recursion_limit=iterations * 3 + 50,
     )
 
@@ -154,8 +163,14 @@ def _script(turns: int) -> list[AIMessage]:
     replies = [
         AIMessage(
             content="",
-            tool_calls=[{"name": "lookup", "args": {"query": f"item {i}"}, "id": f"call_{i}",
-                         "type": "tool_call"}],  # fmt: skip
+            tool_calls=[
+                {
+                    "name": "lookup",
+                    "args": {"query": f"item {i}"},
+                    "id": f"call_{i}",
+                    "type": "tool_call",
+                }
+            ],
             usage_metadata=usage,
         )
         for i in range(turns)

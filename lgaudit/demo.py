@@ -41,10 +41,15 @@ def scripted_model(
     answers = answers or [
         AIMessage(
             content="",
-            tool_calls=[{"name": "send_email", "id": "call_1",
-                         "args": {"to": "cfo@example.com", "body": "Q3 report attached"}}],
+            tool_calls=[
+                {
+                    "name": "send_email",
+                    "id": "call_1",
+                    "args": {"to": "cfo@example.com", "body": "Q3 report attached"},
+                }
+            ],
             usage_metadata={"input_tokens": 42, "output_tokens": 12, "total_tokens": 54},
-        ),  # fmt: skip
+        ),
         AIMessage(
             content="The report was emailed to the CFO.",
             usage_metadata={"input_tokens": 61, "output_tokens": 9, "total_tokens": 70},
@@ -110,8 +115,11 @@ def staging() -> Any:
 
 
 STAGING_INPUT: StagingState = {
-    "input": "Quarterly financial report", "step": 0, "approved": False, "output": "",
-}  # fmt: skip
+    "input": "Quarterly financial report",
+    "step": 0,
+    "approved": False,
+    "output": "",
+}
 
 
 # -- the approval-gated agent -----------------------------------------------------------------
@@ -197,12 +205,18 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
         recorder.flush()
         url = recorder.url
         staging_run = recorder.store.runs(thread_id=f"staging-{suffix}", limit=1)[0]["run_id"]
-        agent_runs = [r["run_id"] for r in
-                      reversed(recorder.store.runs(thread_id=f"order-{suffix}", limit=None))]  # fmt: skip
+        agent_runs = [
+            r["run_id"]
+            for r in reversed(recorder.store.runs(thread_id=f"order-{suffix}", limit=None))
+        ]
 
     strict = replay(agent_runs[-1], graph="lgaudit.demo:agent", url=url)
-    faulty = replay(agent_runs[-1], graph="lgaudit.demo:agent", url=url,
-                    faults=["tools:TimeoutError:mail server timed out@1"])  # fmt: skip
+    faulty = replay(
+        agent_runs[-1],
+        graph="lgaudit.demo:agent",
+        url=url,
+        faults=["tools:TimeoutError:mail server timed out@1"],
+    )
     same = diff(agent_runs[-1], strict.run_id, url=url)
     policy_file = Path(policy_path or "lgaudit-demo-policy.toml")
     policy_file.write_text(DEMO_POLICY, encoding="utf-8")

@@ -141,7 +141,9 @@ def raw_engine(url: str) -> Iterator[Engine]:
 
 def row_counts(url: str) -> dict[str, int]:
     with raw_engine(url) as engine, engine.connect() as conn:
-        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in RECORDED_TABLES}
+        return {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in RECORDED_TABLES
+        }
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -150,8 +152,10 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     with raw_engine(url) as engine, engine.connect() as conn:
         for t in RECORDED_TABLES:
             rows = conn.execute(text(f"SELECT * FROM {t}")).all()
-            out[t] = sorted((tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
-                             for r in rows), key=repr)
+            out[t] = sorted(
+                (tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows),
+                key=repr,
+            )
     return out
 
 
@@ -170,9 +174,12 @@ def tamper(url: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
     if backend_of(url) == "sqlite":
         conn = sqlite3.connect(sqlite_file(url))
         try:
-            names = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'lgaudit_%'"
-            )]
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'lgaudit_%'"
+                )
+            ]
             for name in names:
                 conn.execute(f"DROP TRIGGER {name}")
             for sql, params in statements:

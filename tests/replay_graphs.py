@@ -34,19 +34,31 @@ def _usage(i: int, o: int) -> dict[str, int]:
 
 
 def gpt4o() -> CountingModel:
-    return CountingModel(messages=_cycle([
-        AIMessage("", tool_calls=[{"name": "lookup", "args": {"city": "Oslo"}, "id": "c1"}],
-                  usage_metadata=_usage(10, 4)),
-        AIMessage("", tool_calls=[{"name": "lookup", "args": {"city": "Bergen"}, "id": "c2"}],
-                  usage_metadata=_usage(20, 4)),
-        AIMessage("Oslo and Bergen are sunny.", usage_metadata=_usage(30, 6)),
-    ]), model="gpt-4o")  # fmt: skip
+    return CountingModel(
+        messages=_cycle(
+            [
+                AIMessage(
+                    "",
+                    tool_calls=[{"name": "lookup", "args": {"city": "Oslo"}, "id": "c1"}],
+                    usage_metadata=_usage(10, 4),
+                ),
+                AIMessage(
+                    "",
+                    tool_calls=[{"name": "lookup", "args": {"city": "Bergen"}, "id": "c2"}],
+                    usage_metadata=_usage(20, 4),
+                ),
+                AIMessage("Oslo and Bergen are sunny.", usage_metadata=_usage(30, 6)),
+            ]
+        ),
+        model="gpt-4o",
+    )
 
 
 def cheap_model() -> CountingModel:
-    return CountingModel(messages=_cycle([AIMessage("I am the cheap model.",
-                                                    usage_metadata=_usage(5, 5))]),
-                         model="cheap-model")  # fmt: skip
+    return CountingModel(
+        messages=_cycle([AIMessage("I am the cheap model.", usage_metadata=_usage(5, 5))]),
+        model="cheap-model",
+    )
 
 
 @tool
@@ -85,8 +97,11 @@ def retry_graph() -> Any:
 
     builder = StateGraph(Log)
     builder.add_node("prepare", lambda s: {"log": ["prepared"]})
-    builder.add_node("fetch", fetch, retry_policy=RetryPolicy(
-        max_attempts=3, initial_interval=0.01, retry_on=TimeoutError))  # fmt: skip
+    builder.add_node(
+        "fetch",
+        fetch,
+        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=TimeoutError),
+    )
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "fetch")
     return builder.compile(name="retrying")

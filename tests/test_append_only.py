@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import backend_of, raw_engine, record_everything, record_loop, row_counts, snapshot
 from sqlalchemy import String, Text, text
 from sqlalchemy.exc import DBAPIError
 
-from helpers import backend_of, raw_engine, record_everything, record_loop, row_counts, snapshot
 from lgaudit import AppendOnlyViolation, Store
 from lgaudit.store.engine import translate
 from lgaudit.store.schema import RECORDED_TABLES, metadata
@@ -101,8 +101,10 @@ def test_overwriting_insert_is_refused(recorded: Store, table: str) -> None:
         sql = f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})"
     else:
         pk = ", ".join(c.name for c in metadata.tables[table].primary_key.columns)
-        sql = (f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
-               f"ON CONFLICT ({pk}) DO UPDATE SET {col} = excluded.{col}")
+        sql = (
+            f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({pk}) DO UPDATE SET {col} = excluded.{col}"
+        )
     if backend_of(url) == "sqlite" and table == "lgaudit_runs":
         # lgaudit itself inserts runs with ON CONFLICT DO NOTHING, so on SQLite a
         # colliding insert is skipped rather than refused: the recorded row stays.
@@ -152,7 +154,5 @@ def test_plain_inserts_stay_allowed(recorded: Store) -> None:
     url = recorded.url
     counts = row_counts(url)
     with raw_engine(url) as engine, engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO lgaudit_runs (run_id, started_at) VALUES ('extra-run', 1)")
-        )
+        conn.execute(text("INSERT INTO lgaudit_runs (run_id, started_at) VALUES ('extra-run', 1)"))
     assert row_counts(url)["lgaudit_runs"] == counts["lgaudit_runs"] + 1

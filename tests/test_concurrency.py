@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from helpers import fetch, put_chain
+
 from lgaudit import AuditSaver, Store
 
 PUTS = 50
@@ -39,8 +40,9 @@ def _run_threads(saver: AuditSaver, thread_ids: list[str], *, writes: bool) -> l
 
 
 def _assert_store_consistent(store: Store, expected_events: int) -> None:
-    events = fetch(store.url, "SELECT gseq, run_id, seq, kind, checkpoint_id "
-                              "FROM lgaudit_events ORDER BY gseq")  # fmt: skip
+    events = fetch(
+        store.url, "SELECT gseq, run_id, seq, kind, checkpoint_id FROM lgaudit_events ORDER BY gseq"
+    )
     assert len(events) == expected_events
     assert [e.gseq for e in events] == list(range(1, expected_events + 1))
     by_run: dict[str, list[int]] = defaultdict(list)
@@ -98,8 +100,9 @@ def test_processes_into_one_database(store: Store) -> None:
     barrier = ctx.Barrier(3)
     errors = ctx.Queue()
     names = [f"proc-{i}" for i in range(3)]
-    procs = [ctx.Process(target=_process_worker, args=(store.url, n, barrier, errors))
-             for n in names]  # fmt: skip
+    procs = [
+        ctx.Process(target=_process_worker, args=(store.url, n, barrier, errors)) for n in names
+    ]
     for p in procs:
         p.start()
     for p in procs:

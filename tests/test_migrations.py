@@ -16,9 +16,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
+from helpers import backend_of, raw_engine, record_loop, row_counts, sqlite_file
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
 
-from helpers import backend_of, raw_engine, record_loop, row_counts, sqlite_file
 from lgaudit import SchemaError, Store, StoreError
 from lgaudit.cli import cli
 from lgaudit.store import migrate
@@ -69,11 +69,15 @@ def _fingerprint(url: str) -> dict[str, Any]:
         if VERSION_TABLE in tables:
             out["version"] = _version(url)
         if backend_of(url) == "sqlite":
-            out["triggers"] = sorted(r[0] for r in conn.execute(
-                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))  # fmt: skip
+            out["triggers"] = sorted(
+                r[0]
+                for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+            )
         else:
-            out["triggers"] = sorted(r[0] for r in conn.execute(
-                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))  # fmt: skip
+            out["triggers"] = sorted(
+                r[0]
+                for r in conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+            )
     return out
 
 
@@ -239,8 +243,9 @@ def test_reader_on_an_empty_database_does_not_create_a_store(db_url: str) -> Non
 NOT_A_DATABASE = b"order_id,amount\n42,19.99\n" * 200
 
 
-@pytest.mark.parametrize("args", [("verify",), ("verify", "--json"), ("db", "current"),
-                                  ("db", "upgrade")])  # fmt: skip
+@pytest.mark.parametrize(
+    "args", [("verify",), ("verify", "--json"), ("db", "current"), ("db", "upgrade")]
+)
 def test_file_that_is_not_a_database(tmp_path: Any, args: tuple[str, ...]) -> None:
     path = tmp_path / "orders.csv"
     path.write_bytes(NOT_A_DATABASE)
@@ -254,8 +259,9 @@ def test_file_that_is_not_a_database(tmp_path: Any, args: tuple[str, ...]) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.csv"]  # no -wal, no -shm
 
 
-@pytest.mark.parametrize("args", [("verify",), ("verify", "--json"), ("db", "current"),
-                                  ("db", "current", "--json")])  # fmt: skip
+@pytest.mark.parametrize(
+    "args", [("verify",), ("verify", "--json"), ("db", "current"), ("db", "current", "--json")]
+)
 def test_missing_sqlite_file_for_read_verbs(tmp_path: Any, args: tuple[str, ...]) -> None:
     path = tmp_path / "missing.db"
     url = f"sqlite:///{path}"

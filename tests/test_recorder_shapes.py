@@ -12,7 +12,7 @@ import pytest
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel
@@ -248,8 +248,11 @@ def test_retry_policy_records_each_attempt(recorder: Recorder) -> None:
         return {"items": ["ok"]}
 
     builder = StateGraph(SubState)
-    builder.add_node("flaky", flaky, retry_policy=RetryPolicy(
-        max_attempts=3, initial_interval=0.01, retry_on=TimeoutError))
+    builder.add_node(
+        "flaky",
+        flaky,
+        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=TimeoutError),
+    )
     builder.add_edge(START, "flaky")
     graph = recorder.attach(builder.compile())
     assert graph.invoke({"items": []}, cfg("retry"))["items"] == ["ok"]
@@ -296,12 +299,18 @@ def test_interrupt_resume_and_update_state(recorder: Recorder) -> None:
     resumed = checked_events(recorder, runs[1]["run_id"])
     (resume,) = kinds(resumed, "resume")
     assert resume["payload"]["value"] == "approve"
-    assert [e["tool"] for e in recorder.store.show(runs[1]["run_id"])["events"]
-            if e["kind"] == "tool_end"] == ["send_email"]  # fmt: skip
+    assert [
+        e["tool"]
+        for e in recorder.store.show(runs[1]["run_id"])["events"]
+        if e["kind"] == "tool_end"
+    ] == ["send_email"]
     update = checked_events(recorder, runs[2]["run_id"])
     (su,) = kinds(update, "state_update")
-    assert su["payload"] == {"values": {"approved": False}, "as_node": "human_review",
-                             "task_id": None}  # fmt: skip
+    assert su["payload"] == {
+        "values": {"approved": False},
+        "as_node": "human_review",
+        "task_id": None,
+    }
     assert kinds(update, "checkpoint")[0]["payload"]["source"] == "update"
 
 

@@ -113,10 +113,13 @@ def _raw_postgres(url: str) -> bytes:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     chunks: list[str] = []
     with psycopg.connect(dsn) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' AND table_name LIKE 'lgaudit%'"
-        )]  # fmt: skip
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_name LIKE 'lgaudit%'"
+            )
+        ]
         assert "lgaudit_events" in tables and "lgaudit_blobs" in tables, tables
         for table in tables:
             chunks += [r[0] for r in conn.execute(f"SELECT t::text FROM {table} t")]
@@ -174,8 +177,9 @@ def test_secrets_in_graph_input_are_masked(db_url: str) -> None:
     s = Secrets.new()
     rec = recorder(db_url)
     graph = rec.attach(_profile_graph(lambda state: {"summary": "fetched"}))
-    out = graph.invoke({"notes": s.text, "creds": s.mapping},
-                       {"configurable": {"thread_id": "input"}})  # fmt: skip
+    out = graph.invoke(
+        {"notes": s.text, "creds": s.mapping}, {"configurable": {"thread_id": "input"}}
+    )
     assert out["creds"]["password"] == s.password  # the graph itself sees the real value
     rec.close()
 
@@ -207,14 +211,26 @@ def test_secrets_in_tool_arguments_are_masked(db_url: str) -> None:
         calls.append({"query": query, "password": password})
         return f"found {query} using {header}"
 
-    model = scripted_model([
-        AIMessage(content="", tool_calls=[{
-            "name": "lookup_customer", "id": "call_1",
-            "args": {"query": s.text, "header": s.header, "password": s.password,
-                     "customer_ssn": s.ssn},
-        }]),
-        AIMessage(content="The customer was found."),
-    ])  # fmt: skip
+    model = scripted_model(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    {
+                        "name": "lookup_customer",
+                        "id": "call_1",
+                        "args": {
+                            "query": s.text,
+                            "header": s.header,
+                            "password": s.password,
+                            "customer_ssn": s.ssn,
+                        },
+                    }
+                ],
+            ),
+            AIMessage(content="The customer was found."),
+        ]
+    )
 
     def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
@@ -228,8 +244,9 @@ def test_secrets_in_tool_arguments_are_masked(db_url: str) -> None:
 
     rec = recorder(db_url)
     graph = rec.attach(builder.compile(name="crm_agent"))
-    out = graph.invoke({"messages": [HumanMessage("Find the customer.")]},
-                       {"configurable": {"thread_id": "tools"}})  # fmt: skip
+    out = graph.invoke(
+        {"messages": [HumanMessage("Find the customer.")]}, {"configurable": {"thread_id": "tools"}}
+    )
     assert out["messages"][-1].content == "The customer was found."
     assert calls == [{"query": s.text, "password": s.password}]  # the tool got real values
     rec.close()
@@ -297,11 +314,15 @@ def test_secrets_in_tool_error_text_are_masked(db_url: str) -> None:
         """Charge the customer's card."""
         raise ConnectionError(f"gateway refused: {s.text}")
 
-    model = scripted_model([
-        AIMessage(content="", tool_calls=[{"name": "charge_card", "id": "call_1",
-                                           "args": {"amount": 42}}]),
-        AIMessage(content="unreachable"),
-    ])  # fmt: skip
+    model = scripted_model(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[{"name": "charge_card", "id": "call_1", "args": {"amount": 42}}],
+            ),
+            AIMessage(content="unreachable"),
+        ]
+    )
 
     def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
@@ -316,8 +337,10 @@ def test_secrets_in_tool_error_text_are_masked(db_url: str) -> None:
     rec = recorder(db_url)
     graph = rec.attach(builder.compile(name="billing_agent"))
     with pytest.raises(ConnectionError, match="gateway refused"):
-        graph.invoke({"messages": [HumanMessage("Charge 42.")]},
-                     {"configurable": {"thread_id": "tool-error"}})  # fmt: skip
+        graph.invoke(
+            {"messages": [HumanMessage("Charge 42.")]},
+            {"configurable": {"thread_id": "tool-error"}},
+        )
     rec.close()
 
     with Store.open(db_url) as store:

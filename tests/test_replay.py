@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 import replay_graphs as rg
 from click.testing import CliRunner
 
@@ -27,8 +26,11 @@ def course(store: Store, run_id: str, *, after_step: int = -99) -> list[tuple[An
     out = []
     for e in store.show(run_id)["events"]:
         if (e["step"] is None or e["step"] <= after_step) or e["kind"] not in (
-            "node_end", "llm_end", "tool_end", "node_error"
-        ):  # fmt: skip
+            "node_end",
+            "llm_end",
+            "tool_end",
+            "node_error",
+        ):
             continue
         p = e["payload"]
         what = p.get("output") if e["kind"] != "llm_end" else p.get("generations")
@@ -39,7 +41,10 @@ def course(store: Store, run_id: str, *, after_step: int = -99) -> list[tuple[An
 def _content(value: Any) -> Any:
     if isinstance(value, dict):
         if "content" in value and "type" in value:
-            return (value["content"], [(c["name"], c["args"]) for c in value.get("tool_calls") or []])
+            return (
+                value["content"],
+                [(c["name"], c["args"]) for c in value.get("tool_calls") or []],
+            )
         return {k: _content(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_content(v) for v in value]
@@ -47,8 +52,11 @@ def _content(value: Any) -> Any:
 
 
 def checkpoint_at(store: Store, run_id: str, step: int, ns: str = "") -> str:
-    return next(c["checkpoint_id"] for c in store.events(run_id, kinds=["checkpoint"])
-                if c["step"] == step and (c["checkpoint_ns"] or "") == ns)  # fmt: skip
+    return next(
+        c["checkpoint_id"]
+        for c in store.events(run_id, kinds=["checkpoint"])
+        if c["step"] == step and (c["checkpoint_ns"] or "") == ns
+    )
 
 
 def test_strict_replay_from_a_mid_checkpoint_makes_no_live_call(db_url: str) -> None:
@@ -65,8 +73,11 @@ def test_strict_replay_from_a_mid_checkpoint_makes_no_live_call(db_url: str) -> 
     assert replayed["parent_run_id"] == original and replayed["replay"]["cassette"] == "strict"
     # the original thread's history is untouched
     assert store.runs(thread_id="weather", limit=None)[0]["run_id"] == original
-    served = [e["payload"]["served_by"] for e in store.show(result.run_id)["events"]
-              if e["kind"] == "llm_end"]  # fmt: skip
+    served = [
+        e["payload"]["served_by"]
+        for e in store.show(result.run_id)["events"]
+        if e["kind"] == "llm_end"
+    ]
     assert served == ["cassette", "cassette"]
     assert store.verify()["ok"]
 
@@ -84,30 +95,43 @@ def test_cassette_off_calls_live_and_lenient_serves_recorded(db_url: str) -> Non
 def test_injected_timeout_on_first_attempt_is_recovered_by_retry(db_url: str) -> None:
     original = record(db_url, rg.retry_graph(), {"log": []}, "retry")
     store = Store.open(db_url)
-    recovered = replay(original, graph="replay_graphs:retry_graph", url=db_url,
-                       faults=["fetch:TimeoutError:upstream slow@1"])  # fmt: skip
+    recovered = replay(
+        original,
+        graph="replay_graphs:retry_graph",
+        url=db_url,
+        faults=["fetch:TimeoutError:upstream slow@1"],
+    )
     assert recovered.status == "succeeded" and recovered.faults_injected == 1
     events = store.events(recovered.run_id)
     (err,) = [e for e in events if e["kind"] == "node_error"]
     assert err["node"] == "fetch" and err["payload"]["attempt"] == 1
-    assert err["payload"]["error"] == {"type": "TimeoutError", "message": "upstream slow",
-                                       "injected": True}  # fmt: skip
+    assert err["payload"]["error"] == {
+        "type": "TimeoutError",
+        "message": "upstream slow",
+        "injected": True,
+    }
     (end,) = [e for e in events if e["kind"] == "node_end" and e["node"] == "fetch"]
     assert end["payload"]["attempt"] == 2
-    failed = replay(original, graph="replay_graphs:retry_graph", url=db_url,
-                    faults=["fetch:TimeoutError"])  # fmt: skip
+    failed = replay(
+        original, graph="replay_graphs:retry_graph", url=db_url, faults=["fetch:TimeoutError"]
+    )
     assert failed.status == "failed" and "TimeoutError" in (failed.error or "")
     assert store.run(failed.run_id)["status"] == "failed"
-    attempts = [e["payload"]["attempt"] for e in store.events(failed.run_id)
-                if e["kind"] == "node_error"]  # fmt: skip
+    attempts = [
+        e["payload"]["attempt"] for e in store.events(failed.run_id) if e["kind"] == "node_error"
+    ]
     assert attempts == [1, 2, 3]
 
 
 def test_llm_and_tool_faults(db_url: str) -> None:
     original = record(db_url, rg.agent(), rg.AGENT_INPUT, "llm-fault")
     store = Store.open(db_url)
-    res = replay(original, graph="replay_graphs:agent", url=db_url,
-                 faults=["llm:gpt-4o:ConnectionError:provider down"])  # fmt: skip
+    res = replay(
+        original,
+        graph="replay_graphs:agent",
+        url=db_url,
+        faults=["llm:gpt-4o:ConnectionError:provider down"],
+    )
     assert res.status == "failed"
     (err,) = [e for e in store.events(res.run_id) if e["kind"] == "llm_error"]
     assert err["payload"]["model"] == "gpt-4o" and err["payload"]["error"]["injected"]
@@ -120,8 +144,12 @@ def test_swapped_model_answer_shows_and_divergence_is_at_the_agent(db_url: str) 
     original = record(db_url, rg.agent(), rg.AGENT_INPUT, "swap")
     store = Store.open(db_url)
     rg.CALLS.clear()
-    res = replay(original, graph="replay_graphs:agent", url=db_url,
-                 swaps=["gpt-4o=replay_graphs:cheap_model"])  # fmt: skip
+    res = replay(
+        original,
+        graph="replay_graphs:agent",
+        url=db_url,
+        swaps=["gpt-4o=replay_graphs:cheap_model"],
+    )
     assert res.status == "succeeded" and res.swaps == {"gpt-4o": "replay_graphs:cheap_model"}
     assert rg.CALLS["model:cheap-model"] == 1 and rg.CALLS["model:gpt-4o"] == 0
     ends = [e for e in store.show(res.run_id)["events"] if e["kind"] == "llm_end"]
@@ -133,8 +161,12 @@ def test_swapped_model_answer_shows_and_divergence_is_at_the_agent(db_url: str) 
 
 def test_strict_miss_names_the_unrecorded_call(db_url: str) -> None:
     original = record(db_url, rg.agent(), rg.AGENT_INPUT, "miss")
-    res = replay(original, graph="replay_graphs:agent", url=db_url,
-                 patch={"messages": [{"role": "user", "content": "And in Tromsø?"}]})  # fmt: skip
+    res = replay(
+        original,
+        graph="replay_graphs:agent",
+        url=db_url,
+        patch={"messages": [{"role": "user", "content": "And in Tromsø?"}]},
+    )
     assert res.status == "failed"
     assert "cassette miss (strict)" in (res.error or "")
     assert "model 'gpt-4o' call #1 in agent@step" in (res.error or "")
@@ -149,8 +181,12 @@ def test_replay_from_subgraph_checkpoint_resumes_inside_it(db_url: str) -> None:
     inner = [c for c in store.events(original, kinds=["checkpoint"]) if c["checkpoint_ns"]]
     after_a = next(c for c in inner if c["step"] == 1)  # inner_a has run, inner_b is next
     rg.CALLS.clear()
-    res = replay(original, graph="replay_graphs:subgraph_graph", url=db_url,
-                 from_checkpoint=after_a["checkpoint_id"][:20])  # fmt: skip
+    res = replay(
+        original,
+        graph="replay_graphs:subgraph_graph",
+        url=db_url,
+        from_checkpoint=after_a["checkpoint_id"][:20],
+    )
     assert res.status == "succeeded" and res.checkpoint_ns.startswith("sub:")
     assert (rg.CALLS["before"], rg.CALLS["inner_a"]) == (0, 0)
     assert (rg.CALLS["inner_b"], rg.CALLS["inner_c"], rg.CALLS["after"]) == (1, 1, 1)
@@ -159,8 +195,9 @@ def test_replay_from_subgraph_checkpoint_resumes_inside_it(db_url: str) -> None:
 
 
 def test_send_fan_out_replays_strictly(db_url: str) -> None:
-    original = record(db_url, rg.fan_graph(), {"cities": ["Oslo", "Bergen", "Tromsø"],
-                                               "reports": []}, "fan")  # fmt: skip
+    original = record(
+        db_url, rg.fan_graph(), {"cities": ["Oslo", "Bergen", "Tromsø"], "reports": []}, "fan"
+    )
     rg.CALLS.clear()
     res = replay(original, graph="replay_graphs:fan_graph", url=db_url)
     assert res.status == "succeeded" and rg.CALLS["tool"] == 0
@@ -191,8 +228,9 @@ def test_interrupt_after_the_replay_point_fires_again(db_url: str) -> None:
 
 async def test_async_graph_replay(db_url: str) -> None:
     with Recorder(db_url) as rec:
-        await rec.attach(rg.async_graph()).ainvoke(rg.AGENT_INPUT,
-                                                   {"configurable": {"thread_id": "async"}})  # fmt: skip
+        await rec.attach(rg.async_graph()).ainvoke(
+            rg.AGENT_INPUT, {"configurable": {"thread_id": "async"}}
+        )
         rec.flush()
         original = rec.store.runs(thread_id="async", limit=1)[0]["run_id"]
     rg.CALLS.clear()
@@ -205,12 +243,31 @@ async def test_async_graph_replay(db_url: str) -> None:
 def test_cli_replay_json_and_bad_input(db_url: str) -> None:
     original = record(db_url, rg.agent(), rg.AGENT_INPUT, "cli")
     runner = CliRunner()
-    ok = runner.invoke(cli, ["replay", original[:8], "--graph", "replay_graphs:agent",
-                             "--db", db_url, "--from-step", "2", "--json"])  # fmt: skip
+    ok = runner.invoke(
+        cli,
+        [
+            "replay",
+            original[:8],
+            "--graph",
+            "replay_graphs:agent",
+            "--db",
+            db_url,
+            "--from-step",
+            "2",
+            "--json",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
-    assert {"run_id", "parent_run_id", "from_checkpoint", "status", "cassette", "swaps",
-            "faults"} <= set(data) and data["status"] == "succeeded"  # fmt: skip
+    assert {
+        "run_id",
+        "parent_run_id",
+        "from_checkpoint",
+        "status",
+        "cassette",
+        "swaps",
+        "faults",
+    } <= set(data) and data["status"] == "succeeded"
     before = len(Store.open(db_url).runs(limit=None))
     bad = {
         "unknown module": ["--graph", "no_such_module:graph"],

@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 
 import ormsgpack
 import pytest
+from helpers import fetch, insert_raw, loop_builder, put_chain, record_loop
 from langgraph.checkpoint.serde.jsonplus import (
     EXT_CONSTRUCTOR_KW_ARGS,
     EXT_CONSTRUCTOR_POS_ARGS,
@@ -28,7 +29,6 @@ from langgraph.checkpoint.serde.jsonplus import (
 )
 from langgraph.graph import END, StateGraph
 
-from helpers import fetch, insert_raw, loop_builder, put_chain, record_loop
 from lgaudit import AuditSaver, Store, StoreError
 from lgaudit.store.serialization import PLACEHOLDER_KEY, blob_hash
 
@@ -76,11 +76,29 @@ def crafted(kind: str, sentinel: Path) -> tuple[str, bytes]:
     raise AssertionError(kind)
 
 
-KINDS = ["ext_single_arg", "ext_pos_args", "ext_kw_args", "ext_method", "ext_pydantic_v2",
-         "ext_pydantic_v1", "ext_nested", "json_lc2", "json_lc1", "pickle"]  # fmt: skip
+KINDS = [
+    "ext_single_arg",
+    "ext_pos_args",
+    "ext_kw_args",
+    "ext_method",
+    "ext_pydantic_v2",
+    "ext_pydantic_v1",
+    "ext_nested",
+    "json_lc2",
+    "json_lc1",
+    "pickle",
+]
 #: Payloads that a permissive serializer really executes (the control experiment).
-LIVE = ["ext_single_arg", "ext_pos_args", "ext_kw_args", "ext_pydantic_v2", "ext_pydantic_v1",
-        "ext_nested", "json_lc2", "pickle"]  # fmt: skip
+LIVE = [
+    "ext_single_arg",
+    "ext_pos_args",
+    "ext_kw_args",
+    "ext_pydantic_v2",
+    "ext_pydantic_v1",
+    "ext_nested",
+    "json_lc2",
+    "pickle",
+]
 #: Payloads the safe serializer refuses outright (rather than returning their raw fields).
 REFUSED = ["json_lc1", "pickle"]
 
@@ -132,18 +150,33 @@ def test_shadowed_channel_value_is_never_executed(store: Store, kind: str, tmp_p
     record_loop(store, "victim")
     url = store.url
     config = {"configurable": {"thread_id": "victim"}}
-    latest = fetch(url, "SELECT gseq FROM lgaudit_checkpoints WHERE thread_id = 'victim' "
-                        "AND checkpoint_ns = '' ORDER BY gseq DESC")[0][0]  # fmt: skip
-    own = {r[0] for r in fetch(url, "SELECT channel FROM lgaudit_channel_values "
-                                    "WHERE gseq = :g", {"g": latest})}  # fmt: skip
+    latest = fetch(
+        url,
+        "SELECT gseq FROM lgaudit_checkpoints WHERE thread_id = 'victim' "
+        "AND checkpoint_ns = '' ORDER BY gseq DESC",
+    )[0][0]
+    own = {
+        r[0]
+        for r in fetch(
+            url, "SELECT channel FROM lgaudit_channel_values WHERE gseq = :g", {"g": latest}
+        )
+    }
     assert "input" not in own  # so "input" is served from an older row: shadow it
     version = AuditSaver(store).get_tuple(config).checkpoint["channel_versions"]["input"]
 
     ref = _insert_blob(url, crafted(kind, sentinel))
-    insert_raw(url, "lgaudit_channel_values", {
-        "gseq": latest, "channel": "input", "thread_id": "victim", "checkpoint_ns": "",
-        "version": str(version), "ref": ref,
-    })  # fmt: skip
+    insert_raw(
+        url,
+        "lgaudit_channel_values",
+        {
+            "gseq": latest,
+            "channel": "input",
+            "thread_id": "victim",
+            "checkpoint_ns": "",
+            "version": str(version),
+            "ref": ref,
+        },
+    )
     results = _read_everything(url, config)
 
     assert not sentinel.exists(), f"stored {kind} payload was executed on load"
@@ -164,11 +197,22 @@ def test_planted_pending_write_is_never_executed(store: Store, kind: str, tmp_pa
     url = store.url
     last = fetch(url, "SELECT max(gseq) FROM lgaudit_events")[0][0]
     ref = _insert_blob(url, crafted(kind, sentinel))
-    insert_raw(url, "lgaudit_writes", {
-        "gseq": last + 1, "position": 0, "thread_id": "victim", "checkpoint_ns": "",
-        "checkpoint_id": ids[-1], "task_id": "evil", "task_path": "", "idx": 0,
-        "channel": "count", "ref": ref,
-    })  # fmt: skip
+    insert_raw(
+        url,
+        "lgaudit_writes",
+        {
+            "gseq": last + 1,
+            "position": 0,
+            "thread_id": "victim",
+            "checkpoint_ns": "",
+            "checkpoint_id": ids[-1],
+            "task_id": "evil",
+            "task_path": "",
+            "idx": 0,
+            "channel": "count",
+            "ref": ref,
+        },
+    )
     config = {"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}
     with Store.open(url) as reader:
         reader_saver = AuditSaver(reader)
@@ -187,16 +231,29 @@ def test_planted_checkpoint_metadata_is_never_executed(store: Store, tmp_path: P
     put_chain(saver, "victim", 2)
     url = store.url
     real = fetch(url, "SELECT * FROM lgaudit_checkpoints ORDER BY gseq DESC")[0]
-    meta = ormsgpack.packb({
-        "source": "loop", "step": 7, "parents": {},
-        "note": _ext(EXT_CONSTRUCTOR_POS_ARGS, ["os", "system", [f"touch {sentinel}"]]),
-    })  # fmt: skip
+    meta = ormsgpack.packb(
+        {
+            "source": "loop",
+            "step": 7,
+            "parents": {},
+            "note": _ext(EXT_CONSTRUCTOR_POS_ARGS, ["os", "system", [f"touch {sentinel}"]]),
+        }
+    )
     meta_ref = _insert_blob(url, ("msgpack", meta))
-    insert_raw(url, "lgaudit_checkpoints", {
-        "gseq": real.gseq + 100, "thread_id": "victim", "checkpoint_ns": "",
-        "checkpoint_id": "forged-checkpoint", "parent_checkpoint_id": real.checkpoint_id,
-        "run_id": real.run_id, "checkpoint_ref": real.checkpoint_ref, "metadata_ref": meta_ref,
-    })  # fmt: skip
+    insert_raw(
+        url,
+        "lgaudit_checkpoints",
+        {
+            "gseq": real.gseq + 100,
+            "thread_id": "victim",
+            "checkpoint_ns": "",
+            "checkpoint_id": "forged-checkpoint",
+            "parent_checkpoint_id": real.checkpoint_id,
+            "run_id": real.run_id,
+            "checkpoint_ref": real.checkpoint_ref,
+            "metadata_ref": meta_ref,
+        },
+    )
     with Store.open(url) as reader:
         tup = AuditSaver(reader).get_tuple({"configurable": {"thread_id": "victim"}})
     assert not sentinel.exists()
@@ -213,11 +270,22 @@ def test_refused_stored_value_is_a_store_error(store: Store, kind: str, tmp_path
     url = store.url
     last = fetch(url, "SELECT max(gseq) FROM lgaudit_events")[0][0]
     ref = _insert_blob(url, crafted(kind, sentinel))
-    insert_raw(url, "lgaudit_writes", {
-        "gseq": last + 1, "position": 0, "thread_id": "victim", "checkpoint_ns": "",
-        "checkpoint_id": ids[-1], "task_id": "evil", "task_path": "", "idx": 0,
-        "channel": "count", "ref": ref,
-    })  # fmt: skip
+    insert_raw(
+        url,
+        "lgaudit_writes",
+        {
+            "gseq": last + 1,
+            "position": 0,
+            "thread_id": "victim",
+            "checkpoint_ns": "",
+            "checkpoint_id": ids[-1],
+            "task_id": "evil",
+            "task_path": "",
+            "idx": 0,
+            "channel": "count",
+            "ref": ref,
+        },
+    )
     with Store.open(url) as reader, pytest.raises(StoreError):
         AuditSaver(reader).get_tuple({"configurable": {"thread_id": "victim"}})
     assert not sentinel.exists()
@@ -242,8 +310,12 @@ def test_unserializable_channel_values_become_placeholders(store: Store) -> None
     checkpoint["channel_values"] = {"lock": lock, "fn": lambda: 1, "items": items, "ok": "fine"}
     versions = {k: saver.get_next_version(None) for k in checkpoint["channel_values"]}
     checkpoint["channel_versions"] = dict(versions)
-    config = saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, checkpoint,
-                       {"source": "loop", "step": 0, "parents": {}}, versions)  # fmt: skip
+    config = saver.put(
+        {"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
+        checkpoint,
+        {"source": "loop", "step": 0, "parents": {}},
+        versions,
+    )
     saver.put_writes(config, [("lock", threading.RLock()), ("ok", "w")], task_id="task-1")
 
     with Store.open(store.url) as reader:

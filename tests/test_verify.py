@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import fetch, insert_raw, record_loop, tamper
+
 from lgaudit import Store, UnknownRunError
 from lgaudit.cli import cli
 
@@ -27,7 +27,9 @@ def recorded(store: Store) -> Store:
 
 
 def _events(url: str) -> list[Any]:
-    return fetch(url, "SELECT gseq, run_id, seq, kind, payload, hash FROM lgaudit_events ORDER BY gseq")
+    return fetch(
+        url, "SELECT gseq, run_id, seq, kind, payload, hash FROM lgaudit_events ORDER BY gseq"
+    )
 
 
 def _event_at(url: str, gseq: int) -> Any:
@@ -98,8 +100,15 @@ def test_modified_and_rehashed_event_breaks_the_next_link(recorded: Store) -> No
     content["payload"] = content["payload"].replace('"loop"', '"update"')
     assert content["payload"] != row.payload
     new_hash = event_hash(content)
-    tamper(url, [("UPDATE lgaudit_events SET payload = ?, hash = ? WHERE gseq = ?",
-                  [content["payload"], new_hash, victim.gseq])])  # fmt: skip
+    tamper(
+        url,
+        [
+            (
+                "UPDATE lgaudit_events SET payload = ?, hash = ? WHERE gseq = ?",
+                [content["payload"], new_hash, victim.gseq],
+            )
+        ],
+    )
     successor = _event_at(url, victim.gseq + 1)
     _assert_names(recorded.verify(), successor, "prev_hash")
 
@@ -137,8 +146,9 @@ def test_deleted_event_with_renumbered_positions_is_detected(recorded: Store) ->
     result = recorded.verify()
     assert result["ok"] is False
     assert (result["first_bad"]["run_id"], result["first_bad"]["seq"]) == (
-        successor.run_id, successor.seq - 1,
-    )  # fmt: skip
+        successor.run_id,
+        successor.seq - 1,
+    )
     assert result["events_checked"] == victim.gseq - 1
 
 
@@ -146,11 +156,14 @@ def test_swapped_positions_are_detected(recorded: Store) -> None:
     url = recorded.url
     a = _middle_checkpoint(url)
     b = _event_at(url, a.gseq + 1)
-    tamper(url, [
-        ("UPDATE lgaudit_events SET gseq = -1 WHERE gseq = ?", [a.gseq]),
-        ("UPDATE lgaudit_events SET gseq = ? WHERE gseq = ?", [a.gseq, b.gseq]),
-        ("UPDATE lgaudit_events SET gseq = ? WHERE gseq = -1", [b.gseq]),
-    ])  # fmt: skip
+    tamper(
+        url,
+        [
+            ("UPDATE lgaudit_events SET gseq = -1 WHERE gseq = ?", [a.gseq]),
+            ("UPDATE lgaudit_events SET gseq = ? WHERE gseq = ?", [a.gseq, b.gseq]),
+            ("UPDATE lgaudit_events SET gseq = ? WHERE gseq = -1", [b.gseq]),
+        ],
+    )
     result = recorded.verify()
     assert result["ok"] is False
     # the event now standing at the first swapped position is the first bad one
@@ -164,13 +177,20 @@ def test_swapped_contents_are_detected(recorded: Store) -> None:
     events = _events(url)
     a = _middle_checkpoint(url)
     b = next(e for e in events if e.kind == "checkpoint" and e.gseq > a.gseq + 1)
-    tamper(url, [
-        ("UPDATE lgaudit_events SET payload = ?, hash = ? WHERE gseq = ?",
-         [b.payload, "x" * 64, a.gseq]),
-        ("UPDATE lgaudit_events SET payload = ?, hash = ? WHERE gseq = ?",
-         [a.payload, b.hash, b.gseq]),
-        ("UPDATE lgaudit_events SET hash = ? WHERE gseq = ?", [a.hash, a.gseq]),
-    ])  # fmt: skip
+    tamper(
+        url,
+        [
+            (
+                "UPDATE lgaudit_events SET payload = ?, hash = ? WHERE gseq = ?",
+                [b.payload, "x" * 64, a.gseq],
+            ),
+            (
+                "UPDATE lgaudit_events SET payload = ?, hash = ? WHERE gseq = ?",
+                [a.payload, b.hash, b.gseq],
+            ),
+            ("UPDATE lgaudit_events SET hash = ? WHERE gseq = ?", [a.hash, a.gseq]),
+        ],
+    )
     _assert_names(recorded.verify(), a, "modified")
 
 
@@ -180,37 +200,59 @@ def test_swapped_contents_are_detected(recorded: Store) -> None:
 def _state_tamper(url: str, what: str, victim: Any) -> list[tuple[str, list[Any]]]:
     g = victim.gseq
     other_ref = fetch(
-        url, "SELECT hash FROM lgaudit_blobs WHERE hash NOT IN "
-        "(SELECT ref FROM lgaudit_channel_values WHERE gseq = :g) ORDER BY hash", {"g": g}
+        url,
+        "SELECT hash FROM lgaudit_blobs WHERE hash NOT IN "
+        "(SELECT ref FROM lgaudit_channel_values WHERE gseq = :g) ORDER BY hash",
+        {"g": g},
     )[0][0]
-    channel = fetch(url, "SELECT channel FROM lgaudit_channel_values WHERE gseq = :g "
-                         "ORDER BY channel", {"g": g})[0][0]  # fmt: skip
+    channel = fetch(
+        url, "SELECT channel FROM lgaudit_channel_values WHERE gseq = :g ORDER BY channel", {"g": g}
+    )[0][0]
     return {
-        "checkpoint_parent": [("UPDATE lgaudit_checkpoints SET parent_checkpoint_id = ? "
-                               "WHERE gseq = ?", ["forged", g])],
-        "checkpoint_thread": [("UPDATE lgaudit_checkpoints SET thread_id = ? WHERE gseq = ?",
-                               ["other-thread", g])],
+        "checkpoint_parent": [
+            (
+                "UPDATE lgaudit_checkpoints SET parent_checkpoint_id = ? WHERE gseq = ?",
+                ["forged", g],
+            )
+        ],
+        "checkpoint_thread": [
+            ("UPDATE lgaudit_checkpoints SET thread_id = ? WHERE gseq = ?", ["other-thread", g])
+        ],
         "checkpoint_deleted": [("DELETE FROM lgaudit_checkpoints WHERE gseq = ?", [g])],
-        "channel_value_ref": [("UPDATE lgaudit_channel_values SET ref = ? "
-                               "WHERE gseq = ? AND channel = ?", [other_ref, g, channel])],
-        "channel_value_deleted": [("DELETE FROM lgaudit_channel_values "
-                                   "WHERE gseq = ? AND channel = ?", [g, channel])],
-    }[what]  # fmt: skip
+        "channel_value_ref": [
+            (
+                "UPDATE lgaudit_channel_values SET ref = ? WHERE gseq = ? AND channel = ?",
+                [other_ref, g, channel],
+            )
+        ],
+        "channel_value_deleted": [
+            ("DELETE FROM lgaudit_channel_values WHERE gseq = ? AND channel = ?", [g, channel])
+        ],
+    }[what]
 
 
 @pytest.mark.parametrize(
     "what",
-    ["checkpoint_parent", "checkpoint_thread", "checkpoint_deleted", "channel_value_ref",
-     "channel_value_deleted"],
-)  # fmt: skip
+    [
+        "checkpoint_parent",
+        "checkpoint_thread",
+        "checkpoint_deleted",
+        "channel_value_ref",
+        "channel_value_deleted",
+    ],
+)
 def test_modified_checkpoint_state_is_detected(recorded: Store, what: str) -> None:
     url = recorded.url
     victim = next(
-        e for e in _events(url)
-        if e.kind == "checkpoint" and e.gseq > 2
-        and fetch(url, "SELECT count(*) FROM lgaudit_channel_values WHERE gseq = :g",
-                  {"g": e.gseq})[0][0] > 0
-    )  # fmt: skip
+        e
+        for e in _events(url)
+        if e.kind == "checkpoint"
+        and e.gseq > 2
+        and fetch(
+            url, "SELECT count(*) FROM lgaudit_channel_values WHERE gseq = :g", {"g": e.gseq}
+        )[0][0]
+        > 0
+    )
     tamper(url, _state_tamper(url, what, victim))
     _assert_names(recorded.verify(), victim, "state rows")
 
@@ -218,7 +260,9 @@ def test_modified_checkpoint_state_is_detected(recorded: Store, what: str) -> No
 def test_modified_pending_write_is_detected(recorded: Store) -> None:
     url = recorded.url
     victim = next(e for e in _events(url) if e.kind == "writes" and e.gseq > 2)
-    tamper(url, [("UPDATE lgaudit_writes SET channel = ? WHERE gseq = ?", ["approved", victim.gseq])])
+    tamper(
+        url, [("UPDATE lgaudit_writes SET channel = ? WHERE gseq = ?", ["approved", victim.gseq])]
+    )
     _assert_names(recorded.verify(), victim, "state rows")
 
 
@@ -239,10 +283,18 @@ def test_state_row_inserted_into_a_recorded_event_is_detected(recorded: Store) -
     url = recorded.url
     victim = _middle_checkpoint(url)
     some_ref = fetch(url, "SELECT ref FROM lgaudit_channel_values ORDER BY gseq")[0][0]
-    insert_raw(url, "lgaudit_channel_values", {
-        "gseq": victim.gseq, "channel": "approved_forged", "thread_id": "order-42",
-        "checkpoint_ns": "", "version": "1", "ref": some_ref,
-    })  # fmt: skip
+    insert_raw(
+        url,
+        "lgaudit_channel_values",
+        {
+            "gseq": victim.gseq,
+            "channel": "approved_forged",
+            "thread_id": "order-42",
+            "checkpoint_ns": "",
+            "version": "1",
+            "ref": some_ref,
+        },
+    )
     _assert_names(recorded.verify(), victim, "state rows")
 
 
@@ -250,15 +302,28 @@ def test_state_row_recorded_by_no_event_is_detected(recorded: Store) -> None:
     """A pending write inserted past the end of the chain (the checkpointer would serve it)."""
     url = recorded.url
     last = _events(url)[-1].gseq
-    cp = fetch(url, "SELECT thread_id, checkpoint_ns, checkpoint_id FROM lgaudit_checkpoints "
-                    "ORDER BY gseq DESC")[0]  # fmt: skip
+    cp = fetch(
+        url,
+        "SELECT thread_id, checkpoint_ns, checkpoint_id FROM lgaudit_checkpoints "
+        "ORDER BY gseq DESC",
+    )[0]
     some_ref = fetch(url, "SELECT ref FROM lgaudit_channel_values ORDER BY gseq")[0][0]
-    insert_raw(url, "lgaudit_writes", {
-        "gseq": last + 1000, "position": 0, "thread_id": cp.thread_id,
-        "checkpoint_ns": cp.checkpoint_ns, "checkpoint_id": cp.checkpoint_id,
-        "task_id": "forged-task", "task_path": "", "idx": 0, "channel": "approved",
-        "ref": some_ref,
-    })  # fmt: skip
+    insert_raw(
+        url,
+        "lgaudit_writes",
+        {
+            "gseq": last + 1000,
+            "position": 0,
+            "thread_id": cp.thread_id,
+            "checkpoint_ns": cp.checkpoint_ns,
+            "checkpoint_id": cp.checkpoint_id,
+            "task_id": "forged-task",
+            "task_path": "",
+            "idx": 0,
+            "channel": "approved",
+            "ref": some_ref,
+        },
+    )
     result = recorded.verify()
     assert result["ok"] is False, result
     assert "lgaudit_writes" in result["first_bad"]["reason"]
@@ -287,8 +352,10 @@ def test_verify_one_run(store: Store) -> None:
     a_events = [e for e in events if e.run_id == runs["thread-a"]]
     b_events = [e for e in events if e.run_id == runs["thread-b"]]
     assert store.verify(run=runs["thread-a"]) == {
-        "ok": True, "events_checked": len(a_events), "first_bad": None,
-    }  # fmt: skip
+        "ok": True,
+        "events_checked": len(a_events),
+        "first_bad": None,
+    }
     assert store.verify(run=runs["thread-b"][:8])["events_checked"] == len(b_events)
 
     victim = b_events[len(b_events) // 2]

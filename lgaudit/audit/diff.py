@@ -67,8 +67,9 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     if fork is not None:
         # the replay re-executed what came after its checkpoint: compare only that
         ns = (run_b.get("replay") or {}).get("checkpoint_ns") or ""
-        path = tuple(trace_a.task_step.get(part.rsplit(":", 1)[-1], -1)
-                     for part in ns.split("|") if part) + (fork,)  # fmt: skip
+        path = tuple(
+            trace_a.task_step.get(part.rsplit(":", 1)[-1], -1) for part in ns.split("|") if part
+        ) + (fork,)
         steps_a = [s for s in steps_a if not _before_fork(s.clock, path)]
         steps_b = [s for s in steps_b if not _before_fork(s.clock, path)]
     entries: list[dict[str, Any]] = []

@@ -76,7 +76,9 @@ def emit_json(data: Any) -> None:
 
 
 @click.group(cls=LgauditGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", metavar="URL", envvar="LGAUDIT_DB", help="Store URL (default sqlite:///lgaudit.db).")
+@click.option(
+    "--db", metavar="URL", envvar="LGAUDIT_DB", help="Store URL (default sqlite:///lgaudit.db)."
+)
 @click.version_option(package_name="lgaudit")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:

@@ -26,17 +26,26 @@ def demo(obj: Context, as_json: bool) -> None:
     echo = click.echo
     echo(f"recorded into {result['url']}")
     echo(f"  staging demo graph (plan -> execute -> review): run {staging}")
-    echo(f"  approval agent, thread {result['agent_thread']}: run {agent_runs[0]} "
-         f"(interrupted at human_review), run {agent_runs[-1]} (resumed with 'approve')")
+    echo(
+        f"  approval agent, thread {result['agent_thread']}: run {agent_runs[0]} "
+        f"(interrupted at human_review), run {agent_runs[-1]} (resumed with 'approve')"
+    )
     echo(f"replayed run {agent_runs[-1][:12]}:")
-    echo(f"  strict cassette: run {strict['run_id']} {strict['status']}, "
-         f"{strict['live_calls']} live model/tool calls")
+    echo(
+        f"  strict cassette: run {strict['run_id']} {strict['status']}, "
+        f"{strict['live_calls']} live model/tool calls"
+    )
     echo(f"  tools:TimeoutError@1 injected: run {faulty['run_id']} {faulty['status']}")
-    echo(f"diff original vs strict replay: {'identical' if result['diff_identical'] else 'DIFFERENT'}")
+    echo(
+        "diff original vs strict replay: "
+        + ("identical" if result["diff_identical"] else "DIFFERENT")
+    )
     echo(f"audit with {result['policy']}: {len(result['findings'])} finding(s)")
     for f in result["findings"]:
-        echo(f"  {f['rule']} ({f['severity']}) run {f['run_id'][:12]} step {f['step']} "
-             f"node {f['node']}: {f['message']}")
+        echo(
+            f"  {f['rule']} ({f['severity']}) run {f['run_id'][:12]} step {f['step']} "
+            f"node {f['node']}: {f['message']}"
+        )
     echo(f"verify: {'ok' if v['ok'] else 'BROKEN'}, {v['events_checked']} events in the chain")
     echo("\ntry next:")
     for command in (
@@ -44,7 +53,8 @@ def demo(obj: Context, as_json: bool) -> None:
         f"lgaudit show {staging[:8]}",
         f"lgaudit show {agent_runs[0][:8]}",
         f"lgaudit checkpoints {agent_runs[-1][:8]}",
-        f"lgaudit replay {agent_runs[-1][:8]} --graph lgaudit.demo:agent --inject agent:TimeoutError@1",
+        f"lgaudit replay {agent_runs[-1][:8]} --graph lgaudit.demo:agent "
+        "--inject agent:TimeoutError@1",
         f"lgaudit diff {agent_runs[-1][:8]} {faulty['run_id'][:8]}",
         f"lgaudit audit {staging[:8]} --policy {result['policy']}",
         f"lgaudit blame {staging[:8]} approved",

@@ -18,7 +18,9 @@ from lgaudit.cli.timeline import render_checkpoints, render_runs, render_timelin
 @db_option
 @json_option
 @pass_context
-def runs(obj: Context, thread_id: str | None, status: str | None, limit: int, as_json: bool) -> None:
+def runs(
+    obj: Context, thread_id: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
     """List recorded runs, newest first."""
     with obj.open_store() as store:
         records = store.runs(thread_id=thread_id, status=status, limit=limit)

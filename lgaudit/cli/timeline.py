@@ -31,8 +31,10 @@ def short(value: Any, width: int = 80) -> str:
 def render_runs(records: Sequence[dict[str, Any]]) -> str:
     if not records:
         return "no runs recorded"
-    lines = [f"{'RUN':<12} {'THREAD':<18} {'GRAPH':<16} {'STATUS':<12} {'EVENTS':>6} "
-             f"{'TOKENS':>7}  STARTED"]  # fmt: skip
+    lines = [
+        f"{'RUN':<12} {'THREAD':<18} {'GRAPH':<16} {'STATUS':<12} {'EVENTS':>6} "
+        f"{'TOKENS':>7}  STARTED"
+    ]
     for r in records:
         lines.append(
             f"{r['run_id'][:12]:<12} {short(r['thread_id'] or '-', 18):<18} "
@@ -60,8 +62,10 @@ def _describe(e: dict[str, Any]) -> str | None:
         return f"llm {p.get('model')} called"
     if kind == "llm_end":
         u = p.get("usage") or {}
-        return (f"llm {p.get('model')} answered ({u.get('input_tokens', 0)} in / "
-                f"{u.get('output_tokens', 0)} out tokens): {short(p.get('generations'), 50)}")  # fmt: skip
+        return (
+            f"llm {p.get('model')} answered ({u.get('input_tokens', 0)} in / "
+            f"{u.get('output_tokens', 0)} out tokens): {short(p.get('generations'), 50)}"
+        )
     if kind == "llm_error":
         return f"llm {p.get('model')} ERROR {short(p.get('error'), 60)}"
     if kind == "tool_start":

@@ -33,7 +33,9 @@ def verify(obj: Context, run: str | None, as_json: bool) -> None:
     else:
         bad = result["first_bad"] or {}
         where = f"run {bad.get('run_id')} seq {bad.get('seq')}" if bad.get("run_id") else "store"
-        click.echo(f"BROKEN at {where}: {bad.get('reason')} "
-                   f"({result['events_checked']} events verified before it)")
+        click.echo(
+            f"BROKEN at {where}: {bad.get('reason')} "
+            f"({result['events_checked']} events verified before it)"
+        )
     if not result["ok"]:
         sys.exit(EXIT_FINDINGS)

@@ -105,8 +105,14 @@ class RecordingCallback(BaseCallbackHandler):
         parent = self._active.get(parent_run_id) if parent_run_id else None
         return parent.run if parent else None
 
-    def _emit(self, run: NewRun, kind: str, payload: dict[str, Any], ctx: dict[str, Any],
-              blobs: dict[str, tuple[str, bytes]] | None = None) -> None:  # fmt: skip
+    def _emit(
+        self,
+        run: NewRun,
+        kind: str,
+        payload: dict[str, Any],
+        ctx: dict[str, Any],
+        blobs: dict[str, tuple[str, bytes]] | None = None,
+    ) -> None:
         self.recorder.sink.submit(
             [NewEvent(run=run, kind=kind, payload=payload, blobs=blobs or {}, **ctx)]
         )
@@ -130,8 +136,13 @@ class RecordingCallback(BaseCallbackHandler):
             return
         name = kwargs.get("name")
         if str(run_id) == run.run_id:
-            ctx = {"thread_id": run.thread_id, "checkpoint_ns": "", "step": None,
-                   "node": None, "task_id": None}  # fmt: skip
+            ctx = {
+                "thread_id": run.thread_id,
+                "checkpoint_ns": "",
+                "step": None,
+                "node": None,
+                "task_id": None,
+            }
             blobs: dict[str, tuple[str, bytes]] = {}
             payload = {"graph": run.graph or name, "input": self.recorder.pack(inputs, blobs)}
             with self._lock:
@@ -232,8 +243,15 @@ class RecordingCallback(BaseCallbackHandler):
     ) -> None:
         self._llm_start(serialized, prompts, run_id, parent_run_id, metadata, kwargs)
 
-    def _llm_start(self, serialized: Any, messages: Any, run_id: UUID,
-                   parent_run_id: UUID | None, metadata: Any, kwargs: dict[str, Any]) -> None:  # fmt: skip
+    def _llm_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Any,
+        kwargs: dict[str, Any],
+    ) -> None:
         run = self._run_for(run_id, parent_run_id, metadata)
         if run is None:
             return
@@ -296,8 +314,11 @@ class RecordingCallback(BaseCallbackHandler):
         with self._lock:
             self._active[run_id] = _Active("tool", run, ctx, tool)
         args = inputs if inputs is not None else input_str
-        payload = {"tool": tool, "input": self.recorder.jsonable(args),
-                   "tool_call_id": kwargs.get("tool_call_id")}  # fmt: skip
+        payload = {
+            "tool": tool,
+            "input": self.recorder.jsonable(args),
+            "tool_call_id": kwargs.get("tool_call_id"),
+        }
         self._emit(run, "tool_start", payload, ctx)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -305,8 +326,11 @@ class RecordingCallback(BaseCallbackHandler):
             active = self._active.pop(run_id, None)
         if active is not None:
             blobs: dict[str, tuple[str, bytes]] = {}
-            payload = {"tool": active.name, "output": self.recorder.pack(output, blobs, ref=True),
-                       "tool_call_id": getattr(output, "tool_call_id", None)}  # fmt: skip
+            payload = {
+                "tool": active.name,
+                "output": self.recorder.pack(output, blobs, ref=True),
+                "tool_call_id": getattr(output, "tool_call_id", None),
+            }
             self._emit(active.run, "tool_end", payload, active.context, blobs)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -370,9 +394,7 @@ def token_usage(response: Any) -> dict[str, int]:
     if not found:
         raw = (response.llm_output or {}).get("token_usage") or {}
         totals["input_tokens"] = int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0)
-        totals["output_tokens"] = int(
-            raw.get("completion_tokens") or raw.get("output_tokens") or 0
-        )
+        totals["output_tokens"] = int(raw.get("completion_tokens") or raw.get("output_tokens") or 0)
         totals["total_tokens"] = int(
             raw.get("total_tokens") or totals["input_tokens"] + totals["output_tokens"]
         )

@@ -161,8 +161,9 @@ class Recorder:
 
     def record(self, run: NewRun, kind: str, payload: dict[str, Any], **context: Any) -> None:
         """Append one event to a run (used for run-level events outside callbacks)."""
-        self.sink.submit([NewEvent(run=run, kind=kind, payload=payload,
-                                   thread_id=run.thread_id, **context)])  # fmt: skip
+        self.sink.submit(
+            [NewEvent(run=run, kind=kind, payload=payload, thread_id=run.thread_id, **context)]
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -223,7 +224,9 @@ class RecordedGraph:
     __slots__ = ()
     _lgaudit_recorder: Recorder
 
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
         yield from super().stream(input, config, **kwargs)  # type: ignore[misc]
 
@@ -266,8 +269,9 @@ class RecordedGraph:
 
 
 def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequence[Any]]) -> None:
-    recorder.record(run, "run_start", {"graph": run.graph, "operation": "update_state"},
-                    checkpoint_ns="")  # fmt: skip
+    recorder.record(
+        run, "run_start", {"graph": run.graph, "operation": "update_state"}, checkpoint_ns=""
+    )
     for step in supersteps:
         for update in step:
             values, as_node = update[0], update[1]
@@ -276,16 +280,25 @@ def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequenc
             recorder.record(run, "state_update", payload, checkpoint_ns="", node=as_node)
 
 
-def _end_update(recorder: Recorder, run: NewRun, error: BaseException | None,
-                result: Any = None) -> None:  # fmt: skip
+def _end_update(
+    recorder: Recorder, run: NewRun, error: BaseException | None, result: Any = None
+) -> None:
     from lgaudit.recorder.callback import error_view
 
     if error is None:
         checkpoint_id = ((result or {}).get("configurable") or {}).get("checkpoint_id")
-        recorder.record(run, "run_end", {"status": "succeeded", "checkpoint_id": checkpoint_id},
-                        checkpoint_ns="", checkpoint_id=checkpoint_id)  # fmt: skip
+        recorder.record(
+            run,
+            "run_end",
+            {"status": "succeeded", "checkpoint_id": checkpoint_id},
+            checkpoint_ns="",
+            checkpoint_id=checkpoint_id,
+        )
     else:
-        recorder.record(run, "run_error", {"status": "failed",
-                                           "error": recorder.jsonable(error_view(error))},
-                        checkpoint_ns="")  # fmt: skip
+        recorder.record(
+            run,
+            "run_error",
+            {"status": "failed", "error": recorder.jsonable(error_view(error))},
+            checkpoint_ns="",
+        )
     recorder.end_run(run)

@@ -35,11 +35,31 @@ _SECRET_KEY = (
     r"client[_\-]?secret|session[_\-]?id|x-api-key)$"
 )
 _KEY_HINT = rb"(?i)pass|pwd|secret|token|key|auth|cookie|credential|session"
+#: A secret-naming key as it appears inside serialized bytes: the word ends the key
+#: (``input_tokens`` is not a secret, ``access_token`` is).
+_KEY_WORDS = (
+    rb"(?i)(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|authorization|auth|"
+    rb"cookie|credentials?|private[_\-]?key|access[_\-]?key|session[_\-]?id)(?![a-z0-9])"
+)
 #: Lower-case substrings that every default key or value pattern's match contains.
 _HINT_WORDS = (
-    b"pass", b"pwd", b"secret", b"token", b"key", b"auth", b"cookie", b"credential",
-    b"session", b"sk-", b"akia", b"gh", b"xox", b"aiza", b"bearer", b"basic",
-)  # fmt: skip
+    b"pass",
+    b"pwd",
+    b"secret",
+    b"token",
+    b"key",
+    b"auth",
+    b"cookie",
+    b"credential",
+    b"session",
+    b"sk-",
+    b"akia",
+    b"gh",
+    b"xox",
+    b"aiza",
+    b"bearer",
+    b"basic",
+)
 
 Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
 
@@ -63,6 +83,7 @@ class Redactor:
         self._key_verdicts: dict[str, bool] = {}
         self._values = re.compile("|".join(_VALUE_PATTERNS))
         self._hint = re.compile(b"|".join(hints) + b"|" + "|".join(_VALUE_PATTERNS).encode())
+        self._precise = re.compile(_KEY_WORDS + b"|" + "|".join(_VALUE_PATTERNS).encode())
 
     def needs(self, data: bytes | str) -> bool:
         """Whether serialized bytes/text might hold something to mask (cheap pre-check:
@@ -71,7 +92,7 @@ class Redactor:
             return True
         raw = data.encode() if isinstance(data, str) else data
         low = raw.lower()
-        if any(word in low for word in _HINT_WORDS):
+        if any(word in low for word in _HINT_WORDS) and self._precise.search(raw) is not None:
             return True
         return bool(self._user_keys) and self._hint.search(raw) is not None
 
@@ -104,7 +125,11 @@ class Redactor:
             changed = False
             out: dict[Any, Any] = {}
             for k, v in value.items():
-                nv = MASK if isinstance(k, str) and self.is_secret_key(k) and v else self.redact(v, d)
+                nv = (
+                    MASK
+                    if isinstance(k, str) and self.is_secret_key(k) and v
+                    else self.redact(v, d)
+                )
                 changed |= nv is not v
                 out[k] = nv
             if not changed:
@@ -152,6 +177,8 @@ class Redactor:
             try:
                 return dataclasses.replace(value, **update)
             except Exception:  # noqa: BLE001 - init=False fields: fall back to a JSON view
-                return {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)},
-                        **update}  # fmt: skip
+                return {
+                    **{f.name: getattr(value, f.name) for f in dataclasses.fields(value)},
+                    **update,
+                }
         return value

@@ -56,14 +56,24 @@ class RecordingSaver(BaseCheckpointSaver):
     def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
         return self.inner.list(config, **kwargs)
 
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:  # fmt: skip
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         result = self.inner.put(config, checkpoint, metadata, new_versions)
         self.audit.put(config, checkpoint, metadata, new_versions)
         return result
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:  # fmt: skip
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         self.inner.put_writes(config, writes, task_id, task_path)
         self.audit.put_writes(config, writes, task_id, task_path)
 
@@ -80,14 +90,24 @@ class RecordingSaver(BaseCheckpointSaver):
         async for tup in self.inner.alist(config, **kwargs):
             yield tup
 
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
-                   metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:  # fmt: skip
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         result = await self.inner.aput(config, checkpoint, metadata, new_versions)
         await self.audit.aput(config, checkpoint, metadata, new_versions)
         return result
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                          task_id: str, task_path: str = "") -> None:  # fmt: skip
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         await self.inner.aput_writes(config, writes, task_id, task_path)
         await self.audit.aput_writes(config, writes, task_id, task_path)
 

@@ -109,8 +109,9 @@ class BatchedWriter:
             except Exception as e:  # noqa: BLE001 - never lose the batch: log, count, retry
                 self.failures += 1
                 self.last_error = e
-                log.error("lgaudit: store write failed (%d events held, retrying): %s",
-                          len(batch), e)  # fmt: skip
+                log.error(
+                    "lgaudit: store write failed (%d events held, retrying): %s", len(batch), e
+                )
                 if self._closed:
                     log.error("lgaudit: recorder closed with %d events unwritten", len(batch))
                     return

@@ -108,9 +108,14 @@ class Cassette:
             tid = e["task_id"]
             if not tid or tid not in tasks:
                 continue
-            {"llm_start": llm_starts, "llm_end": llm_ends, "llm_error": llm_ends,
-             "tool_start": tool_starts, "tool_end": tool_ends,
-             "tool_error": tool_ends}.get(e["kind"], {}).setdefault(tid, []).append(e)  # fmt: skip
+            {
+                "llm_start": llm_starts,
+                "llm_end": llm_ends,
+                "llm_error": llm_ends,
+                "tool_start": tool_starts,
+                "tool_end": tool_ends,
+                "tool_error": tool_ends,
+            }.get(e["kind"], {}).setdefault(tid, []).append(e)
         for tid, starts in llm_starts.items():
             key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
             ends = llm_ends.get(tid, [])
@@ -136,11 +141,17 @@ class Cassette:
                     f"tool {tool!r} call #{n + 1} in {describe(key)}", h, end, "output"
                 )
 
-    def _recorded(self, label: str, request: str, end: dict[str, Any] | None,
-                  field: str) -> RecordedCall:  # fmt: skip
+    def _recorded(
+        self, label: str, request: str, end: dict[str, Any] | None, field: str
+    ) -> RecordedCall:
         if end is None:
-            return RecordedCall(label, request, None, None, {"type": "Incomplete",
-                                "message": "the recorded call never finished"})  # fmt: skip
+            return RecordedCall(
+                label,
+                request,
+                None,
+                None,
+                {"type": "Incomplete", "message": "the recorded call never finished"},
+            )
         if end["kind"].endswith("_error"):
             return RecordedCall(label, request, None, None, end["payload"].get("error"))
         value = end["payload"].get(field)
@@ -155,8 +166,10 @@ class Cassette:
         same_node = [k for k in self.llm if k[0][-1][0] == key[-1][0]]
         if not same_node:
             return next((c.label for c in self.llm.values()), None)
-        best = min(same_node, key=lambda k: (abs((k[0][-1][1] or 0) - (key[-1][1] or 0)),
-                                             abs(k[1] - index)))  # fmt: skip
+        best = min(
+            same_node,
+            key=lambda k: (abs((k[0][-1][1] or 0) - (key[-1][1] or 0)), abs(k[1] - index)),
+        )
         return self.llm[best].label
 
     def nearest_tool(self, key: TaskKey, tool: str) -> str | None:

@@ -118,18 +118,40 @@ def replay(
     recorder = Recorder(url, environment=environment or source["environment"])
     try:
         recorded = recorder.attach(compiled.copy(update={"checkpointer": None}))
-        return _execute(recorder, recorded, source, start, checkpoints, tape, mode,
-                        swap_models, swap_refs, fault_specs, patch_values, graph_ref,
-                        use_async)  # fmt: skip
+        return _execute(
+            recorder,
+            recorded,
+            source,
+            start,
+            checkpoints,
+            tape,
+            mode,
+            swap_models,
+            swap_refs,
+            fault_specs,
+            patch_values,
+            graph_ref,
+            use_async,
+        )
     finally:
         recorder.close()
 
 
-def _execute(recorder: Recorder, graph: Any, source: dict[str, Any], start: dict[str, Any],
-             checkpoints: list[dict[str, Any]], tape: Cassette | None, mode: CassetteMode,
-             swap_models: dict[str, BaseChatModel], swap_refs: dict[str, str],
-             faults: list[FaultSpec], patch_values: dict[str, Any] | None, graph_ref: str,
-             use_async: bool | None) -> ReplayResult:  # fmt: skip
+def _execute(
+    recorder: Recorder,
+    graph: Any,
+    source: dict[str, Any],
+    start: dict[str, Any],
+    checkpoints: list[dict[str, Any]],
+    tape: Cassette | None,
+    mode: CassetteMode,
+    swap_models: dict[str, BaseChatModel],
+    swap_refs: dict[str, str],
+    faults: list[FaultSpec],
+    patch_values: dict[str, Any] | None,
+    graph_ref: str,
+    use_async: bool | None,
+) -> ReplayResult:
     run_id = str(uuid.uuid4())
     thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
     spec = {
@@ -144,12 +166,22 @@ def _execute(recorder: Recorder, graph: Any, source: dict[str, Any], start: dict
         "faults": [f.text for f in faults],
         "patch": patch_values,
     }
-    new_run = NewRun(run_id=run_id, thread_id=thread_id, parent_run_id=source["run_id"],
-                     graph=graph_ref, environment=recorder.environment, replay=spec)  # fmt: skip
+    new_run = NewRun(
+        run_id=run_id,
+        thread_id=thread_id,
+        parent_run_id=source["run_id"],
+        graph=graph_ref,
+        environment=recorder.environment,
+        replay=spec,
+    )
     recorder.runs.register(new_run)
     recorder.runs.mark_started(run_id)
-    recorder.record(new_run, "run_start", {"graph": graph_ref, "operation": "replay",
-                                           "replay": spec}, checkpoint_ns="")  # fmt: skip
+    recorder.record(
+        new_run,
+        "run_start",
+        {"graph": graph_ref, "operation": "replay", "replay": spec},
+        checkpoint_ns="",
+    )
     meta = {RUN_ID_KEY: run_id}
     _seed(graph.checkpointer, source["thread_id"], thread_id, start, checkpoints, meta)
     injector = FaultInjector(recorder, faults)
@@ -163,14 +195,24 @@ def _execute(recorder: Recorder, graph: Any, source: dict[str, Any], start: dict
     interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
     error: str | None = None
     if patch_values is not None:
-        recorder.record(new_run, "state_update", {"values": recorder.jsonable(patch_values),
-                        "as_node": None, "task_id": None}, checkpoint_ns="")  # fmt: skip
+        recorder.record(
+            new_run,
+            "state_update",
+            {"values": recorder.jsonable(patch_values), "as_node": None, "task_id": None},
+            checkpoint_ns="",
+        )
         try:
             graph.update_state(config, patch_values)
         except Exception as e:  # noqa: BLE001 - a patch LangGraph refuses fails the replay
             error = f"--patch was refused by the graph: {type(e).__name__}: {e}"
-            recorder.record(new_run, "run_error", {"status": "failed", "error": {
-                "type": type(e).__name__, "message": str(e), "injected": False}})  # fmt: skip
+            recorder.record(
+                new_run,
+                "run_error",
+                {
+                    "status": "failed",
+                    "error": {"type": type(e).__name__, "message": str(e), "injected": False},
+                },
+            )
     if error is None:
         run_async = _is_async(graph) if use_async is None else use_async
         try:
@@ -200,8 +242,14 @@ def _execute(recorder: Recorder, graph: Any, source: dict[str, Any], start: dict
     )
 
 
-def _seed(saver: Any, source_thread: str, thread_id: str, start: dict[str, Any],
-          checkpoints: list[dict[str, Any]], meta: dict[str, Any]) -> None:  # fmt: skip
+def _seed(
+    saver: Any,
+    source_thread: str,
+    thread_id: str,
+    start: dict[str, Any],
+    checkpoints: list[dict[str, Any]],
+    meta: dict[str, Any],
+) -> None:
     """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread."""
     ns = start["checkpoint_ns"] or ""
     chain = [(ns, start["checkpoint_id"])]
@@ -210,38 +258,55 @@ def _seed(saver: Any, source_thread: str, thread_id: str, start: dict[str, Any],
         if parent_ns != ns:
             chain.append((parent_ns, parents[parent_ns]))
     for checkpoint_ns, checkpoint_id in reversed(chain):
-        tup = saver.get_tuple({"configurable": {"thread_id": source_thread,
-                                                "checkpoint_ns": checkpoint_ns,
-                                                "checkpoint_id": checkpoint_id}})  # fmt: skip
+        tup = saver.get_tuple(
+            {
+                "configurable": {
+                    "thread_id": source_thread,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": checkpoint_id,
+                }
+            }
+        )
         if tup is None:
             raise BadInputError(f"checkpoint {checkpoint_id} is not readable in the store")
         checkpoint = dict(tup.checkpoint)
         saver.put(
-            {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns},
-             "metadata": meta},
+            {
+                "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns},
+                "metadata": meta,
+            },
             checkpoint,
             dict(tup.metadata),
             dict(checkpoint["channel_versions"]),
-        )  # fmt: skip
+        )
 
 
-def _choose(store: Store, run_id: str, checkpoints: list[dict[str, Any]],
-            checkpoint_id: str | None, step: int | None, node: str | None) -> dict[str, Any]:  # fmt: skip
+def _choose(
+    store: Store,
+    run_id: str,
+    checkpoints: list[dict[str, Any]],
+    checkpoint_id: str | None,
+    step: int | None,
+    node: str | None,
+) -> dict[str, Any]:
     root = [c for c in checkpoints if not c["checkpoint_ns"]]
     if checkpoint_id is not None:
         found = [c for c in checkpoints if c["checkpoint_id"].startswith(checkpoint_id)]
         ids = {c["checkpoint_id"] for c in found}
         if len(ids) != 1:
             what = "no" if not ids else "more than one"
-            raise BadInputError(f"{what} checkpoint of run {run_id[:12]} matches {checkpoint_id!r}"
-                                f": `lgaudit checkpoints {run_id[:12]}` lists them")  # fmt: skip
+            raise BadInputError(
+                f"{what} checkpoint of run {run_id[:12]} matches {checkpoint_id!r}"
+                f": `lgaudit checkpoints {run_id[:12]}` lists them"
+            )
         return found[-1]
     if step is not None:
         at = [c for c in root if c["step"] == step]
         if not at:
             steps = sorted({c["step"] for c in root if c["step"] is not None})
-            raise BadInputError(f"run {run_id[:12]} has no checkpoint at step {step}: "
-                                f"steps {steps[0]}..{steps[-1]}")  # fmt: skip
+            raise BadInputError(
+                f"run {run_id[:12]} has no checkpoint at step {step}: steps {steps[0]}..{steps[-1]}"
+            )
         return at[-1]
     if node is not None:
         starts = [e for e in store.events(run_id, kinds=["node_start"]) if e["node"] == node]
@@ -249,8 +314,13 @@ def _choose(store: Store, run_id: str, checkpoints: list[dict[str, Any]],
             raise BadInputError(f"node {node!r} never ran in run {run_id[:12]}")
         first = starts[0]
         ns = first["checkpoint_ns"] or ""
-        before = [c for c in checkpoints if (c["checkpoint_ns"] or "") == ns
-                  and c["step"] is not None and c["step"] < (first["step"] or 0)]  # fmt: skip
+        before = [
+            c
+            for c in checkpoints
+            if (c["checkpoint_ns"] or "") == ns
+            and c["step"] is not None
+            and c["step"] < (first["step"] or 0)
+        ]
         if not before:
             raise BadInputError(f"no checkpoint precedes node {node!r} in run {run_id[:12]}")
         return max(before, key=lambda c: (c["step"], c["seq"]))
@@ -290,7 +360,10 @@ def _is_async(graph: Any) -> bool:
     """Whether some node can only run asynchronously (a coroutine function, no sync twin)."""
     for node in getattr(graph, "nodes", {}).values():
         for runnable in _runnables(getattr(node, "bound", None)):
-            if getattr(runnable, "afunc", None) is not None and getattr(runnable, "func", 1) is None:
+            if (
+                getattr(runnable, "afunc", None) is not None
+                and getattr(runnable, "func", 1) is None
+            ):
                 return True
     return False
 

@@ -38,7 +38,7 @@ from lgaudit.replay.cassette import (
     TaskKey,
     TaskRef,
     args_hash,
-    describe,  # fmt: skip
+    describe,
     request_hash,
     task_key,
 )
@@ -47,6 +47,7 @@ from lgaudit.store.saver import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder
+
 
 class _QuietInjectedFaults(logging.Filter):
     """LangChain logs every callback error; an injected fault is expected, not news."""
@@ -115,8 +116,15 @@ class Interceptor:
 
     # -- model calls ---------------------------------------------------------------------
 
-    def chat(self, model: BaseChatModel, messages: list[BaseMessage], stop: Any,
-             run_manager: Any, kwargs: dict[str, Any], original: Any) -> ChatResult:  # fmt: skip
+    def chat(
+        self,
+        model: BaseChatModel,
+        messages: list[BaseMessage],
+        stop: Any,
+        run_manager: Any,
+        kwargs: dict[str, Any],
+        original: Any,
+    ) -> ChatResult:
         metadata = getattr(run_manager, "metadata", None) or {}
         params = model._get_invocation_params(stop=stop, **kwargs)
         name = model_name(None, params, metadata, type(model).__name__)
@@ -156,8 +164,11 @@ class Interceptor:
             return lambda: _served_tool(self.cassette, recorded, tool)  # type: ignore[arg-type]
         if self.mode is CassetteMode.STRICT:
             label = f"tool {tool.name!r} call #{n + 1} with args {args!r} in {describe(key)}"
-            raise CassetteMissError(label, self.cassette.nearest_tool(key, tool.name),
-                                    "no recorded call with these arguments")  # fmt: skip
+            raise CassetteMissError(
+                label,
+                self.cassette.nearest_tool(key, tool.name),
+                "no recorded call with these arguments",
+            )
         self.live_calls += 1
         return None
 
@@ -170,8 +181,9 @@ def _tagged(result: ChatResult, tag: str) -> ChatResult:
 
 def _served_chat(cassette: Cassette, call: RecordedCall) -> ChatResult:
     if call.error is not None:
-        raise RecordedToolError(f"recorded {call.label} failed: {call.error.get('type')}: "
-                                f"{call.error.get('message')}")  # fmt: skip
+        raise RecordedToolError(
+            f"recorded {call.label} failed: {call.error.get('type')}: {call.error.get('message')}"
+        )
     value = cassette.value(call)
     messages = value if isinstance(value, list) else [value]
     if messages and isinstance(messages[0], list):
@@ -188,8 +200,9 @@ def _served_chat(cassette: Cassette, call: RecordedCall) -> ChatResult:
 
 def _served_tool(cassette: Cassette, call: RecordedCall, tool: BaseTool) -> Any:
     if call.error is not None:
-        raise RecordedToolError(f"recorded {call.label} failed: {call.error.get('type')}: "
-                                f"{call.error.get('message')}")  # fmt: skip
+        raise RecordedToolError(
+            f"recorded {call.label} failed: {call.error.get('type')}: {call.error.get('message')}"
+        )
     value = cassette.value(call)
     content = getattr(value, "content", value)
     if tool.response_format == "content_and_artifact":
@@ -214,8 +227,13 @@ def _install_patches() -> None:
         BaseTool.arun = _tool_arun  # type: ignore[method-assign]
 
 
-def _generate_with_cache(self: BaseChatModel, messages: list[BaseMessage], stop: Any = None,
-                         run_manager: Any = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+def _generate_with_cache(
+    self: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: Any = None,
+    run_manager: Any = None,
+    **kwargs: Any,
+) -> ChatResult:
     ic = _ACTIVE.get()
     original = _ORIGINAL["gen"]
     if ic is None:
@@ -223,9 +241,13 @@ def _generate_with_cache(self: BaseChatModel, messages: list[BaseMessage], stop:
     return ic.chat(self, messages, stop, run_manager, kwargs, original)
 
 
-async def _agenerate_with_cache(self: BaseChatModel, messages: list[BaseMessage],
-                                stop: Any = None, run_manager: Any = None,
-                                **kwargs: Any) -> ChatResult:  # fmt: skip
+async def _agenerate_with_cache(
+    self: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: Any = None,
+    run_manager: Any = None,
+    **kwargs: Any,
+) -> ChatResult:
     ic = _ACTIVE.get()
     original = _ORIGINAL["agen"]
     if ic is None:
@@ -242,8 +264,12 @@ async def _agenerate_with_cache(self: BaseChatModel, messages: list[BaseMessage]
         model, msgs, kw = pending[0]
         result = await original(model, msgs, **kw)
         if model is not self:
-            name = model_name(None, self._get_invocation_params(stop=stop, **kwargs),
-                              getattr(run_manager, "metadata", None), type(self).__name__)
+            name = model_name(
+                None,
+                self._get_invocation_params(stop=stop, **kwargs),
+                getattr(run_manager, "metadata", None),
+                type(self).__name__,
+            )
             result = _tagged(result, f"swap:{ic.swap_refs.get(name) or ic.swap_refs.get('*')}")
     return result
 
@@ -313,19 +339,29 @@ class FaultInjector(BaseCallbackHandler):
         self.faults = faults
         self.injected = 0
 
-    def _fire(self, kind: str, name: str | None, metadata: dict[str, Any] | None) -> FaultSpec | None:
+    def _fire(
+        self, kind: str, name: str | None, metadata: dict[str, Any] | None
+    ) -> FaultSpec | None:
         md = metadata or {}
-        attempt = self.recorder.callback.attempt_of(str(md.get(RUN_ID_KEY)),
-                                                    task_context(md)["task_id"])  # fmt: skip
+        attempt = self.recorder.callback.attempt_of(
+            str(md.get(RUN_ID_KEY)), task_context(md)["task_id"]
+        )
         for fault in self.faults:
             if fault.matches(kind, name, attempt):
                 self.injected += 1
                 return fault
         return None
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
-                       tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
-                       **kwargs: Any) -> None:  # fmt: skip
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         md = metadata or {}
         is_task = any(t.startswith("graph:step:") for t in tags or ())
         if not is_task or kwargs.get("name") != md.get("langgraph_node"):
@@ -336,18 +372,33 @@ class FaultInjector(BaseCallbackHandler):
             self.recorder.callback.on_chain_error(error, run_id=run_id)
             raise error
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
-                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         params = kwargs.get("invocation_params") or {}
-        fault = self._fire("llm", model_name(serialized, params, metadata, kwargs.get("name")),
-                           metadata)  # fmt: skip
+        fault = self._fire(
+            "llm", model_name(serialized, params, metadata, kwargs.get("name")), metadata
+        )
         if fault is not None:
             error = fault.exception()
             self.recorder.callback.on_llm_error(error, run_id=run_id)
             raise error
 
-    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
-                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: str,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         name = (serialized or {}).get("name") or kwargs.get("name")
         fault = self._fire("tool", name, metadata)
         if fault is not None:

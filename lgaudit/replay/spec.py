@@ -22,7 +22,7 @@ from lgaudit.errors import BadInputError
 REPLAY_SPEC_VERSION = 1
 
 
-class CassetteMode(str, Enum):
+class CassetteMode(str, Enum):  # noqa: UP042 - vcrpy-style (str, Enum)
     """How recorded model and tool results are used.
 
     ``strict``: recorded results are served; a call that was not recorded fails the run.

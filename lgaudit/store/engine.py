@@ -28,7 +28,9 @@ T = TypeVar("T")
 
 
 def resolve_url(url: str | None) -> str:
-    """``url``, else ``$LGAUDIT_DB``, else ``sqlite:///lgaudit.db``; ``postgresql://`` uses psycopg 3."""
+    """``url``, else ``$LGAUDIT_DB``, else ``sqlite:///lgaudit.db``.
+
+    ``postgresql://`` URLs use psycopg 3."""
     url = url or os.environ.get("LGAUDIT_DB") or DEFAULT_URL
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]

@@ -16,12 +16,26 @@ from lgaudit.store.serialization import Blob
 
 #: Event kinds, exactly as SPEC names them.
 EVENT_KINDS = (
-    "run_start", "run_end", "run_error",
-    "node_start", "node_end", "node_error",
-    "llm_start", "llm_end", "llm_error",
-    "tool_start", "tool_end", "tool_error",
-    "checkpoint", "writes", "interrupt", "resume", "state_update", "delete", "custom",
-)  # fmt: skip
+    "run_start",
+    "run_end",
+    "run_error",
+    "node_start",
+    "node_end",
+    "node_error",
+    "llm_start",
+    "llm_end",
+    "llm_error",
+    "tool_start",
+    "tool_end",
+    "tool_error",
+    "checkpoint",
+    "writes",
+    "interrupt",
+    "resume",
+    "state_update",
+    "delete",
+    "custom",
+)
 
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 

@@ -187,20 +187,36 @@ class AuditSaver(BaseCheckpointSaver[str]):
             )
             value_refs[channel] = ref
             rows.append(
-                (ChannelValue, {"channel": channel, "thread_id": thread_id,
-                                "checkpoint_ns": ns, "version": str(version), "ref": ref})
-            )  # fmt: skip
+                (
+                    ChannelValue,
+                    {
+                        "channel": channel,
+                        "thread_id": thread_id,
+                        "checkpoint_ns": ns,
+                        "version": str(version),
+                        "ref": ref,
+                    },
+                )
+            )
         stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         meta = get_serializable_checkpoint_metadata(config, metadata)
         checkpoint_ref = codec.encode(stored, blobs)
         metadata_ref = codec.encode(meta, blobs)
         run = self.runs.for_config(config, metadata)
         rows.append(
-            (CheckpointRow, {"thread_id": thread_id, "checkpoint_ns": ns,
-                             "checkpoint_id": checkpoint["id"], "parent_checkpoint_id": parent_id,
-                             "run_id": run.run_id, "checkpoint_ref": checkpoint_ref,
-                             "metadata_ref": metadata_ref})
-        )  # fmt: skip
+            (
+                CheckpointRow,
+                {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": checkpoint["id"],
+                    "parent_checkpoint_id": parent_id,
+                    "run_id": run.run_id,
+                    "checkpoint_ref": checkpoint_ref,
+                    "metadata_ref": metadata_ref,
+                },
+            )
+        )
         step = meta.get("step")
         self._remember_step(thread_id, ns, checkpoint["id"], step)
         payload = {
@@ -216,10 +232,20 @@ class AuditSaver(BaseCheckpointSaver[str]):
             "metadata_ref": metadata_ref,
         }
         self.sink.submit(
-            [NewEvent(run=run, kind="checkpoint", payload=payload, thread_id=thread_id,
-                      step=step if isinstance(step, int) else None, checkpoint_ns=ns,
-                      checkpoint_id=checkpoint["id"], blobs=blobs, rows=rows)]
-        )  # fmt: skip
+            [
+                NewEvent(
+                    run=run,
+                    kind="checkpoint",
+                    payload=payload,
+                    thread_id=thread_id,
+                    step=step if isinstance(step, int) else None,
+                    checkpoint_ns=ns,
+                    checkpoint_id=checkpoint["id"],
+                    blobs=blobs,
+                    rows=rows,
+                )
+            ]
+        )
         return {
             "configurable": {
                 "thread_id": conf["thread_id"],
@@ -247,22 +273,43 @@ class AuditSaver(BaseCheckpointSaver[str]):
             idx = WRITES_IDX_MAP.get(channel, position)
             ref = codec.encode(value, blobs)
             rows.append(
-                (WriteRow, {"position": position, "thread_id": thread_id, "checkpoint_ns": ns,
-                            "checkpoint_id": checkpoint_id, "task_id": task_id,
-                            "task_path": task_path, "idx": idx, "channel": channel, "ref": ref})
-            )  # fmt: skip
+                (
+                    WriteRow,
+                    {
+                        "position": position,
+                        "thread_id": thread_id,
+                        "checkpoint_ns": ns,
+                        "checkpoint_id": checkpoint_id,
+                        "task_id": task_id,
+                        "task_path": task_path,
+                        "idx": idx,
+                        "channel": channel,
+                        "ref": ref,
+                    },
+                )
+            )
             entries.append({"channel": channel, "idx": idx, "ref": ref})
         run = self.runs.for_config(config)
         prev_step = self._steps.get((thread_id, ns, checkpoint_id))
         step = prev_step + 1 if prev_step is not None else None
         common = {
-            "run": run, "thread_id": thread_id, "step": step, "task_id": task_id,
-            "node": self._task_node(task_id), "checkpoint_ns": ns, "checkpoint_id": checkpoint_id,
-        }  # fmt: skip
+            "run": run,
+            "thread_id": thread_id,
+            "step": step,
+            "task_id": task_id,
+            "node": self._task_node(task_id),
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
         events = [
-            NewEvent(kind="writes", payload={"task_path": task_path, "writes": entries},
-                     blobs=blobs, rows=rows, **common)
-        ]  # fmt: skip
+            NewEvent(
+                kind="writes",
+                payload={"task_path": task_path, "writes": entries},
+                blobs=blobs,
+                rows=rows,
+                **common,
+            )
+        ]
         for channel, value in writes:
             if channel == _INTERRUPT:
                 self.runs.mark_interrupted(run.run_id)
@@ -280,9 +327,16 @@ class AuditSaver(BaseCheckpointSaver[str]):
         thread_id = str(thread_id)
         run = self.runs.for_config({"configurable": {"thread_id": thread_id}})
         self.sink.submit(
-            [NewEvent(run=run, kind="delete", payload={"thread_id": thread_id},
-                      thread_id=thread_id, rows=[(Tombstone, {"thread_id": thread_id})])]
-        )  # fmt: skip
+            [
+                NewEvent(
+                    run=run,
+                    kind="delete",
+                    payload={"thread_id": thread_id},
+                    thread_id=thread_id,
+                    rows=[(Tombstone, {"thread_id": thread_id})],
+                )
+            ]
+        )
 
     def jsonable(self, value: Any) -> Any:
         """A redacted JSON view of a value, for event payloads."""
@@ -351,12 +405,11 @@ class AuditSaver(BaseCheckpointSaver[str]):
         writes = self.store.write_rows(row.thread_id, row.checkpoint_ns, row.checkpoint_id)
         blobs = self.store.load_blobs([*refs.values(), *(w.ref for w in writes)])
         checkpoint["channel_values"] = {
-            ch: codec.decode(ref, blobs)
-            for ch, ref in refs.items()
-            if blobs[ref][0] != EMPTY_TYPE
+            ch: codec.decode(ref, blobs) for ch, ref in refs.items() if blobs[ref][0] != EMPTY_TYPE
         }
-        self._remember_step(row.thread_id, row.checkpoint_ns, row.checkpoint_id,
-                            metadata.get("step"))  # fmt: skip
+        self._remember_step(
+            row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
+        )
         conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
         return CheckpointTuple(
             config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},

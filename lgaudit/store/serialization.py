@@ -96,8 +96,7 @@ class ValueCodec:
         except Exception as e:  # noqa: BLE001 - refused (pickle, constructor) or corrupt
             key = blob_hash(*blob)[:12]
             raise StoreError(
-                f"stored value {key} ({blob[0]}) cannot be decoded safely: "
-                f"{type(e).__name__}: {e}"
+                f"stored value {key} ({blob[0]}) cannot be decoded safely: {type(e).__name__}: {e}"
             ) from e
 
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
@@ -274,5 +273,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
         return {f.name: to_jsonable(getattr(value, f.name), d) for f in dataclasses.fields(value)}
     if type(value).__name__ == "Send":
         return {"__type__": "Send", "node": value.node, "arg": to_jsonable(value.arg, d)}
-    return {"__type__": f"{type(value).__module__}.{type(value).__qualname__}",
-            "repr": _short_repr(value)}
+    return {
+        "__type__": f"{type(value).__module__}.{type(value).__qualname__}",
+        "repr": _short_repr(value),
+    }

@@ -45,9 +45,20 @@ def event_hash(row: dict[str, Any]) -> str:
 
 
 HASHED_FIELDS = (
-    "gseq", "run_id", "seq", "ts", "kind", "thread_id", "node", "step", "task_id",
-    "checkpoint_ns", "checkpoint_id", "payload", "prev_hash",
-)  # fmt: skip
+    "gseq",
+    "run_id",
+    "seq",
+    "ts",
+    "kind",
+    "thread_id",
+    "node",
+    "step",
+    "task_id",
+    "checkpoint_ns",
+    "checkpoint_id",
+    "payload",
+    "prev_hash",
+)
 
 
 def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
@@ -220,7 +231,9 @@ class Store(CheckpointQueries):
         ids = [r.run_id for r in runs]
         counts = dict(
             conn.execute(
-                select(Event.run_id, func.count()).where(Event.run_id.in_(ids)).group_by(Event.run_id)
+                select(Event.run_id, func.count())
+                .where(Event.run_id.in_(ids))
+                .group_by(Event.run_id)
             ).all()
         )
         ends: dict[str, tuple[str, str, int]] = {}
@@ -241,17 +254,25 @@ class Store(CheckpointQueries):
             end = ends.get(r.run_id)
             state: RunStatus = "running"
             if end is not None:
-                state = "failed" if end[0] == "run_error" else (
-                    "interrupted" if end[1] == "interrupted" else "succeeded"
+                state = (
+                    "failed"
+                    if end[0] == "run_error"
+                    else ("interrupted" if end[1] == "interrupted" else "succeeded")
                 )
             records.append(
                 RunRecord(
-                    run_id=r.run_id, thread_id=r.thread_id, parent_run_id=r.parent_run_id,
-                    graph=r.graph, status=state, started_at=iso(r.started_at) or "",
-                    ended_at=iso(end[2]) if end else None, environment=r.environment,
-                    event_count=counts.get(r.run_id, 0), tokens=tokens.get(r.run_id, 0),
+                    run_id=r.run_id,
+                    thread_id=r.thread_id,
+                    parent_run_id=r.parent_run_id,
+                    graph=r.graph,
+                    status=state,
+                    started_at=iso(r.started_at) or "",
+                    ended_at=iso(end[2]) if end else None,
+                    environment=r.environment,
+                    event_count=counts.get(r.run_id, 0),
+                    tokens=tokens.get(r.run_id, 0),
                     replay=json.loads(r.replay) if r.replay else None,
-                )  # fmt: skip
+                )
             )
         return records
 
@@ -315,11 +336,21 @@ def _require_existing(url: str) -> None:
 
 def event_record(e: Any) -> EventRecord:
     return EventRecord(
-        gseq=e.gseq, run_id=e.run_id, seq=e.seq, ts=iso(e.ts) or "", kind=e.kind,
-        thread_id=e.thread_id, node=e.node, step=e.step, task_id=e.task_id,
-        checkpoint_ns=e.checkpoint_ns, checkpoint_id=e.checkpoint_id,
-        payload=json.loads(e.payload), prev_hash=e.prev_hash, hash=e.hash,
-    )  # fmt: skip
+        gseq=e.gseq,
+        run_id=e.run_id,
+        seq=e.seq,
+        ts=iso(e.ts) or "",
+        kind=e.kind,
+        thread_id=e.thread_id,
+        node=e.node,
+        step=e.step,
+        task_id=e.task_id,
+        checkpoint_ns=e.checkpoint_ns,
+        checkpoint_id=e.checkpoint_id,
+        payload=json.loads(e.payload),
+        prev_hash=e.prev_hash,
+        hash=e.hash,
+    )
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:

@@ -67,9 +67,10 @@ class EventExpander:
         if kind == "checkpoint":
             refs = self.state_refs(event)
             payload["values"] = {
-                ch: self.value(ref) for ch, ref in sorted(refs.items())
+                ch: self.value(ref)
+                for ch, ref in sorted(refs.items())
                 if not is_internal_channel(ch)
-            }  # fmt: skip
+            }
         elif kind == "writes":
             for w in payload.get("writes", []):
                 w["value"] = self.value(w["ref"])

@@ -3,7 +3,8 @@
 Appends are the hot path of every recorded graph, so they skip SQLAlchemy's statement
 machinery: INSERTs are rendered once per dialect and sent with ``executemany`` on a raw
 DB-API connection (PostgreSQL: the whole transaction as one simple-protocol script with
-client-side bound values, so a batch is one round trip). Appends of one process are serialized by a lock — the chain is linear anyway.
+client-side bound values, so a batch is one round trip). Appends of one process are
+serialized by a lock — the chain is linear anyway.
 
 Batches that arrive while another thread is committing are committed together in the next
 transaction (group commit), so LangGraph's concurrent ``put_writes`` and ``put`` of one step
@@ -37,6 +38,7 @@ from lgaudit.store.serialization import canonical_json
 
 _CHAIN_LOCK = 0x1A6A0D18
 _RETRIES = 12
+_TRANSIENT_RETRIES = 4
 
 
 class ChainWriter:
@@ -58,6 +60,7 @@ class ChainWriter:
         self._waiting: list[_Slot] = []
         self._leading = False
         self._conn: Any = None
+        self._inflight: tuple[str, list[int]] | None = None
         self._head: tuple[int, str] | None = None
         self._seqs: dict[str, int] = {}
         self._sql: dict[str, str] = {}
@@ -68,8 +71,12 @@ class ChainWriter:
         if self._conn is not None:
             return self._conn
         if self.dialect == "sqlite":
-            conn = sqlite3.connect(self._url.database or "", timeout=30.0,
-                                   isolation_level=None, check_same_thread=False)  # fmt: skip
+            conn = sqlite3.connect(
+                self._url.database or "",
+                timeout=30.0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -97,8 +104,11 @@ class ChainWriter:
             mark = "?" if self.dialect == "sqlite" else "%s"
             verb = "INSERT OR IGNORE" if ignore and self.dialect == "sqlite" else "INSERT"
             suffix = " ON CONFLICT DO NOTHING" if ignore and self.dialect != "sqlite" else ""
-            self._sql[key] = (f"{verb} INTO {table.name} ({', '.join(cols)})",
-                              f"({', '.join([mark] * len(cols))})", suffix)  # fmt: skip
+            self._sql[key] = (
+                f"{verb} INTO {table.name} ({', '.join(cols)})",
+                f"({', '.join([mark] * len(cols))})",
+                suffix,
+            )
         return self._sql[key]
 
     # -- append --------------------------------------------------------------------------
@@ -140,6 +150,10 @@ class ChainWriter:
             new_blobs = list(dict.fromkeys(h for slot in group for h in slot.new_blobs))
             try:
                 gseqs = self._append_retrying(events, runs, blobs, new_blobs)
+            except StoreUnavailableError as e:
+                for slot in group:  # nothing to isolate: the store is down for all of them
+                    slot.error, slot.done = e, True
+                return
             except Exception:  # noqa: BLE001 - isolate the batch that cannot be written
                 gseqs = None
             if gseqs is not None:
@@ -149,8 +163,9 @@ class ChainWriter:
                 return
         for slot in group:
             try:
-                slot.gseqs = self._append_retrying(slot.events, slot.runs, slot.blobs,
-                                                   slot.new_blobs)  # fmt: skip
+                slot.gseqs = self._append_retrying(
+                    slot.events, slot.runs, slot.blobs, slot.new_blobs
+                )
             except Exception as e:  # noqa: BLE001 - handed to the caller that submitted it
                 slot.error = e
             slot.done = True
@@ -163,26 +178,49 @@ class ChainWriter:
         new_blobs: list[str],
     ) -> list[int]:
         delay = 0.005
+        unsure: tuple[str, list[int]] | None = None  # a COMMIT whose answer was lost
         with self._lock:
             for attempt in range(_RETRIES + 1):
                 try:
+                    if unsure is not None:
+                        # the batch may have committed before the connection dropped:
+                        # appending it again would record every event twice
+                        if self._is_recorded(unsure[0]):
+                            return unsure[1]
+                        unsure = None
                     return self._append_once(events, runs, blobs, new_blobs)
                 except Exception as e:  # noqa: BLE001 - classified below
+                    if unsure is None and self._inflight is not None:
+                        unsure = self._inflight
+                    self._inflight = None
                     self._rollback()
                     self._head = None
                     self._seqs.clear()
                     kind = _classify(e)
                     if kind == "append-only":
                         raise AppendOnlyViolation(_first_line(e)) from e
-                    if kind == "fatal" or attempt == _RETRIES:
-                        if kind in ("lost", "busy"):
-                            raise StoreUnavailableError(f"store unavailable: {_first_line(e)}") from e
+                    transient = kind in ("lost", "busy")
+                    if kind == "fatal" or attempt >= (
+                        _TRANSIENT_RETRIES if transient else _RETRIES
+                    ):
+                        if transient:
+                            raise StoreUnavailableError(
+                                f"store unavailable: {_first_line(e)}"
+                            ) from e
                         raise StoreError(f"store error: {_first_line(e)}") from e
                     if kind == "lost":
                         self._drop_connection()
+                    else:
+                        unsure = None  # the server refused it: nothing was committed
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
+
+    def _is_recorded(self, event_hash: str) -> bool:
+        cur = self._connect().cursor()
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        cur.execute(f"SELECT 1 FROM lgaudit_events WHERE hash = {mark}", (event_hash,))
+        return cur.fetchone() is not None
 
     def _rollback(self) -> None:
         if self._conn is None:
@@ -237,17 +275,27 @@ class ChainWriter:
             if e.rows:
                 payload["rows_digest"] = self._digest((t.__tablename__, r) for t, r in e.rows)
             row = {
-                "gseq": gseq, "run_id": e.run.run_id, "seq": seqs[e.run.run_id], "ts": e.ts,
-                "kind": e.kind, "thread_id": e.thread_id, "node": e.node, "step": e.step,
-                "task_id": e.task_id, "checkpoint_ns": e.checkpoint_ns,
-                "checkpoint_id": e.checkpoint_id, "payload": canonical_json(payload),
+                "gseq": gseq,
+                "run_id": e.run.run_id,
+                "seq": seqs[e.run.run_id],
+                "ts": e.ts,
+                "kind": e.kind,
+                "thread_id": e.thread_id,
+                "node": e.node,
+                "step": e.step,
+                "task_id": e.task_id,
+                "checkpoint_ns": e.checkpoint_ns,
+                "checkpoint_id": e.checkpoint_id,
+                "payload": canonical_json(payload),
                 "prev_hash": prev,
-            }  # fmt: skip
+            }
             row["hash"] = prev = self._hash(row)
             event_rows.append(_values(Event.__table__, row))
             gseqs.append(gseq)
             for model, values in e.rows:
-                state_rows[model.__table__].append(_values(model.__table__, {**values, "gseq": gseq}))
+                state_rows[model.__table__].append(
+                    _values(model.__table__, {**values, "gseq": gseq})
+                )
         statements: list[tuple[tuple[str, str, str], list[tuple[Any, ...]]]] = []
         if runs:
             rows = [_values(Run.__table__, _run_row(r)) for r in runs.values()]
@@ -270,7 +318,9 @@ class ChainWriter:
                 values = ",".join(cur.mogrify(row_sql, row) for row in rows)
                 script.append(f"{head} VALUES {values}{suffix}")
             script.append("COMMIT")
+            self._inflight = (prev, gseqs)
             cur.execute(";\n".join(script))
+            self._inflight = None
         self._head = (gseq, prev)
         self._seqs.update(seqs)
         if len(self._seqs) > 10_000:
@@ -283,8 +333,13 @@ class _Slot:
 
     __slots__ = ("events", "runs", "blobs", "new_blobs", "gseqs", "error", "done")
 
-    def __init__(self, events: Sequence[NewEvent], runs: dict[str, NewRun],
-                 blobs: dict[str, BlobT], new_blobs: list[str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        events: Sequence[NewEvent],
+        runs: dict[str, NewRun],
+        blobs: dict[str, BlobT],
+        new_blobs: list[str],
+    ) -> None:
         self.events = events
         self.runs = runs
         self.blobs = blobs
@@ -311,10 +366,14 @@ def _values(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
 
 def _run_row(r: NewRun) -> dict[str, Any]:
     return {
-        "run_id": r.run_id, "thread_id": r.thread_id, "parent_run_id": r.parent_run_id,
-        "graph": r.graph, "environment": r.environment, "started_at": r.started_at,
+        "run_id": r.run_id,
+        "thread_id": r.thread_id,
+        "parent_run_id": r.parent_run_id,
+        "graph": r.graph,
+        "environment": r.environment,
+        "started_at": r.started_at,
         "replay": canonical_json(r.replay) if r.replay is not None else None,
-    }  # fmt: skip
+    }
 
 
 def _first_line(e: BaseException) -> str:
@@ -338,8 +397,12 @@ def _classify(e: BaseException) -> str:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
         return "fatal"
-    if isinstance(e, psycopg.errors.UniqueViolation | psycopg.errors.SerializationFailure
-                  | psycopg.errors.DeadlockDetected):  # fmt: skip
+    if isinstance(
+        e,
+        psycopg.errors.UniqueViolation
+        | psycopg.errors.SerializationFailure
+        | psycopg.errors.DeadlockDetected,
+    ):
         return "conflict"
     if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
         return "lost"

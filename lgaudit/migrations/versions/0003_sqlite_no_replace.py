@@ -38,9 +38,7 @@ _KEYS: dict[str, list[tuple[str, ...]]] = {
 
 
 def _collides(table: str, keys: list[tuple[str, ...]]) -> str:
-    match = " OR ".join(
-        "(" + " AND ".join(f"o.{c} = NEW.{c}" for c in key) + ")" for key in keys
-    )
+    match = " OR ".join("(" + " AND ".join(f"o.{c} = NEW.{c}" for c in key) + ")" for key in keys)
     return f"EXISTS (SELECT 1 FROM {table} AS o WHERE {match})"
 
 
