@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
                     plan.append((name, backend, impl, opener))
 
     for _ in range(args.warmup):
-        for name, backend, impl, opener in plan:
+        for name, _backend, _impl, opener in plan:
             run_once(built[name], opener, args.durability)
     for rep in range(args.reps):
         # interleave (and alternate the order of) savers so drift hits all of them alike
@@ -338,7 +338,8 @@ def report(
         "per super-step (wall minus the no-checkpointer baseline).",
         "",
         "| workload | backend | saver | wall (ms) | min..max (ms) | per step (ms) "
-        "| saver cost / step (ms) | lgaudit / LangGraph (wall) | lgaudit / LangGraph (saver cost) |",
+        "| saver cost / step (ms) | lgaudit / LangGraph (wall) "
+        "| lgaudit / LangGraph (saver cost) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in workloads:
@@ -362,8 +363,9 @@ def report(
                     ratio_cost = f"{cost_la / cost_lg:.2f}x" if cost_lg > 0 else "n/a"
                 lines.append(
                     f"| {name} | {backend} | {SAVER_NAMES[(backend, impl)]} | {m * 1e3:.1f} | "
-                    f"{min(s.seconds for s in runs) * 1e3:.1f}..{max(s.seconds for s in runs) * 1e3:.1f} | "
-                    f"{m / steps * 1e3:.3f} | {(m - base) / steps * 1e3:.3f} | {ratio} | {ratio_cost} |"
+                    f"{min(s.seconds for s in runs) * 1e3:.1f}.."
+                    f"{max(s.seconds for s in runs) * 1e3:.1f} | {m / steps * 1e3:.3f} | "
+                    f"{(m - base) / steps * 1e3:.3f} | {ratio} | {ratio_cost} |"
                 )
     lines += [
         "",

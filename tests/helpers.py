@@ -177,7 +177,8 @@ def tamper(url: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
             names = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'lgaudit_%'"
+                    "SELECT name FROM sqlite_master"
+                    " WHERE type = 'trigger' AND name LIKE 'lgaudit_%'"
                 )
             ]
             for name in names:

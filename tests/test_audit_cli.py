@@ -10,12 +10,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from audit_graphs import cfg, record_agent, runs_of
 from click.testing import CliRunner
 
 from lgaudit import Recorder
 from lgaudit.cli import cli
 from lgaudit.demo import STAGING_INPUT, staging
-from tests.audit_graphs import cfg, record_agent, runs_of
 
 CHROMIUM = "/usr/bin/chromium"
 POLICY = """

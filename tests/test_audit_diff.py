@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from audit_graphs import answers, cfg, fan_graph, record_agent, runs_of
 from click.testing import CliRunner
 
 from lgaudit import Recorder, diff
 from lgaudit.cli import cli
 from lgaudit.demo import STAGING_INPUT, agent_builder, scripted_model, staging
-from tests.audit_graphs import answers, cfg, fan_graph, record_agent, runs_of
 
 
 @pytest.fixture

@@ -5,11 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langgraph.types import Command
-
-from lgaudit import Policy, Recorder, audit
-from lgaudit.demo import STAGING_INPUT, agent, staging
-from tests.audit_graphs import (
+from audit_graphs import (
     cfg,
     fan_graph,
     items_graph,
@@ -18,6 +14,10 @@ from tests.audit_graphs import (
     subgraph_graph,
     tool_agent_without_gate,
 )
+from langgraph.types import Command
+
+from lgaudit import Policy, Recorder, audit
+from lgaudit.demo import STAGING_INPUT, agent, staging
 
 GATE = {"approval": {"gates": ["human_review"], "state_key": "approved"}}
 PROTECT = {"approval": {"gates": ["human_review"], "protected": ["tool:send_email"]}}
@@ -166,9 +166,8 @@ def test_failed_run_is_run_error(rec: Recorder) -> None:
     def boom(state: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("bad ledger")
 
+    from audit_graphs import SubState
     from langgraph.graph import START, StateGraph
-
-    from tests.audit_graphs import SubState
 
     b = StateGraph(SubState)
     b.add_node("boom", boom)

@@ -202,7 +202,7 @@ def test_sync_store_outage_fails_the_run(db_url: str) -> None:
         ran.clear()
 
         started = time.monotonic()
-        with pytest.raises(StoreUnavailableError, match="store unavailable") as info:
+        with pytest.raises(StoreUnavailableError, match="store unavailable"):
             graph.invoke({"trail": [], "outage": True}, {"configurable": {"thread_id": "down"}})
         assert time.monotonic() - started < 30, "fail-closed must fail, not hang"
         # fail-closed: the step whose record could not be written is where the graph stops

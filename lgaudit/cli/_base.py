@@ -31,7 +31,25 @@ class Context:
 
 
 class LgauditGroup(click.Group):
-    """Turns lgaudit's own errors into one line on stderr and exit code 2."""
+    """Turns lgaudit's own errors and usage errors into one line on stderr and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.format_message(), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.UsageError as e:
+            hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+            click.echo(f"lgaudit: {e.format_message()}{hint}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -281,7 +281,7 @@ class Store(CheckpointQueries):
     def events(self, run_ref: str, *, kinds: Sequence[str] | None = None) -> list[EventRecord]:
         """A run's events in order (payloads as stored: values by blob reference)."""
         run_id = self.resolve_run(run_ref)
-        q = select(Event).where(Event.run_id == run_id).order_by(Event.seq)
+        q = select(Event.__table__).where(Event.run_id == run_id).order_by(Event.seq)
         if kinds:
             q = q.where(Event.kind.in_(list(kinds)))
         with translate_errors(), self._read.connect() as conn:
@@ -296,7 +296,7 @@ class Store(CheckpointQueries):
 
     def thread_events(self, thread_id: str, *, upto_gseq: int | None = None) -> list[EventRecord]:
         """Every event of a thread (all its runs) in global order."""
-        q = select(Event).where(Event.thread_id == thread_id).order_by(Event.gseq)
+        q = select(Event.__table__).where(Event.thread_id == thread_id).order_by(Event.gseq)
         if upto_gseq is not None:
             q = q.where(Event.gseq <= upto_gseq)
         with translate_errors(), self._read.connect() as conn:
@@ -307,7 +307,12 @@ class Store(CheckpointQueries):
         last = 0
         with translate_errors(), self._read.connect() as conn:
             while True:
-                q = select(Event).where(Event.gseq > last).order_by(Event.gseq).limit(batch)
+                q = (
+                    select(Event.__table__)
+                    .where(Event.gseq > last)
+                    .order_by(Event.gseq)
+                    .limit(batch)
+                )
                 if run_id is not None:
                     q = q.where(Event.run_id == run_id)
                 rows = conn.execute(q).all()
