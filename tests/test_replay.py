@@ -69,6 +69,9 @@ def test_strict_replay_from_a_mid_checkpoint_makes_no_live_call(db_url: str) -> 
     assert result.status == "succeeded" and result.live_calls == 0
     assert result.parent_run_id == original and result.from_checkpoint == mid
     assert course(store, result.run_id) == course(store, original, after_step=2)
+    same = CliRunner().invoke(cli, ["diff", original, result.run_id, "--db", db_url, "--json"])
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.stdout)["identical"] is True
     replayed = store.run(result.run_id)
     assert replayed["parent_run_id"] == original and replayed["replay"]["cassette"] == "strict"
     # the original thread's history is untouched
@@ -155,6 +158,10 @@ def test_swapped_model_answer_shows_and_divergence_is_at_the_agent(db_url: str) 
     ends = [e for e in store.show(res.run_id)["events"] if e["kind"] == "llm_end"]
     assert ends[0]["payload"]["served_by"] == "swap:replay_graphs:cheap_model"
     assert ends[0]["payload"]["generations"][0]["content"] == "I am the cheap model."
+    differ = CliRunner().invoke(cli, ["diff", original, res.run_id, "--db", db_url, "--json"])
+    assert differ.exit_code == 1
+    first = json.loads(differ.stdout)["first_divergence"]
+    assert (first["node"], first["step"], first["kind"]) == ("agent", 1, "llm")
     first_a, first_b = course(store, original)[0], course(store, res.run_id)[0]
     assert first_a[:3] == first_b[:3] == (1, "llm_end", "agent") and first_a[3] != first_b[3]
 
