@@ -10,52 +10,24 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypedDict
+from typing import Any
 
 import psycopg
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
-from langgraph.graph import END, StateGraph
+from langgraph.graph import StateGraph
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from lgaudit.demo import staging_builder
 from lgaudit.store import AuditSaver, Store
 from lgaudit.store.schema import RECORDED_TABLES
 
 # -- a real graph: the plan -> execute -> review loop of the staging seed ------------------
 
 
-class LoopState(TypedDict):
-    input: str
-    step: int
-    approved: bool
-    output: str
-
-
-def _planner(state: LoopState) -> dict[str, Any]:
-    return {"step": state["step"] + 1}
-
-
-def _executor(state: LoopState) -> dict[str, Any]:
-    return {"output": f"Processed: {state['input']} (step {state['step']})"}
-
-
-def _reviewer(state: LoopState) -> dict[str, Any]:
-    return {"approved": state["step"] >= 2}
-
-
 def loop_builder() -> StateGraph:
-    builder = StateGraph(LoopState)
-    builder.add_node("plan", _planner)
-    builder.add_node("execute", _executor)
-    builder.add_node("review", _reviewer)
-    builder.set_entry_point("plan")
-    builder.add_edge("plan", "execute")
-    builder.add_edge("execute", "review")
-    builder.add_conditional_edges(
-        "review", lambda s: END if s["approved"] else "plan", {"plan": "plan", END: END}
-    )
-    return builder
+    return staging_builder()
 
 
 LOOP_INPUT = {"input": "Quarterly financial report", "step": 0, "approved": False, "output": ""}
