@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -55,7 +55,9 @@ def scripted_model(
             usage_metadata={"input_tokens": 61, "output_tokens": 9, "total_tokens": 70},
         ),
     ]
-    return ScriptedChatModel(messages=_cycle(answers), model=model)
+    # GenericFakeChatModel passes any message through (its annotation says AIMessage | str)
+    messages = cast("Iterator[AIMessage | str]", _cycle(answers))
+    return ScriptedChatModel(messages=messages, model=model)
 
 
 def _cycle(answers: list[BaseMessage]) -> Iterator[BaseMessage]:
@@ -136,7 +138,7 @@ def agent_builder(model: Any = None) -> StateGraph:
         return {"messages": [llm.invoke(state["messages"])]}
 
     def human_review(state: AgentState) -> Command:
-        call = state["messages"][-1].tool_calls[0]
+        call = cast(AIMessage, state["messages"][-1]).tool_calls[0]
         answer = interrupt({"action": call["name"], "args": call["args"]})
         approved = answer in ("yes", "approve", True) or (
             isinstance(answer, dict) and bool(answer.get("approved"))
@@ -190,7 +192,8 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
     against the original, and audit the runs; return what happened."""
     from pathlib import Path
 
-    from lgaudit import Policy, Recorder, audit, diff, replay
+    from lgaudit import Recorder, replay
+    from lgaudit.audit import Policy, audit, diff
 
     suffix = uuid.uuid4().hex[:6]
     with Recorder(url, environment="staging") as recorder:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from alembic import context
 
 from lgaudit.store.schema import VERSION_TABLE, metadata
@@ -12,7 +14,9 @@ context.configure(
     target_metadata=metadata,
     version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
-    include_name=lambda name, type_, parent: type_ != "table" or name.startswith("lgaudit_"),
+    include_name=lambda name, type_, parent: (
+        type_ != "table" or cast(str, name).startswith("lgaudit_")
+    ),
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -136,7 +136,7 @@ class RecordingCallback(BaseCallbackHandler):
             return
         name = kwargs.get("name")
         if str(run_id) == run.run_id:
-            ctx = {
+            ctx: dict[str, Any] = {
                 "thread_id": run.thread_id,
                 "checkpoint_ns": "",
                 "step": None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
@@ -108,7 +108,7 @@ class Recorder:
         self, graph: Pregel, config: RunnableConfig | None, *, parent_run_id: str | None = None
     ) -> tuple[RunnableConfig, NewRun | None]:
         """The config for one top-level call, carrying a new run id (``None`` if nested)."""
-        config = dict(config or {})
+        config = cast(RunnableConfig, dict(config or {}))
         metadata = dict(config.get("metadata") or {})
         if RUN_ID_KEY in metadata:
             return config, None  # a nested call inside a recorded run belongs to that run
@@ -155,9 +155,9 @@ class Recorder:
         blob = codec.dumps(value)
         if not ref and len(blob[1]) <= _INLINE_MAX:
             return self.jsonable(value)
-        ref = blob_hash(*blob)
-        blobs[ref] = blob
-        return {"$ref": ref}
+        blob_ref = blob_hash(*blob)
+        blobs[blob_ref] = blob
+        return {"$ref": blob_ref}
 
     def record(self, run: NewRun, kind: str, payload: dict[str, Any], **context: Any) -> None:
         """Append one event to a run (used for run-level events outside callbacks)."""

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 import weakref
+from typing import cast
 
 from lgaudit.errors import StoreError, StoreUnavailableError
 from lgaudit.store import NewEvent, Store
@@ -39,7 +40,7 @@ class BatchedWriter:
         self._thread = threading.Thread(target=self._run, name="lgaudit-writer", daemon=True)
         self._thread.start()
         self_ref = weakref.ref(self)
-        atexit.register(lambda: (w := self_ref()) is not None and w.close(timeout=30))
+        atexit.register(lambda: (w := self_ref()) is not None and cast(None, w.close(timeout=30)))
 
     @property
     def pending(self) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lgaudit.store import Store
+from lgaudit.store.records import EventRecord
 from lgaudit.store.serialization import canonical_json, to_jsonable
 from lgaudit.store.views import EventExpander
 
@@ -100,10 +101,10 @@ class Cassette:
             if e["kind"] == "node_start" and e["task_id"]:
                 path = "/".join(e["payload"].get("path") or [])
                 tasks[e["task_id"]] = TaskRef(e["node"] or "", e["step"], path)
-        llm_starts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        llm_ends: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        tool_starts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        tool_ends: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        llm_starts: dict[str, list[EventRecord]] = defaultdict(list)
+        llm_ends: dict[str, list[EventRecord]] = defaultdict(list)
+        tool_starts: dict[str, list[EventRecord]] = defaultdict(list)
+        tool_ends: dict[str, list[EventRecord]] = defaultdict(list)
         for e in events:
             tid = e["task_id"]
             if not tid or tid not in tasks:
@@ -142,7 +143,7 @@ class Cassette:
                 )
 
     def _recorded(
-        self, label: str, request: str, end: dict[str, Any] | None, field: str
+        self, label: str, request: str, end: EventRecord | None, field: str
     ) -> RecordedCall:
         if end is None:
             return RecordedCall(
@@ -186,7 +187,7 @@ def _tool_args(value: Any) -> Any:
     return value
 
 
-def _matching_end(ends: list[dict[str, Any]], call_id: Any, index: int) -> dict[str, Any] | None:
+def _matching_end(ends: list[EventRecord], call_id: Any, index: int) -> EventRecord | None:
     if call_id:
         for e in ends:
             if e["payload"].get("tool_call_id") == call_id:

@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.pregel import Pregel
@@ -35,7 +35,7 @@ from lgaudit.replay.spec import (
     parse_swap,
 )
 from lgaudit.store import Store
-from lgaudit.store.records import NewRun
+from lgaudit.store.records import EventRecord, NewRun, RunRecord
 from lgaudit.store.saver import RUN_ID_KEY
 
 
@@ -140,9 +140,9 @@ def replay(
 def _execute(
     recorder: Recorder,
     graph: Any,
-    source: dict[str, Any],
-    start: dict[str, Any],
-    checkpoints: list[dict[str, Any]],
+    source: RunRecord,
+    start: EventRecord,
+    checkpoints: list[EventRecord],
     tape: Cassette | None,
     mode: CassetteMode,
     swap_models: dict[str, BaseChatModel],
@@ -183,7 +183,9 @@ def _execute(
         checkpoint_ns="",
     )
     meta = {RUN_ID_KEY: run_id}
-    _seed(graph.checkpointer, source["thread_id"], thread_id, start, checkpoints, meta)
+    # a run that recorded checkpoints ran on a thread (LangGraph's checkpointer requires one)
+    source_thread = cast(str, source["thread_id"])
+    _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta)
     injector = FaultInjector(recorder, faults)
     config: dict[str, Any] = {
         "configurable": {"thread_id": thread_id},
@@ -228,7 +230,7 @@ def _execute(
     return ReplayResult(
         run_id=run_id,
         parent_run_id=source["run_id"],
-        from_checkpoint=start["checkpoint_id"],
+        from_checkpoint=cast(str, start["checkpoint_id"]),  # set on every checkpoint event
         status=record["status"],
         cassette=mode.value,
         swaps=swap_refs,
@@ -246,8 +248,8 @@ def _seed(
     saver: Any,
     source_thread: str,
     thread_id: str,
-    start: dict[str, Any],
-    checkpoints: list[dict[str, Any]],
+    start: EventRecord,
+    checkpoints: list[EventRecord],
     meta: dict[str, Any],
 ) -> None:
     """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread."""
@@ -284,14 +286,14 @@ def _seed(
 def _choose(
     store: Store,
     run_id: str,
-    checkpoints: list[dict[str, Any]],
+    checkpoints: list[EventRecord],
     checkpoint_id: str | None,
     step: int | None,
     node: str | None,
-) -> dict[str, Any]:
+) -> EventRecord:
     root = [c for c in checkpoints if not c["checkpoint_ns"]]
     if checkpoint_id is not None:
-        found = [c for c in checkpoints if c["checkpoint_id"].startswith(checkpoint_id)]
+        found = [c for c in checkpoints if cast(str, c["checkpoint_id"]).startswith(checkpoint_id)]
         ids = {c["checkpoint_id"] for c in found}
         if len(ids) != 1:
             what = "no" if not ids else "more than one"

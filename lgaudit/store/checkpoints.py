@@ -8,10 +8,10 @@ cannot misorder it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, select, tuple_
+from sqlalchemy import Row, and_, exists, select, tuple_
 
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
@@ -33,7 +33,7 @@ class CheckpointQueries:
 
     def checkpoint_row(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
-    ) -> CheckpointRow | None:
+    ) -> Row[Any] | None:
         """The visible checkpoint (latest appended if ``checkpoint_id`` is ``None``)."""
         q = select(CheckpointRow).where(
             CheckpointRow.thread_id == thread_id,
@@ -54,7 +54,7 @@ class CheckpointQueries:
         checkpoint_id: str | None,
         before: tuple[str, str] | None,
         batch: int = 200,
-    ) -> Iterator[CheckpointRow]:
+    ) -> Generator[Row[Any], None, None]:
         """Visible checkpoints newest first; a re-put checkpoint id appears once (latest)."""
         q = select(CheckpointRow).where(_visible(CheckpointRow))
         if thread_id is not None:
@@ -120,7 +120,7 @@ class CheckpointQueries:
         with translate_errors(), self._read.connect() as conn:
             return {ch: ref for ch, _v, ref in conn.execute(q)}
 
-    def write_rows(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[WriteRow]:
+    def write_rows(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Row[Any]]:
         """Pending writes of a checkpoint, resolved as LangGraph's savers do.
 
         A regular write (``idx >= 0``) keeps its first recording for ``(task_id, idx)``; a
@@ -139,7 +139,7 @@ class CheckpointQueries:
         )
         with translate_errors(), self._read.connect() as conn:
             rows = conn.execute(q).all()
-        chosen: dict[tuple[str, int], WriteRow] = {}
+        chosen: dict[tuple[str, int], Row[Any]] = {}
         for row in rows:
             key = (row.task_id, row.idx)
             if row.idx < 0 or key not in chosen:

@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -31,6 +31,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
+from sqlalchemy import Row
 
 from lgaudit.store.records import NewEvent, NewRun
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
@@ -112,7 +113,7 @@ class RunRegistry:
         self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
     ) -> NewRun:
         meta = config.get("metadata") or {}
-        run_id = meta.get(RUN_ID_KEY) or (metadata or {}).get(RUN_ID_KEY)
+        run_id = cast("str | None", meta.get(RUN_ID_KEY) or (metadata or {}).get(RUN_ID_KEY))
         thread_id = str(config.get("configurable", {}).get("thread_id", ""))
         with self._lock:
             if run_id:
@@ -394,7 +395,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         finally:
             rows.close()  # release the read connection even when a caller stops early
 
-    def _tuple(self, row: CheckpointRow) -> CheckpointTuple:
+    def _tuple(self, row: Row[Any]) -> CheckpointTuple:
         codec = self.codec
         head = self.store.load_blobs([row.checkpoint_ref, row.metadata_ref])
         checkpoint = codec.decode(row.checkpoint_ref, head)

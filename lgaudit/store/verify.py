@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
 from lgaudit.store.schema import Blob, ChannelValue, CheckpointRow, Event, Tombstone, WriteRow
@@ -89,7 +89,7 @@ def _hashes_of(conn: Any, gseqs: list[int]) -> dict[int, str]:
 def _state_digests(conn: Any, lo: int, hi: int, rows_digest: Any) -> dict[int, str]:
     grouped: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for model in _STATE_TABLES:
-        table = model.__table__
+        table = cast(Table, model.__table__)
         q = select(table).where(table.c.gseq >= lo, table.c.gseq <= hi)
         for r in conn.execute(q).mappings():
             grouped[r["gseq"]].append((table.name, dict(r)))
@@ -101,7 +101,7 @@ def _first_orphan_row(store: Store) -> str | None:
     last = select(func.coalesce(func.max(Event.gseq), 0)).scalar_subquery()
     with store._read.connect() as conn:
         for model in _STATE_TABLES:
-            table = model.__table__
+            table = cast(Table, model.__table__)
             q = select(table.c.gseq).where((table.c.gseq < 1) | (table.c.gseq > last)).limit(1)
             gseq = conn.execute(q).scalar()
             if gseq is not None:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import make_url
@@ -63,13 +63,14 @@ class ChainWriter:
         self._inflight: tuple[str, list[int]] | None = None
         self._head: tuple[int, str] | None = None
         self._seqs: dict[str, int] = {}
-        self._sql: dict[str, str] = {}
+        self._sql: dict[str, tuple[str, str, str]] = {}
 
     # -- connection ----------------------------------------------------------------------
 
     def _connect(self) -> Any:
         if self._conn is not None:
             return self._conn
+        conn: Any
         if self.dialect == "sqlite":
             conn = sqlite3.connect(
                 self._url.database or "",
@@ -290,7 +291,7 @@ class ChainWriter:
                 "prev_hash": prev,
             }
             row["hash"] = prev = self._hash(row)
-            event_rows.append(_values(Event.__table__, row))
+            event_rows.append(_values(cast(Table, Event.__table__), row))
             gseqs.append(gseq)
             for model, values in e.rows:
                 state_rows[model.__table__].append(
@@ -298,12 +299,12 @@ class ChainWriter:
                 )
         statements: list[tuple[tuple[str, str, str], list[tuple[Any, ...]]]] = []
         if runs:
-            rows = [_values(Run.__table__, _run_row(r)) for r in runs.values()]
-            statements.append((self._insert(Run.__table__, ignore=True), rows))
+            rows = [_values(cast(Table, Run.__table__), _run_row(r)) for r in runs.values()]
+            statements.append((self._insert(cast(Table, Run.__table__), ignore=True), rows))
         if new_blobs:
             rows = [(h, blobs[h][0], blobs[h][1]) for h in new_blobs]
-            statements.append((self._insert(Blob.__table__, ignore=True), rows))
-        statements.append((self._insert(Event.__table__), event_rows))
+            statements.append((self._insert(cast(Table, Blob.__table__), ignore=True), rows))
+        statements.append((self._insert(cast(Table, Event.__table__)), event_rows))
         for table, rows in state_rows.items():
             statements.append((self._insert(table), rows))
         if sqlite:
@@ -315,8 +316,8 @@ class ChainWriter:
             # client-side by psycopg's ClientCursor (quoted as literals, never spliced)
             script = [f"BEGIN; SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"]
             for (head, row_sql, suffix), rows in statements:
-                values = ",".join(cur.mogrify(row_sql, row) for row in rows)
-                script.append(f"{head} VALUES {values}{suffix}")
+                rendered = ",".join(cur.mogrify(row_sql, row) for row in rows)
+                script.append(f"{head} VALUES {rendered}{suffix}")
             script.append("COMMIT")
             self._inflight = (prev, gseqs)
             cur.execute(";\n".join(script))
