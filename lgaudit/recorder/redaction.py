@@ -35,31 +35,19 @@ _SECRET_KEY = (
     r"client[_\-]?secret|session[_\-]?id|x-api-key)$"
 )
 _KEY_HINT = rb"(?i)pass|pwd|secret|token|key|auth|cookie|credential|session"
-#: A secret-naming key as it appears inside serialized bytes: the word ends the key
-#: (``input_tokens`` is not a secret, ``access_token`` is).
+#: Secret-naming key words as they appear inside serialized bytes (lower-cased); a match
+#: counts when the word ends the key (``access_token`` is a secret, ``input_tokens`` not).
 _KEY_WORDS = (
-    rb"(?i)(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|authorization|auth|"
-    rb"cookie|credentials?|private[_\-]?key|access[_\-]?key|session[_\-]?id)(?![a-z0-9])"
-)
-#: Lower-case substrings that every default key or value pattern's match contains.
-_HINT_WORDS = (
-    b"pass",
-    b"pwd",
-    b"secret",
-    b"token",
-    b"key",
-    b"auth",
-    b"cookie",
-    b"credential",
-    b"session",
-    b"sk-",
-    b"akia",
-    b"gh",
-    b"xox",
-    b"aiza",
-    b"bearer",
-    b"basic",
-)
+    b"password", b"passwd", b"pwd", b"secret", b"token", b"apikey", b"api_key", b"api-key",
+    b"authorization", b"auth", b"cookie", b"credential", b"credentials", b"private_key",
+    b"private-key", b"privatekey", b"access_key", b"access-key", b"accesskey", b"session_id",
+    b"session-id", b"sessionid",
+)  # fmt: skip
+#: Lower-case prefixes of the default secret value patterns (cheap test before the regex).
+_VALUE_PREFIXES = (
+    b"sk-", b"akia", b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"xoxb-", b"xoxa-",
+    b"xoxp-", b"xoxr-", b"xoxs-", b"aiza", b"bearer", b"basic",
+)  # fmt: skip
 
 Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
 
@@ -79,11 +67,12 @@ class Redactor:
                 key_patterns.append(pattern)
                 hints.append(re.escape(pattern.pattern).encode())
         self._keys = key_patterns
+        self._verdicts: dict[bytes, bool] = {}
         self._user_keys = key_patterns[1:]
         self._key_verdicts: dict[str, bool] = {}
         self._values = re.compile("|".join(_VALUE_PATTERNS))
         self._hint = re.compile(b"|".join(hints) + b"|" + "|".join(_VALUE_PATTERNS).encode())
-        self._precise = re.compile(_KEY_WORDS + b"|" + "|".join(_VALUE_PATTERNS).encode())
+        self._secret_values = re.compile("|".join(_VALUE_PATTERNS).encode())
 
     def needs(self, data: bytes | str) -> bool:
         """Whether serialized bytes/text might hold something to mask (cheap pre-check:
@@ -91,8 +80,23 @@ class Redactor:
         if self._callables:
             return True
         raw = data.encode() if isinstance(data, str) else data
+        known = self._verdicts.get(raw)
+        if known is None:
+            known = self._scan(raw)
+            if len(raw) <= 4096 and len(self._verdicts) < 20_000:
+                self._verdicts[raw] = known  # values recur step after step (message history)
+        return known
+
+    def _scan(self, raw: bytes) -> bool:
         low = raw.lower()
-        if any(word in low for word in _HINT_WORDS) and self._precise.search(raw) is not None:
+        for word in _KEY_WORDS:
+            at = low.find(word)
+            while at != -1:
+                end = at + len(word)
+                if not low[end : end + 1].isalnum():  # the word ends the key: not "tokens"
+                    return True
+                at = low.find(word, at + 1)
+        if any(prefix in low for prefix in _VALUE_PREFIXES) and self._secret_values.search(raw):
             return True
         return bool(self._user_keys) and self._hint.search(raw) is not None
 

@@ -160,7 +160,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
 
     @property
     def codec(self) -> ValueCodec:
-        return ValueCodec(self.serde, self.redactor, self._elements)
+        return ValueCodec(self.serde, self.redactor, self._elements, self.store.blob_cache)
 
     # -- writes -----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from lgaudit.errors import StoreError
@@ -63,10 +64,17 @@ def canonical_json(obj: Any) -> str:
 class ValueCodec:
     """Encodes values into content-addressed blobs and decodes them back, safely."""
 
-    def __init__(self, serde: Any, redactor: Any = None, elements: ElementCache | None = None):
+    def __init__(
+        self,
+        serde: Any,
+        redactor: Any = None,
+        elements: ElementCache | None = None,
+        stored: BlobCache | None = None,
+    ) -> None:
         self.serde = serde
         self.redactor = redactor
         self.elements = elements
+        self.stored = stored  # blobs known to be committed (content-addressed: never stale)
 
     def dumps(self, value: Any) -> Blob:
         """Serialize one value (redacted first when a redactor is set and the bytes hint at
@@ -112,14 +120,15 @@ class ValueCodec:
     def _element(self, item: Any, out: dict[str, Blob]) -> str:
         """One list element; immutable ones seen before reuse their encoding."""
         cache = self.elements
-        if cache is None or type(item) not in _IMMUTABLE:
+        if cache is None or not (type(item) in _IMMUTABLE or isinstance(item, BaseMessage)):
             return self._put(self.dumps(item), out)
         hit = cache.get(item)
         if hit is None:
             blob = self.dumps(item)
             hit = (blob_hash(*blob), blob)
             cache.add(item, hit)
-        out[hit[0]] = hit[1]
+        if not (self.stored is not None and hit[0] in self.stored):
+            out[hit[0]] = hit[1]  # only blobs the store may not hold yet travel with the event
         return hit[0]
 
     def encode_empty(self, out: dict[str, Blob]) -> str:
@@ -174,28 +183,39 @@ _IMMUTABLE = (str, bytes, int, float, bool)
 
 
 class ElementCache:
-    """Encodings of immutable list elements by object identity.
+    """Encodings of list elements by object identity.
 
     A growing message list keeps the same element objects from step to step (reducers
-    build a new list around them), so each element is serialized and hashed once. Only
-    immutable types are cached: a mutable element may change in place and must be
-    serialized again. Entries hold the object, so its id cannot be reused while cached.
+    build a new list around them), and the same messages are recorded as checkpoint values,
+    node inputs and model requests, so each element is serialized and hashed once.
+    Immutable values (str, numbers) are reused as long as the object is; a LangChain
+    message is reused only while every top-level field is still the same object (a field
+    that was reassigned — new content, new tool calls — serializes it again; a change made
+    inside a field's own dict or list in place is not seen). Entries hold the object, so its
+    id cannot be reused while cached.
     """
 
     def __init__(self, max_items: int = 50_000) -> None:
-        self._items: OrderedDict[int, tuple[Any, tuple[str, Blob]]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob]]] = OrderedDict()
         self._max = max_items
         self._lock = threading.Lock()
 
     def get(self, obj: Any) -> tuple[str, Blob] | None:
         entry = self._items.get(id(obj))
-        return entry[1] if entry is not None and entry[0] is obj else None
+        if entry is None or entry[0] is not obj or entry[1] != _fingerprint(obj):
+            return None
+        return entry[2]
 
     def add(self, obj: Any, encoded: tuple[str, Blob]) -> None:
         with self._lock:
-            self._items[id(obj)] = (obj, encoded)
+            self._items[id(obj)] = (obj, _fingerprint(obj), encoded)
             if len(self._items) > self._max:
                 self._items.popitem(last=False)
+
+
+def _fingerprint(obj: Any) -> Any:
+    fields = getattr(obj, "__dict__", None)
+    return None if fields is None else tuple(map(id, fields.values()))
 
 
 class BlobCache:

@@ -172,6 +172,11 @@ class Store(CheckpointQueries):
             todo = [c for b in found.values() for c in ValueCodec.children(b) if c not in out]
         return out
 
+    @property
+    def blob_cache(self) -> BlobCache:
+        """Blobs this process knows are committed (written or read), by hash."""
+        return self._blob_cache
+
     def load_value(self, ref: str, serde: Any = None) -> Any:
         """Decode a stored value into objects (safe serializer unless one is given)."""
         codec = ValueCodec(serde or safe_serializer())
