@@ -357,3 +357,29 @@ def test_graph_state_with_a_lock_is_recorded_as_a_placeholder(store: Store) -> N
     assert state.values["name"] == "db!"
     assert _is_placeholder(state.values["handle"], "lock")
     assert store.verify()["ok"]
+
+
+# -- element reuse never records a stale value -----------------------------------------------
+
+
+def test_element_cache_reencodes_changed_values() -> None:
+    """Encodings are reused for unchanged list elements only: a message whose field was
+    reassigned, or a mutable dict changed in place, is serialized again."""
+    from langchain_core.messages import AIMessage
+
+    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+
+    codec = ValueCodec(safe_serializer(), elements=ElementCache())
+    messages: list[Any] = [AIMessage(f"m{i}") for i in range(8)] + [{"n": 1}, "text"]
+
+    def decoded() -> list[Any]:
+        out: dict[str, Any] = {}
+        ref = codec.encode(messages, out)
+        return codec.decode(ref, out)
+
+    first = decoded()
+    assert [m.content for m in first[:8]] == [f"m{i}" for i in range(8)]
+    messages[0].content = "rewritten"  # a reassigned field
+    messages[8]["n"] = 2  # a dict changed in place (dicts are never reused)
+    again = decoded()
+    assert again[0].content == "rewritten" and again[8] == {"n": 2} and again[9] == "text"

@@ -113,9 +113,13 @@ class RecordingCallback(BaseCallbackHandler):
         ctx: dict[str, Any],
         blobs: dict[str, tuple[str, bytes]] | None = None,
     ) -> None:
-        self.recorder.sink.submit(
-            [NewEvent(run=run, kind=kind, payload=payload, blobs=blobs or {}, **ctx)]
-        )
+        try:
+            self.recorder.sink.submit(
+                [NewEvent(run=run, kind=kind, payload=payload, blobs=blobs or {}, **ctx)]
+            )
+        except BaseException:
+            self.recorder.checkpointer.forget_encodings()
+            raise
 
     # -- chains: the run and its node tasks ------------------------------------------------
 

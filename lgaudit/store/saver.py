@@ -232,7 +232,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
             "checkpoint_ref": checkpoint_ref,
             "metadata_ref": metadata_ref,
         }
-        self.sink.submit(
+        self._submit(
             [
                 NewEvent(
                     run=run,
@@ -322,12 +322,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
                     "task_path": task_path,
                 }
                 events.append(NewEvent(kind="interrupt", payload=payload, **common))
-        self.sink.submit(events)
+        self._submit(events)
 
     def delete_thread(self, thread_id: str) -> None:
         thread_id = str(thread_id)
         run = self.runs.for_config({"configurable": {"thread_id": thread_id}})
-        self.sink.submit(
+        self._submit(
             [
                 NewEvent(
                     run=run,
@@ -338,6 +338,17 @@ class AuditSaver(BaseCheckpointSaver[str]):
                 )
             ]
         )
+
+    def _submit(self, events: list[NewEvent]) -> None:
+        try:
+            self.sink.submit(events)
+        except BaseException:
+            self.forget_encodings()
+            raise
+
+    def forget_encodings(self) -> None:
+        """Drop reused encodings: after a failed write, their blobs may not be stored."""
+        self._elements.clear()
 
     def jsonable(self, value: Any) -> Any:
         """A redacted JSON view of a value, for event payloads."""

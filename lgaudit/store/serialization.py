@@ -18,6 +18,7 @@ import enum
 import hashlib
 import json
 import math
+import operator
 import threading
 import uuid
 from collections import OrderedDict
@@ -110,12 +111,22 @@ class ValueCodec:
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
         """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""
         if isinstance(value, list) and len(value) >= _LIST_MIN:
-            refs = [self._element(item, out) for item in value]
-            return self._put((LIST_TYPE, b"".join(bytes.fromhex(r) for r in refs)), out)
+            return self._put((LIST_TYPE, self._manifest(value, out)), out)
         if is_split_dict(value):
             keyed = {k: self.encode(v, out) for k, v in value.items()}
             return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
         return self._put(self.dumps(value), out)
+
+    def _manifest(self, value: list[Any], out: dict[str, Blob]) -> bytes:
+        """The element digests of a list; a prefix of immutable elements already encoded as
+        part of an earlier list (a growing history) is reused without touching them."""
+        cache = self.elements
+        if cache is None:
+            return b"".join(bytes.fromhex(self._element(item, out)) for item in value)
+        k, head = cache.prefix(value)
+        manifest = head + b"".join(bytes.fromhex(self._element(item, out)) for item in value[k:])
+        cache.remember(value, manifest, k)
+        return manifest
 
     def _element(self, item: Any, out: dict[str, Blob]) -> str:
         """One list element; immutable ones seen before reuse their encoding."""
@@ -197,6 +208,7 @@ class ElementCache:
 
     def __init__(self, max_items: int = 50_000) -> None:
         self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob]]] = OrderedDict()
+        self._lists: OrderedDict[int, tuple[Any, list[Any], bytes, int]] = OrderedDict()
         self._max = max_items
         self._lock = threading.Lock()
 
@@ -211,6 +223,36 @@ class ElementCache:
             self._items[id(obj)] = (obj, _fingerprint(obj), encoded)
             if len(self._items) > self._max:
                 self._items.popitem(last=False)
+
+    def prefix(self, value: list[Any]) -> tuple[int, bytes]:
+        """``(k, digests)``: ``value[:k]`` are the very objects, all immutable, of the last
+        list remembered with the same first element, and ``digests`` their manifest part."""
+        entry = self._lists.get(id(value[0]))
+        if entry is None or entry[0] is not value[0]:
+            return 0, b""
+        objs, manifest, immutable = entry[1], entry[2], entry[3]
+        n = len(objs)
+        if len(value) < n or not all(map(operator.is_, value[:n], objs)):
+            return 0, b""
+        return immutable, manifest[: 32 * immutable]
+
+    def remember(self, value: list[Any], manifest: bytes, known: int) -> None:
+        """Remember a list's elements and manifest (``known`` leading immutables checked)."""
+        immutable = known
+        for item in value[known:]:
+            if type(item) not in _IMMUTABLE:
+                break
+            immutable += 1
+        with self._lock:
+            self._lists[id(value[0])] = (value[0], list(value), manifest, immutable)
+            if len(self._lists) > 1_000:
+                self._lists.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything (after a failed write, blobs remembered may not be stored)."""
+        with self._lock:
+            self._items.clear()
+            self._lists.clear()
 
 
 def _fingerprint(obj: Any) -> Any:
