@@ -133,6 +133,10 @@ class Recorder:
         """Called when a run's last event is submitted: drain the writer, for a bounded
         time — during a store outage the graph goes on and the events stay queued."""
         self.runs.forget(run.run_id)
+        if isinstance(self.sink, BatchedWriter) and not self.sink.healthy:
+            log.warning("lgaudit: run %s ended during a store outage: %d events queued",
+                        run.run_id, self.sink.pending)  # fmt: skip
+            return
         try:
             self.sink.flush(timeout=RUN_END_FLUSH_S)
         except StoreUnavailableError as e:

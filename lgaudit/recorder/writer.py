@@ -35,6 +35,7 @@ class BatchedWriter:
         self.failures = 0
         self.written = 0
         self.last_error: BaseException | None = None
+        self.healthy = True  # False while the store is failing: runs then end without waiting
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="lgaudit-writer", daemon=True)
@@ -106,10 +107,12 @@ class BatchedWriter:
             try:
                 self.store.append(batch)
                 self.written += len(batch)
+                self.healthy = True
                 return
             except Exception as e:  # noqa: BLE001 - never lose the batch: log, count, retry
                 self.failures += 1
                 self.last_error = e
+                self.healthy = False
                 log.error(
                     "lgaudit: store write failed (%d events held, retrying): %s", len(batch), e
                 )
