@@ -1,19 +1,19 @@
-"""Engines for SQLite and PostgreSQL, and the one place driver errors become lgaudit's.
+"""SQLAlchemy engines for reads and schema upgrades, and their error translation.
 
-SQLite runs in WAL mode with a busy timeout, and write transactions start with
-``BEGIN IMMEDIATE`` so two writers never both read the chain head and then collide on it;
-reads use a plain deferred ``BEGIN`` and never wait on a writer. PostgreSQL serializes chain
-appends with a transaction-scoped advisory lock (see ``EventStore``).
+SQLite runs in WAL mode (set by the write engine, so readers never change a file) with a
+busy timeout; the write engine starts transactions with ``BEGIN IMMEDIATE``, readers with a
+deferred ``BEGIN`` that never waits on a writer. The append path does not use these engines:
+``writer.ChainWriter`` keeps its own driver connection and classifies its driver errors
+(stale head, lock, lost connection, refused by a trigger) for its retry loop; everything
+else goes through ``translate_errors`` here.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
@@ -22,9 +22,6 @@ from lgaudit.errors import AppendOnlyViolation, BadInputError, StoreError, Store
 
 DEFAULT_URL = "sqlite:///lgaudit.db"
 _BUSY_TIMEOUT_S = 30.0
-_RETRIES = 8
-
-T = TypeVar("T")
 
 
 def resolve_url(url: str | None) -> str:
@@ -90,11 +87,6 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
 
 
 _APPEND_ONLY = re.compile(r"append-only")
-_TRANSIENT = re.compile(
-    r"database is locked|database table is locked|could not serialize|deadlock detected|"
-    r"unique constraint|UNIQUE constraint failed|duplicate key value",
-    re.IGNORECASE,
-)
 
 
 def translate(e: BaseException) -> StoreError:
@@ -105,24 +97,6 @@ def translate(e: BaseException) -> StoreError:
     if isinstance(e, exc.OperationalError | exc.InterfaceError):
         return StoreUnavailableError(f"store unavailable: {text}")
     return StoreError(f"store error: {text}")
-
-
-def with_retries(fn: Callable[[], T], *, retries: int = _RETRIES) -> T:
-    """Run a write transaction, retrying lock timeouts and lost races on the chain head.
-
-    A unique violation on the chain (two appenders claiming one predecessor) cannot commit,
-    so retrying re-reads the head; anything else is translated and raised at once.
-    """
-    delay = 0.01
-    for attempt in range(retries + 1):
-        try:
-            return fn()
-        except exc.DBAPIError as e:
-            if attempt == retries or not _TRANSIENT.search(str(e.orig)):
-                raise translate(e) from e
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
-    raise AssertionError("unreachable")
 
 
 @contextmanager
