@@ -189,6 +189,14 @@ def test_shadowed_channel_value_is_never_executed(store: Store, kind: str, tmp_p
     assert store.verify()["ok"] is False
 
 
+def _plant_write(url: str, gseq: int, checkpoint_id: str, ref: str) -> None:
+    """Insert (inserts are allowed) a pending write of thread 'victim' pointing at ``ref``."""
+    row = {"gseq": gseq, "position": 0, "thread_id": "victim", "checkpoint_ns": "",
+           "checkpoint_id": checkpoint_id, "task_id": "evil", "task_path": "", "idx": 0,
+           "channel": "count", "ref": ref}  # fmt: skip
+    insert_raw(url, "lgaudit_writes", row)
+
+
 @pytest.mark.parametrize("kind", ["ext_pos_args", "json_lc2", "pickle"])
 def test_planted_pending_write_is_never_executed(store: Store, kind: str, tmp_path: Path) -> None:
     sentinel = tmp_path / "SENTINEL"
@@ -197,22 +205,7 @@ def test_planted_pending_write_is_never_executed(store: Store, kind: str, tmp_pa
     url = store.url
     last = fetch(url, "SELECT max(gseq) FROM lgaudit_events")[0][0]
     ref = _insert_blob(url, crafted(kind, sentinel))
-    insert_raw(
-        url,
-        "lgaudit_writes",
-        {
-            "gseq": last + 1,
-            "position": 0,
-            "thread_id": "victim",
-            "checkpoint_ns": "",
-            "checkpoint_id": ids[-1],
-            "task_id": "evil",
-            "task_path": "",
-            "idx": 0,
-            "channel": "count",
-            "ref": ref,
-        },
-    )
+    _plant_write(url, last + 1, ids[-1], ref)
     config = {"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}
     with Store.open(url) as reader:
         reader_saver = AuditSaver(reader)
@@ -270,22 +263,7 @@ def test_refused_stored_value_is_a_store_error(store: Store, kind: str, tmp_path
     url = store.url
     last = fetch(url, "SELECT max(gseq) FROM lgaudit_events")[0][0]
     ref = _insert_blob(url, crafted(kind, sentinel))
-    insert_raw(
-        url,
-        "lgaudit_writes",
-        {
-            "gseq": last + 1,
-            "position": 0,
-            "thread_id": "victim",
-            "checkpoint_ns": "",
-            "checkpoint_id": ids[-1],
-            "task_id": "evil",
-            "task_path": "",
-            "idx": 0,
-            "channel": "count",
-            "ref": ref,
-        },
-    )
+    _plant_write(url, last + 1, ids[-1], ref)
     with Store.open(url) as reader, pytest.raises(StoreError):
         AuditSaver(reader).get_tuple({"configurable": {"thread_id": "victim"}})
     assert not sentinel.exists()

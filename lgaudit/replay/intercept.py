@@ -116,15 +116,15 @@ class Interceptor:
 
     # -- model calls ---------------------------------------------------------------------
 
-    def chat(
+    def route(
         self,
         model: BaseChatModel,
         messages: list[BaseMessage],
         stop: Any,
         run_manager: Any,
         kwargs: dict[str, Any],
-        original: Any,
-    ) -> ChatResult:
+    ) -> ChatResult | tuple[BaseChatModel, str | None]:
+        """A served result, or the model to call live and the tag its answer gets."""
         metadata = getattr(run_manager, "metadata", None) or {}
         params = model._get_invocation_params(stop=stop, **kwargs)
         name = model_name(None, params, metadata, type(model).__name__)
@@ -132,9 +132,7 @@ class Interceptor:
         index = self._next((key, "llm"))
         substitute = self.swaps.get(name) or self.swaps.get("*")
         if substitute is not None and substitute is not model:
-            result = original(substitute, messages, stop=stop, run_manager=run_manager, **kwargs)
-            ref = self.swap_refs.get(name) or self.swap_refs.get("*")
-            return _tagged(result, f"swap:{ref}")
+            return substitute, f"swap:{self.swap_refs.get(name) or self.swap_refs.get('*')}"
         if self.mode is not CassetteMode.OFF and self.cassette is not None:
             recorded = self.cassette.llm.get((key, index))
             label = f"model {name!r} call #{index + 1} in {describe(key)}"
@@ -144,7 +142,7 @@ class Interceptor:
                 matcher = "request differs from the recorded one" if recorded else "no such call"
                 raise CassetteMissError(label, self.cassette.nearest_llm(key, index), matcher)
         self.live_calls += 1
-        return original(model, messages, stop=stop, run_manager=run_manager, **kwargs)
+        return model, None
 
     # -- tool calls ------------------------------------------------------------------------
 
@@ -235,10 +233,12 @@ def _generate_with_cache(
     **kwargs: Any,
 ) -> ChatResult:
     ic = _ACTIVE.get()
-    original = _ORIGINAL["gen"]
-    if ic is None:
-        return original(self, messages, stop=stop, run_manager=run_manager, **kwargs)
-    return ic.chat(self, messages, stop, run_manager, kwargs, original)
+    routed = ic.route(self, messages, stop, run_manager, kwargs) if ic else (self, None)
+    if isinstance(routed, ChatResult):
+        return routed
+    model, tag = routed
+    result = _ORIGINAL["gen"](model, messages, stop=stop, run_manager=run_manager, **kwargs)
+    return _tagged(result, tag) if tag else result
 
 
 async def _agenerate_with_cache(
@@ -249,29 +249,12 @@ async def _agenerate_with_cache(
     **kwargs: Any,
 ) -> ChatResult:
     ic = _ACTIVE.get()
-    original = _ORIGINAL["agen"]
-    if ic is None:
-        return await original(self, messages, stop=stop, run_manager=run_manager, **kwargs)
-
-    pending: list[Any] = []
-
-    def capture(model: Any, msgs: Any, **kw: Any) -> Any:
-        pending.append((model, msgs, kw))
-        return None
-
-    result = ic.chat(self, messages, stop, run_manager, kwargs, capture)
-    if pending:
-        model, msgs, kw = pending[0]
-        result = await original(model, msgs, **kw)
-        if model is not self:
-            name = model_name(
-                None,
-                self._get_invocation_params(stop=stop, **kwargs),
-                getattr(run_manager, "metadata", None),
-                type(self).__name__,
-            )
-            result = _tagged(result, f"swap:{ic.swap_refs.get(name) or ic.swap_refs.get('*')}")
-    return result
+    routed = ic.route(self, messages, stop, run_manager, kwargs) if ic else (self, None)
+    if isinstance(routed, ChatResult):
+        return routed
+    model, tag = routed
+    result = await _ORIGINAL["agen"](model, messages, stop=stop, run_manager=run_manager, **kwargs)
+    return _tagged(result, tag) if tag else result
 
 
 def _tool_run(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
