@@ -361,3 +361,33 @@ def test_element_cache_reencodes_changed_values() -> None:
     messages[8]["n"] = 2  # a dict changed in place (dicts are never reused)
     again = decoded()
     assert again[0].content == "rewritten" and again[8] == {"n": 2} and again[9] == "text"
+
+
+def test_list_prefix_reuse_sees_a_changed_message_in_the_history() -> None:
+    """A growing history reuses the encodings of its unchanged head, but a message in the
+    middle of it whose field was reassigned is recorded with its new value, and a shorter
+    list over the same messages reuses their encodings without confusing the two."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+
+    codec = ValueCodec(safe_serializer(), elements=ElementCache())
+    stored: dict[str, Any] = {}  # everything encoded so far, as the store would hold it
+
+    def roundtrip(value: list[Any]) -> list[Any]:
+        out: dict[str, Any] = {}
+        ref = codec.encode(value, out)
+        stored.update(out)
+        return codec.decode(ref, stored)
+
+    history: list[Any] = [HumanMessage(f"q{i}") for i in range(10)]
+    assert [m.content for m in roundtrip(history)] == [f"q{i}" for i in range(10)]
+    history = [*history, AIMessage("a10")]  # a reducer builds a new list around them
+    history[4].content = "edited in the middle"
+    assert [m.content for m in roundtrip(history)] == [
+        *(f"q{i}" for i in range(4)), "edited in the middle", *(f"q{i}" for i in range(5, 10)),
+        "a10",
+    ]  # fmt: skip
+    assert [m.content for m in roundtrip(history[:9])][4] == "edited in the middle"
+    history[9].additional_kwargs = {"note": "late"}
+    assert roundtrip(history)[9].additional_kwargs == {"note": "late"}

@@ -12,6 +12,7 @@ appending one message stores one new element, not the whole list again.
 from __future__ import annotations
 
 import base64
+import bisect
 import dataclasses
 import datetime as dt
 import enum
@@ -23,7 +24,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -118,14 +119,14 @@ class ValueCodec:
         return self._put(self.dumps(value), out)
 
     def _manifest(self, value: list[Any], out: dict[str, Blob]) -> bytes:
-        """The element digests of a list; a prefix of immutable elements already encoded as
-        part of an earlier list (a growing history) is reused without touching them."""
+        """The element digests of a list; a prefix of elements already encoded as part of
+        an earlier list (a growing history) is reused without encoding them again."""
         cache = self.elements
         if cache is None:
             return b"".join(bytes.fromhex(self._element(item, out)) for item in value)
-        k, head = cache.prefix(value)
+        k, head, fields = cache.prefix(value)
         manifest = head + b"".join(bytes.fromhex(self._element(item, out)) for item in value[k:])
-        cache.remember(value, manifest, k)
+        cache.remember(value, manifest, k, fields)
         return manifest
 
     def _element(self, item: Any, out: dict[str, Blob]) -> str:
@@ -204,11 +205,15 @@ class ElementCache:
     that was reassigned — new content, new tool calls — serializes it again; a change made
     inside a field's own dict or list in place is not seen). Entries hold the object, so its
     id cannot be reused while cached.
+
+    Whole lists are remembered too: a list that starts with the very objects of the last
+    list remembered with the same first element reuses that list's manifest for them —
+    immutable elements as they are, messages while their fields are unchanged.
     """
 
     def __init__(self, max_items: int = 50_000) -> None:
         self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob]]] = OrderedDict()
-        self._lists: OrderedDict[int, tuple[Any, list[Any], bytes, int]] = OrderedDict()
+        self._lists: OrderedDict[int, _ListEntry] = OrderedDict()
         self._max = max_items
         self._lock = threading.Lock()
 
@@ -224,27 +229,43 @@ class ElementCache:
             if len(self._items) > self._max:
                 self._items.popitem(last=False)
 
-    def prefix(self, value: list[Any]) -> tuple[int, bytes]:
-        """``(k, digests)``: ``value[:k]`` are the very objects, all immutable, of the last
-        list remembered with the same first element, and ``digests`` their manifest part."""
+    def prefix(self, value: list[Any]) -> tuple[int, bytes, _Fields]:
+        """``(k, digests, fields)``: ``value[:k]`` are the very objects (unchanged since) at
+        the head of the last list remembered with the same first element, ``digests`` their
+        manifest part and ``fields`` the snapshots of the messages among them."""
         entry = self._lists.get(id(value[0]))
-        if entry is None or entry[0] is not value[0]:
-            return 0, b""
-        objs, manifest, immutable = entry[1], entry[2], entry[3]
-        n = len(objs)
-        if len(value) < n or not all(map(operator.is_, value[:n], objs)):
-            return 0, b""
-        return immutable, manifest[: 32 * immutable]
+        if entry is None or entry.objs[0] is not value[0]:
+            return 0, b"", _NO_FIELDS
+        if not all(map(operator.is_, value, entry.objs)):  # over the shorter of the two
+            return 0, b"", _NO_FIELDS
+        k, fields = min(entry.reusable, len(value)), entry.fields
+        if k < entry.reusable:
+            cut = bisect.bisect_left(fields.index, k)
+            fields = _Fields(fields.index[:cut], fields.dicts[:cut], fields.snaps[:cut])
+        if fields.snaps:
+            now = [tuple(d.values()) for d in fields.dicts]
+            if now != fields.snaps:  # a message field was reassigned: reuse up to it
+                bad = next(i for i, (a, b) in enumerate(zip(now, fields.snaps)) if a != b)
+                k = fields.index[bad]
+                fields = _Fields(fields.index[:bad], fields.dicts[:bad], fields.snaps[:bad])
+        return k, entry.manifest[: 32 * k], fields
 
-    def remember(self, value: list[Any], manifest: bytes, known: int) -> None:
-        """Remember a list's elements and manifest (``known`` leading immutables checked)."""
-        immutable = known
+    def remember(self, value: list[Any], manifest: bytes, known: int, fields: _Fields) -> None:
+        """Remember a list's elements and manifest; ``value[:known]`` were reused from the
+        list ``prefix`` matched, with ``fields`` the snapshots of its messages."""
+        index, dicts, snaps = list(fields.index), list(fields.dicts), list(fields.snaps)
+        reusable = known
         for item in value[known:]:
             if type(item) not in _IMMUTABLE:
-                break
-            immutable += 1
+                if not isinstance(item, BaseMessage):
+                    break
+                index.append(reusable)
+                dicts.append(item.__dict__)
+                snaps.append(tuple(item.__dict__.values()))
+            reusable += 1
+        entry = _ListEntry(list(value), manifest, reusable, _Fields(index, dicts, snaps))
         with self._lock:
-            self._lists[id(value[0])] = (value[0], list(value), manifest, immutable)
+            self._lists[id(value[0])] = entry
             if len(self._lists) > 1_000:
                 self._lists.popitem(last=False)
 
@@ -253,6 +274,24 @@ class ElementCache:
         with self._lock:
             self._items.clear()
             self._lists.clear()
+
+
+class _Fields(NamedTuple):
+    """The messages of a remembered list: position, ``__dict__`` and its values then."""
+
+    index: list[int]
+    dicts: list[dict[str, Any]]
+    snaps: list[tuple[Any, ...]]
+
+
+_NO_FIELDS = _Fields([], [], [])
+
+
+class _ListEntry(NamedTuple):
+    objs: list[Any]
+    manifest: bytes
+    reusable: int  # leading elements whose digests may be reused (immutables, messages)
+    fields: _Fields
 
 
 def _fingerprint(obj: Any) -> Any:

@@ -39,6 +39,7 @@ from lgaudit.store.serialization import canonical_json
 _CHAIN_LOCK = 0x1A6A0D18
 _RETRIES = 12
 _TRANSIENT_RETRIES = 4
+_SQLITE_CHUNK = 128
 
 
 class ChainWriter:
@@ -309,7 +310,7 @@ class ChainWriter:
             statements.append((self._insert(table), rows))
         if sqlite:
             for (head, row_sql, suffix), rows in statements:
-                cur.executemany(f"{head} VALUES {row_sql}{suffix}", rows)
+                _insert_sqlite(cur, head, row_sql, suffix, rows)
             cur.execute("COMMIT")
         else:
             # one round trip: the whole transaction as one simple query, values bound
@@ -327,6 +328,24 @@ class ChainWriter:
         if len(self._seqs) > 10_000:
             self._seqs.clear()
         return gseqs
+
+
+def _insert_sqlite(cur: Any, head: str, row_sql: str, suffix: str, rows: list[Any]) -> None:
+    """Insert rows with few multi-row statements rather than ``executemany``: sqlite3
+    releases the GIL once per statement step, so the graph's thread keeps running while
+    SQLite works, instead of handing the GIL back and forth once per row. Chunk sizes are
+    powers of two (at most ``_SQLITE_CHUNK``), so the statement cache sees a few shapes."""
+    i, n = 0, len(rows)
+    while i < n:
+        size = _SQLITE_CHUNK
+        while size > n - i:
+            size //= 2
+        chunk = rows[i : i + size]
+        cur.execute(
+            f"{head} VALUES {','.join([row_sql] * size)}{suffix}",
+            [v for row in chunk for v in row],
+        )
+        i += size
 
 
 class _Slot:
