@@ -240,30 +240,31 @@ class ElementCache:
             return 0, b"", _NO_FIELDS
         k, fields = min(entry.reusable, len(value)), entry.fields
         if k < entry.reusable:
-            cut = bisect.bisect_left(fields.index, k)
-            fields = _Fields(fields.index[:cut], fields.dicts[:cut], fields.snaps[:cut])
+            cut = bisect.bisect_left(fields.positions, k)
+            fields = _Fields(fields.positions[:cut], fields.dicts[:cut], fields.snaps[:cut])
         if fields.snaps:
             now = [tuple(d.values()) for d in fields.dicts]
             if now != fields.snaps:  # a message field was reassigned: reuse up to it
-                bad = next(i for i, (a, b) in enumerate(zip(now, fields.snaps)) if a != b)
-                k = fields.index[bad]
-                fields = _Fields(fields.index[:bad], fields.dicts[:bad], fields.snaps[:bad])
+                pairs = enumerate(zip(now, fields.snaps, strict=True))
+                bad = next(i for i, (a, b) in pairs if a != b)
+                k = fields.positions[bad]
+                fields = _Fields(fields.positions[:bad], fields.dicts[:bad], fields.snaps[:bad])
         return k, entry.manifest[: 32 * k], fields
 
     def remember(self, value: list[Any], manifest: bytes, known: int, fields: _Fields) -> None:
         """Remember a list's elements and manifest; ``value[:known]`` were reused from the
         list ``prefix`` matched, with ``fields`` the snapshots of its messages."""
-        index, dicts, snaps = list(fields.index), list(fields.dicts), list(fields.snaps)
+        positions, dicts, snaps = list(fields.positions), list(fields.dicts), list(fields.snaps)
         reusable = known
         for item in value[known:]:
             if type(item) not in _IMMUTABLE:
                 if not isinstance(item, BaseMessage):
                     break
-                index.append(reusable)
+                positions.append(reusable)
                 dicts.append(item.__dict__)
                 snaps.append(tuple(item.__dict__.values()))
             reusable += 1
-        entry = _ListEntry(list(value), manifest, reusable, _Fields(index, dicts, snaps))
+        entry = _ListEntry(list(value), manifest, reusable, _Fields(positions, dicts, snaps))
         with self._lock:
             self._lists[id(value[0])] = entry
             if len(self._lists) > 1_000:
@@ -279,7 +280,7 @@ class ElementCache:
 class _Fields(NamedTuple):
     """The messages of a remembered list: position, ``__dict__`` and its values then."""
 
-    index: list[int]
+    positions: list[int]
     dicts: list[dict[str, Any]]
     snaps: list[tuple[Any, ...]]
 
