@@ -350,3 +350,35 @@ def test_secrets_in_tool_error_text_are_masked(db_url: str) -> None:
     message = errors[0]["payload"]["error"]["message"]
     assert s.canary in message and MASK in message, message
     assert_no_plaintext(db_url, s)
+
+
+class SessionState(TypedDict, total=False):
+    token: str  # a state key named like a secret: its value is masked, not its bookkeeping
+    turns: int
+
+
+def test_a_secret_named_state_key_keeps_the_thread_resumable(db_url: str) -> None:
+    """Masking applies to values, never to LangGraph's bookkeeping: a state key named
+    ``token`` has its value masked in the recorded checkpoint, but the checkpoint's channel
+    versions stay intact, so the thread can be continued and replays its history."""
+    secret = "sk-proj-" + _rand(30)
+
+    def turn(state: SessionState) -> dict[str, Any]:
+        return {"turns": state.get("turns", 0) + 1}
+
+    builder = StateGraph(SessionState)
+    builder.add_node("turn", turn)
+    builder.add_edge(START, "turn")
+    builder.add_edge("turn", END)
+    rec = recorder(db_url)
+    graph = rec.attach(builder.compile())
+    config = {"configurable": {"thread_id": "session"}}
+    assert graph.invoke({"token": secret}, config)["turns"] == 1
+    assert graph.invoke({}, config)["turns"] == 2  # continues from the recorded checkpoint
+    state = graph.get_state(config)
+    assert state.values == {"token": MASK, "turns": 2}
+    versions = graph.checkpointer.get_tuple(config).checkpoint["channel_versions"]
+    assert versions and all(MASK not in str(v) for v in versions.values())
+    assert len(list(graph.get_state_history(config))) == 6
+    rec.close()
+    assert secret.encode() not in raw_database(db_url)

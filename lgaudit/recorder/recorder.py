@@ -27,7 +27,7 @@ from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun, Store
 from lgaudit.store.saver import RUN_ID_KEY, AuditSaver, DirectSink, RunRegistry
-from lgaudit.store.serialization import blob_hash, is_split_dict
+from lgaudit.store.serialization import blob_hash, is_split_dict, is_split_list
 
 Durability = Literal["batched", "sync"]
 _INLINE_MAX = 1024
@@ -154,10 +154,10 @@ class Recorder:
         codec = self.checkpointer.codec
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
             value = value[0]
-        if (isinstance(value, list) and len(value) >= 8) or is_split_dict(value):
+        if ref or is_split_list(value) or is_split_dict(value):
             return {"$ref": codec.encode(value, blobs)}
         blob = codec.dumps(value)
-        if not ref and len(blob[1]) <= _INLINE_MAX:
+        if len(blob[1]) <= _INLINE_MAX:
             return self.jsonable(value)
         blob_ref = blob_hash(*blob)
         blobs[blob_ref] = blob

@@ -201,7 +201,9 @@ class AuditSaver(BaseCheckpointSaver[str]):
             )
         stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         meta = get_serializable_checkpoint_metadata(config, metadata)
-        checkpoint_ref = codec.encode(stored, blobs)
+        # bookkeeping only (ids, channel versions): never redacted, a masked version would
+        # make the thread impossible to continue
+        checkpoint_ref = codec.encode_exact(stored, blobs)
         metadata_ref = codec.encode(meta, blobs)
         run = self.runs.for_config(config, metadata)
         rows.append(

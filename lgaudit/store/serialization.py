@@ -5,8 +5,10 @@ loading only revives the safe built-in types plus the types a compiled graph all
 through ``with_allowlist`` — a stored payload naming any other constructor is never called.
 A value that cannot be encoded is stored as a typed, readable placeholder, never dropped.
 
-Large lists (a growing message history) are stored as a manifest of per-element blobs, so
-appending one message stores one new element, not the whole list again.
+Large lists (a growing message history), and lists holding messages or long text, are
+stored as a manifest of per-element blobs, so appending one message stores one new element,
+not the whole list again, and a message recorded as a node output, a write and a checkpoint
+value is serialized once.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ EMPTY_TYPE = "empty"
 #: Type tag inside a placeholder for a value that could not be serialized.
 PLACEHOLDER_KEY = "__lgaudit_unserializable__"
 _LIST_MIN = 8
+_LONG_TEXT = 256
 
 Blob = tuple[str, bytes]  # (type, data)
 
@@ -111,8 +114,10 @@ class ValueCodec:
 
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
         """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""
-        if isinstance(value, list) and len(value) >= _LIST_MIN:
+        if is_split_list(value):
             return self._put((LIST_TYPE, self._manifest(value, out)), out)
+        if isinstance(value, BaseMessage | str):
+            return self._element(value, out)
         if is_split_dict(value):
             keyed = {k: self.encode(v, out) for k, v in value.items()}
             return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
@@ -122,8 +127,8 @@ class ValueCodec:
         """The element digests of a list; a prefix of elements already encoded as part of
         an earlier list (a growing history) is reused without encoding them again."""
         cache = self.elements
-        if cache is None:
-            return b"".join(bytes.fromhex(self._element(item, out)) for item in value)
+        if cache is None or len(value) < _LIST_MIN:
+            return b"".join([bytes.fromhex(self._element(item, out)) for item in value])
         k, head, fields = cache.prefix(value)
         manifest = head + b"".join(bytes.fromhex(self._element(item, out)) for item in value[k:])
         cache.remember(value, manifest, k, fields)
@@ -142,6 +147,11 @@ class ValueCodec:
         if not (self.stored is not None and hit[0] in self.stored):
             out[hit[0]] = hit[1]  # only blobs the store may not hold yet travel with the event
         return hit[0]
+
+    def encode_exact(self, value: Any, out: dict[str, Blob]) -> str:
+        """Like ``encode`` for one blob, without redaction: for values that hold no user
+        data (a checkpoint's ids and channel versions)."""
+        return self._put(self._dumps(value), out)
 
     def encode_empty(self, out: dict[str, Blob]) -> str:
         return self._put((EMPTY_TYPE, b""), out)
@@ -175,12 +185,27 @@ def _digests(data: bytes) -> list[str]:
     return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
 
 
+def is_split_list(value: Any) -> bool:
+    """A list stored element by element: a long one, or one holding messages or long text,
+    so that each element is serialized once however often it is recorded (as a node's
+    output, a write, a checkpoint value, a model request)."""
+    if not isinstance(value, list) or not value:
+        return False
+    if len(value) >= _LIST_MIN:
+        return True
+    for item in value:
+        if isinstance(item, BaseMessage) or (type(item) is str and len(item) >= _LONG_TEXT):
+            return True
+    return False
+
+
 def is_split_dict(value: Any) -> bool:
-    """A plain str-keyed dict carrying a large list is stored part by part."""
+    """A plain str-keyed dict carrying a list stored element by element is stored part by
+    part."""
     return (
         type(value) is dict
         and all(isinstance(k, str) for k in value)
-        and any(isinstance(v, list) and len(v) >= _LIST_MIN for v in value.values())
+        and any(is_split_list(v) for v in value.values())
     )
 
 
