@@ -391,3 +391,27 @@ def test_list_prefix_reuse_sees_a_changed_message_in_the_history() -> None:
     assert [m.content for m in roundtrip(history[:9])][4] == "edited in the middle"
     history[9].additional_kwargs = {"note": "late"}
     assert roundtrip(history)[9].additional_kwargs == {"note": "late"}
+
+
+def test_a_long_history_is_stored_in_chunks_and_read_back_whole() -> None:
+    """A growing list is recorded at every step; its manifest is kept in chunks, so each
+    step stores a short root and its last chunk instead of a manifest as long as the
+    history (which made storage quadratic), and every length reads back exactly."""
+    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+
+    codec = ValueCodec(safe_serializer(), elements=ElementCache())
+    stored: dict[str, Any] = {}
+    manifest_bytes = 0
+    history: list[Any] = []
+    for step in range(1, 301):
+        history = [*history, f"message {step} " + "x" * 300]
+        out: dict[str, Any] = {}
+        ref = codec.encode(history, out)
+        manifest_bytes += sum(
+            len(data) for h, (t, data) in out.items() if t != "msgpack" and h not in stored
+        )
+        stored.update(out)
+        if step in (1, 63, 64, 65, 128, 129, 300):
+            assert codec.decode(ref, stored) == history
+    quadratic = sum(32 * n for n in range(1, 301))  # one flat manifest per step
+    assert manifest_bytes < quadratic / 4, (manifest_bytes, quadratic)

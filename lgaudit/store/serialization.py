@@ -36,6 +36,9 @@ from lgaudit.errors import StoreError
 #: Blob type of a list stored element by element: data is the elements' 32-byte SHA-256
 #: digests, concatenated in order.
 LIST_TYPE = "lgaudit.list"
+#: Blob type of a long list: data is the digests of its chunks, each a ``LIST_TYPE`` blob
+#: of up to ``_CHUNK`` element digests (every chunk but the last is full).
+CHUNKS_TYPE = "lgaudit.chunks"
 #: Blob type of a dict holding large lists: data is a JSON object of key -> value hash.
 DICT_TYPE = "lgaudit.dict"
 #: Blob type marking a channel that has no value at a version (emptied channel).
@@ -44,6 +47,8 @@ EMPTY_TYPE = "empty"
 PLACEHOLDER_KEY = "__lgaudit_unserializable__"
 _LIST_MIN = 8
 _LONG_TEXT = 256
+_CHUNK = 64
+_CHUNK_BYTES = 32 * _CHUNK
 
 Blob = tuple[str, bytes]  # (type, data)
 
@@ -115,8 +120,17 @@ class ValueCodec:
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
         """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""
         if is_split_list(value):
-            return self._put((LIST_TYPE, self._manifest(value, out)), out)
-        if isinstance(value, BaseMessage | str):
+            manifest = self._manifest(value, out)
+            if len(manifest) <= _CHUNK_BYTES:
+                return self._put((LIST_TYPE, manifest), out)
+            # a long list is a list of chunks: a growing history rewrites its last chunk
+            # and the short root only, not a manifest as long as the history
+            chunks = [
+                self._put((LIST_TYPE, manifest[i : i + _CHUNK_BYTES]), out)
+                for i in range(0, len(manifest), _CHUNK_BYTES)
+            ]
+            return self._put((CHUNKS_TYPE, b"".join(map(bytes.fromhex, chunks))), out)
+        if type(value) in _IMMUTABLE or isinstance(value, BaseMessage):
             return self._element(value, out)
         if is_split_dict(value):
             keyed = {k: self.encode(v, out) for k, v in value.items()}
@@ -165,7 +179,7 @@ class ValueCodec:
     @staticmethod
     def children(blob: Blob) -> list[str]:
         """Hashes a blob refers to (the parts of a list or dict manifest)."""
-        if blob[0] == LIST_TYPE:
+        if blob[0] in (LIST_TYPE, CHUNKS_TYPE):
             return _digests(blob[1])
         if blob[0] == DICT_TYPE:
             return list(json.loads(blob[1]).values())
@@ -176,6 +190,9 @@ class ValueCodec:
         blob = _get(blobs, ref)
         if blob[0] == LIST_TYPE:
             return [self.loads(_get(blobs, r)) for r in _digests(blob[1])]
+        if blob[0] == CHUNKS_TYPE:
+            parts = [_digests(_get(blobs, c)[1]) for c in _digests(blob[1])]
+            return [self.loads(_get(blobs, r)) for part in parts for r in part]
         if blob[0] == DICT_TYPE:
             return {k: self.decode(r, blobs) for k, r in json.loads(blob[1]).items()}
         return self.loads(blob)
@@ -216,7 +233,7 @@ def _get(blobs: Mapping[str, Blob], ref: str) -> Blob:
         raise StoreError(f"store is missing blob {ref[:12]}: the database is damaged") from None
 
 
-_IMMUTABLE = (str, bytes, int, float, bool)
+_IMMUTABLE = (str, bytes, int, float, bool, type(None))
 
 
 class ElementCache:
