@@ -34,6 +34,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from typing import Any, TypedDict
 
 import psycopg
@@ -44,6 +45,8 @@ from sqlalchemy.engine import make_url
 from lgaudit import Recorder, Store
 from lgaudit.demo import STAGING_INPUT, staging
 from lgaudit.errors import StoreUnavailableError
+from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.store import NewEvent, NewRun
 
 PG_ADMIN = os.environ.get("LGAUDIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 STAGING_NODES = ["plan", "execute", "review", "plan", "execute", "review"]
@@ -322,6 +325,44 @@ def test_batched_store_outage_does_not_block_the_graph(db_url: str) -> None:
         if worker is not None:
             worker.join(60)
         rec.close()
+
+
+def test_a_full_writer_makes_the_caller_wait_and_drops_nothing(db_url: str) -> None:
+    """The batched writer's buffer is bounded: while the store takes no writes and the
+    buffer is full, ``submit`` waits for room (back-pressure) instead of dropping events or
+    growing without bound; once the store is back every event is written, in order."""
+    store = Store(db_url)
+    writer = BatchedWriter(store, max_queue=4, max_batch=2)
+    run = NewRun(run_id=str(uuid.uuid4()), thread_id="pressure")
+    outage = Outage(db_url)
+
+    def event(i: int) -> list[NewEvent]:
+        return [NewEvent(run=run, kind="custom", payload={"i": i}, thread_id="pressure")]
+
+    blocked = threading.Thread(target=lambda: [writer.submit(event(i)) for i in range(4, 8)])
+    try:
+        outage.start()
+        for i in range(4):
+            writer.submit(event(i))  # room for four: they are held, not written
+        blocked.start()
+        blocked.join(1.0)
+        assert blocked.is_alive(), "submit went on with a full buffer"
+        assert writer.pending == 4
+
+        outage.end()
+        blocked.join(30)
+        assert not blocked.is_alive()
+        writer.flush(30)
+        with Store.open(db_url) as reader:
+            recorded = reader.events(run.run_id)
+            assert [e["payload"]["i"] for e in recorded] == list(range(8))
+            assert [e["seq"] for e in recorded] == list(range(1, 9))
+            assert reader.verify()["ok"]
+    finally:
+        outage.end()
+        blocked.join(30)
+        writer.close(timeout=30)
+        store.close()
 
 
 class CommitAckDropper:

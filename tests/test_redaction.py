@@ -382,3 +382,16 @@ def test_a_secret_named_state_key_keeps_the_thread_resumable(db_url: str) -> Non
     assert len(list(graph.get_state_history(config))) == 6
     rec.close()
     assert secret.encode() not in raw_database(db_url)
+
+
+def test_the_cheap_prefilter_lets_every_default_pattern_through() -> None:
+    """The byte-level prefilter that keeps clean values on the fast path contains a
+    substring of every secret key word and value prefix: nothing it skips needed masking."""
+    from lgaudit.recorder import redaction
+
+    words = redaction._KEY_WORDS + redaction._VALUE_PREFIXES
+    assert all(any(n in w for n in redaction._NEEDLES) for w in words)
+    r = redaction.Redactor()
+    for text in ["my password is x", "Authorization: Bearer abcdefgh12345", "sk-" + "a" * 20]:
+        assert r.needs(json.dumps({"note": text}).encode())
+    assert not r.needs(json.dumps({"note": "quarterly report, step 3"}).encode())

@@ -49,6 +49,13 @@ _VALUE_PREFIXES = (
     b"xoxp-", b"xoxr-", b"xoxs-", b"aiza", b"bearer", b"basic",
 )  # fmt: skip
 
+#: Substrings that every key word and default value prefix above contains: bytes holding
+#: none of them need no closer look (most values), in a few fast scans.
+_NEEDLES = (
+    b"pass", b"pwd", b"secret", b"token", b"key", b"auth", b"cookie", b"credential",
+    b"session", b"sk-", b"akia", b"gh", b"xox", b"aiza", b"bearer", b"basic",
+)  # fmt: skip
+
 Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
 
 
@@ -89,6 +96,11 @@ class Redactor:
 
     def _scan(self, raw: bytes) -> bool:
         low = raw.lower()
+        for needle in _NEEDLES:
+            if needle in low:
+                break
+        else:
+            return bool(self._user_keys) and self._hint.search(raw) is not None
         for word in _KEY_WORDS:
             at = low.find(word)
             while at != -1:

@@ -1,6 +1,6 @@
 """Event writers: write-through (``durability="sync"``) and the batched background writer.
 
-The batched writer takes events from a bounded queue (back-pressure: a full queue makes the
+The batched writer takes events from a bounded buffer (back-pressure: a full buffer makes the
 graph wait, it never drops) and appends them in batches from one thread, so their order is
 the order they were submitted in. A failing store is retried with backoff; the failure is
 logged and counted (``failures``, ``pending``), and nothing is dropped: events stay queued
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
 import time
 import weakref
@@ -23,20 +22,29 @@ from lgaudit.store import NewEvent, Store
 
 log = logging.getLogger("lgaudit")
 
-_STOP = object()
-
 
 class BatchedWriter:
-    """A background writer draining a bounded queue of events into the store."""
+    """A background writer draining a bounded buffer of events into the store.
+
+    Submitting appends to the buffer under one lock and wakes the writer only when it is
+    idle, so a busy graph hands its events over in batches rather than one thread switch
+    per event. A full buffer (``max_queue`` events) makes ``submit`` wait: back-pressure,
+    never a dropped event.
+    """
 
     def __init__(self, store: Store, *, max_queue: int = 10_000, max_batch: int = 500) -> None:
         self.store = store
+        self.max_queue = max_queue
         self.max_batch = max_batch
         self.failures = 0
         self.written = 0
         self.last_error: BaseException | None = None
         self.healthy = True  # False while the store is failing: runs then end without waiting
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
+        self._cond = threading.Condition()
+        self._buffer: list[NewEvent] = []
+        self._pending = 0  # submitted, not yet in the store (buffered or being written)
+        self._idle = False
+        self._stopping = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="lgaudit-writer", daemon=True)
         self._thread.start()
@@ -46,26 +54,32 @@ class BatchedWriter:
     @property
     def pending(self) -> int:
         """Events submitted but not yet in the store."""
-        return self._queue.unfinished_tasks
+        return self._pending
 
     def submit(self, events: list[NewEvent]) -> None:
         if self._closed:
             raise StoreError("recorder is closed: events can no longer be recorded")
-        for e in events:
-            self._queue.put(e)
+        with self._cond:
+            while self._pending >= self.max_queue and self._thread.is_alive():
+                self._cond.wait(0.5)  # back-pressure: the writer frees room as it commits
+            self._buffer.extend(events)
+            self._pending += len(events)
+            if self._idle:
+                self._idle = False
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every submitted event is in the store (or raise after ``timeout``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
+        with self._cond:
+            while self._pending:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise StoreUnavailableError(
-                        f"{self._queue.unfinished_tasks} events not yet written: "
+                        f"{self._pending} events not yet written: "
                         f"{self.last_error or 'store is slow'}"
                     )
-                self._queue.all_tasks_done.wait(remaining if remaining is not None else 0.5)
+                self._cond.wait(remaining if remaining is not None else 0.5)
 
     def close(self, timeout: float | None = None) -> None:
         if self._closed:
@@ -74,32 +88,26 @@ class BatchedWriter:
             self.flush(timeout)
         finally:
             self._closed = True
-            self._queue.put(_STOP)
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is _STOP:
-                self._queue.task_done()
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    self._queue.task_done()
-                    break
-                batch.append(item)
-            self._write(batch)  # type: ignore[arg-type]
-            for _ in batch:
-                self._queue.task_done()
-            if stop:
-                return
+            with self._cond:
+                while not self._buffer:
+                    if self._stopping:
+                        return
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                batch = self._buffer[: self.max_batch]
+                del self._buffer[: self.max_batch]
+            self._write(batch)
+            with self._cond:
+                self._pending -= len(batch)
+                self._cond.notify_all()  # flushers and back-pressured submitters
 
     def _write(self, batch: list[NewEvent]) -> None:
         delay = 0.05

@@ -66,9 +66,14 @@ def blob_hash(type_: str, data: bytes) -> str:
     return h.hexdigest()
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
+
+
 def canonical_json(obj: Any) -> str:
     """The one JSON text of ``obj`` that hashing uses: sorted keys, no spaces."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(obj)
 
 
 class ValueCodec:
@@ -119,7 +124,10 @@ class ValueCodec:
 
     def encode(self, value: Any, out: dict[str, Blob]) -> str:
         """Add the blobs of ``value`` to ``out`` (hash -> blob) and return its root hash."""
-        if is_split_list(value):
+        kind = type(value)
+        if kind in _IMMUTABLE:
+            return self._element(value, out)
+        if kind is list and is_split_list(value):
             manifest = self._manifest(value, out)
             if len(manifest) <= _CHUNK_BYTES:
                 return self._put((LIST_TYPE, manifest), out)
@@ -130,9 +138,9 @@ class ValueCodec:
                 for i in range(0, len(manifest), _CHUNK_BYTES)
             ]
             return self._put((CHUNKS_TYPE, b"".join(map(bytes.fromhex, chunks))), out)
-        if type(value) in _IMMUTABLE or isinstance(value, BaseMessage):
+        if isinstance(value, BaseMessage):
             return self._element(value, out)
-        if is_split_dict(value):
+        if kind is dict and is_split_dict(value):
             keyed = {k: self.encode(v, out) for k, v in value.items()}
             return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
         return self._put(self.dumps(value), out)
@@ -211,7 +219,11 @@ def is_split_list(value: Any) -> bool:
     if len(value) >= _LIST_MIN:
         return True
     for item in value:
-        if isinstance(item, BaseMessage) or (type(item) is str and len(item) >= _LONG_TEXT):
+        kind = type(item)
+        if kind is str:
+            if len(item) >= _LONG_TEXT:
+                return True
+        elif kind not in _IMMUTABLE and isinstance(item, BaseMessage):
             return True
     return False
 

@@ -20,6 +20,7 @@ collisions are rare rather than a retry storm.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import threading
 import time
@@ -292,12 +293,11 @@ class ChainWriter:
                 "prev_hash": prev,
             }
             row["hash"] = prev = self._hash(row)
-            event_rows.append(_values(cast(Table, Event.__table__), row))
+            event_rows.append(row_values("lgaudit_events", row))
             gseqs.append(gseq)
-            for model, values in e.rows:
-                state_rows[model.__table__].append(
-                    _values(model.__table__, {**values, "gseq": gseq})
-                )
+            for model, values in e.rows:  # state tables: gseq is the first column
+                table = model.__table__
+                state_rows[table].append((gseq, *row_values(table.name, values, skip="gseq")))
         statements: list[tuple[tuple[str, str, str], list[tuple[Any, ...]]]] = []
         if runs:
             rows = [_values(cast(Table, Run.__table__), _run_row(r)) for r in runs.values()]
@@ -372,12 +372,22 @@ class _Slot:
 _COLUMNS: dict[str, tuple[str, ...]] = {
     t.name: tuple(c.name for c in t.columns) for t in metadata.tables.values()
 }
+_GETTERS: dict[tuple[str, str | None], Callable[[Any], tuple[Any, ...]]] = {}
 
 
 def row_values(table: str, row: Any, *, skip: str | None = None) -> tuple[Any, ...]:
-    """A row's values in the table's column order (``skip`` one column)."""
-    get = row.get
-    return tuple([get(c) for c in _COLUMNS[table] if c != skip])
+    """A row's values in the table's column order (``skip`` one column; a missing column
+    is ``None``)."""
+    getter = _GETTERS.get((table, skip))
+    if getter is None:
+        cols = [c for c in _COLUMNS[table] if c != skip]
+        pick = operator.itemgetter(*cols)
+        getter = pick if len(cols) > 1 else (lambda r: (pick(r),))
+        _GETTERS[(table, skip)] = getter
+    try:
+        return getter(row)
+    except KeyError:
+        return tuple([row.get(c) for c in _COLUMNS[table] if c != skip])
 
 
 def _values(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
