@@ -156,3 +156,42 @@ def test_plain_inserts_stay_allowed(recorded: Store) -> None:
     with raw_engine(url) as engine, engine.begin() as conn:
         conn.execute(text("INSERT INTO lgaudit_runs (run_id, started_at) VALUES ('extra-run', 1)"))
     assert row_counts(url)["lgaudit_runs"] == counts["lgaudit_runs"] + 1
+
+
+def test_hostile_text_is_stored_as_data_never_run(store: Store) -> None:
+    """Quotes, backslashes, SQL, escapes and non-ASCII in thread ids, node names, state
+    values and payloads reach the database as data, exactly, and run nothing: the writer
+    renders values as constants on PostgreSQL, so this pins its quoting."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from lgaudit import Recorder
+
+    hostile = "x'); DROP TABLE lgaudit_events; -- \\' \\x00ff $1 %s ? E'\\n' ünï 😀 \"q\""
+
+    class S(TypedDict, total=False):
+        text: str
+        blob: bytes
+
+    def echo(state: S) -> dict[str, Any]:
+        return {"text": state["text"] + hostile, "blob": b"\x00'\\" + hostile.encode()}
+
+    builder = StateGraph(S)
+    builder.add_node(f"echo {hostile[:12]}", echo)
+    builder.add_edge(START, f"echo {hostile[:12]}")
+    builder.add_edge(f"echo {hostile[:12]}", END)
+    with Recorder(store.url, durability="sync") as rec:  # a refused write fails the run
+        graph = rec.attach(builder.compile())
+        config = {"configurable": {"thread_id": hostile}}
+        out = graph.invoke({"text": hostile}, config)
+        assert graph.get_state(config).values == out
+    assert out["text"] == hostile * 2
+    runs = store.runs(thread_id=hostile)
+    assert len(runs) == 1 and runs[0]["status"] == "succeeded"
+    shown = store.show(runs[0]["run_id"])
+    assert {e["thread_id"] for e in shown["events"]} == {hostile}
+    assert f"echo {hostile[:12]}" in {e["node"] for e in shown["events"]}
+    final = [e for e in shown["events"] if e["kind"] == "checkpoint"][-1]
+    assert final["payload"]["values"]["text"] == hostile * 2
+    assert store.verify()["ok"]

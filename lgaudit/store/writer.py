@@ -1,21 +1,23 @@
 """The append path: one dedicated driver connection, one transaction per batch.
 
 Appends are the hot path of every recorded graph, so they skip SQLAlchemy's statement
-machinery: INSERTs are rendered once per dialect and sent with ``executemany`` on a raw
-DB-API connection (PostgreSQL: the whole transaction as one simple-protocol script with
-client-side bound values, so a batch is one round trip). Appends of one process are
-serialized by a lock — the chain is linear anyway.
+machinery: INSERTs are rendered once per dialect and sent on a raw DB-API connection.
+SQLite: a few multi-row statements per table (sqlite3 releases the GIL once per statement,
+not once per row). PostgreSQL: the chain lock and the chain head in one round trip, then
+every insert and the COMMIT as one simple query with the values written as quoted constants
+(psycopg's per-value binding costs more Python than the database work it feeds). Appends of
+one process are serialized by a lock — the chain is linear anyway.
 
 Batches that arrive while another thread is committing are committed together in the next
 transaction (group commit), so LangGraph's concurrent ``put_writes`` and ``put`` of one step
 usually share a commit; every caller still returns only once its own batch is committed.
 
-The chain head and each run's last ``seq`` are cached between appends. Another process may
-have appended meanwhile: then this process's stale ``gseq``/``prev_hash``/``seq`` collide
-with the PRIMARY KEY / UNIQUE constraints, nothing commits, the caches are dropped and the
-batch is re-appended on the fresh head. Writers hold the database's write lock (SQLite
-``BEGIN IMMEDIATE``) or a transaction-scoped advisory lock (PostgreSQL), so such
-collisions are rare rather than a retry storm.
+The chain head and each run's last ``seq`` are cached between appends. Writers hold the
+database's write lock (SQLite ``BEGIN IMMEDIATE``) or a transaction-scoped advisory lock
+(PostgreSQL, which re-reads the head under the lock and drops the caches when another
+process appended). Should a batch still be built on a stale head, its ``gseq``/``prev_hash``/
+``seq`` collide with the PRIMARY KEY / UNIQUE constraints, nothing commits, the caches are
+dropped and the batch is re-appended on the fresh head.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class ChainWriter:
             import psycopg
 
             dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-            conn = psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.ClientCursor)
+            conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None)
+            conn.execute("SET standard_conforming_strings = on")  # what _pg_literal relies on
         self._conn = conn
         return conn
 
@@ -203,6 +206,8 @@ class ChainWriter:
                     if kind == "append-only":
                         raise AppendOnlyViolation(_first_line(e)) from e
                     transient = kind in ("lost", "busy")
+                    if kind == "fatal":
+                        self._drop_connection()  # the next attempt starts on a clean one
                     if kind == "fatal" or attempt >= (
                         _TRANSIENT_RETRIES if transient else _RETRIES
                     ):
@@ -255,12 +260,24 @@ class ChainWriter:
         conn = self._connect()
         sqlite = self.dialect == "sqlite"
         cur = conn.cursor()
+        head_sql = "SELECT gseq, hash FROM lgaudit_events ORDER BY gseq DESC LIMIT 1"
         if sqlite:
             cur.execute("BEGIN IMMEDIATE")
-        if self._head is None:
-            cur.execute("SELECT gseq, hash FROM lgaudit_events ORDER BY gseq DESC LIMIT 1")
+            if self._head is None:
+                cur.execute(head_sql)
+                row = cur.fetchone()
+                self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
+        else:
+            # the chain lock first, then the head as it is under the lock: the batch cannot
+            # collide with another process's appends (one round trip)
+            cur.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_CHAIN_LOCK}); {head_sql}")
+            cur.nextset()
+            cur.nextset()
             row = cur.fetchone()
-            self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
+            fresh = (row[0], row[1]) if row else (0, GENESIS_HASH)
+            if fresh != self._head:  # another process appended since
+                self._head = fresh
+                self._seqs.clear()
         gseq, prev = self._head
         seqs = dict(self._seqs)
         for run_id in {e.run.run_id for e in events}:
@@ -313,15 +330,13 @@ class ChainWriter:
                 _insert_sqlite(cur, head, row_sql, suffix, rows)
             cur.execute("COMMIT")
         else:
-            # one round trip: the whole transaction as one simple query, values bound
-            # client-side by psycopg's ClientCursor (quoted as literals, never spliced)
-            script = [f"BEGIN; SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"]
-            for (head, row_sql, suffix), rows in statements:
-                rendered = ",".join(cur.mogrify(row_sql, row) for row in rows)
-                script.append(f"{head} VALUES {rendered}{suffix}")
-            script.append("COMMIT")
+            # one more round trip: every insert and the COMMIT as one simple query
+            script = [
+                f"{head} VALUES {','.join(map(_pg_row, rows))}{suffix}"
+                for (head, _row_sql, suffix), rows in statements
+            ]
             self._inflight = (prev, gseqs)
-            cur.execute(";\n".join(script))
+            cur.execute(";\n".join([*script, "COMMIT"]))
             self._inflight = None
         self._head = (gseq, prev)
         self._seqs.update(seqs)
@@ -332,9 +347,9 @@ class ChainWriter:
 
 def _insert_sqlite(cur: Any, head: str, row_sql: str, suffix: str, rows: list[Any]) -> None:
     """Insert rows with few multi-row statements rather than ``executemany``: sqlite3
-    releases the GIL once per statement step, so the graph's thread keeps running while
-    SQLite works, instead of handing the GIL back and forth once per row. Chunk sizes are
-    powers of two (at most ``_SQLITE_CHUNK``), so the statement cache sees a few shapes."""
+    releases the GIL once per statement, so the graph's thread keeps running while SQLite
+    works, instead of handing the GIL back and forth once per row. Chunk sizes are powers
+    of two (at most ``_SQLITE_CHUNK``), so the statement cache sees a few shapes."""
     i, n = 0, len(rows)
     while i < n:
         size = _SQLITE_CHUNK
@@ -346,6 +361,28 @@ def _insert_sqlite(cur: Any, head: str, row_sql: str, suffix: str, rows: list[An
             [v for row in chunk for v in row],
         )
         i += size
+
+
+def _pg_literal(value: Any) -> str:
+    """A PostgreSQL constant for a value the writer stores (str, int, bytes, None).
+
+    With ``standard_conforming_strings`` on (set on the writer's connection), a quote is
+    the only character a string constant escapes; PostgreSQL text cannot hold NUL, which
+    the server refuses as it would a bound value."""
+    kind = type(value)
+    if kind is str:
+        return "'" + value.replace("'", "''") + "'"
+    if kind is int or kind is bool:
+        return str(int(value))
+    if value is None:
+        return "NULL"
+    if kind is bytes:
+        return "'\\x" + value.hex() + "'::bytea"
+    raise TypeError(f"cannot store a {kind.__name__} in an event row")
+
+
+def _pg_row(row: tuple[Any, ...]) -> str:
+    return "(" + ",".join(map(_pg_literal, row)) + ")"
 
 
 class _Slot:
