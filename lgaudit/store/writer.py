@@ -3,8 +3,8 @@
 Appends are the hot path of every recorded graph, so they skip SQLAlchemy's statement
 machinery: INSERTs are rendered once per dialect and sent on a raw DB-API connection.
 SQLite: a few multi-row statements per table (sqlite3 releases the GIL once per statement,
-not once per row). PostgreSQL: the chain lock and the chain head in one round trip, then
-every insert and the COMMIT as one simple query with the values written as quoted constants
+not once per row). PostgreSQL: the whole transaction — chain lock, head check, every insert,
+COMMIT — as one simple query (one round trip) with the values written as quoted constants
 (psycopg's per-value binding costs more Python than the database work it feeds). Appends of
 one process are serialized by a lock — the chain is linear anyway.
 
@@ -14,10 +14,10 @@ usually share a commit; every caller still returns only once its own batch is co
 
 The chain head and each run's last ``seq`` are cached between appends. Writers hold the
 database's write lock (SQLite ``BEGIN IMMEDIATE``) or a transaction-scoped advisory lock
-(PostgreSQL, which re-reads the head under the lock and drops the caches when another
-process appended). Should a batch still be built on a stale head, its ``gseq``/``prev_hash``/
-``seq`` collide with the PRIMARY KEY / UNIQUE constraints, nothing commits, the caches are
-dropped and the batch is re-appended on the fresh head.
+(PostgreSQL, whose script then checks under the lock that the cached head is still the head).
+A batch built on a stale head — another process appended meanwhile — is refused (the check,
+or the PRIMARY KEY / UNIQUE constraints on ``gseq``/``prev_hash``/``seq``), nothing commits,
+the caches are dropped and the batch is re-appended on the fresh head.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from lgaudit.store.serialization import Blob as BlobT
 from lgaudit.store.serialization import canonical_json
 
 _CHAIN_LOCK = 0x1A6A0D18
+_STALE = "lgaudit: stale chain head, another process appended"
 _RETRIES = 12
 _TRANSIENT_RETRIES = 4
 _SQLITE_CHUNK = 128
@@ -260,25 +261,14 @@ class ChainWriter:
         conn = self._connect()
         sqlite = self.dialect == "sqlite"
         cur = conn.cursor()
-        head_sql = "SELECT gseq, hash FROM lgaudit_events ORDER BY gseq DESC LIMIT 1"
         if sqlite:
             cur.execute("BEGIN IMMEDIATE")
-            if self._head is None:
-                cur.execute(head_sql)
-                row = cur.fetchone()
-                self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
-        else:
-            # the chain lock first, then the head as it is under the lock: the batch cannot
-            # collide with another process's appends (one round trip)
-            cur.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_CHAIN_LOCK}); {head_sql}")
-            cur.nextset()
-            cur.nextset()
+        if self._head is None:
+            cur.execute("SELECT gseq, hash FROM lgaudit_events ORDER BY gseq DESC LIMIT 1")
             row = cur.fetchone()
-            fresh = (row[0], row[1]) if row else (0, GENESIS_HASH)
-            if fresh != self._head:  # another process appended since
-                self._head = fresh
-                self._seqs.clear()
+            self._head = (row[0], row[1]) if row else (0, GENESIS_HASH)
         gseq, prev = self._head
+        start = gseq
         seqs = dict(self._seqs)
         for run_id in {e.run.run_id for e in events}:
             if run_id not in seqs:
@@ -330,13 +320,21 @@ class ChainWriter:
                 _insert_sqlite(cur, head, row_sql, suffix, rows)
             cur.execute("COMMIT")
         else:
-            # one more round trip: every insert and the COMMIT as one simple query
+            # one round trip: the chain lock, a check that the cached head is still the head
+            # under the lock (another process may have appended), every insert and the
+            # COMMIT as one simple query
             script = [
-                f"{head} VALUES {','.join(map(_pg_row, rows))}{suffix}"
-                for (head, _row_sql, suffix), rows in statements
+                f"BEGIN; SELECT pg_advisory_xact_lock({_CHAIN_LOCK})",
+                "DO $$BEGIN IF (SELECT max(gseq) FROM lgaudit_events) IS DISTINCT FROM "
+                f"{start or 'NULL'} THEN RAISE EXCEPTION '{_STALE}'; END IF; END$$",
+                *(
+                    f"{head} VALUES {','.join(map(_pg_row, rows))}{suffix}"
+                    for (head, _row_sql, suffix), rows in statements
+                ),
+                "COMMIT",
             ]
             self._inflight = (prev, gseqs)
-            cur.execute(";\n".join([*script, "COMMIT"]))
+            cur.execute(";\n".join(script))
             self._inflight = None
         self._head = (gseq, prev)
         self._seqs.update(seqs)
@@ -452,6 +450,8 @@ def _classify(e: BaseException) -> str:
     """``conflict`` (stale head: retry), ``busy`` (locked: retry), ``lost`` (reconnect and
     retry), ``append-only`` (a trigger refused), or ``fatal``."""
     text = str(e)
+    if _STALE in text:
+        return "conflict"  # PostgreSQL: another process appended since the head was cached
     if "collides with a recorded row" in text:
         return "conflict"  # SQLite's no-replace trigger: another writer took this position
     if "append-only" in text:
