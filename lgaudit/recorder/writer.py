@@ -32,7 +32,7 @@ class BatchedWriter:
     never a dropped event.
     """
 
-    def __init__(self, store: Store, *, max_queue: int = 10_000, max_batch: int = 500) -> None:
+    def __init__(self, store: Store, *, max_queue: int = 10_000, max_batch: int = 2_000) -> None:
         self.store = store
         self.max_queue = max_queue
         self.max_batch = max_batch
