@@ -395,3 +395,33 @@ def test_the_cheap_prefilter_lets_every_default_pattern_through() -> None:
     for text in ["my password is x", "Authorization: Bearer abcdefgh12345", "sk-" + "a" * 20]:
         assert r.needs(json.dumps({"note": text}).encode())
     assert not r.needs(json.dumps({"note": "quarterly report, step 3"}).encode())
+
+
+class ChatState(TypedDict, total=False):
+    messages: list[Any]
+    password: str
+
+
+def test_a_secret_named_key_next_to_a_message_history_is_masked(db_url: str) -> None:
+    """State holding a message history is stored key by key (so the history is not
+    rewritten at every step); a secret-named key beside it is still masked everywhere:
+    checkpoint values, writes, node inputs and outputs."""
+    s = Secrets.new()
+
+    def reply(state: ChatState) -> dict[str, Any]:
+        return {"messages": [*state["messages"], AIMessage(f"ok {s.canary}")]}
+
+    builder = StateGraph(ChatState)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    builder.add_edge("reply", END)
+    rec = recorder(db_url)
+    graph = rec.attach(builder.compile())
+    graph.invoke(
+        {"messages": [HumanMessage("hello")], "password": s.password},
+        {"configurable": {"thread_id": "chat"}},
+    )
+    rec.close()
+    raw = raw_database(db_url)
+    assert s.canary.encode() in raw
+    assert s.password.encode() not in raw, "a top-level secret key was stored in plain text"

@@ -120,6 +120,10 @@ class Redactor:
                 self._key_verdicts[key] = known
         return known
 
+    def for_key(self, key: Any, value: Any) -> Any:
+        """``value`` as stored under ``key``: the mask when the key names a secret."""
+        return MASK if isinstance(key, str) and value and self.is_secret_key(key) else value
+
     def text(self, value: str) -> str:
         if len(value) < 8 and not self._callables:
             return value  # shorter than any secret the patterns match

@@ -182,7 +182,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         rows: list[tuple[Any, dict[str, Any]]] = []
         for channel, version in new_versions.items():
             ref = (
-                codec.encode(values[channel], blobs)
+                codec.encode_named(channel, values[channel], blobs)
                 if channel in values
                 else codec.encode_empty(blobs)
             )
@@ -274,7 +274,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         entries: list[dict[str, Any]] = []
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
-            ref = codec.encode(value, blobs)
+            ref = codec.encode_named(channel, value, blobs)
             rows.append(
                 (
                     WriteRow,

@@ -141,7 +141,7 @@ class ValueCodec:
         if isinstance(value, BaseMessage):
             return self._element(value, out)
         if kind is dict and is_split_dict(value):
-            keyed = {k: self.encode(v, out) for k, v in value.items()}
+            keyed = {k: self.encode_named(k, v, out) for k, v in value.items()}
             return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
         return self._put(self.dumps(value), out)
 
@@ -169,6 +169,15 @@ class ValueCodec:
         if not (self.stored is not None and hit[0] in self.stored):
             out[hit[0]] = hit[1]  # only blobs the store may not hold yet travel with the event
         return hit[0]
+
+    def encode_named(self, name: str, value: Any, out: dict[str, Blob]) -> str:
+        """``encode`` for a value stored under a name of its own (a dict key, a channel):
+        a name that denotes a secret (``password``, ``api_key``…) masks the whole value,
+        as redaction of the enclosing mapping would. LangGraph's own channels (``__…``,
+        ``branch:to:…``) are bookkeeping and never masked."""
+        if self.redactor is not None and value and not _internal(name):
+            value = self.redactor.for_key(name, value)
+        return self.encode(value, out)
 
     def encode_exact(self, value: Any, out: dict[str, Blob]) -> str:
         """Like ``encode`` for one blob, without redaction: for values that hold no user
@@ -208,6 +217,10 @@ class ValueCodec:
 
 def _digests(data: bytes) -> list[str]:
     return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
+
+
+def _internal(name: str) -> bool:
+    return name.startswith("__") or ":" in name
 
 
 def is_split_list(value: Any) -> bool:
