@@ -154,8 +154,12 @@ class Recorder:
         codec = self.checkpointer.codec
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
             value = value[0]
-        if ref or is_split_list(value) or is_split_dict(value):
+        if ref:
             return {"$ref": codec.encode(value, blobs)}
+        if is_split_list(value):
+            return {"$ref": codec.encode_list(value, blobs)}
+        if is_split_dict(value):
+            return {"$ref": codec.encode_dict(value, blobs)}
         blob = codec.dumps(value)
         if len(blob[1]) <= _INLINE_MAX:
             return self.jsonable(value)

@@ -124,6 +124,11 @@ class Redactor:
         """``value`` as stored under ``key``: the mask when the key names a secret."""
         return MASK if isinstance(key, str) and value and self.is_secret_key(key) else value
 
+    def _under(self, key: Any, value: Any, depth: int) -> Any:
+        """``value`` redacted as it is held under ``key`` (a mapping key, a field name)."""
+        masked = self.for_key(key, value)
+        return masked if masked is not value else self.redact(value, depth)
+
     def text(self, value: str) -> str:
         if len(value) < 8 and not self._callables:
             return value  # shorter than any secret the patterns match
@@ -145,11 +150,7 @@ class Redactor:
             changed = False
             out: dict[Any, Any] = {}
             for k, v in value.items():
-                nv = (
-                    MASK
-                    if isinstance(k, str) and self.is_secret_key(k) and v
-                    else self.redact(v, d)
-                )
+                nv = self._under(k, v, d)
                 changed |= nv is not v
                 out[k] = nv
             if not changed:
@@ -178,18 +179,15 @@ class Redactor:
             update = {}
             for name in fields:
                 current = getattr(value, name, None)
-                if isinstance(name, str) and self.is_secret_key(name) and current:
-                    update[name] = MASK
-                else:
-                    new = self.redact(current, d)
-                    if new is not current:
-                        update[name] = new
+                new = self._under(name, current, d)
+                if new is not current:
+                    update[name] = new
             return value.model_copy(update=update) if update else value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             update = {}
             for f in dataclasses.fields(value):
                 current = getattr(value, f.name)
-                new = MASK if self.is_secret_key(f.name) and current else self.redact(current, d)
+                new = self._under(f.name, current, d)
                 if new is not current:
                     update[f.name] = new
             if not update:

@@ -128,22 +128,30 @@ class ValueCodec:
         if kind in _IMMUTABLE:
             return self._element(value, out)
         if kind is list and is_split_list(value):
-            manifest = self._manifest(value, out)
-            if len(manifest) <= _CHUNK_BYTES:
-                return self._put((LIST_TYPE, manifest), out)
-            # a long list is a list of chunks: a growing history rewrites its last chunk
-            # and the short root only, not a manifest as long as the history
-            chunks = [
-                self._put((LIST_TYPE, manifest[i : i + _CHUNK_BYTES]), out)
-                for i in range(0, len(manifest), _CHUNK_BYTES)
-            ]
-            return self._put((CHUNKS_TYPE, b"".join(map(bytes.fromhex, chunks))), out)
+            return self.encode_list(value, out)
         if isinstance(value, BaseMessage):
             return self._element(value, out)
         if kind is dict and is_split_dict(value):
-            keyed = {k: self.encode_named(k, v, out) for k, v in value.items()}
-            return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
+            return self.encode_dict(value, out)
         return self._put(self.dumps(value), out)
+
+    def encode_list(self, value: list[Any], out: dict[str, Blob]) -> str:
+        """``encode`` of a list element by element (``is_split_list``)."""
+        manifest = self._manifest(value, out)
+        if len(manifest) <= _CHUNK_BYTES:
+            return self._put((LIST_TYPE, manifest), out)
+        # a long list is a list of chunks: a growing history rewrites its last chunk and
+        # the short root only, not a manifest as long as the history
+        chunks = [
+            self._put((LIST_TYPE, manifest[i : i + _CHUNK_BYTES]), out)
+            for i in range(0, len(manifest), _CHUNK_BYTES)
+        ]
+        return self._put((CHUNKS_TYPE, b"".join(map(bytes.fromhex, chunks))), out)
+
+    def encode_dict(self, value: dict[str, Any], out: dict[str, Blob]) -> str:
+        """``encode`` of a dict key by key (``is_split_dict``)."""
+        keyed = {k: self.encode_named(k, v, out) for k, v in value.items()}
+        return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
 
     def _manifest(self, value: list[Any], out: dict[str, Blob]) -> bytes:
         """The element digests of a list; a prefix of elements already encoded as part of
@@ -175,7 +183,7 @@ class ValueCodec:
         a name that denotes a secret (``password``, ``api_key``…) masks the whole value,
         as redaction of the enclosing mapping would. LangGraph's own channels (``__…``,
         ``branch:to:…``) are bookkeeping and never masked."""
-        if self.redactor is not None and value and not _internal(name):
+        if self.redactor is not None and value and not is_internal_channel(name):
             value = self.redactor.for_key(name, value)
         return self.encode(value, out)
 
@@ -219,7 +227,8 @@ def _digests(data: bytes) -> list[str]:
     return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
 
 
-def _internal(name: str) -> bool:
+def is_internal_channel(name: str) -> bool:
+    """LangGraph's bookkeeping channels (``__start__``, ``branch:to:x``…), not user state."""
     return name.startswith("__") or ":" in name
 
 

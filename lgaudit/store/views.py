@@ -12,15 +12,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lgaudit.store.records import EventRecord
-from lgaudit.store.serialization import EMPTY_TYPE, ValueCodec, safe_serializer, to_jsonable
+from lgaudit.store.serialization import (
+    EMPTY_TYPE,
+    ValueCodec,
+    is_internal_channel,
+    safe_serializer,
+    to_jsonable,
+)
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-
-def is_internal_channel(name: str) -> bool:
-    """LangGraph's bookkeeping channels (``__start__``, ``branch:to:x``…), not user state."""
-    return name.startswith("__") or ":" in name
+__all__ = ["EventExpander", "expand_events", "is_internal_channel"]
 
 
 class EventExpander:

@@ -207,7 +207,7 @@ class ChainWriter:
                     if kind == "append-only":
                         raise AppendOnlyViolation(_first_line(e)) from e
                     transient = kind in ("lost", "busy")
-                    if kind == "fatal":
+                    if kind in ("fatal", "lost"):
                         self._drop_connection()  # the next attempt starts on a clean one
                     if kind == "fatal" or attempt >= (
                         _TRANSIENT_RETRIES if transient else _RETRIES
@@ -217,9 +217,7 @@ class ChainWriter:
                                 f"store unavailable: {_first_line(e)}"
                             ) from e
                         raise StoreError(f"store error: {_first_line(e)}") from e
-                    if kind == "lost":
-                        self._drop_connection()
-                    else:
+                    if kind != "lost":
                         unsure = None  # the server refused it: nothing was committed
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
@@ -307,7 +305,7 @@ class ChainWriter:
                 state_rows[table].append((gseq, *row_values(table.name, values, skip="gseq")))
         statements: list[tuple[tuple[str, str, str], list[tuple[Any, ...]]]] = []
         if runs:
-            rows = [_values(cast(Table, Run.__table__), _run_row(r)) for r in runs.values()]
+            rows = [row_values("lgaudit_runs", _run_row(r)) for r in runs.values()]
             statements.append((self._insert(cast(Table, Run.__table__), ignore=True), rows))
         if new_blobs:
             rows = [(h, blobs[h][0], blobs[h][1]) for h in new_blobs]
@@ -423,10 +421,6 @@ def row_values(table: str, row: Any, *, skip: str | None = None) -> tuple[Any, .
         return getter(row)
     except KeyError:
         return tuple([row.get(c) for c in _COLUMNS[table] if c != skip])
-
-
-def _values(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
-    return row_values(table.name, row)
 
 
 def _run_row(r: NewRun) -> dict[str, Any]:
