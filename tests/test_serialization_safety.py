@@ -415,3 +415,52 @@ def test_a_long_history_is_stored_in_chunks_and_read_back_whole() -> None:
             assert codec.decode(ref, stored) == history
     quadratic = sum(32 * n for n in range(1, 301))  # one flat manifest per step
     assert manifest_bytes < quadratic / 4, (manifest_bytes, quadratic)
+
+
+def test_reused_list_encodings_match_a_fresh_encoding() -> None:
+    """A history recorded step by step, then again out of order (a checkpoint written
+    behind the graph, which has gone on to longer lists), a shorter list and the very same
+    list once more: every root is the one a codec without any reuse computes."""
+    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+
+    cached = ValueCodec(safe_serializer(), elements=ElementCache())
+    plain = ValueCodec(safe_serializer())
+
+    def root(codec: ValueCodec, value: list[Any]) -> str:
+        return codec.encode(value, {})
+
+    lists: list[list[Any]] = []
+    history: list[Any] = []
+    for step in range(1, 200):
+        history = [*history, f"message {step} " + "y" * 300]
+        lists.append(history)
+        assert root(cached, history) == root(plain, history)
+    for value in (lists[150], lists[70], lists[63], lists[198], lists[198], lists[10][:9]):
+        assert root(cached, value) == root(plain, value)
+
+
+def test_an_event_reusing_an_encoding_carries_the_blobs_not_yet_sent() -> None:
+    """A list encoded again reuses the earlier encoding, but until the event that carried
+    its blobs has been handed to the writer, the new event carries them too: whichever of
+    the two is written first, what it refers to is in the store with it."""
+    from lgaudit.store.serialization import ElementCache, SentBlobs, ValueCodec, safe_serializer
+
+    sent = SentBlobs()
+    codec = ValueCodec(safe_serializer(), elements=ElementCache(), stored=sent)
+    history: list[Any] = [f"message {i} " + "z" * 300 for i in range(100)]
+    first: dict[str, Any] = {}
+    ref = codec.encode(history, first)
+    again: dict[str, Any] = {}
+    assert codec.encode(history, again) == ref
+    assert codec.decode(ref, again) == history  # on its own: the first is not sent yet
+    longer = [*history, "one more"]
+    grown: dict[str, Any] = {}
+    assert codec.decode(codec.encode(longer, grown), grown) == longer
+
+    sent.update(first)
+    sent.update(grown)  # both handed to the writer: the next event carries only what is new
+    newest = [*longer, "and another"]
+    out: dict[str, Any] = {}
+    root = codec.encode(newest, out)
+    assert not set(out) & set(first) - {root}
+    assert codec.decode(root, {**first, **grown, **out}) == newest

@@ -19,6 +19,7 @@ from typing import cast
 
 from lgaudit.errors import StoreError, StoreUnavailableError
 from lgaudit.store import NewEvent, Store
+from lgaudit.store.serialization import SentBlobs
 
 log = logging.getLogger("lgaudit")
 
@@ -42,6 +43,7 @@ class BatchedWriter:
         self.healthy = True  # False while the store is failing: runs then end without waiting
         self._cond = threading.Condition()
         self._buffer: list[NewEvent] = []
+        self.sent = SentBlobs()  # blobs of queued events: committed before any later event
         self._pending = 0  # submitted, not yet in the store (buffered or being written)
         self._idle = False
         self._stopping = False
@@ -64,6 +66,8 @@ class BatchedWriter:
                 self._cond.wait(0.5)  # back-pressure: the writer frees room as it commits
             self._buffer.extend(events)
             self._pending += len(events)
+            for e in events:  # after they are queued: later events may now refer to them
+                self.sent.update(e.blobs)
             if self._idle:
                 self._idle = False
                 self._cond.notify_all()

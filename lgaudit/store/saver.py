@@ -37,7 +37,9 @@ from lgaudit.store.records import NewEvent, NewRun
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.serialization import (
     EMPTY_TYPE,
+    BlobCache,
     ElementCache,
+    SentBlobs,
     ValueCodec,
     safe_serializer,
     to_jsonable,
@@ -51,6 +53,11 @@ _INTERRUPT = "__interrupt__"
 class EventSink(Protocol):
     """Where the saver and callback send events: straight to the store, or a writer."""
 
+    @property
+    def sent(self) -> BlobCache | SentBlobs:
+        """Blobs that later events may refer to without carrying them (``SentBlobs``)."""
+        ...
+
     def submit(self, events: list[NewEvent]) -> None: ...
 
     def flush(self, timeout: float | None = None) -> None: ...
@@ -61,6 +68,7 @@ class DirectSink:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.sent = store.blob_cache  # write-through: what is committed
 
     def submit(self, events: list[NewEvent]) -> None:
         self.store.append(events)
@@ -160,7 +168,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
 
     @property
     def codec(self) -> ValueCodec:
-        return ValueCodec(self.serde, self.redactor, self._elements, self.store.blob_cache)
+        return ValueCodec(self.serde, self.redactor, self._elements, self.sink.sent)
 
     # -- writes -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import enum
 import hashlib
+import itertools
 import json
 import math
 import operator
@@ -84,12 +85,14 @@ class ValueCodec:
         serde: Any,
         redactor: Any = None,
         elements: ElementCache | None = None,
-        stored: BlobCache | None = None,
+        stored: BlobCache | SentBlobs | None = None,
     ) -> None:
         self.serde = serde
         self.redactor = redactor
         self.elements = elements
-        self.stored = stored  # blobs known to be committed (content-addressed: never stale)
+        # blobs an event may refer to without carrying them: committed, or handed to an
+        # ordered writer in an event submitted before (content-addressed: never stale)
+        self.stored = stored
 
     def dumps(self, value: Any) -> Blob:
         """Serialize one value (redacted first when a redactor is set and the bytes hint at
@@ -136,39 +139,66 @@ class ValueCodec:
         return self._put(self.dumps(value), out)
 
     def encode_list(self, value: list[Any], out: dict[str, Blob]) -> str:
-        """``encode`` of a list element by element (``is_split_list``)."""
-        manifest = self._manifest(value, out)
+        """``encode`` of a list element by element (``is_split_list``).
+
+        A list that starts with the elements of a list encoded before (a growing history)
+        reuses that encoding for them: their digests, the full chunks of its manifest, and
+        its root when the list is the very same. Blobs of that earlier encoding the store
+        may not hold yet travel again with this one, so every event carries what it refers
+        to even if it is written first."""
+        cache = self.elements
+        if cache is None or len(value) < _LIST_MIN:
+            manifest = b"".join([bytes.fromhex(self._element(item, out)) for item in value])
+            return self._root(manifest, [], 0, out, None)[0]
+        k, head, fields, entry = cache.prefix(value)
+        fresh: list[tuple[str, Blob]] = []
+        if entry is not None:
+            stored = self.stored
+            fresh = [hb for hb in entry.fresh if stored is None or hb[0] not in stored]
+            for h, blob in fresh:
+                out[h] = blob
+            if k == len(value) == len(entry.objs):
+                entry.fresh[:] = fresh  # the very list, unchanged: its encoding as it was
+                return entry.root
+        tail = [bytes.fromhex(self._element(item, out, fresh)) for item in value[k:]]
+        manifest = head + b"".join(tail)
+        root, chunks = self._root(manifest, entry.chunks if entry else [], k, out, fresh)
+        cache.remember(value, manifest, k, fields, _Encoded(chunks, root, fresh))
+        return root
+
+    def _root(
+        self,
+        manifest: bytes,
+        known: list[str],
+        k: int,
+        out: dict[str, Blob],
+        fresh: list[tuple[str, Blob]] | None,
+    ) -> tuple[str, list[str]]:
+        """The root of a list with element digests ``manifest`` and its chunks' hashes; the
+        first ``k`` elements are those of an earlier list whose chunk hashes were ``known``."""
         if len(manifest) <= _CHUNK_BYTES:
-            return self._put((LIST_TYPE, manifest), out)
+            return self._put((LIST_TYPE, manifest), out, fresh), []
         # a long list is a list of chunks: a growing history rewrites its last chunk and
         # the short root only, not a manifest as long as the history
-        chunks = [
-            self._put((LIST_TYPE, manifest[i : i + _CHUNK_BYTES]), out)
-            for i in range(0, len(manifest), _CHUNK_BYTES)
-        ]
-        return self._put((CHUNKS_TYPE, b"".join(map(bytes.fromhex, chunks))), out)
+        chunks = known[: min(k // _CHUNK, len(known))]
+        for i in range(len(chunks) * _CHUNK_BYTES, len(manifest), _CHUNK_BYTES):
+            chunks.append(self._put((LIST_TYPE, manifest[i : i + _CHUNK_BYTES]), out, fresh))
+        joined = b"".join(map(bytes.fromhex, chunks))
+        return self._put((CHUNKS_TYPE, joined), out, fresh), chunks
 
     def encode_dict(self, value: dict[str, Any], out: dict[str, Blob]) -> str:
         """``encode`` of a dict key by key (``is_split_dict``)."""
         keyed = {k: self.encode_named(k, v, out) for k, v in value.items()}
         return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
 
-    def _manifest(self, value: list[Any], out: dict[str, Blob]) -> bytes:
-        """The element digests of a list; a prefix of elements already encoded as part of
-        an earlier list (a growing history) is reused without encoding them again."""
-        cache = self.elements
-        if cache is None or len(value) < _LIST_MIN:
-            return b"".join([bytes.fromhex(self._element(item, out)) for item in value])
-        k, head, fields = cache.prefix(value)
-        manifest = head + b"".join(bytes.fromhex(self._element(item, out)) for item in value[k:])
-        cache.remember(value, manifest, k, fields)
-        return manifest
-
-    def _element(self, item: Any, out: dict[str, Blob]) -> str:
-        """One list element; immutable ones seen before reuse their encoding."""
+    def _element(
+        self, item: Any, out: dict[str, Blob], fresh: list[tuple[str, Blob]] | None = None
+    ) -> str:
+        """One list element; immutable ones seen before reuse their encoding. A blob the
+        store may not hold yet goes to ``out`` (and is noted in ``fresh``)."""
         cache = self.elements
         if cache is None or not (type(item) in _IMMUTABLE or isinstance(item, BaseMessage)):
-            return self._put(self.dumps(item), out)
+            return self._put(self.dumps(item), out, fresh)
         hit = cache.get(item)
         if hit is None:
             blob = self.dumps(item)
@@ -176,6 +206,8 @@ class ValueCodec:
             cache.add(item, hit)
         if not (self.stored is not None and hit[0] in self.stored):
             out[hit[0]] = hit[1]  # only blobs the store may not hold yet travel with the event
+            if fresh is not None:
+                fresh.append(hit)
         return hit[0]
 
     def encode_named(self, name: str, value: Any, out: dict[str, Blob]) -> str:
@@ -195,10 +227,13 @@ class ValueCodec:
     def encode_empty(self, out: dict[str, Blob]) -> str:
         return self._put((EMPTY_TYPE, b""), out)
 
-    @staticmethod
-    def _put(blob: Blob, out: dict[str, Blob]) -> str:
+    def _put(
+        self, blob: Blob, out: dict[str, Blob], fresh: list[tuple[str, Blob]] | None = None
+    ) -> str:
         key = blob_hash(*blob)
         out[key] = blob
+        if fresh is not None and not (self.stored is not None and key in self.stored):
+            fresh.append((key, blob))
         return key
 
     @staticmethod
@@ -290,6 +325,7 @@ class ElementCache:
     def __init__(self, max_items: int = 50_000) -> None:
         self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob]]] = OrderedDict()
         self._lists: OrderedDict[int, _ListEntry] = OrderedDict()
+        self._whole: OrderedDict[int, _ListEntry] = OrderedDict()
         self._max = max_items
         self._lock = threading.Lock()
 
@@ -305,15 +341,18 @@ class ElementCache:
             if len(self._items) > self._max:
                 self._items.popitem(last=False)
 
-    def prefix(self, value: list[Any]) -> tuple[int, bytes, _Fields]:
-        """``(k, digests, fields)``: ``value[:k]`` are the very objects (unchanged since) at
-        the head of the last list remembered with the same first element, ``digests`` their
-        manifest part and ``fields`` the snapshots of the messages among them."""
-        entry = self._lists.get(id(value[0]))
-        if entry is None or entry.objs[0] is not value[0]:
-            return 0, b"", _NO_FIELDS
+    def prefix(self, value: list[Any]) -> tuple[int, bytes, _Fields, _ListEntry | None]:
+        """``(k, digests, fields, entry)``: ``value[:k]`` are the very objects (unchanged
+        since) at the head of ``entry``, the last list remembered with the same first
+        element; ``digests`` is their manifest part and ``fields`` the snapshots of the
+        messages among them."""
+        entry = self._whole.get(id(value))  # this very list, encoded before
+        if entry is None or len(entry.objs) != len(value) or entry.objs[0] is not value[0]:
+            entry = self._lists.get(id(value[0]))
+            if entry is None or entry.objs[0] is not value[0]:
+                return 0, b"", _NO_FIELDS, None
         if not all(map(operator.is_, value, entry.objs)):  # over the shorter of the two
-            return 0, b"", _NO_FIELDS
+            return 0, b"", _NO_FIELDS, None
         k, fields = min(entry.reusable, len(value)), entry.fields
         if k < entry.reusable:
             cut = bisect.bisect_left(fields.positions, k)
@@ -325,11 +364,13 @@ class ElementCache:
                 bad = next(i for i, (a, b) in pairs if a != b)
                 k = fields.positions[bad]
                 fields = _Fields(fields.positions[:bad], fields.dicts[:bad], fields.snaps[:bad])
-        return k, entry.manifest[: 32 * k], fields
+        return k, entry.manifest[: 32 * k], fields, entry
 
-    def remember(self, value: list[Any], manifest: bytes, known: int, fields: _Fields) -> None:
-        """Remember a list's elements and manifest; ``value[:known]`` were reused from the
-        list ``prefix`` matched, with ``fields`` the snapshots of its messages."""
+    def remember(
+        self, value: list[Any], manifest: bytes, known: int, fields: _Fields, encoded: _Encoded
+    ) -> None:
+        """Remember a list's elements, manifest and encoding; ``value[:known]`` were reused
+        from the list ``prefix`` matched, with ``fields`` the snapshots of its messages."""
         positions, dicts, snaps = list(fields.positions), list(fields.dicts), list(fields.snaps)
         reusable = known
         for item in value[known:]:
@@ -340,17 +381,25 @@ class ElementCache:
                 dicts.append(item.__dict__)
                 snaps.append(tuple(item.__dict__.values()))
             reusable += 1
-        entry = _ListEntry(list(value), manifest, reusable, _Fields(positions, dicts, snaps))
+        entry = _ListEntry(
+            list(value), manifest, reusable, _Fields(positions, dicts, snaps), *encoded
+        )
         with self._lock:
             self._lists[id(value[0])] = entry
             if len(self._lists) > 1_000:
                 self._lists.popitem(last=False)
+            # by the list's own id too: a list recorded again (a checkpoint written behind
+            # the graph, which has gone on to longer lists) is found whole
+            self._whole[id(value)] = entry
+            if len(self._whole) > 256:
+                self._whole.popitem(last=False)
 
     def clear(self) -> None:
         """Forget everything (after a failed write, blobs remembered may not be stored)."""
         with self._lock:
             self._items.clear()
             self._lists.clear()
+            self._whole.clear()
 
 
 class _Fields(NamedTuple):
@@ -364,11 +413,22 @@ class _Fields(NamedTuple):
 _NO_FIELDS = _Fields([], [], [])
 
 
+class _Encoded(NamedTuple):
+    """How a remembered list was encoded."""
+
+    chunks: list[str]  # hashes of its manifest's chunks (a long list), else empty
+    root: str  # the list's hash
+    fresh: list[tuple[str, Blob]]  # its blobs the store was not known to hold then
+
+
 class _ListEntry(NamedTuple):
     objs: list[Any]
     manifest: bytes
     reusable: int  # leading elements whose digests may be reused (immutables, messages)
     fields: _Fields
+    chunks: list[str]
+    root: str
+    fresh: list[tuple[str, Blob]]
 
 
 def _fingerprint(obj: Any) -> Any:
@@ -407,6 +467,29 @@ class BlobCache:
         while self._bytes > self._max and self._items:
             _, old = self._items.popitem(last=False)
             self._bytes -= len(old[1])
+
+
+class SentBlobs:
+    """Hashes of blobs handed to an ordered writer (bounded, oldest forgotten first).
+
+    A writer that commits events in the order they were submitted has every blob of an
+    event submitted earlier in the store no later than a later event: the later event may
+    refer to those blobs without carrying them. A forgotten hash only means a blob travels
+    again, which the store skips."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        self._keys: dict[str, None] = {}
+        self._max = max_items
+
+    def __contains__(self, h: str) -> bool:
+        return h in self._keys
+
+    def update(self, hashes: Iterable[str]) -> None:
+        keys = self._keys
+        keys.update(dict.fromkeys(hashes))
+        if len(keys) > self._max:
+            for old in list(itertools.islice(keys, len(keys) - self._max // 2)):
+                keys.pop(old, None)
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:
