@@ -365,6 +365,45 @@ def test_a_full_writer_makes_the_caller_wait_and_drops_nothing(db_url: str) -> N
         store.close()
 
 
+def test_a_lingering_writer_writes_at_once_on_flush_close_or_a_full_batch(db_url: str) -> None:
+    """The batched writer lingers for more events before it commits, but a ``flush`` or
+    ``close`` never waits for the linger, and neither does a full batch: with a linger of
+    an hour, each of them gets every event into the store, in order."""
+    store = Store(db_url)
+    writer = BatchedWriter(store, max_batch=4, linger=3600)
+    run = NewRun(run_id=str(uuid.uuid4()), thread_id="linger")
+
+    def event(i: int) -> list[NewEvent]:
+        return [NewEvent(run=run, kind="custom", payload={"i": i}, thread_id="linger")]
+
+    def recorded() -> list[int]:
+        with Store.open(db_url) as reader:
+            return [e["payload"]["i"] for e in reader.events(run.run_id)]
+
+    try:
+        for i in range(3):
+            writer.submit(event(i))
+        writer.flush(30)  # raises if the writer still lingers after 30 s
+        assert recorded() == [0, 1, 2]
+
+        for i in range(3, 7):
+            writer.submit(event(i))  # a full batch of four: written without a flush
+        deadline = time.monotonic() + 30
+        while writer.pending and time.monotonic() < deadline:
+            with writer._cond:
+                writer._cond.wait(0.5)
+        assert writer.pending == 0, "a full batch waited for the linger"
+        assert recorded() == list(range(7))
+
+        writer.submit(event(7))
+        writer.close(timeout=30)
+        assert writer.pending == 0
+        assert recorded() == list(range(8))
+    finally:
+        writer.close(timeout=30)
+        store.close()
+
+
 class CommitAckDropper:
     """A TCP proxy in front of PostgreSQL. Once armed, it lets one ``COMMIT`` through and
     cuts the connection before the client sees the server's answer: the transaction is

@@ -29,14 +29,24 @@ class BatchedWriter:
 
     Submitting appends to the buffer under one lock and wakes the writer only when it is
     idle, so a busy graph hands its events over in batches rather than one thread switch
-    per event. A full buffer (``max_queue`` events) makes ``submit`` wait: back-pressure,
-    never a dropped event.
+    per event; once woken, the writer lingers up to ``linger`` seconds for more (a flush,
+    a full batch or close cuts that short), so a run is committed in a few transactions,
+    not one per step. A full buffer (``max_queue`` events) makes ``submit`` wait:
+    back-pressure, never a dropped event.
     """
 
-    def __init__(self, store: Store, *, max_queue: int = 10_000, max_batch: int = 2_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 2_000,
+        linger: float = 0.05,
+    ) -> None:
         self.store = store
         self.max_queue = max_queue
         self.max_batch = max_batch
+        self.linger = linger
         self.failures = 0
         self.written = 0
         self.last_error: BaseException | None = None
@@ -46,6 +56,7 @@ class BatchedWriter:
         self.sent = SentBlobs()  # blobs of queued events: committed before any later event
         self._pending = 0  # submitted, not yet in the store (buffered or being written)
         self._idle = False
+        self._flushers = 0  # callers waiting in flush: the writer does not linger for them
         self._stopping = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="lgaudit-writer", daemon=True)
@@ -68,7 +79,7 @@ class BatchedWriter:
             self._pending += len(events)
             for e in events:  # after they are queued: later events may now refer to them
                 self.sent.update(e.blobs)
-            if self._idle:
+            if self._idle or len(self._buffer) >= self.max_batch:
                 self._idle = False
                 self._cond.notify_all()
 
@@ -76,14 +87,19 @@ class BatchedWriter:
         """Block until every submitted event is in the store (or raise after ``timeout``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise StoreUnavailableError(
-                        f"{self._pending} events not yet written: "
-                        f"{self.last_error or 'store is slow'}"
-                    )
-                self._cond.wait(remaining if remaining is not None else 0.5)
+            self._flushers += 1
+            self._cond.notify_all()  # a lingering writer writes what it holds now
+            try:
+                while self._pending:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise StoreUnavailableError(
+                            f"{self._pending} events not yet written: "
+                            f"{self.last_error or 'store is slow'}"
+                        )
+                    self._cond.wait(remaining if remaining is not None else 0.5)
+            finally:
+                self._flushers -= 1
 
     def close(self, timeout: float | None = None) -> None:
         if self._closed:
@@ -106,6 +122,14 @@ class BatchedWriter:
                     self._idle = True
                     self._cond.wait()
                 self._idle = False
+                # linger a little, so one commit takes what the graph records meanwhile
+                # (fewer, larger transactions); a flush, a full batch or close cuts it short
+                deadline = time.monotonic() + self.linger
+                while not (self._flushers or self._stopping) and len(self._buffer) < self.max_batch:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
                 batch = self._buffer[: self.max_batch]
                 del self._buffer[: self.max_batch]
             self._write(batch)
