@@ -61,9 +61,6 @@ def create_engines(url: str) -> tuple[Engine, Engine]:
     raise BadInputError(f"unsupported database {backend!r}: lgaudit stores on sqlite or postgresql")
 
 
-_PAGE_SIZE = 16384
-
-
 def _sqlite_engine(url: str, begin: str) -> Engine:
     if sqlite_path(url) is None:
         raise BadInputError("lgaudit needs a file-backed SQLite database, not :memory:")
@@ -77,10 +74,6 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         cur = dbapi_conn.cursor()
         # only writers switch the file to WAL: a reader never changes the database file
         if begin == "BEGIN IMMEDIATE":
-            # a new database gets 16 KiB pages (a no-op once it has tables): recorded
-            # values are mostly blobs of a few KiB, and an append writes about 15% less
-            # than with 4 KiB pages (benchmarks/RESULTS.md)
-            cur.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
