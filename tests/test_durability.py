@@ -365,12 +365,12 @@ def test_a_full_writer_makes_the_caller_wait_and_drops_nothing(db_url: str) -> N
         store.close()
 
 
-def test_a_lingering_writer_writes_at_once_on_flush_close_or_a_full_batch(db_url: str) -> None:
-    """The batched writer lingers for more events before it commits, but a ``flush`` or
-    ``close`` never waits for the linger, and neither does a full batch: with a linger of
-    an hour, each of them gets every event into the store, in order."""
+def test_a_lingering_writer_writes_at_once_on_flush_close_or_enough_events(db_url: str) -> None:
+    """The batched writer lingers for more events before it commits a small batch, but a
+    ``flush`` or ``close`` never waits for the linger, and neither do ``min_batch`` events:
+    with a linger of an hour, each of them gets every event into the store, in order."""
     store = Store(db_url)
-    writer = BatchedWriter(store, max_batch=4, linger=3600)
+    writer = BatchedWriter(store, min_batch=4, linger=3600)
     run = NewRun(run_id=str(uuid.uuid4()), thread_id="linger")
 
     def event(i: int) -> list[NewEvent]:
@@ -387,12 +387,12 @@ def test_a_lingering_writer_writes_at_once_on_flush_close_or_a_full_batch(db_url
         assert recorded() == [0, 1, 2]
 
         for i in range(3, 7):
-            writer.submit(event(i))  # a full batch of four: written without a flush
+            writer.submit(event(i))  # four events: written without a flush
         deadline = time.monotonic() + 30
         while writer.pending and time.monotonic() < deadline:
             with writer._cond:
                 writer._cond.wait(0.5)
-        assert writer.pending == 0, "a full batch waited for the linger"
+        assert writer.pending == 0, "min_batch events waited for the linger"
         assert recorded() == list(range(7))
 
         writer.submit(event(7))

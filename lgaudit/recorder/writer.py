@@ -29,10 +29,10 @@ class BatchedWriter:
 
     Submitting appends to the buffer under one lock and wakes the writer only when it is
     idle, so a busy graph hands its events over in batches rather than one thread switch
-    per event; once woken, the writer lingers up to ``linger`` seconds for more (a flush,
-    a full batch or close cuts that short), so a run is committed in a few transactions,
-    not one per step. A full buffer (``max_queue`` events) makes ``submit`` wait:
-    back-pressure, never a dropped event.
+    per event; once woken with fewer than ``min_batch`` events, the writer lingers up to
+    ``linger`` seconds for more (a flush, close or ``min_batch`` events cut that short), so
+    a slow graph is not committed one small transaction per step. A full buffer
+    (``max_queue`` events) makes ``submit`` wait: back-pressure, never a dropped event.
     """
 
     def __init__(
@@ -42,11 +42,13 @@ class BatchedWriter:
         max_queue: int = 10_000,
         max_batch: int = 2_000,
         linger: float = 0.05,
+        min_batch: int = 64,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
         self.max_batch = max_batch
         self.linger = linger
+        self.min_batch = min(min_batch, max_batch, max_queue)
         self.failures = 0
         self.written = 0
         self.last_error: BaseException | None = None
@@ -75,11 +77,12 @@ class BatchedWriter:
         with self._cond:
             while self._pending >= self.max_queue and self._thread.is_alive():
                 self._cond.wait(0.5)  # back-pressure: the writer frees room as it commits
+            before = len(self._buffer)
             self._buffer.extend(events)
             self._pending += len(events)
             for e in events:  # after they are queued: later events may now refer to them
                 self.sent.update(e.blobs)
-            if self._idle or len(self._buffer) >= self.max_batch:
+            if self._idle or before < self.min_batch <= len(self._buffer):
                 self._idle = False
                 self._cond.notify_all()
 
@@ -122,10 +125,11 @@ class BatchedWriter:
                     self._idle = True
                     self._cond.wait()
                 self._idle = False
-                # linger a little, so one commit takes what the graph records meanwhile
-                # (fewer, larger transactions); a flush, a full batch or close cuts it short
+                # a small batch lingers a little, so one commit takes what the graph
+                # records meanwhile rather than one transaction per step; a flush, close or
+                # ``min_batch`` events cut it short (a busy graph is written as it goes)
                 deadline = time.monotonic() + self.linger
-                while not (self._flushers or self._stopping) and len(self._buffer) < self.max_batch:
+                while not (self._flushers or self._stopping) and len(self._buffer) < self.min_batch:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
