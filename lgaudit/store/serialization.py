@@ -72,6 +72,11 @@ _CANONICAL = json.JSONEncoder(
 ).encode
 
 
+#: ``json.dumps(obj, sort_keys=True)``, the text of a ``DICT_TYPE`` blob, without building
+#: an encoder per call.
+_DICT_JSON = json.JSONEncoder(sort_keys=True).encode
+
+
 def canonical_json(obj: Any) -> str:
     """The one JSON text of ``obj`` that hashing uses: sorted keys, no spaces."""
     return _CANONICAL(obj)
@@ -189,7 +194,7 @@ class ValueCodec:
     def encode_dict(self, value: dict[str, Any], out: dict[str, Blob]) -> str:
         """``encode`` of a dict key by key (``is_split_dict``)."""
         keyed = {k: self.encode_named(k, v, out) for k, v in value.items()}
-        return self._put((DICT_TYPE, json.dumps(keyed, sort_keys=True).encode()), out)
+        return self._put((DICT_TYPE, _DICT_JSON(keyed).encode()), out)
 
     def _element(
         self, item: Any, out: dict[str, Blob], fresh: list[tuple[str, Blob]] | None = None
