@@ -50,10 +50,12 @@ _VALUE_PREFIXES = (
 )  # fmt: skip
 
 #: Substrings that every key word and default value prefix above contains: bytes holding
-#: none of them need no closer look (most values), in a few fast scans.
+#: none of them need no closer look (most values), in a few fast scans. None is shorter than
+#: three bytes: a two-letter needle (``gh``) is in most kilobytes of ordinary text.
 _NEEDLES = (
     b"pass", b"pwd", b"secret", b"token", b"key", b"auth", b"cookie", b"credential",
-    b"session", b"sk-", b"akia", b"gh", b"xox", b"aiza", b"bearer", b"basic",
+    b"session", b"sk-", b"akia", b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"xox", b"aiza",
+    b"bearer", b"basic",
 )  # fmt: skip
 
 Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
