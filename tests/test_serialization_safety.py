@@ -464,3 +464,25 @@ def test_an_event_reusing_an_encoding_carries_the_blobs_not_yet_sent() -> None:
     root = codec.encode(newest, out)
     assert not set(out) & set(first) - {root}
     assert codec.decode(root, {**first, **grown, **out}) == newest
+
+
+def test_a_long_history_recorded_at_every_step_holds_bounded_memory() -> None:
+    """Encodings are remembered for reuse, but not without bound: a 20,000-message history
+    recorded at each of 60 steps keeps a few copies of it, not one per step."""
+    import tracemalloc
+
+    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+
+    codec = ValueCodec(safe_serializer(), elements=ElementCache())
+    history: list[Any] = [f"m{i}" for i in range(20_000)]
+    codec.encode(history, {})
+    tracemalloc.start()
+    try:
+        for step in range(60):
+            history = [*history, f"step {step}"]
+            codec.encode(history, {})
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    one_copy = 20_000 * (8 + 32)  # a list of references and its manifest
+    assert held < 20 * one_copy, (held, one_copy)

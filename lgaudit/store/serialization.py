@@ -331,6 +331,7 @@ class ElementCache:
         self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob]]] = OrderedDict()
         self._lists: OrderedDict[int, _ListEntry] = OrderedDict()
         self._whole: OrderedDict[int, _ListEntry] = OrderedDict()
+        self._whole_items = 0  # elements held by the entries of ``_whole``
         self._max = max_items
         self._lock = threading.Lock()
 
@@ -394,10 +395,14 @@ class ElementCache:
             if len(self._lists) > 1_000:
                 self._lists.popitem(last=False)
             # by the list's own id too: a list recorded again (a checkpoint written behind
-            # the graph, which has gone on to longer lists) is found whole
+            # the graph, which has gone on to longer lists) is found whole; bounded by count
+            # and by elements held, since each entry keeps its own copy and manifest
+            old = self._whole.pop(id(value), None)
+            self._whole_items += len(value) - (len(old.objs) if old is not None else 0)
             self._whole[id(value)] = entry
-            if len(self._whole) > 256:
-                self._whole.popitem(last=False)
+            while len(self._whole) > _WHOLE_MAX or self._whole_items > _WHOLE_ITEMS:
+                _, dropped = self._whole.popitem(last=False)
+                self._whole_items -= len(dropped.objs)
 
     def clear(self) -> None:
         """Forget everything (after a failed write, blobs remembered may not be stored)."""
@@ -405,6 +410,13 @@ class ElementCache:
             self._items.clear()
             self._lists.clear()
             self._whole.clear()
+            self._whole_items = 0
+
+
+#: Lists remembered by their own id: a checkpoint thread runs a few steps behind the graph,
+#: so a few dozen cover it; at most this many elements are held by them all.
+_WHOLE_MAX = 32
+_WHOLE_ITEMS = 200_000
 
 
 class _Fields(NamedTuple):
