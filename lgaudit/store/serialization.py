@@ -494,7 +494,7 @@ class SentBlobs:
     refer to those blobs without carrying them. A forgotten hash only means a blob travels
     again, which the store skips."""
 
-    def __init__(self, max_items: int = 200_000) -> None:
+    def __init__(self, max_items: int = 50_000) -> None:
         self._keys: dict[str, None] = {}
         self._max = max_items
 
