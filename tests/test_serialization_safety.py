@@ -9,11 +9,12 @@ through the checkpointer (and the compiled graph) must never run them.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import pickle
 import threading
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import ormsgpack
 import pytest
@@ -486,3 +487,38 @@ def test_a_long_history_recorded_at_every_step_holds_bounded_memory() -> None:
         tracemalloc.stop()
     one_copy = 20_000 * (8 + 32)  # a list of references and its manifest
     assert held < 20 * one_copy, (held, one_copy)
+
+
+class _History(TypedDict, total=False):
+    history: Annotated[list[str], operator.add]
+
+
+def test_a_sink_of_ones_own_gets_events_that_carry_their_blobs(store: Store) -> None:
+    """``AuditSaver`` takes any sink with ``submit``/``flush``. One that holds events and
+    appends them later says nothing about what it has taken, so no event leaves out a blob
+    that is not committed yet: once flushed, the whole growing history reads back."""
+
+    class Deferred:
+        def __init__(self) -> None:
+            self.held: list[Any] = []
+
+        def submit(self, events: list[Any]) -> None:
+            self.held.extend(events)
+
+        def flush(self, timeout: float | None = None) -> None:
+            store.append(self.held)
+            self.held = []
+
+    sink = Deferred()
+    builder = StateGraph(_History)
+    builder.add_node("grow", lambda s: {"history": [f"entry {len(s['history'])} " + "h" * 300]})
+    builder.add_edge("__start__", "grow")
+    builder.add_conditional_edges("grow", lambda s: END if len(s["history"]) >= 12 else "grow")
+    graph = builder.compile(checkpointer=AuditSaver(store, sink=sink))
+    config = {"configurable": {"thread_id": "own-sink"}}
+    graph.invoke({"history": []}, config)
+    assert sink.held  # nothing written yet
+    sink.flush(None)
+    history = graph.get_state(config).values["history"]
+    assert [h.split()[1] for h in history] == [str(i) for i in range(12)]
+    assert store.verify()["ok"]

@@ -51,12 +51,11 @@ _INTERRUPT = "__interrupt__"
 
 
 class EventSink(Protocol):
-    """Where the saver and callback send events: straight to the store, or a writer."""
+    """Where the saver and callback send events: straight to the store, or a writer.
 
-    @property
-    def sent(self) -> BlobCache | SentBlobs:
-        """Blobs that later events may refer to without carrying them (``SentBlobs``)."""
-        ...
+    A sink that commits events in the order they were submitted may say so with a ``sent``
+    attribute (``SentBlobs``): blobs of events it has taken, which later events may refer to
+    without carrying them. Without it, only blobs known to be committed are left out."""
 
     def submit(self, events: list[NewEvent]) -> None: ...
 
@@ -168,7 +167,8 @@ class AuditSaver(BaseCheckpointSaver[str]):
 
     @property
     def codec(self) -> ValueCodec:
-        return ValueCodec(self.serde, self.redactor, self._elements, self.sink.sent)
+        stored: BlobCache | SentBlobs = getattr(self.sink, "sent", self.store.blob_cache)
+        return ValueCodec(self.serde, self.redactor, self._elements, stored)
 
     # -- writes -----------------------------------------------------------------------
 
