@@ -154,6 +154,15 @@ def recorder(url: str) -> Recorder:
 # -- graphs carrying secrets --------------------------------------------------------------------
 
 
+def _one_node_graph(state: Any, node: Any) -> Any:
+    """START -> ``node`` -> END over ``state``."""
+    builder = StateGraph(state)
+    builder.add_node(node.__name__, node)
+    builder.add_edge(START, node.__name__)
+    builder.add_edge(node.__name__, END)
+    return builder.compile()
+
+
 class ProfileState(TypedDict, total=False):
     notes: str
     creds: dict[str, str]
@@ -366,12 +375,8 @@ def test_a_secret_named_state_key_keeps_the_thread_resumable(db_url: str) -> Non
     def turn(state: SessionState) -> dict[str, Any]:
         return {"turns": state.get("turns", 0) + 1}
 
-    builder = StateGraph(SessionState)
-    builder.add_node("turn", turn)
-    builder.add_edge(START, "turn")
-    builder.add_edge("turn", END)
     rec = recorder(db_url)
-    graph = rec.attach(builder.compile())
+    graph = rec.attach(_one_node_graph(SessionState, turn))
     config = {"configurable": {"thread_id": "session"}}
     assert graph.invoke({"token": secret}, config)["turns"] == 1
     assert graph.invoke({}, config)["turns"] == 2  # continues from the recorded checkpoint
@@ -411,12 +416,8 @@ def test_a_secret_named_key_next_to_a_message_history_is_masked(db_url: str) -> 
     def reply(state: ChatState) -> dict[str, Any]:
         return {"messages": [*state["messages"], AIMessage(f"ok {s.canary}")]}
 
-    builder = StateGraph(ChatState)
-    builder.add_node("reply", reply)
-    builder.add_edge(START, "reply")
-    builder.add_edge("reply", END)
     rec = recorder(db_url)
-    graph = rec.attach(builder.compile())
+    graph = rec.attach(_one_node_graph(ChatState, reply))
     graph.invoke(
         {"messages": [HumanMessage("hello")], "password": s.password},
         {"configurable": {"thread_id": "chat"}},
