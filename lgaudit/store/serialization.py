@@ -158,8 +158,7 @@ class ValueCodec:
         k, head, fields, entry = cache.prefix(value)
         fresh: list[tuple[str, Blob]] = []
         if entry is not None:
-            stored = self.stored
-            fresh = [hb for hb in entry.fresh if stored is None or hb[0] not in stored]
+            fresh = [hb for hb in entry.fresh if self._unsent(hb[0])]
             for h, blob in fresh:
                 out[h] = blob
             if k == len(value) == len(entry.objs):
@@ -209,11 +208,15 @@ class ValueCodec:
             blob = self.dumps(item)
             hit = (blob_hash(*blob), blob)
             cache.add(item, hit)
-        if not (self.stored is not None and hit[0] in self.stored):
+        if self._unsent(hit[0]):
             out[hit[0]] = hit[1]  # only blobs the store may not hold yet travel with the event
             if fresh is not None:
                 fresh.append(hit)
         return hit[0]
+
+    def _unsent(self, h: str) -> bool:
+        """Whether an event referring to blob ``h`` must carry it (``stored``)."""
+        return self.stored is None or h not in self.stored
 
     def encode_named(self, name: str, value: Any, out: dict[str, Blob]) -> str:
         """``encode`` for a value stored under a name of its own (a dict key, a channel):
@@ -237,7 +240,7 @@ class ValueCodec:
     ) -> str:
         key = blob_hash(*blob)
         out[key] = blob
-        if fresh is not None and not (self.stored is not None and key in self.stored):
+        if fresh is not None and self._unsent(key):
             fresh.append((key, blob))
         return key
 
