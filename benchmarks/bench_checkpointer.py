@@ -189,6 +189,15 @@ class Recorded:
         self.recorder.flush()
 
 
+def _ready(rec: Any) -> None:
+    """Setup, outside the timing (like opening a saver's connection): the recorder's
+    writer process has started (unless ``LGAUDIT_WRITER=thread``)."""
+    wait = getattr(rec.sink, "start_process", None)
+    if wait is not None and os.environ.get("LGAUDIT_WRITER", "process") == "process":
+        if not wait():
+            raise RuntimeError("the recorder's writer process did not start")
+
+
 def _open_recorder(backend: str, *, callback: bool) -> Opener:
     @contextlib.contextmanager
     def opener() -> Iterator[tuple[Any, Callable[[], tuple[int, str]]]]:
@@ -197,10 +206,12 @@ def _open_recorder(backend: str, *, callback: bool) -> Opener:
         if backend == "sqlite":
             with sqlite_file() as path:
                 with Recorder(f"sqlite:///{path}") as rec:
+                    _ready(rec)
                     yield Recorded(rec, callback=callback), lambda: sqlite_size(path)
         else:
             with pg_database() as url:
                 with Recorder(url.replace("postgresql://", "postgresql+psycopg://", 1)) as rec:
+                    _ready(rec)
                     yield Recorded(rec, callback=callback), lambda: pg_size(url)
 
     return opener

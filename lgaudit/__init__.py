@@ -4,7 +4,8 @@ Record every LangGraph run (node events, model and tool calls, every checkpoint)
 append-only, tamper-evident SQL store; replay, diff and audit the runs.
 """
 
-from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
+import os
+
 from lgaudit.errors import (
     AppendOnlyViolation,
     BadInputError,
@@ -13,9 +14,12 @@ from lgaudit.errors import (
     StoreError,
     UnknownRunError,
 )
-from lgaudit.recorder import Recorder, RecordingSaver
-from lgaudit.replay import CassetteMode, ReplayResult, replay
-from lgaudit.store import EVENT_KINDS, AuditSaver, Store
+
+if not os.environ.get("_LGAUDIT_WRITER_PROCESS"):  # the writer process needs none of these
+    from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
+    from lgaudit.recorder import Recorder, RecordingSaver
+    from lgaudit.replay import CassetteMode, ReplayResult, replay
+    from lgaudit.store import EVENT_KINDS, AuditSaver, Store
 
 __all__ = [
     "EVENT_KINDS",

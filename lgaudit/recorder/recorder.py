@@ -11,6 +11,7 @@ and write, subgraphs included. ``update_state`` is recorded as a run of its own 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal, cast
@@ -64,7 +65,9 @@ class Recorder:
         self.redactor = Redactor(redact)
         self.runs = RunRegistry(environment)
         self.sink: BatchedWriter | DirectSink = (
-            BatchedWriter(self.store) if durability == "batched" else DirectSink(self.store)
+            BatchedWriter(self.store, process=_writer_process())
+            if durability == "batched"
+            else DirectSink(self.store)
         )
         self.callback = RecordingCallback(self)
         self.checkpointer = AuditSaver(
@@ -190,6 +193,15 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _writer_process() -> bool:
+    """Whether the batched writer appends from a writer process (``$LGAUDIT_WRITER``:
+    ``process``, the default, or ``thread``)."""
+    mode = os.environ.get("LGAUDIT_WRITER", "process")
+    if mode not in ("process", "thread"):
+        raise BadInputError(f"LGAUDIT_WRITER must be 'process' or 'thread', not {mode!r}")
+    return mode == "process"
 
 
 def _graph_allowlist(graph: Pregel) -> set[tuple[str, ...]] | None:

@@ -19,6 +19,7 @@ from typing import cast
 
 from lgaudit.errors import StoreError, StoreUnavailableError
 from lgaudit.store import NewEvent, Store
+from lgaudit.store.appender import AppenderGone, AppenderProcess, AppenderRefused
 from lgaudit.store.serialization import SentBlobs
 
 log = logging.getLogger("lgaudit")
@@ -43,6 +44,8 @@ class BatchedWriter:
         max_batch: int = 2_000,
         linger: float = 0.05,
         min_batch: int = 64,
+        process: bool = False,
+        process_after: int = 1_000,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
@@ -61,6 +64,13 @@ class BatchedWriter:
         self._flushers = 0  # callers waiting in flush: the writer does not linger for them
         self._stopping = False
         self._closed = False
+        # the writer process (``process``): started once ``process_after`` events were
+        # written here (a recorder that stays small never pays for a process) or by
+        # ``start_process``; batches go there once it is ready, and are written here until
+        # then, whenever one cannot travel, and for good if the process fails to start
+        self._process = process
+        self.process_after = process_after
+        self._appender: AppenderProcess | None = None
         self._thread = threading.Thread(target=self._run, name="lgaudit-writer", daemon=True)
         self._thread.start()
         self_ref = weakref.ref(self)
@@ -114,7 +124,12 @@ class BatchedWriter:
             with self._cond:
                 self._stopping = True
                 self._cond.notify_all()
+            appender = self._appender
+            if appender is not None and self._pending:
+                appender.close(kill=True)  # retrying a batch that will not be written now
             self._thread.join(timeout=5)
+            if appender is not None:
+                appender.close()
 
     def _run(self) -> None:
         while True:
@@ -141,10 +156,60 @@ class BatchedWriter:
                 self._pending -= len(batch)
                 self._cond.notify_all()  # flushers and back-pressured submitters
 
+    @property
+    def process_id(self) -> int | None:
+        """The writer process's pid while batches go there, else ``None``."""
+        appender = self._appender
+        return appender.pid if appender is not None and appender.ready else None
+
+    def start_process(self, timeout: float = 30.0) -> bool:
+        """Start the writer process now (if the writer has one and it is not running yet)
+        and wait until it takes batches; ``False`` if there is none or it is not ready in
+        time."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._spawn()
+        while time.monotonic() < deadline:
+            with self._cond:  # the writer thread polls it too: one at a time
+                appender = self._appender
+                if appender is None:
+                    return False
+                try:
+                    if appender.poll_ready():
+                        return True
+                except AppenderGone:
+                    return False
+            time.sleep(0.01)
+        return False
+
+    def _spawn(self) -> None:
+        """Start the writer process unless it runs (callers hold ``_cond``)."""
+        if not self._process or self._appender is not None or self._closed:
+            return
+        self._process = False  # once: a process that ends is not started again
+        try:
+            self._appender = AppenderProcess(self.store.url)
+        except OSError as e:
+            log.warning("lgaudit: no writer process (%s): writing in this process", e)
+
     def _write(self, batch: list[NewEvent]) -> None:
+        uncertain = False  # handed to a writer process that vanished before answering
+        if self._process and self.written >= self.process_after:
+            with self._cond:
+                self._spawn()
+        if self._appender is not None:
+            outcome = self._via_process(self._appender, batch)
+            if outcome == "written":
+                return
+            uncertain = outcome == "uncertain"
         delay = 0.05
         while True:
             try:
+                if uncertain and self.store.is_recorded(batch[-1]):
+                    self.written += len(batch)
+                    self.healthy = True
+                    return
+                uncertain = False
                 self.store.append(batch)
                 self.written += len(batch)
                 self.healthy = True
@@ -161,3 +226,32 @@ class BatchedWriter:
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    def _via_process(self, appender: AppenderProcess, batch: list[NewEvent]) -> str:
+        """``written``, ``here`` (write it in this process) or ``uncertain`` (the process
+        vanished with it: it may be committed)."""
+        try:
+            with self._cond:
+                ready = appender.poll_ready()
+            if not ready:
+                return "here"
+            appender.append(batch, lambda kind, message: self._failed(kind, message, batch))
+        except AppenderRefused:
+            return "here"
+        except AppenderGone as e:
+            self._appender = None
+            appender.close(kill=True)
+            if not self._closed:
+                log.warning("lgaudit: %s; writing in this process from now on", e)
+            return "uncertain" if appender.ready else "here"
+        self.written += len(batch)
+        self.healthy = True
+        return "written"
+
+    def _failed(self, kind: str, message: str, batch: list[NewEvent]) -> None:
+        """A failed attempt the writer process reported (it retries, as ``_write`` does)."""
+        self.failures += 1
+        error = StoreUnavailableError if kind == "unavailable" else StoreError
+        self.last_error = error(message)
+        self.healthy = False
+        log.error("lgaudit: store write failed (%d events held, retrying): %s", len(batch), message)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lgaudit.store import Store
+from lgaudit.store.chain import canonical_json
 from lgaudit.store.records import EventRecord
-from lgaudit.store.serialization import canonical_json, to_jsonable
+from lgaudit.store.serialization import to_jsonable
 from lgaudit.store.views import EventExpander
 
 TaskKey = tuple[tuple[str, int | None, str], ...]

@@ -1,5 +1,7 @@
 """The store: schema, append-only event log, serialization, checkpointer, upgrades."""
 
+import os
+
 from lgaudit.store.records import (
     EVENT_KINDS,
     EventRecord,
@@ -8,8 +10,10 @@ from lgaudit.store.records import (
     RunRecord,
     VerifyResult,
 )
-from lgaudit.store.saver import AuditSaver
-from lgaudit.store.store import Store
+
+if not os.environ.get("_LGAUDIT_WRITER_PROCESS"):  # the writer process needs none of these
+    from lgaudit.store.saver import AuditSaver
+    from lgaudit.store.store import Store
 
 __all__ = [
     "EVENT_KINDS",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from lgaudit.store.serialization import Blob
+if TYPE_CHECKING:
+    from lgaudit.store.serialization import Blob
 
 #: Event kinds, exactly as SPEC names them.
 EVENT_KINDS = (

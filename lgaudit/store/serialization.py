@@ -67,19 +67,9 @@ def blob_hash(type_: str, data: bytes) -> str:
     return h.hexdigest()
 
 
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-).encode
-
-
 #: ``json.dumps(obj, sort_keys=True)``, the text of a ``DICT_TYPE`` blob, without building
 #: an encoder per call.
 _DICT_JSON = json.JSONEncoder(sort_keys=True).encode
-
-
-def canonical_json(obj: Any) -> str:
-    """The one JSON text of ``obj`` that hashing uses: sorted keys, no spaces."""
-    return _CANONICAL(obj)
 
 
 class ValueCodec:
@@ -476,7 +466,7 @@ class BlobCache:
                 found[h] = blob
         return found, missing
 
-    def __contains__(self, h: str) -> bool:
+    def __contains__(self, h: object) -> bool:
         return h in self._items
 
     def add(self, h: str, blob: Blob) -> None:
@@ -501,7 +491,7 @@ class SentBlobs:
         self._keys: dict[str, None] = {}
         self._max = max_items
 
-    def __contains__(self, h: str) -> bool:
+    def __contains__(self, h: object) -> bool:
         return h in self._keys
 
     def update(self, hashes: Iterable[str]) -> None:

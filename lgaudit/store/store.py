@@ -9,7 +9,6 @@ commit, and its batch is re-appended on the new head. Reads go through SQLAlchem
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import defaultdict
@@ -20,6 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
+from lgaudit.store.chain import event_hash, rows_digest
 from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
 from lgaudit.store.records import (
@@ -32,40 +32,10 @@ from lgaudit.store.records import (
 )
 from lgaudit.store.schema import Blob, Event, Run
 from lgaudit.store.serialization import Blob as BlobT
-from lgaudit.store.serialization import BlobCache, ValueCodec, canonical_json, safe_serializer
-from lgaudit.store.writer import ChainWriter, row_values
+from lgaudit.store.serialization import BlobCache, ValueCodec, safe_serializer
+from lgaudit.store.writer import ChainWriter, plan_append
 
 _MIN_PREFIX = 6
-
-
-def event_hash(row: dict[str, Any]) -> str:
-    """SHA-256 over an event's canonical content, ``prev_hash`` included."""
-    body = {k: row[k] for k in HASHED_FIELDS}
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
-
-
-HASHED_FIELDS = (
-    "gseq",
-    "run_id",
-    "seq",
-    "ts",
-    "kind",
-    "thread_id",
-    "node",
-    "step",
-    "task_id",
-    "checkpoint_ns",
-    "checkpoint_id",
-    "payload",
-    "prev_hash",
-)
-
-
-def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
-    """Digest of an event's state rows (column order, ``gseq`` left out), so verify also
-    catches edits of the state tables."""
-    ordered = sorted(name + repr(row_values(name, r, skip="gseq")) for name, r in rows)
-    return hashlib.sha256("\n".join(ordered).encode()).hexdigest()
 
 
 class Store(CheckpointQueries):
@@ -141,17 +111,26 @@ class Store(CheckpointQueries):
         """Append events (and their blobs and state rows) atomically; return their gseqs."""
         if not events:
             return []
-        blobs: dict[str, BlobT] = {}
-        for e in events:
-            blobs.update(e.blobs)
-        new_blobs = [h for h in blobs if h not in self._blob_cache]
-        runs = {e.run.run_id: e.run for e in events if e.run.run_id not in self._known_runs}
-
+        runs, blobs, new_blobs = plan_append(events, self._blob_cache, self._known_runs)
         gseqs = self._writer.append(events, runs, blobs, new_blobs)
         for h in new_blobs:
             self._blob_cache.add(h, blobs[h])
         self._known_runs.update(runs)
         return gseqs
+
+    def is_recorded(self, event: NewEvent) -> bool:
+        """Whether an event handed to a writer that then vanished is in the store (by its
+        run, timestamp, kind, task and checkpoint: a batch commits whole or not at all)."""
+        q = (
+            select(Event.gseq)
+            .where(Event.run_id == event.run.run_id, Event.ts == event.ts)
+            .where(Event.kind == event.kind)
+            .where(Event.task_id.is_not_distinct_from(event.task_id))
+            .where(Event.checkpoint_id.is_not_distinct_from(event.checkpoint_id))
+            .limit(1)
+        )
+        with translate_errors(), self._read.connect() as conn:
+            return conn.execute(q).first() is not None
 
     # -- blobs ----------------------------------------------------------------------
 

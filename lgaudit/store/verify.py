@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select
 
+from lgaudit.store.chain import HASHED_FIELDS, event_hash, rows_digest
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
 from lgaudit.store.schema import Blob, ChannelValue, CheckpointRow, Event, Tombstone, WriteRow
 from lgaudit.store.serialization import blob_hash
@@ -26,8 +27,6 @@ _STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone)
 
 
 def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
-    from lgaudit.store.store import HASHED_FIELDS, event_hash, rows_digest
-
     checked = 0
     prev_gseq, prev_hash = 0, GENESIS_HASH
     last_seq: dict[str, int] = defaultdict(int)

@@ -22,22 +22,23 @@ the caches are dropped and the batch is re-appended on the fresh head.
 
 from __future__ import annotations
 
-import operator
 import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Container, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 
 from lgaudit.errors import AppendOnlyViolation, StoreError, StoreUnavailableError
+from lgaudit.store.chain import canonical_json, row_values
 from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
-from lgaudit.store.schema import Blob, Event, Run, metadata
-from lgaudit.store.serialization import Blob as BlobT
-from lgaudit.store.serialization import canonical_json
+from lgaudit.store.schema import Blob, Event, Run
+
+if TYPE_CHECKING:
+    from lgaudit.store.serialization import Blob as BlobT
 
 _CHAIN_LOCK = 0x1A6A0D18
 _STALE = "lgaudit: stale chain head, another process appended"
@@ -341,6 +342,20 @@ class ChainWriter:
         return gseqs
 
 
+def plan_append(
+    events: Sequence[NewEvent], known_blobs: Container[str], known_runs: Container[str]
+) -> tuple[dict[str, NewRun], dict[str, BlobT], list[str]]:
+    """What appending ``events`` inserts besides them: ``(runs, blobs, new_blobs)`` —
+    their runs not known to be stored, the blobs they carry, and of those the hashes not
+    known to be stored."""
+    blobs: dict[str, BlobT] = {}
+    for e in events:
+        blobs.update(e.blobs)
+    new_blobs = [h for h in blobs if h not in known_blobs]
+    runs = {e.run.run_id: e.run for e in events if e.run.run_id not in known_runs}
+    return runs, blobs, new_blobs
+
+
 def _insert_sqlite(cur: Any, head: str, row_sql: str, suffix: str, rows: list[Any]) -> None:
     """Insert rows with few multi-row statements rather than ``executemany``: sqlite3
     releases the GIL once per statement, so the graph's thread keeps running while SQLite
@@ -400,27 +415,6 @@ class _Slot:
         self.gseqs: list[int] = []
         self.error: BaseException | None = None
         self.done = False
-
-
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    t.name: tuple(c.name for c in t.columns) for t in metadata.tables.values()
-}
-_GETTERS: dict[tuple[str, str | None], Callable[[Any], tuple[Any, ...]]] = {}
-
-
-def row_values(table: str, row: Any, *, skip: str | None = None) -> tuple[Any, ...]:
-    """A row's values in the table's column order (``skip`` one column; a missing column
-    is ``None``)."""
-    getter = _GETTERS.get((table, skip))
-    if getter is None:
-        cols = [c for c in _COLUMNS[table] if c != skip]
-        pick = operator.itemgetter(*cols)
-        getter = pick if len(cols) > 1 else (lambda r: (pick(r),))
-        _GETTERS[(table, skip)] = getter
-    try:
-        return getter(row)
-    except KeyError:
-        return tuple([row.get(c) for c in _COLUMNS[table] if c != skip])
 
 
 def _run_row(r: NewRun) -> dict[str, Any]:

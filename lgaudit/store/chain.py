@@ -1,0 +1,75 @@
+"""The hash chain's canonical forms: canonical JSON, an event's hash, a state-rows digest.
+
+Kept free of LangGraph and LangChain imports: the writer process (``appender``) computes
+the chain with these, as the in-process writer and ``verify`` do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lgaudit.store.schema import metadata
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
+
+#: The fields of an event its hash covers, ``prev_hash`` included.
+HASHED_FIELDS = (
+    "gseq",
+    "run_id",
+    "seq",
+    "ts",
+    "kind",
+    "thread_id",
+    "node",
+    "step",
+    "task_id",
+    "checkpoint_ns",
+    "checkpoint_id",
+    "payload",
+    "prev_hash",
+)
+
+
+def canonical_json(obj: Any) -> str:
+    """The one JSON text of ``obj`` that hashing uses: sorted keys, no spaces."""
+    return _CANONICAL(obj)
+
+
+def event_hash(row: dict[str, Any]) -> str:
+    """SHA-256 over an event's canonical content, ``prev_hash`` included."""
+    body = {k: row[k] for k in HASHED_FIELDS}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
+    """Digest of an event's state rows (column order, ``gseq`` left out), so verify also
+    catches edits of the state tables."""
+    ordered = sorted(name + repr(row_values(name, r, skip="gseq")) for name, r in rows)
+    return hashlib.sha256("\n".join(ordered).encode()).hexdigest()
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    t.name: tuple(c.name for c in t.columns) for t in metadata.tables.values()
+}
+_GETTERS: dict[tuple[str, str | None], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def row_values(table: str, row: Any, *, skip: str | None = None) -> tuple[Any, ...]:
+    """A row's values in the table's column order (``skip`` one column; a missing column
+    is ``None``)."""
+    getter = _GETTERS.get((table, skip))
+    if getter is None:
+        cols = [c for c in _COLUMNS[table] if c != skip]
+        pick = operator.itemgetter(*cols)
+        getter = pick if len(cols) > 1 else (lambda r: (pick(r),))
+        _GETTERS[(table, skip)] = getter
+    try:
+        return getter(row)
+    except KeyError:
+        return tuple([row.get(c) for c in _COLUMNS[table] if c != skip])
