@@ -192,6 +192,10 @@ def main() -> None:
     if not opened or opened[0] != "open":
         return
     writer = ChainWriter(opened[1], event_hash, rows_digest)
+    try:
+        writer.connect()  # ready means connected: the first batch does not wait for it
+    except Exception:  # noqa: BLE001 - the store is down: the first append retries it
+        pass
     known_blobs: dict[str, None] = {}
     known_runs: set[str] = set()
     gc.collect()

@@ -96,6 +96,11 @@ class ChainWriter:
         self._conn = conn
         return conn
 
+    def connect(self) -> None:
+        """Open the connection now rather than at the first append."""
+        with self._lock:
+            self._connect()
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
