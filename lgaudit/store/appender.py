@@ -53,6 +53,8 @@ class AppenderProcess:
     """The parent's handle on a writer process (used by one thread: the batched writer's)."""
 
     def __init__(self, url: str) -> None:
+        if os.name != "posix":
+            raise OSError("the writer process needs POSIX pipes")
         if not os.path.basename(sys.executable or "").lower().startswith("python"):
             # an embedding host (uWSGI, a frozen app): its executable is not Python's
             raise OSError(f"no Python interpreter to run it ({sys.executable!r})")
@@ -83,7 +85,11 @@ class AppenderProcess:
             raise AppenderGone(f"writer process exited with code {self._proc.returncode}")
         out = self._proc.stdout
         assert out is not None
-        if select.select([out], [], [], 0)[0]:
+        try:
+            readable = select.select([out], [], [], 0)[0]
+        except (OSError, ValueError) as e:
+            raise AppenderGone(f"writer process pipe unusable: {e}") from e
+        if readable:
             self.ready = self._recv()[0] == "ready"
         return self.ready
 
