@@ -14,8 +14,9 @@ from lgaudit.errors import (
     StoreError,
     UnknownRunError,
 )
+from lgaudit.store.appender import LEAN_ENV
 
-if not os.environ.get("_LGAUDIT_WRITER_PROCESS"):  # the writer process needs none of these
+if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
     from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
     from lgaudit.recorder import Recorder, RecordingSaver
     from lgaudit.replay import CassetteMode, ReplayResult, replay

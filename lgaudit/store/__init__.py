@@ -2,6 +2,7 @@
 
 import os
 
+from lgaudit.store.appender import LEAN_ENV
 from lgaudit.store.records import (
     EVENT_KINDS,
     EventRecord,
@@ -11,7 +12,7 @@ from lgaudit.store.records import (
     VerifyResult,
 )
 
-if not os.environ.get("_LGAUDIT_WRITER_PROCESS"):  # the writer process needs none of these
+if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
     from lgaudit.store.saver import AuditSaver
     from lgaudit.store.store import Store
 
