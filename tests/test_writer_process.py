@@ -276,6 +276,7 @@ def test_the_writer_process_exits_when_its_recorder_is_killed(db_url: str, tmp_p
         cwd=tmp_path,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert proc.stderr == "", proc.stderr[-2000:]  # the app's stderr is the process's too
     pid = int(proc.stdout.split()[0])
     assert wait_until_gone(pid, 30), "the writer process outlived its recorder"
     with Store.open(db_url) as reader:

@@ -2,7 +2,7 @@
 
 A Python process runs one thread at a time (the GIL): in the graph's own process, the
 writer's hashing, JSON and SQL compete with the graph for it, however many cores the
-machine has. ``AppenderProcess`` starts ``python -m lgaudit.store.appender``, which imports
+machine has. ``AppenderProcess`` starts a Python running ``main`` below, which imports
 only the chain writer (not LangGraph, LangChain or the rest of lgaudit: it starts in a
 fraction of a second, while the recorder goes on writing from its own thread) and appends
 the batches it is handed, one at a time, in order, each committed before it answers. The
@@ -63,7 +63,9 @@ class AppenderProcess:
         root = str(Path(__file__).resolve().parents[2])  # where ``lgaudit`` is importable
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "lgaudit.store.appender"],
+            # not ``-m``: lgaudit's package imports this module, and runpy would run it
+            # twice and warn on the app's stderr
+            [sys.executable, "-c", "from lgaudit.store.appender import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
@@ -177,7 +179,7 @@ def _read_frame(pipe: IO[bytes]) -> Any:
 
 
 def main() -> None:
-    """Run as ``python -m lgaudit.store.appender``: append batches read on stdin."""
+    """The writer process: append batches read on stdin."""
     from lgaudit.store.chain import event_hash, rows_digest
     from lgaudit.store.writer import ChainWriter, plan_append
 
@@ -247,7 +249,3 @@ def main() -> None:
                     delay = min(delay * 2, 2.0)
     finally:
         writer.close()
-
-
-if __name__ == "__main__":
-    main()
