@@ -32,6 +32,8 @@ from typing import Any, TypedDict
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -426,3 +428,41 @@ def test_a_secret_named_key_next_to_a_message_history_is_masked(db_url: str) -> 
     raw = raw_database(db_url)
     assert s.canary.encode() in raw
     assert s.password.encode() not in raw, "a top-level secret key was stored in plain text"
+
+
+_SECRETS = [
+    "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0",
+    "sk-ant-" + "x" * 20,
+    "AKIA" + "ABCDEFGHIJKLMNOP",
+    "ghp_" + "a" * 36,
+    "ghs_" + "B" * 30,
+    "xoxb-" + "1234567890-abc",
+    "AIza" + "S" * 35,
+    "Bearer abcdefgh12345",
+    "BEARER abcdefgh12345",
+    "Basic dXNlcjpwYXNzd29yZA==",
+    "bAsIc dXNlcjpwYXNzd29yZA==",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.text(max_size=60),
+    secret=st.sampled_from(["", *_SECRETS]),
+    after=st.text(max_size=60),
+)
+def test_the_string_prefilter_passes_every_string_that_redaction_changes(
+    before: str, secret: str, after: str
+) -> None:
+    """Plain strings take a shorter pre-check than serialized bytes (a string has no keys):
+    any string redaction would change must still pass it, and clean text must not."""
+    from lgaudit.recorder.redaction import Redactor
+
+    r = Redactor()
+    text = before + secret + after
+    if r.redact(text) != text:
+        assert r.needs_text(text), text
+    if secret:
+        assert r.needs_text(text)
+    assert not r.needs_text("quarterly report, step 3 of the plan -> execute -> review loop")
+    assert Redactor([lambda s: s]).needs_text("plain")  # a callable sees every string

@@ -58,6 +58,12 @@ _NEEDLES = (
     b"bearer", b"basic",
 )  # fmt: skip
 
+#: What a plain string holds when a default value pattern matches it (in the case the
+#: pattern requires); ``bearer``/``basic`` match in any case. A string is no mapping, so key
+#: words are not at stake: these few scans decide for most text.
+_TEXT_NEEDLES = ("sk-", "AKIA", "xox", "AIza")
+_TEXT_GH = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
+
 Redact = Iterable[str | re.Pattern[str] | Callable[[str], str]]
 
 
@@ -95,6 +101,21 @@ class Redactor:
             if len(raw) <= 4096 and len(self._verdicts) < 20_000:
                 self._verdicts[raw] = known  # values recur step after step (message history)
         return known
+
+    def needs_text(self, text: str) -> bool:
+        """``needs`` for a plain string (whose redaction is ``text``): whether a default
+        value pattern might match it, or a callable is set."""
+        if self._callables:
+            return True
+        if len(text) < 8:
+            return False  # ``text`` leaves it as it is
+        for needle in _TEXT_NEEDLES:
+            if needle in text:
+                return True
+        if "_" in text and any(needle in text for needle in _TEXT_GH):
+            return True
+        low = text.lower()
+        return "bearer" in low or "basic" in low
 
     def _scan(self, raw: bytes) -> bool:
         low = raw.lower()

@@ -93,8 +93,11 @@ class ValueCodec:
         """Serialize one value (redacted first when a redactor is set and the bytes hint at
         a secret); an unserializable value becomes a readable placeholder."""
         blob = self._dumps(value)
-        if self.redactor is not None and self.redactor.needs(blob[1]):
-            masked = self.redactor.redact(value)
+        redactor = self.redactor
+        if redactor is not None and (
+            redactor.needs_text(value) if type(value) is str else redactor.needs(blob[1])
+        ):
+            masked = redactor.redact(value)
             if masked is not value:
                 blob = self._dumps(masked)
         return blob
