@@ -33,6 +33,9 @@ from lgaudit import Recorder, Store
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun
+from lgaudit.store.chain import event_hash, rows_digest
+from lgaudit.store.serialization import blob_hash
+from lgaudit.store.writer import ChainWriter, plan_append
 
 TRAIL = ["first", "second", "third"]
 
@@ -282,3 +285,51 @@ def test_the_writer_process_exits_when_its_recorder_is_killed(db_url: str, tmp_p
     with Store.open(db_url) as reader:
         assert [e["payload"] for e in reader.events(run_id)] == [{"i": 0}]
         assert reader.verify()["ok"]
+
+
+def _append_blobs(writer: ChainWriter, run: NewRun, count: int, size: int) -> None:
+    """``count`` appends of one event carrying a fresh ``size``-byte blob each."""
+    for i in range(count):
+        blob = ("bytes", os.urandom(size))
+        events = [
+            NewEvent(run=run, kind="custom", payload={"i": i}, blobs={blob_hash(*blob): blob})
+        ]
+        writer.append(events, *plan_append(events, (), ()))
+
+
+def test_the_writer_process_copies_the_sqlite_wal_back_from_a_thread(tmp_path: Path) -> None:
+    """SQLite: the writer process's commits leave the WAL to a thread of their own, which
+    copies it back into the database file once a few MB were appended."""
+    url = f"sqlite:///{tmp_path}/lgaudit.db"
+    Store(url).close()
+    db = tmp_path / "lgaudit.db"
+    run = NewRun(run_id=str(uuid.uuid4()), thread_id="wal")
+    writer = ChainWriter(url, event_hash, rows_digest, background_checkpoints=True)
+    try:
+        _append_blobs(writer, run, 24, 256 * 1024)  # 6 MB, past the 4 MB mark
+        wait_until(lambda: db.stat().st_size > 4 << 20, 30, "the WAL copied into the database")
+    finally:
+        writer.close()
+    with Store.open(url) as store:
+        assert [e["payload"]["i"] for e in store.events(run.run_id)] == list(range(24))
+        assert store.verify()["ok"]
+
+
+def test_the_writer_process_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
+    """However far the copying thread falls behind, the WAL of a writer that never pauses is
+    still copied back by its own commits (a backstop): it never grows without bound."""
+    url = f"sqlite:///{tmp_path}/lgaudit.db"
+    Store(url).close()
+    run = NewRun(run_id=str(uuid.uuid4()), thread_id="wal")
+    writer = ChainWriter(url, event_hash, rows_digest, background_checkpoints=True)
+    wal = tmp_path / "lgaudit.db-wal"
+    largest = 0
+    try:
+        for _ in range(32):  # 32 MB in all
+            _append_blobs(writer, run, 1, 1 << 20)
+            largest = max(largest, wal.stat().st_size)
+    finally:
+        writer.close()
+    assert largest < 20 << 20, f"WAL reached {largest >> 20} MB"
+    with Store.open(url) as store:
+        assert store.verify()["ok"] and len(store.events(run.run_id)) == 32

@@ -32,7 +32,9 @@ class BatchedWriter:
     idle, so a busy graph hands its events over in batches rather than one thread switch
     per event; once woken with fewer than ``min_batch`` events, the writer lingers up to
     ``linger`` seconds for more (a flush, close or ``min_batch`` events cut that short), so
-    a slow graph is not committed one small transaction per step. A full buffer
+    a slow graph is not committed one small transaction per step. Once the writer process
+    takes the batches, the writer does not linger: the commits happen there, and a flush at
+    the end of a run then waits only for what queued during the last one. A full buffer
     (``max_queue`` events) makes ``submit`` wait: back-pressure, never a dropped event.
     """
 
@@ -144,7 +146,12 @@ class BatchedWriter:
                 # records meanwhile rather than one transaction per step; a flush, close or
                 # ``min_batch`` events cut it short (a busy graph is written as it goes)
                 deadline = time.monotonic() + self.linger
-                while not (self._flushers or self._stopping) and len(self._buffer) < self.min_batch:
+                appender = self._appender
+                eager = appender is not None and appender.ready
+                while (
+                    not (self._flushers or self._stopping or eager)
+                    and len(self._buffer) < self.min_batch
+                ):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break

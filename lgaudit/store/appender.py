@@ -199,7 +199,7 @@ def main() -> None:
     opened = _read_frame(inp)
     if not opened or opened[0] != "open":
         return
-    writer = ChainWriter(opened[1], event_hash, rows_digest)
+    writer = ChainWriter(opened[1], event_hash, rows_digest, background_checkpoints=True)
     try:
         writer.connect()  # ready means connected: the first batch does not wait for it
     except Exception:  # noqa: BLE001 - the store is down: the first append retries it

@@ -163,12 +163,21 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self._task_node = task_node or (lambda _task_id: None)
         self.redactor = redactor
         self._elements = ElementCache()
+        self._codec: ValueCodec | None = None
         self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
 
     @property
     def codec(self) -> ValueCodec:
         stored: BlobCache | SentBlobs = getattr(self.sink, "sent", self.store.blob_cache)
-        return ValueCodec(self.serde, self.redactor, self._elements, stored)
+        codec = self._codec
+        if (
+            codec is None
+            or codec.stored is not stored
+            or codec.serde is not self.serde
+            or codec.redactor is not self.redactor
+        ):  # built once, again only if the sink, serializer or redactor was replaced
+            codec = self._codec = ValueCodec(self.serde, self.redactor, self._elements, stored)
+        return codec
 
     # -- writes -----------------------------------------------------------------------
 

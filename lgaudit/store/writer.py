@@ -45,6 +45,7 @@ _STALE = "lgaudit: stale chain head, another process appended"
 _RETRIES = 12
 _TRANSIENT_RETRIES = 4
 _SQLITE_CHUNK = 128
+_WAL_BACKSTOP_PAGES = 4000
 
 
 class ChainWriter:
@@ -55,6 +56,8 @@ class ChainWriter:
         url: str,
         hasher: Callable[[dict[str, Any]], str],
         digester: Callable[[Any], str],
+        *,
+        background_checkpoints: bool = False,
     ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -70,6 +73,10 @@ class ChainWriter:
         self._head: tuple[int, str] | None = None
         self._seqs: dict[str, int] = {}
         self._sql: dict[str, tuple[str, str, str]] = {}
+        # SQLite: copy the WAL back into the database from a thread of its own rather
+        # than in the commit that crosses 1,000 pages (the writer process's appends)
+        self._wal: _WalCheckpointer | None = None
+        self._background_checkpoints = background_checkpoints and self.dialect == "sqlite"
 
     # -- connection ----------------------------------------------------------------------
 
@@ -87,6 +94,12 @@ class ChainWriter:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            if self._background_checkpoints:
+                # a backstop only: should the thread fall behind a writer that never
+                # pauses, the WAL is still copied back by the commit that reaches 16 MB
+                conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_BACKSTOP_PAGES}")
+                if self._wal is None:
+                    self._wal = _WalCheckpointer(self._url.database or "")
         else:
             import psycopg
 
@@ -102,6 +115,9 @@ class ChainWriter:
             self._connect()
 
     def close(self) -> None:
+        if self._wal is not None:
+            self._wal.stop()
+            self._wal = None
         with self._lock:
             if self._conn is not None:
                 try:
@@ -282,6 +298,7 @@ class ChainWriter:
         event_rows: list[tuple[Any, ...]] = []
         state_rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
         gseqs: list[int] = []
+        grown = 0
         for e in events:
             gseq += 1
             seqs[e.run.run_id] += 1
@@ -304,6 +321,7 @@ class ChainWriter:
                 "prev_hash": prev,
             }
             row["hash"] = prev = self._hash(row)
+            grown += len(row["payload"])
             event_rows.append(row_values("lgaudit_events", row))
             gseqs.append(gseq)
             for model, values in e.rows:  # state tables: gseq is the first column
@@ -341,6 +359,8 @@ class ChainWriter:
             cur.execute(";\n".join(script))
             self._inflight = None
         self._head = (gseq, prev)
+        if self._wal is not None:  # about what the WAL grew by: payloads and new blobs
+            self._wal.grew(grown + sum(len(blobs[h][1]) for h in new_blobs))
         self._seqs.update(seqs)
         if len(self._seqs) > 10_000:
             self._seqs.clear()
@@ -399,6 +419,53 @@ def _pg_literal(value: Any) -> str:
 
 def _pg_row(row: tuple[Any, ...]) -> str:
     return "(" + ",".join(map(_pg_literal, row)) + ")"
+
+
+class _WalCheckpointer:
+    """Copies an SQLite WAL back into the database from a thread with its own connection
+    (``PASSIVE``: never blocks the writer) once about ``size`` bytes were appended since the
+    last copy. The writer's own connection then does not checkpoint inside a commit (its
+    ``wal_autocheckpoint`` is raised to a backstop), which otherwise makes one append in
+    every thousand pages wait for the copy."""
+
+    def __init__(self, path: str, size: int = 4 << 20) -> None:
+        self._path = path
+        self._size = size
+        self._grown = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="lgaudit-wal", daemon=True)
+        self._thread.start()
+
+    def grew(self, n: int) -> None:
+        """The writer appended about ``n`` bytes (called by the writer's thread only)."""
+        self._grown += n
+        if self._grown >= self._size:
+            self._grown = 0
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:  # the next few MB written ask again
+                    pass
+        finally:
+            if conn is not None:
+                conn.close()
 
 
 class _Slot:
