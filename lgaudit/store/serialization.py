@@ -185,7 +185,12 @@ class ValueCodec:
 
     def encode_dict(self, value: dict[str, Any], out: dict[str, Blob]) -> str:
         """``encode`` of a dict key by key (``is_split_dict``)."""
-        keyed = {k: self.encode_named(k, v, out) for k, v in value.items()}
+        redactor, encode = self.redactor, self.encode
+        keyed = {}
+        for k, v in value.items():  # ``encode_named``, inlined: this is every node's state
+            if redactor is not None and v and not is_internal_channel(k):
+                v = redactor.for_key(k, v)
+            keyed[k] = encode(v, out)
         return self._put((DICT_TYPE, _DICT_JSON(keyed).encode()), out)
 
     def _element(
@@ -194,9 +199,14 @@ class ValueCodec:
         """One list element; immutable ones seen before reuse their encoding. A blob the
         store may not hold yet goes to ``out`` (and is noted in ``fresh``)."""
         cache = self.elements
-        if cache is None or not (type(item) in _IMMUTABLE or isinstance(item, BaseMessage)):
+        if cache is None:
             return self._put(self.dumps(item), out, fresh)
-        hit = cache.get(item)
+        if type(item) in _IMMUTABLE:
+            hit = cache.get_immutable(item)
+        elif isinstance(item, BaseMessage):
+            hit = cache.get(item)
+        else:
+            return self._put(self.dumps(item), out, fresh)
         if hit is None:
             blob = self.dumps(item)
             hit = (blob_hash(*blob), blob)
@@ -289,11 +299,14 @@ def is_split_list(value: Any) -> bool:
 def is_split_dict(value: Any) -> bool:
     """A plain str-keyed dict carrying a list stored element by element is stored part by
     part."""
-    return (
-        type(value) is dict
-        and all(isinstance(k, str) for k in value)
-        and any(is_split_list(v) for v in value.values())
-    )
+    if type(value) is not dict:
+        return False
+    split = False
+    for k, v in value.items():
+        if not isinstance(k, str):
+            return False
+        split = split or is_split_list(v)
+    return split
 
 
 def _get(blobs: Mapping[str, Blob], ref: str) -> Blob:
@@ -336,6 +349,11 @@ class ElementCache:
         if entry is None or entry[0] is not obj or entry[1] != _fingerprint(obj):
             return None
         return entry[2]
+
+    def get_immutable(self, obj: Any) -> tuple[str, Blob] | None:
+        """``get`` for a str, bytes, number or None (no fields to compare)."""
+        entry = self._items.get(id(obj))
+        return entry[2] if entry is not None and entry[0] is obj else None
 
     def add(self, obj: Any, encoded: tuple[str, Blob]) -> None:
         with self._lock:
