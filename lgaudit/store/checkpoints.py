@@ -9,9 +9,9 @@ cannot misorder it.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Row, and_, exists, select, tuple_
+from sqlalchemy import Row, and_, bindparam, exists, select, tuple_
 
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
@@ -26,6 +26,57 @@ def _visible(model: Any) -> Any:
     )
 
 
+def _latest_checkpoint(by_id: bool) -> Any:
+    q = select(CheckpointRow).where(
+        CheckpointRow.thread_id == bindparam("thread_id"),
+        CheckpointRow.checkpoint_ns == bindparam("checkpoint_ns"),
+        _visible(CheckpointRow),
+    )
+    if by_id:
+        q = q.where(CheckpointRow.checkpoint_id == bindparam("checkpoint_id"))
+    return q.order_by(CheckpointRow.gseq.desc()).limit(1)
+
+
+def _checkpoint_writes() -> Any:
+    return (
+        select(WriteRow)
+        .where(
+            WriteRow.thread_id == bindparam("thread_id"),
+            WriteRow.checkpoint_ns == bindparam("checkpoint_ns"),
+            WriteRow.checkpoint_id == bindparam("checkpoint_id"),
+            _visible(WriteRow),
+        )
+        .order_by(WriteRow.gseq, WriteRow.position)
+    )
+
+
+#: The reads LangGraph makes at every ``invoke`` (the thread's latest checkpoint, its
+#: pending writes), compiled once per dialect rather than once per ``Store``: a recorder
+#: opened for one run does not pay SQLAlchemy's statement compilation on its first read.
+_QUERIES: dict[str, Any] = {
+    "latest": lambda: _latest_checkpoint(False),
+    "by_id": lambda: _latest_checkpoint(True),
+    "writes": _checkpoint_writes,
+}
+_COMPILED: dict[tuple[str, str], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+
+def _run_precompiled(conn: Any, name: str, params: dict[str, Any]) -> Any:
+    """Run query ``name`` with named ``params`` as driver SQL (no compilation per call)."""
+    dialect = conn.dialect
+    key = (dialect.name, name)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        c = _QUERIES[name]().compile(dialect=dialect)
+        order = tuple(c.positiontup) if c.positional and c.positiontup else None
+        fixed = {k: v for k, v in c.construct_params(params).items() if k not in params}  # LIMIT
+        compiled = _COMPILED[key] = (c.string, order, fixed)
+    sql, order, fixed = compiled
+    values = {**fixed, **params}
+    args = tuple(values[n] for n in order) if order is not None else values
+    return conn.exec_driver_sql(sql, args)
+
+
 class CheckpointQueries:
     """Mixed into ``Store``: the SQL behind the checkpointer's reads."""
 
@@ -35,16 +86,12 @@ class CheckpointQueries:
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
     ) -> Row[Any] | None:
         """The visible checkpoint (latest appended if ``checkpoint_id`` is ``None``)."""
-        q = select(CheckpointRow).where(
-            CheckpointRow.thread_id == thread_id,
-            CheckpointRow.checkpoint_ns == checkpoint_ns,
-            _visible(CheckpointRow),
-        )
+        params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         if checkpoint_id is not None:
-            q = q.where(CheckpointRow.checkpoint_id == checkpoint_id)
-        q = q.order_by(CheckpointRow.gseq.desc()).limit(1)
+            params["checkpoint_id"] = checkpoint_id
+        name = "latest" if checkpoint_id is None else "by_id"
         with translate_errors(), self._read.connect() as conn:
-            return conn.execute(q).first()
+            return cast("Row[Any] | None", _run_precompiled(conn, name, params).first())
 
     def checkpoint_rows(
         self,
@@ -127,18 +174,13 @@ class CheckpointQueries:
         special write (error, interrupt, resume, scheduled: ``idx < 0``) keeps its latest.
         Ordered by ``(task_path, task_id, idx)``, the order live execution applies them in.
         """
-        q = (
-            select(WriteRow)
-            .where(
-                WriteRow.thread_id == thread_id,
-                WriteRow.checkpoint_ns == checkpoint_ns,
-                WriteRow.checkpoint_id == checkpoint_id,
-                _visible(WriteRow),
-            )
-            .order_by(WriteRow.gseq, WriteRow.position)
-        )
+        params = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
         with translate_errors(), self._read.connect() as conn:
-            rows = conn.execute(q).all()
+            rows = _run_precompiled(conn, "writes", params).all()
         chosen: dict[tuple[str, int], Row[Any]] = {}
         for row in rows:
             key = (row.task_id, row.idx)
