@@ -298,7 +298,6 @@ class ChainWriter:
         event_rows: list[tuple[Any, ...]] = []
         state_rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
         gseqs: list[int] = []
-        grown = 0
         for e in events:
             gseq += 1
             seqs[e.run.run_id] += 1
@@ -321,7 +320,6 @@ class ChainWriter:
                 "prev_hash": prev,
             }
             row["hash"] = prev = self._hash(row)
-            grown += len(row["payload"])
             event_rows.append(row_values("lgaudit_events", row))
             gseqs.append(gseq)
             for model, values in e.rows:  # state tables: gseq is the first column
@@ -359,8 +357,8 @@ class ChainWriter:
             cur.execute(";\n".join(script))
             self._inflight = None
         self._head = (gseq, prev)
-        if self._wal is not None:  # about what the WAL grew by: payloads and new blobs
-            self._wal.grew(grown + sum(len(blobs[h][1]) for h in new_blobs))
+        if self._wal is not None:
+            self._wal.committed()
         self._seqs.update(seqs)
         if len(self._seqs) > 10_000:
             self._seqs.clear()
@@ -423,46 +421,45 @@ def _pg_row(row: tuple[Any, ...]) -> str:
 
 class _WalCheckpointer:
     """Copies an SQLite WAL back into the database from a thread with its own connection
-    (``PASSIVE``: never blocks the writer) once about ``size`` bytes were appended since the
-    last copy. The writer's own connection then does not checkpoint inside a commit (its
+    (``PASSIVE``: never blocks the writer), at most every ``interval`` seconds while
+    commits come. The writer's own connection then does not checkpoint inside a commit (its
     ``wal_autocheckpoint`` is raised to a backstop), which otherwise makes one append in
     every thousand pages wait for the copy."""
 
-    def __init__(self, path: str, size: int = 4 << 20) -> None:
+    def __init__(self, path: str, interval: float = 0.1) -> None:
         self._path = path
-        self._size = size
-        self._grown = 0
+        self._interval = interval
         self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lgaudit-wal", daemon=True)
         self._thread.start()
 
-    def grew(self, n: int) -> None:
-        """The writer appended about ``n`` bytes (called by the writer's thread only)."""
-        self._grown += n
-        if self._grown >= self._size:
-            self._grown = 0
-            self._wake.set()
+    def committed(self) -> None:
+        """The writer committed (called by the writer's thread)."""
+        self._wake.set()
 
     def stop(self) -> None:
-        self._stopping = True
+        self._stop.set()
         self._wake.set()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
+        last = float("-inf")
         try:
             while True:
                 self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
+                delay = last + self._interval - time.monotonic()
+                if self._stop.is_set() or (delay > 0 and self._stop.wait(delay)):
                     return
+                self._wake.clear()
                 try:
                     if conn is None:
                         conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:  # the next few MB written ask again
+                except sqlite3.Error:  # the next commit asks again
                     pass
+                last = time.monotonic()
         finally:
             if conn is not None:
                 conn.close()
