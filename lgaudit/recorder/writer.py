@@ -33,8 +33,8 @@ class BatchedWriter:
     per event; once woken with fewer than ``min_batch`` events, the writer lingers up to
     ``linger`` seconds for more (a flush, close or ``min_batch`` events cut that short), so
     a slow graph is not committed one small transaction per step. Once the writer process
-    takes the batches, the writer does not linger: the commits happen there, and a flush at
-    the end of a run then waits only for what queued during the last one. A full buffer
+    takes the batches, ``process_min_batch`` events (fewer) are enough: the commits happen
+    there, and a flush at the end of a run waits for a smaller batch in flight. A full buffer
     (``max_queue`` events) makes ``submit`` wait: back-pressure, never a dropped event.
     """
 
@@ -48,6 +48,7 @@ class BatchedWriter:
         min_batch: int = 64,
         process: bool = False,
         process_after: int = 1_000,
+        process_min_batch: int = 32,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
@@ -72,6 +73,7 @@ class BatchedWriter:
         # then, whenever one cannot travel, and for good if the process fails to start
         self._process = process
         self.process_after = process_after
+        self.process_min_batch = min(process_min_batch, max_batch, max_queue)
         self._appender: AppenderProcess | None = None
         self._thread = threading.Thread(target=self._run, name="lgaudit-writer", daemon=True)
         self._thread.start()
@@ -147,11 +149,12 @@ class BatchedWriter:
                 # ``min_batch`` events cut it short (a busy graph is written as it goes)
                 deadline = time.monotonic() + self.linger
                 appender = self._appender
-                eager = appender is not None and appender.ready
-                while (
-                    not (self._flushers or self._stopping or eager)
-                    and len(self._buffer) < self.min_batch
-                ):
+                enough = (
+                    self.process_min_batch
+                    if appender is not None and appender.ready
+                    else self.min_batch
+                )
+                while not (self._flushers or self._stopping) and len(self._buffer) < enough:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
