@@ -325,11 +325,13 @@ def test_the_writer_process_wal_stays_bounded_under_sustained_writes(tmp_path: P
     wal = tmp_path / "lgaudit.db-wal"
     largest = 0
     try:
-        for _ in range(32):  # 32 MB in all
+        for _ in range(64):  # 64 MB in all
             _append_blobs(writer, run, 1, 1 << 20)
             largest = max(largest, wal.stat().st_size)
     finally:
         writer.close()
-    assert largest < 20 << 20, f"WAL reached {largest >> 20} MB"
+    # the backstop copies it back past 16 MB; a commit that meets the thread's copy in
+    # progress skips it, so a loaded machine overshoots by a few commits
+    assert largest < 40 << 20, f"WAL reached {largest >> 20} MB of 64 MB written"
     with Store.open(url) as store:
-        assert store.verify()["ok"] and len(store.events(run.run_id)) == 32
+        assert store.verify()["ok"] and len(store.events(run.run_id)) == 64
