@@ -51,20 +51,20 @@ def _checkpoint_writes() -> Any:
 
 
 #: The reads LangGraph makes at every ``invoke`` (the thread's latest checkpoint, its
-#: pending writes), compiled once per dialect rather than once per ``Store``: a recorder
+#: pending writes), compiled once per driver rather than once per ``Store``: a recorder
 #: opened for one run does not pay SQLAlchemy's statement compilation on its first read.
 _QUERIES: dict[str, Any] = {
     "latest": lambda: _latest_checkpoint(False),
     "by_id": lambda: _latest_checkpoint(True),
     "writes": _checkpoint_writes,
 }
-_COMPILED: dict[tuple[str, str], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+_COMPILED: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
 
 def _run_precompiled(conn: Any, name: str, params: dict[str, Any]) -> Any:
     """Run query ``name`` with named ``params`` as driver SQL (no compilation per call)."""
     dialect = conn.dialect
-    key = (dialect.name, name)
+    key = (dialect.name, dialect.driver, dialect.paramstyle, name)  # the SQL text's form
     compiled = _COMPILED.get(key)
     if compiled is None:
         c = _QUERIES[name]().compile(dialect=dialect)
