@@ -5,8 +5,9 @@
   everything recorded reaches the store, complete and verifiable; ``close`` ends it;
 * ``LGAUDIT_WRITER=thread`` keeps the writer in the graph's process; a bad value is refused;
 * a writer process killed between runs or in the middle of one loses nothing and writes
-  nothing twice: the recorder finds out whether the batch in flight was committed and
-  writes the rest itself;
+  nothing twice: the recorder finds out whether the batch in flight was committed (one
+  committed and then killed before its answer was read is not written again) and writes
+  the rest itself;
 * a batch the process cannot take (an object pickle cannot carry) is written in the graph's
   process, in order, and the process goes on taking the next ones;
 * a writer process whose recorder was killed (kill -9) commits what it was handed and exits.
@@ -32,6 +33,7 @@ from test_durability import Outage, assert_complete, pg_only, trail_graph, wait_
 from lgaudit import Recorder, Store
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.store.appender import AppenderGone
 from lgaudit.store import NewEvent, NewRun
 from lgaudit.store.chain import event_hash, rows_digest
 from lgaudit.store.serialization import blob_hash
@@ -157,6 +159,47 @@ def test_a_killed_writer_process_loses_nothing(db_url: str, when: str) -> None:
             events = [assert_complete(reader, r["run_id"], TRAIL) for r in runs]
             # both runs recorded the same kinds of events: nothing lost, nothing twice
             assert sorted(e["kind"] for e in events[0]) == sorted(e["kind"] for e in events[1])
+            assert reader.verify()["ok"]
+    finally:
+        rec.close()
+
+
+def test_a_batch_committed_by_a_writer_process_that_died_before_answering_is_not_written_twice(
+    db_url: str,
+) -> None:
+    """The process commits a batch and is killed before its answer is read: the recorder
+    finds the batch in the store and does not append it again."""
+    rec = Recorder(db_url)
+    try:
+        assert rec.sink.start_process()
+        appender = rec.sink._appender
+        assert appender is not None
+        receive = appender._recv
+        lost: list[int] = []
+
+        def answer_lost() -> tuple[Any, ...]:
+            reply = receive()
+            if reply[0] == "ok" and not lost:  # committed; the answer never arrives
+                lost.append(reply[1])
+                os.kill(appender.pid, signal.SIGKILL)
+                assert wait_until_gone(appender.pid, 10)
+                raise AppenderGone("writer process exited before answering")
+            return reply
+
+        appender._recv = answer_lost  # type: ignore[method-assign]
+        graph = rec.attach(trail_graph())
+        for thread in ("one", "two"):
+            assert graph.invoke({"trail": []}, {"configurable": {"thread_id": thread}}) == {
+                "trail": TRAIL
+            }
+        rec.flush()
+        assert lost and lost[0] > 0  # a batch was committed whose answer was lost
+        assert rec.sink.process_id is None  # the recorder writes itself from now on
+        with Store.open(db_url) as reader:
+            runs = reader.runs(limit=None)
+            assert sorted(r["thread_id"] for r in runs) == ["one", "two"]
+            events = [assert_complete(reader, r["run_id"], TRAIL) for r in runs]
+            assert [e["kind"] for e in events[0]] == [e["kind"] for e in events[1]]
             assert reader.verify()["ok"]
     finally:
         rec.close()
