@@ -33,8 +33,8 @@ from test_durability import Outage, assert_complete, pg_only, trail_graph, wait_
 from lgaudit import Recorder, Store
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.writer import BatchedWriter
-from lgaudit.store.appender import AppenderGone
 from lgaudit.store import NewEvent, NewRun
+from lgaudit.store.appender import AppenderGone
 from lgaudit.store.chain import event_hash, rows_digest
 from lgaudit.store.serialization import blob_hash
 from lgaudit.store.writer import ChainWriter, plan_append
