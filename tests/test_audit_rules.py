@@ -14,6 +14,8 @@ from audit_graphs import (
     subgraph_graph,
     tool_agent_without_gate,
 )
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from lgaudit import Policy, Recorder, audit
@@ -64,6 +66,41 @@ def test_clean_twin_of_mutation_and_every_shape_is_silent(rec: Recorder) -> None
         *runs_of(rec, "upd"),
     ]
     assert rules_of(rec, runs) == []
+
+
+def test_messages_given_in_any_form_add_messages_accepts_are_explained(rec: Recorder) -> None:
+    """``add_messages`` turns strings, tuples and role or type dicts into messages: the
+    checkpoint then holds a message the recorded write does not spell out, and that is no
+    unexplained change."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("reply", lambda s: {"messages": [AIMessage(f"{len(s['messages'])} seen")]})
+    builder.add_edge(START, "reply")
+    graph = rec.attach(builder.compile())
+    forms: dict[str, Any] = {
+        "str": "hello",
+        "tuple": [("user", "hello")],
+        "role": [{"role": "user", "content": "hello"}],
+        "type": [{"type": "human", "content": "hello"}],
+        "mixed": [{"role": "user", "content": "hi"}, ("assistant", "yes?"), "hello"],
+    }
+    for name, messages in forms.items():
+        graph.invoke({"messages": messages}, cfg(name))
+    graph.update_state(cfg("role"), {"messages": [{"role": "user", "content": "more"}]})
+    runs = [run for name in forms for run in runs_of(rec, name)]
+    assert len(runs) == len(forms) + 1
+    assert rules_of(rec, runs) == []
+
+    # a message edited in place is still caught: the checkpoint says what no write said
+    def tamper(state: MessagesState) -> dict[str, Any]:
+        state["messages"][0].content = "tampered"
+        return {"messages": [AIMessage("done")]}
+
+    builder.add_node("tamper", tamper)
+    builder.add_edge("reply", "tamper")
+    graph = rec.attach(builder.compile())
+    graph.invoke({"messages": [{"role": "user", "content": "hello"}]}, cfg("edited"))
+    (run,) = runs_of(rec, "edited")
+    assert "state.unexplained_change" in rules_of(rec, [run])
 
 
 def test_forged_approval_in_the_seed_staging_graph(rec: Recorder) -> None:

@@ -404,3 +404,44 @@ def staging_with(checkpointer: Any) -> Any:
     from lgaudit.demo import staging_builder
 
     return staging_builder().compile(checkpointer=checkpointer)
+
+
+class Mutable(TypedDict, total=False):
+    items: list[str]
+    n: int
+
+
+def mutating_graph() -> Any:
+    """first writes ``items``; ``mutate`` appends to it in place and writes only ``n``."""
+
+    def mutate(state: Mutable) -> dict[str, Any]:
+        state["items"].append("sneaky")
+        return {"n": 1}
+
+    builder = StateGraph(Mutable)
+    builder.add_node("first", lambda s: {"items": ["x"]})
+    builder.add_node("mutate", mutate)
+    builder.add_node("last", lambda s: {"n": 2})
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "mutate")
+    builder.add_edge("mutate", "last")
+    return builder.compile()
+
+
+def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None:
+    """A recorded run saves each checkpoint before the next step starts: a node that
+    mutates its input in place does not change the checkpoint of the step before it (with
+    LangGraph's default, ``durability="async"``, the save runs in the background while
+    the next step runs, and it did). A durability the caller chooses is kept."""
+    graph = recorder.attach(mutating_graph())
+    for thread in ("one", "two", "three"):
+        graph.invoke({}, cfg(thread))
+        history = {s.metadata["step"]: s.values for s in graph.get_state_history(cfg(thread))}
+        assert history[1]["items"] == ["x"], history
+    (run,) = runs_of(recorder, "one")
+    checked_events(recorder, run["run_id"])
+    cps = kinds(recorder.store.show(run["run_id"])["events"], "checkpoint")
+    assert [cp["payload"]["values"].get("items") for cp in cps if cp["step"] == 1] == [["x"]]
+    graph.invoke({}, cfg("exit"), durability="exit")  # the caller's choice: one checkpoint
+    (run,) = runs_of(recorder, "exit")
+    assert len(kinds(checked_events(recorder, run["run_id"]), "checkpoint")) == 1

@@ -9,7 +9,11 @@ separately (``usage_metadata`` is lifted out of messages).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
+
+from langchain_core.messages import convert_to_messages
+
+from lgaudit.store.serialization import to_jsonable
 
 _MESSAGE_VOLATILE = frozenset({"id", "response_metadata", "usage_metadata", "tool_call_id"})
 
@@ -21,6 +25,19 @@ def canonical(value: Any) -> str:
 
 def is_message(value: Any) -> bool:
     return isinstance(value, dict) and "type" in value and "content" in value
+
+
+def as_message(value: Any) -> dict[str, Any] | None:
+    """A value written to a messages channel in a form ``add_messages`` accepts (a string,
+    a ``(role, content)`` pair, a ``{"role"|"type", "content", ...}`` dict) as the message
+    it becomes, in the recorded form; ``None`` if it is not one."""
+    if is_message(value) and "additional_kwargs" in value:
+        return value  # recorded from a message object: already whole
+    try:
+        (message,) = convert_to_messages([tuple(value) if isinstance(value, list) else value])
+    except Exception:  # noqa: BLE001 - not a message in any accepted form
+        return None
+    return cast(dict[str, Any], to_jsonable(message))
 
 
 def is_message_list(value: Any) -> bool:

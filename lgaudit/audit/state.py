@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from lgaudit.audit.findings import Finding, finding_at
-from lgaudit.audit.normalize import canonical, is_message, normalize, summary
+from lgaudit.audit.normalize import as_message, canonical, is_message, normalize, summary
 from lgaudit.audit.policy import Policy
 from lgaudit.audit.trace import NULL_TASK, Event, Trace, user_channels, write_entries
 from lgaudit.store.views import is_internal_channel
@@ -113,10 +113,12 @@ def step_writes(trace: Trace, ns: str, parent_id: str, cp: Event) -> dict[str, l
         for channel, values in per_channel.items():
             latest[(e.get("task_id") or NULL_TASK, channel)] = values
     if cp["payload"].get("source") == "update":
+        written = {channel for _task, channel in latest}
         for e in trace.by_run.get(cp["run_id"], []):
-            if e["kind"] == "state_update":
+            if e["kind"] == "state_update":  # what the update's own writes do not show
                 for channel, value in (e["payload"].get("values") or {}).items():
-                    latest.setdefault(("state_update", channel), [value])
+                    if channel not in written:
+                        latest.setdefault(("state_update", channel), [value])
     out: dict[str, list[Any]] = defaultdict(list)
     for (_task, channel), values in latest.items():
         out[channel].extend(values)
@@ -150,9 +152,10 @@ def explained(old: Any, new: Any, writes: list[Any]) -> bool:
 def _messages_explained(base: list[Any], new: list[Any], writes: list[Any]) -> bool:
     merged = list(base)
     for w in writes:
-        for m in w if isinstance(w, list) else [w]:
-            if not isinstance(m, dict):
-                return True  # a str/tuple coerced into a message: nothing to match it on
+        for item in w if isinstance(w, list) else [w]:
+            m = as_message(item)
+            if m is None:
+                return False
             mid = m.get("id")
             if m.get("type") == "remove":
                 merged = (

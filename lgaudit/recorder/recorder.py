@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
+from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
@@ -247,13 +248,15 @@ class RecordedGraph:
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
+        config, run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
+        kwargs = _checkpoint_each_step(run, config, kwargs)
         yield from super().stream(input, config, **kwargs)  # type: ignore[misc]
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
+        config, run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
+        kwargs = _checkpoint_each_step(run, config, kwargs)
         async for chunk in super().astream(input, config, **kwargs):  # type: ignore[misc]
             yield chunk
 
@@ -286,6 +289,22 @@ class RecordedGraph:
             raise
         _end_update(recorder, run, None, result)
         return result
+
+
+def _checkpoint_each_step(
+    run: NewRun | None, config: RunnableConfig, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """A recorded run saves each checkpoint before its next step starts (LangGraph's
+    ``durability="sync"``) unless the caller chose a durability. With LangGraph's default,
+    ``"async"``, a checkpoint is saved from a background thread while the next step runs:
+    a node that mutates its input in place would change the checkpoint of the step before
+    it, and the record would show the mutation one step early, in the wrong node's step."""
+    chosen = (
+        kwargs.get("durability") is not None
+        or kwargs.get("checkpoint_during") is not None  # its deprecated spelling
+        or CONFIG_KEY_DURABILITY in (config.get("configurable") or {})
+    )
+    return kwargs if run is None or chosen else {**kwargs, "durability": "sync"}
 
 
 def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequence[Any]]) -> None:

@@ -219,10 +219,11 @@ def _execute(
         run_async = _is_async(graph) if use_async is None else use_async
         try:
             with interceptor.active():
+                # each checkpoint saved before the next step, as in recorded runs
                 if run_async:
-                    asyncio.run(graph.ainvoke(None, config))
+                    asyncio.run(graph.ainvoke(None, config, durability="sync"))
                 else:
-                    graph.invoke(None, config)
+                    graph.invoke(None, config, durability="sync")
         except Exception as e:  # noqa: BLE001 - the failure is the replay's result
             error = f"{type(e).__name__}: {e}"
     recorder.flush()
