@@ -119,6 +119,8 @@ def test_gate_approval_is_not_forged_but_update_state_is(rec: Recorder) -> None:
     update_run = runs_of(rec, "gate")[-1]
     report = audit(rec.store, [update_run], Policy.from_dict(GATE))
     assert [(f.rule, f.channel) for f in report.findings] == [("approval.forged", "approved")]
+    (update,) = [e for e in rec.store.events(update_run) if e["kind"] == "checkpoint"]
+    assert report.findings[0].step == update["step"] is not None  # the step it created
 
 
 def test_agent_with_approving_resume_is_clean_and_without_gate_is_bypass(rec: Recorder) -> None:
@@ -185,6 +187,10 @@ def test_budgets_and_loops(rec: Recorder) -> None:
         }
     }
     assert rules_of(rec, [loop, *runs], roomy) == []
+    # three Send tasks of one step are a fan-out, not a node repeated three times
+    rec.attach(fan_graph()).invoke({"topics": ["x", "y", "z"], "results": []}, cfg("fan"))
+    (fan,) = runs_of(rec, "fan")
+    assert rules_of(rec, [fan], {"budget": {"max_node_repeats": 1}}) == []
 
 
 def test_state_owner(rec: Recorder) -> None:

@@ -156,14 +156,25 @@ def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
             continue
         if e["kind"] == "state_update":
             if (e["payload"].get("values") or {}).get(key) is True:
+                step = next(
+                    (
+                        cp["step"]
+                        for cp in trace.by_run.get(e["run_id"], [])
+                        if cp["kind"] == "checkpoint" and cp["payload"].get("source") == "update"
+                    ),
+                    e.get("step"),
+                )
+                gates = ", ".join(policy.gates) or "none configured"
                 out.append(
                     finding_at(
                         "approval.forged",
                         e,
-                        f"update_state (as {e['payload'].get('as_node')}) "
-                        f"set {key!r} to true: only a gate's approving resume may",
+                        f"update_state (as {e['payload'].get('as_node')}) set {key!r} to true "
+                        f"at step {step}; only an approving resume consumed by a gate "
+                        f"({gates}) may set it",
                         node=e["payload"].get("as_node"),
                         channel=key,
+                        step=step,
                     )
                 )
             continue

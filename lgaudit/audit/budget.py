@@ -38,6 +38,8 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
     steps: set[int] = set()
     repeats: Counter[str] = Counter()
     tasks: set[str] = set()
+    step_of_task: dict[str, object] = {}
+    ran: set[tuple[str, tuple[object, ...]]] = set()
     llm = tools = tokens = 0
     crossed: set[str] = set()
 
@@ -64,6 +66,11 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
                 continue
             tasks.add(task)
             node = str(e["node"])
+            step_of_task[task] = e.get("step")
+            at = (node, _where(e, step_of_task))
+            if at in ran:
+                continue  # another task of the same step (Send fan-out), not a repeat
+            ran.add(at)
             repeats[node] += 1
             limit = limits.get("max_node_repeats")
             if limit is not None and repeats[node] > limit:
@@ -100,3 +107,14 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
                     f"more than max_tokens = {limits['max_tokens']}",
                 )
     return out
+
+
+def _where(e: Event, step_of_task: dict[str, object]) -> tuple[object, ...]:
+    """The super-step a task ran in: its own step, inside the steps of the subgraph tasks
+    that enclose it (parallel instances of a subgraph share it; loops do not)."""
+    outer = []
+    for segment in (e.get("checkpoint_ns") or "").split("|"):
+        if segment:
+            name, _, task_id = segment.rpartition(":")
+            outer.append((name, step_of_task.get(task_id)))
+    return (*outer, e.get("step"))
