@@ -157,6 +157,12 @@ def test_swapped_model_answer_shows_and_divergence_is_at_the_agent(db_url: str) 
     assert rg.CALLS["model:cheap-model"] == 1 and rg.CALLS["model:gpt-4o"] == 0
     ends = [e for e in store.show(res.run_id)["events"] if e["kind"] == "llm_end"]
     assert ends[0]["payload"]["served_by"] == "swap:replay_graphs:cheap_model"
+    # the calls are recorded under the model that answered, and say which one it replaced
+    assert {e["payload"]["model"] for e in ends} == {"cheap-model"}
+    starts = [e for e in store.events(res.run_id) if e["kind"] == "llm_start"]
+    assert {(e["payload"]["model"], e["payload"]["swapped_from"]) for e in starts} == {
+        ("cheap-model", "gpt-4o")
+    }
     assert ends[0]["payload"]["generations"][0]["content"] == "I am the cheap model."
     differ = CliRunner().invoke(cli, ["diff", original, res.run_id, "--db", db_url, "--json"])
     assert differ.exit_code == 1
@@ -287,6 +293,17 @@ def test_cli_replay_json_and_bad_input(db_url: str) -> None:
         "malformed swap": ["--graph", "replay_graphs:agent", "--swap-model", "gpt-4o"],
         "unknown step": ["--graph", "replay_graphs:agent", "--from-step", "99"],
         "unknown node": ["--graph", "replay_graphs:agent", "--from-node", "nobody"],
+        # a typo in what to inject, swap or patch must not pass as a replay that did nothing
+        "fault at no node": ["--graph", "replay_graphs:agent", "--inject", "agnet:TimeoutError"],
+        "fault at no tool": ["--graph", "replay_graphs:agent", "--inject", "tool:lokup"],
+        "fault at no model": ["--graph", "replay_graphs:agent", "--inject", "llm:gpt-4"],
+        "swap of no model": [
+            "--graph",
+            "replay_graphs:agent",
+            "--swap-model",
+            "gpt4o=replay_graphs:cheap_model",
+        ],
+        "patch of no key": ["--graph", "replay_graphs:agent", "--patch", '{"mesages": []}'],
     }
     for what, args in bad.items():
         res = runner.invoke(cli, ["replay", original, "--db", db_url, *args])
@@ -295,3 +312,35 @@ def test_cli_replay_json_and_bad_input(db_url: str) -> None:
         assert "Traceback" not in res.output
     assert len(Store.open(db_url).runs(limit=None)) == before
     assert Store.open(db_url).verify()["ok"]
+    typo = runner.invoke(
+        cli,
+        [
+            "replay",
+            original,
+            "--db",
+            db_url,
+            "--graph",
+            "replay_graphs:agent",
+            "--inject",
+            "tool:lokup",
+        ],
+    )
+    assert "no tool named 'lokup' (tools: lookup)" in typo.stderr
+    swapped = runner.invoke(  # a substitute's own name is a model that can fail
+        cli,
+        [
+            "replay",
+            original,
+            "--db",
+            db_url,
+            "--graph",
+            "replay_graphs:agent",
+            "--swap-model",
+            "gpt-4o=replay_graphs:cheap_model",
+            "--inject",
+            "llm:cheap-model",
+            "--json",
+        ],
+    )
+    assert swapped.exit_code == 1, swapped.output  # the replay failed: the fault fired
+    assert json.loads(swapped.stdout)["faults_injected"] == 1

@@ -82,6 +82,8 @@ class RecordingCallback(BaseCallbackHandler):
         self._attempts: dict[tuple[str, str], int] = {}
         self._tasks: OrderedDict[str, TaskInfo] = OrderedDict()
         self._lock = threading.Lock()
+        #: a replay's swapped models: name -> the substitute's name, which calls record
+        self.model_aliases: dict[str, str] = {}
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -92,6 +94,15 @@ class RecordingCallback(BaseCallbackHandler):
     def task_info(self, task_id: str) -> TaskInfo | None:
         """Node, step and task path of a task this process has seen start."""
         return self._tasks.get(task_id)
+
+    def model_of(
+        self, serialized: Any, params: dict[str, Any], metadata: Any, name: Any
+    ) -> tuple[str, str]:
+        """The name a model call is recorded under, and the name of the model called: they
+        differ for a model a replay swapped (``model_aliases``)."""
+        original = model_name(serialized, params, metadata, name)
+        aliases = self.model_aliases
+        return aliases.get(original) or aliases.get("*") or original, original
 
     def attempt_of(self, run_id: str, task_id: str | None) -> int:
         """The current attempt of a task (1 on its first start)."""
@@ -260,7 +271,7 @@ class RecordingCallback(BaseCallbackHandler):
         if run is None:
             return
         params = dict(kwargs.get("invocation_params") or {})
-        model = model_name(serialized, params, metadata, kwargs.get("name"))
+        model, original = self.model_of(serialized, params, metadata, kwargs.get("name"))
         ctx = task_context(metadata)
         with self._lock:
             self._active[run_id] = _Active("llm", run, ctx, model)
@@ -270,6 +281,8 @@ class RecordingCallback(BaseCallbackHandler):
             "params": self.recorder.jsonable(params),
             "messages": self.recorder.pack(messages, blobs),
         }
+        if model != original:
+            payload["swapped_from"] = original
         self._emit(run, "llm_start", payload, ctx, blobs)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:

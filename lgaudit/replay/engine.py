@@ -34,6 +34,7 @@ from lgaudit.replay.spec import (
     parse_fault,
     parse_swap,
 )
+from lgaudit.replay.targets import check_targets, substitute_name
 from lgaudit.store import Store
 from lgaudit.store.records import EventRecord, NewRun, RunRecord
 from lgaudit.store.saver import RUN_ID_KEY
@@ -108,7 +109,9 @@ def replay(
 
     with Store.open(url) as store:
         source = store.run(run)
-        checkpoints = store.events(source["run_id"], kinds=["checkpoint"])
+        events = store.events(source["run_id"])
+        check_targets(compiled, events, fault_specs, swap_models, patch_values)
+        checkpoints = [e for e in events if e["kind"] == "checkpoint"]
         if not checkpoints:
             raise BadInputError(f"run {source['run_id']} recorded no checkpoint to replay from")
         start = _choose(store, source["run_id"], checkpoints, from_checkpoint, from_step, from_node)
@@ -116,6 +119,7 @@ def replay(
         url = store.url
 
     recorder = Recorder(url, environment=environment or source["environment"])
+    recorder.callback.model_aliases = {n: substitute_name(m) for n, m in swap_models.items()}
     try:
         recorded = recorder.attach(compiled.copy(update={"checkpointer": None}))
         return _execute(

@@ -365,9 +365,8 @@ class FaultInjector(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         params = kwargs.get("invocation_params") or {}
-        fault = self._fire(
-            "llm", model_name(serialized, params, metadata, kwargs.get("name")), metadata
-        )
+        model, _ = self.recorder.callback.model_of(serialized, params, metadata, kwargs.get("name"))
+        fault = self._fire("llm", model, metadata)
         if fault is not None:
             error = fault.exception()
             self.recorder.callback.on_llm_error(error, run_id=run_id)
