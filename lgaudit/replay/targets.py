@@ -82,9 +82,10 @@ def _listing(kind: str, names: Iterable[str]) -> str:
 
 def _graphs(graph: Pregel) -> list[Pregel]:
     try:
-        return [graph, *(sub for _ns, sub in graph.get_subgraphs(recurse=True))]
+        subgraphs = [sub for _ns, sub in graph.get_subgraphs(recurse=True)]
     except Exception:  # noqa: BLE001 - a graph LangGraph cannot walk: its own nodes only
         return [graph]
+    return [graph, *(sub for sub in subgraphs if isinstance(sub, Pregel))]
 
 
 def _graph_nodes(graph: Pregel) -> set[str]:
