@@ -86,6 +86,22 @@ def agent(model: Any = None) -> Any:
 AGENT_INPUT = {"messages": [HumanMessage("Weather in Oslo and Bergen?")]}
 
 
+class Budgeted(MessagesState):
+    budget: int
+
+
+def budgeted_agent() -> Any:
+    """The weather agent with a state key no model or tool reads (``budget``)."""
+    llm = gpt4o().bind_tools([lookup])
+    builder = StateGraph(Budgeted)
+    builder.add_node("agent", lambda s: {"messages": [llm.invoke(s["messages"])]})
+    builder.add_node("tools", ToolNode([lookup]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(name="budgeted_agent")
+
+
 class Log(TypedDict):
     log: Annotated[list[str], operator.add]
 

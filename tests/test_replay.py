@@ -188,6 +188,38 @@ def test_strict_miss_names_the_unrecorded_call(db_url: str) -> None:
     assert "state_update" in kinds and kinds[-1] == "run_error"
 
 
+def test_a_patched_fork_replays_strictly_and_differs_only_by_the_patch(db_url: str) -> None:
+    """A patch is a step of its own in LangGraph: the replay still finds every recorded
+    call, and the diff shows the patched value at the fork step, not every later step off
+    by one."""
+    original = record(db_url, rg.budgeted_agent(), {**rg.AGENT_INPUT, "budget": 1}, "patched")
+    rg.CALLS.clear()
+    res = replay(
+        original,
+        graph="replay_graphs:budgeted_agent",
+        url=db_url,
+        from_step=1,
+        patch={"budget": 5},
+    )
+    assert res.status == "succeeded", res.error
+    assert res.live_calls == 0 and rg.CALLS["model"] == rg.CALLS["tool"] == 0
+    store = Store.open(db_url)
+    assert course(store, res.run_id, after_step=2) == [
+        (step + 1, kind, node, what)
+        for step, kind, node, what in course(store, original, after_step=1)
+    ]
+    differ = CliRunner().invoke(cli, ["diff", original, res.run_id, "--db", db_url, "--json"])
+    assert differ.exit_code == 1, differ.output
+    data = json.loads(differ.stdout)
+    first = data["first_divergence"]
+    assert (first["step"], first["kind"], first["a"], first["b"]) == (1, "state", 1, 5), first
+    assert "budget" in str(first["path"])
+    kinds = {
+        d.get("kind") for s in data["steps"] for d in s.get("differences", []) if s["step"] > 1
+    }
+    assert kinds <= {"state"}, data["steps"]  # later steps differ only by the budget
+
+
 def test_replay_from_subgraph_checkpoint_resumes_inside_it(db_url: str) -> None:
     original = record(db_url, rg.subgraph_graph(), {"log": []}, "nested")
     store = Store.open(db_url)

@@ -64,6 +64,14 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     steps_a = run_steps(trace_a, run_a["run_id"])
     steps_b = run_steps(trace_b, run_b["run_id"])
     fork = fork_step(run_a, run_b, trace_a.events)
+    entries: list[dict[str, Any]] = []
+    first: dict[str, Any] | None = None
+    if fork is not None and (run_b.get("replay") or {}).get("patch") is not None:
+        # what the replay's patch changed, at the step it was applied to
+        entry = _patched(steps_a, steps_b, fork, ignore)
+        if entry is not None:
+            entries.append(entry)
+            first = {"step": fork, **{k: entry["differences"][0][k] for k in _FIRST}}
     if fork is not None:
         # the replay re-executed what came after its checkpoint: compare only that
         ns = (run_b.get("replay") or {}).get("checkpoint_ns") or ""
@@ -72,8 +80,6 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
         ) + (fork,)
         steps_a = [s for s in steps_a if not _before_fork(s.clock, path)]
         steps_b = [s for s in steps_b if not _before_fork(s.clock, path)]
-    entries: list[dict[str, Any]] = []
-    first: dict[str, Any] | None = None
     for sa, sb in align(steps_a, steps_b):
         found = [d for d in compare_steps(sa, sb) if not ignored(d["path"], ignore)]
         ref = sa or sb
@@ -96,7 +102,7 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
         if found and first is None:
             first = {
                 "step": ref.step,
-                **{k: found[0][k] for k in ("node", "kind", "path", "a", "b")},
+                **{k: found[0][k] for k in _FIRST},
             }
     end = _outcome(run_a, run_b, trace_a.events, trace_b.events)
     if end is not None and not ignored(end["path"], ignore):
@@ -116,9 +122,39 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
         if first is None:
             first = {
                 "step": last["step"],
-                **{k: end[k] for k in ("node", "kind", "path", "a", "b")},
+                **{k: end[k] for k in _FIRST},
             }
     return RunDiff(run_a["run_id"], run_b["run_id"], first is None, first, tuple(entries), fork)
+
+
+_FIRST = ("node", "kind", "path", "a", "b")
+
+
+def _patched(
+    steps_a: list[StepView], steps_b: list[StepView], fork: int, ignore: Sequence[str]
+) -> dict[str, Any] | None:
+    """The state differences a patched replay starts from (its fork step's state is the
+    patched one), as an entry of the fork step; ``None`` if the patch changed nothing."""
+    sa = next((s for s in steps_a if s.key == ("", fork)), None)
+    sb = next((s for s in steps_b if s.key == ("", fork)), None)
+    if sa is None or sb is None or sa.state is None or sb.state is None:
+        return None
+    va, vb = comparable_pair(sa.state, sb.state)
+    found = [
+        _d("state", None, path, x, y)
+        for path, x, y in differences(va, vb, "state")
+        if not ignored(path, ignore)
+    ]
+    if not found:
+        return None
+    return {
+        "step": fork,
+        "namespace": "",
+        "status": "different",
+        "nodes": {"a": [], "b": []},
+        "tokens": {"a": 0, "b": 0, "delta": 0},
+        "differences": found,
+    }
 
 
 def _before_fork(clock: tuple[int, ...], fork: tuple[int, ...]) -> bool:

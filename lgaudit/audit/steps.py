@@ -87,8 +87,15 @@ def run_steps(trace: Trace, run_id: str) -> list[StepView]:
     steps: dict[tuple[str, int], StepView] = {}
     tasks: dict[str, TaskView] = {}
 
+    run = trace.runs.get(run_id)
+    replay = (run.get("replay") if run else None) or {}
+    shift, forked_at = int(replay.get("step_shift") or 0), replay.get("from_step")
+
     def step_of(e: Event) -> StepView:
-        key = (labels[e.get("checkpoint_ns") or ""], e["step"])
+        step = e["step"]
+        if shift and not e.get("checkpoint_ns") and isinstance(forked_at, int) and step > forked_at:
+            step -= shift  # the patch's own step is the fork's: it shows as its state
+        key = (labels[e.get("checkpoint_ns") or ""], step)
         if key not in steps:
             steps[key] = StepView(key[0], key[1], trace.clock(e))
         return steps[key]

@@ -169,6 +169,9 @@ def _execute(
         "swaps": swap_refs,
         "faults": [f.text for f in faults],
         "patch": patch_values,
+        # LangGraph records a patch (``update_state``) as a step of its own: the top-level
+        # steps after it run one ahead of the recorded run's
+        "step_shift": 1 if patch_values is not None and not start["checkpoint_ns"] else 0,
     }
     new_run = NewRun(
         run_id=run_id,
@@ -209,6 +212,7 @@ def _execute(
         )
         try:
             graph.update_state(config, patch_values)
+            interceptor.step_shift = int(spec["step_shift"] or 0)
         except Exception as e:  # noqa: BLE001 - a patch LangGraph refuses fails the replay
             error = f"--patch was refused by the graph: {type(e).__name__}: {e}"
             recorder.record(

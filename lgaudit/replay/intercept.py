@@ -85,6 +85,9 @@ class Interceptor:
         self.swaps = swaps
         self.swap_refs = swap_refs
         self.live_calls = 0
+        #: steps the graph's top level runs ahead of the recorded run (a patch applied with
+        #: ``update_state`` is a step of its own)
+        self.step_shift = 0
         self._counters: dict[Any, int] = defaultdict(int)
         self._lock = threading.Lock()
 
@@ -106,7 +109,11 @@ class Interceptor:
     def _key(self, metadata: dict[str, Any] | None) -> TaskKey:
         ctx = task_context(metadata)
         own = self._lookup(ctx["task_id"] or "") or TaskRef(ctx["node"] or "", ctx["step"], "")
-        return task_key(ctx["checkpoint_ns"], own, self._lookup)
+        key = task_key(ctx["checkpoint_ns"], own, self._lookup)
+        (node, step, path), inner = key[0], key[1:]
+        if self.step_shift and isinstance(step, int):
+            return ((node, step - self.step_shift, path), *inner)  # the recorded run's step
+        return key
 
     def _next(self, counter: Any) -> int:
         with self._lock:
