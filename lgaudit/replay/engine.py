@@ -158,6 +158,7 @@ def _execute(
 ) -> ReplayResult:
     run_id = str(uuid.uuid4())
     thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
+    step_shift = 1 if patch_values is not None and not start["checkpoint_ns"] else 0
     spec = {
         "version": REPLAY_SPEC_VERSION,
         "cassette_format": CASSETTE_FORMAT,
@@ -171,7 +172,7 @@ def _execute(
         "patch": patch_values,
         # LangGraph records a patch (``update_state``) as a step of its own: the top-level
         # steps after it run one ahead of the recorded run's
-        "step_shift": 1 if patch_values is not None and not start["checkpoint_ns"] else 0,
+        "step_shift": step_shift,
     }
     new_run = NewRun(
         run_id=run_id,
@@ -212,7 +213,7 @@ def _execute(
         )
         try:
             graph.update_state(config, patch_values)
-            interceptor.step_shift = int(spec["step_shift"] or 0)
+            interceptor.step_shift = step_shift
         except Exception as e:  # noqa: BLE001 - a patch LangGraph refuses fails the replay
             error = f"--patch was refused by the graph: {type(e).__name__}: {e}"
             recorder.record(
