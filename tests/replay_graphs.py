@@ -123,6 +123,35 @@ def retry_graph() -> Any:
     return builder.compile(name="retrying")
 
 
+def retrying_tool_graph() -> Any:
+    """A node that calls a tool, retried by LangGraph on ``TimeoutError``."""
+
+    def work(state: Log) -> dict[str, Any]:
+        return {"log": [lookup.invoke({"city": "Oslo"})]}
+
+    builder = StateGraph(Log)
+    builder.add_node(
+        "work",
+        work,
+        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=TimeoutError),
+    )
+    builder.add_edge(START, "work")
+    return builder.compile(name="retrying_tool")
+
+
+def retrying_model_graph() -> Any:
+    """A node whose model call retries by itself (``with_retry``), with no node retry."""
+    llm = gpt4o().with_retry(stop_after_attempt=3, wait_exponential_jitter=False)
+
+    def think(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [llm.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("think", think)
+    builder.add_edge(START, "think")
+    return builder.compile(name="retrying_model")
+
+
 def _inner(name: str):
     def run(state: Log) -> dict[str, Any]:
         CALLS[name] += 1

@@ -126,6 +126,29 @@ def test_injected_timeout_on_first_attempt_is_recovered_by_retry(db_url: str) ->
     assert attempts == [1, 2, 3]
 
 
+def test_a_fault_on_the_first_try_of_a_retried_call_is_recovered_strictly(
+    db_url: str,
+) -> None:
+    """``@1`` fails the first try of a call, whether the node retries (LangGraph's retry
+    policy) or the model retries by itself (``with_retry``); the retry is answered from
+    the cassette like the recorded call it repeats."""
+    cases = {
+        "retrying_tool_graph": ({"log": []}, "tool:lookup:TimeoutError@1", "tool"),
+        "retrying_model_graph": (rg.AGENT_INPUT, "llm:gpt-4o:TimeoutError@1", "llm"),
+    }
+    for name, (inputs, fault, kind) in cases.items():
+        original = record(db_url, getattr(rg, name)(), inputs, name)
+        store = Store.open(db_url)
+        rg.CALLS.clear()
+        res = replay(original, graph=f"replay_graphs:{name}", url=db_url, faults=[fault])
+        assert res.status == "succeeded", (name, res.error)
+        assert res.faults_injected == 1 and res.live_calls == 0, name
+        assert rg.CALLS["tool"] == rg.CALLS["model"] == 0, name
+        calls = [e["kind"] for e in store.events(res.run_id) if e["kind"].startswith(f"{kind}_")]
+        assert calls == [f"{kind}_start", f"{kind}_error", f"{kind}_start", f"{kind}_end"], name
+        assert course(store, res.run_id)[-1] == course(store, original)[-1], name
+
+
 def test_llm_and_tool_faults(db_url: str) -> None:
     original = record(db_url, rg.agent(), rg.AGENT_INPUT, "llm-fault")
     store = Store.open(db_url)

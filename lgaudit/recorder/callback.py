@@ -95,6 +95,10 @@ class RecordingCallback(BaseCallbackHandler):
         """Node, step and task path of a task this process has seen start."""
         return self._tasks.get(task_id)
 
+    def follows(self, run_id: UUID) -> bool:
+        """Whether a LangChain run (a node task, a model or tool call) has started here."""
+        return run_id in self._active
+
     def model_of(
         self, serialized: Any, params: dict[str, Any], metadata: Any, name: Any
     ) -> tuple[str, str]:

@@ -3,8 +3,10 @@
 LangGraph gives a forked or replayed task a new task id (LangGraph issue 8458), so calls are
 never keyed by task id. A call's key is the task's identity — for it and each enclosing
 subgraph task: node name, step and task path (``__pregel_pull/node`` or
-``__pregel_push/<index>`` for ``Send``) — plus a per-task call counter (model calls), or the
-tool name, a hash of its arguments and an occurrence counter (tool calls). A hash of the
+``__pregel_push/<index>`` for ``Send``) and the task's attempt — plus a call counter (model
+calls), or the tool name, a hash of its arguments and an occurrence counter (tool calls). A
+retry the recorded run did not make (a replay injected a fault) repeats the calls of the last
+recorded attempt. A hash of the
 request is kept as a consistency check: a model call whose messages differ from the recorded
 ones is a miss.
 """
@@ -90,56 +92,68 @@ class Cassette:
 
     def __init__(self, store: Store, run_id: str) -> None:
         self.store = store
-        self.llm: dict[tuple[TaskKey, int], RecordedCall] = {}
-        self.tools: dict[tuple[TaskKey, str, str, int], RecordedCall] = {}
+        self.llm: dict[tuple[TaskKey, int, int], RecordedCall] = {}
+        self.tools: dict[tuple[TaskKey, int, str, str, int], RecordedCall] = {}
+        self._attempts: dict[TaskKey, list[int]] = defaultdict(list)
         self._load(run_id)
+
+    def attempt(self, key: TaskKey, attempt: int) -> int:
+        """The recorded attempt of a task whose calls answer its ``attempt``: the same one,
+        else the last recorded before it (a retry the recorded run did not need, because a
+        replay injected a fault, makes the calls of the attempt it repeats)."""
+        recorded = [a for a in self._attempts.get(key, ()) if a <= attempt]
+        return max(recorded) if recorded else attempt
 
     def _load(self, run_id: str) -> None:
         events = self.store.events(run_id)
         expander = EventExpander(self.store)
         tasks: dict[str, TaskRef] = {}
-        for e in events:
-            if e["kind"] == "node_start" and e["task_id"]:
-                path = "/".join(e["payload"].get("path") or [])
-                tasks[e["task_id"]] = TaskRef(e["node"] or "", e["step"], path)
-        llm_starts: dict[str, list[EventRecord]] = defaultdict(list)
-        llm_ends: dict[str, list[EventRecord]] = defaultdict(list)
-        tool_starts: dict[str, list[EventRecord]] = defaultdict(list)
-        tool_ends: dict[str, list[EventRecord]] = defaultdict(list)
+        attempt: dict[str, int] = {}
+        calls: dict[tuple[str, int], dict[str, list[EventRecord]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for e in events:
             tid = e["task_id"]
+            if e["kind"] == "node_start" and tid:
+                path = "/".join(e["payload"].get("path") or [])
+                tasks[tid] = TaskRef(e["node"] or "", e["step"], path)
+                attempt[tid] = int(e["payload"].get("attempt") or 1)
+                continue
             if not tid or tid not in tasks:
                 continue
-            {
-                "llm_start": llm_starts,
-                "llm_end": llm_ends,
-                "llm_error": llm_ends,
-                "tool_start": tool_starts,
-                "tool_end": tool_ends,
-                "tool_error": tool_ends,
-            }.get(e["kind"], {}).setdefault(tid, []).append(e)
-        for tid, starts in llm_starts.items():
+            group = {
+                "llm_start": "llm_start",
+                "llm_end": "llm_end",
+                "llm_error": "llm_end",
+                "tool_start": "tool_start",
+                "tool_end": "tool_end",
+                "tool_error": "tool_end",
+            }.get(e["kind"])
+            if group:
+                calls[(tid, attempt[tid])][group].append(e)
+        for (tid, n_attempt), found in calls.items():
+            starts = found["llm_start"] or found["tool_start"]
             key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
-            ends = llm_ends.get(tid, [])
-            for i, start in enumerate(starts):
+            if n_attempt not in self._attempts[key]:
+                self._attempts[key].append(n_attempt)
+            ends = found["llm_end"]
+            for i, start in enumerate(found["llm_start"]):
                 end = ends[i] if i < len(ends) else None
-                self.llm[(key, i)] = self._recorded(
+                self.llm[(key, n_attempt, i)] = self._recorded(
                     f"model {start['payload'].get('model')!r} call #{i + 1} in {describe(key)}",
                     request_hash(expander.refs(start["payload"].get("messages"))),
                     end,
                     "generations",
                 )
-        for tid, starts in tool_starts.items():
-            key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
-            ends = tool_ends.get(tid, [])
+            ends = found["tool_end"]
             seen: dict[tuple[str, str], int] = defaultdict(int)
-            for i, start in enumerate(starts):
+            for i, start in enumerate(found["tool_start"]):
                 p = start["payload"]
                 tool, h = str(p.get("tool")), args_hash(_tool_args(p.get("input")))
                 n = seen[(tool, h)]
                 seen[(tool, h)] += 1
                 end = _matching_end(ends, p.get("tool_call_id"), i)
-                self.tools[(key, tool, h, n)] = self._recorded(
+                self.tools[(key, n_attempt, tool, h, n)] = self._recorded(
                     f"tool {tool!r} call #{n + 1} in {describe(key)}", h, end, "output"
                 )
 
@@ -170,12 +184,12 @@ class Cassette:
             return next((c.label for c in self.llm.values()), None)
         best = min(
             same_node,
-            key=lambda k: (abs((k[0][-1][1] or 0) - (key[-1][1] or 0)), abs(k[1] - index)),
+            key=lambda k: (abs((k[0][-1][1] or 0) - (key[-1][1] or 0)), abs(k[2] - index)),
         )
         return self.llm[best].label
 
     def nearest_tool(self, key: TaskKey, tool: str) -> str | None:
-        same = [k for k in self.tools if k[1] == tool] or list(self.tools)
+        same = [k for k in self.tools if k[2] == tool] or list(self.tools)
         if not same:
             return None
         best = min(same, key=lambda k: abs((k[0][-1][1] or 0) - (key[-1][1] or 0)))

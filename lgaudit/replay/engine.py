@@ -24,7 +24,8 @@ from langgraph.pregel import Pregel
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
-from lgaudit.replay.intercept import FaultInjector, Interceptor
+from lgaudit.replay.faults import FaultInjector
+from lgaudit.replay.intercept import Interceptor
 from lgaudit.replay.spec import (
     REPLAY_SPEC_VERSION,
     CassetteMode,

@@ -1,30 +1,24 @@
-"""Interception during a replay: cassette answers, swapped models, injected faults.
+"""Interception during a replay: cassette answers and swapped models.
 
 Model calls are intercepted where every LangChain chat model call passes —
 ``BaseChatModel._generate_with_cache`` (and its async twin) — so LangChain's callbacks still
 fire and the replayed run records ``llm_start``/``llm_end`` as usual. Tool calls are served
 from inside ``BaseTool.run``/``arun``: the callbacks fire, but a recorded tool's own
 ``_run`` (its side effect) never runs. The patches are installed once and are inert unless a
-replay in this context activated an ``Interceptor``.
-
-Faults are raised by ``FaultInjector``, a callback handler with ``raise_error=True``: the
-exception surfaces from the node, model or tool call as if the call itself had raised, so
-LangGraph's retry policies and the graph's own fallbacks handle it.
+replay in this context activated an ``Interceptor``. Faults are injected by
+``lgaudit.replay.faults``.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -42,21 +36,12 @@ from lgaudit.replay.cassette import (
     request_hash,
     task_key,
 )
-from lgaudit.replay.spec import CassetteMode, FaultSpec
+from lgaudit.replay.spec import CassetteMode
 from lgaudit.store.saver import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder
 
-
-class _QuietInjectedFaults(logging.Filter):
-    """LangChain logs every callback error; an injected fault is expected, not news."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "FaultInjector" not in record.getMessage()
-
-
-logging.getLogger("langchain_core.callbacks.manager").addFilter(_QuietInjectedFaults())
 
 _ACTIVE: ContextVar[Interceptor | None] = ContextVar("lgaudit_interceptor", default=None)
 _SERVE: ContextVar[Any] = ContextVar("lgaudit_tool_serve", default=None)
@@ -115,6 +100,13 @@ class Interceptor:
             return ((node, step - self.step_shift, path), *inner)  # the recorded run's step
         return key
 
+    def _attempt(self, metadata: dict[str, Any] | None) -> int:
+        """The attempt of the task making a call: calls are counted per attempt."""
+        md = metadata or {}
+        return self.recorder.callback.attempt_of(
+            str(md.get(RUN_ID_KEY)), task_context(md)["task_id"]
+        )
+
     def _next(self, counter: Any) -> int:
         with self._lock:
             n = self._counters[counter]
@@ -135,13 +127,13 @@ class Interceptor:
         metadata = getattr(run_manager, "metadata", None) or {}
         params = model._get_invocation_params(stop=stop, **kwargs)
         name = model_name(None, params, metadata, type(model).__name__)
-        key = self._key(metadata)
-        index = self._next((key, "llm"))
+        key, attempt = self._key(metadata), self._attempt(metadata)
+        index = self._next((key, attempt, "llm"))
         substitute = self.swaps.get(name) or self.swaps.get("*")
         if substitute is not None and substitute is not model:
             return substitute, f"swap:{self.swap_refs.get(name) or self.swap_refs.get('*')}"
         if self.mode is not CassetteMode.OFF and self.cassette is not None:
-            recorded = self.cassette.llm.get((key, index))
+            recorded = self.cassette.llm.get((key, self.cassette.attempt(key, attempt), index))
             label = f"model {name!r} call #{index + 1} in {describe(key)}"
             if recorded is not None and recorded.request == request_hash(messages):
                 return _served_chat(self.cassette, recorded)
@@ -158,13 +150,15 @@ class Interceptor:
         if self.mode is CassetteMode.OFF or self.cassette is None:
             self.live_calls += 1
             return None
-        key = self._key(metadata)
+        key, attempt = self._key(metadata), self._attempt(metadata)
         args = tool_input
         if isinstance(tool_input, dict):
             args = tool._filter_injected_args(tool_input)
         h = args_hash(args)
-        n = self._next((key, "tool", tool.name, h))
-        recorded = self.cassette.tools.get((key, tool.name, h, n))
+        n = self._next((key, attempt, "tool", tool.name, h))
+        recorded = self.cassette.tools.get(
+            (key, self.cassette.attempt(key, attempt), tool.name, h, n)
+        )
         if recorded is not None:
             return lambda: _served_tool(self.cassette, recorded, tool)  # type: ignore[arg-type]
         if self.mode is CassetteMode.STRICT:
@@ -309,88 +303,3 @@ def _install_dispatch(tool: BaseTool) -> None:
 
     object.__setattr__(tool, "_run", run)
     object.__setattr__(tool, "_arun", arun)
-
-
-# -- fault injection -----------------------------------------------------------------------
-
-
-class FaultInjector(BaseCallbackHandler):
-    """Raises configured exceptions at node starts, model calls and tool calls.
-
-    The recording callback must come before it in the handler list: it has recorded the
-    start; the injector records the matching error through it, then raises.
-    """
-
-    raise_error = True
-    run_inline = True
-
-    def __init__(self, recorder: Recorder, faults: list[FaultSpec]) -> None:
-        self.recorder = recorder
-        self.faults = faults
-        self.injected = 0
-
-    def _fire(
-        self, kind: str, name: str | None, metadata: dict[str, Any] | None
-    ) -> FaultSpec | None:
-        md = metadata or {}
-        attempt = self.recorder.callback.attempt_of(
-            str(md.get(RUN_ID_KEY)), task_context(md)["task_id"]
-        )
-        for fault in self.faults:
-            if fault.matches(kind, name, attempt):
-                self.injected += 1
-                return fault
-        return None
-
-    def on_chain_start(
-        self,
-        serialized: Any,
-        inputs: Any,
-        *,
-        run_id: UUID,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        md = metadata or {}
-        is_task = any(t.startswith("graph:step:") for t in tags or ())
-        if not is_task or kwargs.get("name") != md.get("langgraph_node"):
-            return
-        fault = self._fire("node", md.get("langgraph_node"), md)
-        if fault is not None:
-            error = fault.exception()
-            self.recorder.callback.on_chain_error(error, run_id=run_id)
-            raise error
-
-    def on_chat_model_start(
-        self,
-        serialized: Any,
-        messages: Any,
-        *,
-        run_id: UUID,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        params = kwargs.get("invocation_params") or {}
-        model, _ = self.recorder.callback.model_of(serialized, params, metadata, kwargs.get("name"))
-        fault = self._fire("llm", model, metadata)
-        if fault is not None:
-            error = fault.exception()
-            self.recorder.callback.on_llm_error(error, run_id=run_id)
-            raise error
-
-    def on_tool_start(
-        self,
-        serialized: Any,
-        input_str: str,
-        *,
-        run_id: UUID,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        name = (serialized or {}).get("name") or kwargs.get("name")
-        fault = self._fire("tool", name, metadata)
-        if fault is not None:
-            error = fault.exception()
-            self.recorder.callback.on_tool_error(error, run_id=run_id)
-            raise error
