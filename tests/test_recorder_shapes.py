@@ -157,6 +157,11 @@ def test_tool_node_agent_records_llm_and_tool_calls(recorder: Recorder) -> None:
     assert "sunny in Oslo" in str(tool_end[0]["payload"]["output"])
     llm_start = [e for e in shown if e["kind"] == "llm_start"]
     assert llm_start[0]["payload"]["messages"][0]["content"] == "weather in Oslo?"
+    # an update of a node with a routing function: one run, started and ended once
+    graph.update_state(cfg("agent"), {"messages": [HumanMessage("and Bergen?")]})
+    update = runs_of(recorder, "agent")[-1]
+    kinds_of_update = [e["kind"] for e in checked_events(recorder, update["run_id"])]
+    assert kinds_of_update == ["run_start", "state_update", "writes", "checkpoint", "run_end"]
 
 
 def test_create_agent_from_langchain(recorder: Recorder) -> None:

@@ -265,6 +265,7 @@ class RecordedGraph:
         config, run = recorder.start_run(self, config)  # type: ignore[arg-type]
         if run is None:
             return super().bulk_update_state(config, supersteps)  # type: ignore[misc]
+        config = _update_config(config)
         _record_update(recorder, run, supersteps)
         try:
             result = super().bulk_update_state(config, supersteps)  # type: ignore[misc]
@@ -281,6 +282,7 @@ class RecordedGraph:
         config, run = recorder.start_run(self, config)  # type: ignore[arg-type]
         if run is None:
             return await super().abulk_update_state(config, supersteps)  # type: ignore[misc]
+        config = _update_config(config)
         _record_update(recorder, run, supersteps)
         try:
             result = await super().abulk_update_state(config, supersteps)  # type: ignore[misc]
@@ -305,6 +307,13 @@ def _checkpoint_each_step(
         or CONFIG_KEY_DURABILITY in (config.get("configurable") or {})
     )
     return kwargs if run is None or chosen else {**kwargs, "durability": "sync"}
+
+
+def _update_config(config: RunnableConfig) -> RunnableConfig:
+    """An update's config without the run id as LangChain's: the chains an update runs (the
+    node's writers, a routing function) are not the run's root, whose start and end the
+    update records itself."""
+    return cast(RunnableConfig, {k: v for k, v in config.items() if k != "run_id"})
 
 
 def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequence[Any]]) -> None:
