@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import Command
 
-from lgaudit import Policy, Recorder, audit
+from lgaudit import Policy, Recorder, audit, replay
 from lgaudit.demo import STAGING_INPUT, agent, staging
 
 GATE = {"approval": {"gates": ["human_review"], "state_key": "approved"}}
@@ -132,6 +132,26 @@ def test_agent_with_approving_resume_is_clean_and_without_gate_is_bypass(rec: Re
     report = audit(rec.store, runs_of(rec, "nogate"), Policy.from_dict(PROTECT))
     (f,) = report.findings
     assert (f.rule, f.node) == ("approval.bypass", "tools") and "send_email" in f.message
+
+
+def test_a_replay_starts_from_the_approvals_of_the_thread_it_forked(rec: Recorder) -> None:
+    """A replay runs in a thread of its own; the approval given before its fork point is
+    part of its history (a promotion gate must not fail the replay of an approved run),
+    and so are the uses of that approval."""
+    runs = record_agent(rec, "approved")
+    rec.flush()
+    again = replay(runs[1], graph="lgaudit.demo:agent", url=rec.url)
+    assert again.status == "succeeded"
+    tools = [e for e in rec.store.events(again.run_id) if e["kind"] == "tool_start"]
+    assert [e["payload"]["tool"] for e in tools] == ["send_email"]
+    assert rules_of(rec, [again.run_id], PROTECT) == []
+    # the source thread used its single-use approval before this fork: a reuse
+    rec.attach(tool_agent_without_gate()).invoke({"messages": [("user", "again")]}, cfg("approved"))
+    third = runs_of(rec, "approved")[-1]
+    rec.flush()
+    reused = replay(third, graph="audit_graphs:tool_agent_without_gate", url=rec.url)
+    assert reused.status == "succeeded"
+    assert rules_of(rec, [reused.run_id], PROTECT) == ["approval.resume_reused"]
 
 
 def test_rejected_resume_then_protected_tool_is_bypass(rec: Recorder) -> None:

@@ -82,14 +82,17 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
         return out
     timeline: list[tuple[tuple[int, ...], int, Event, str]] = []
     executed: set[tuple[str, str]] = set()
-    for e in trace.events:
+    # a replay's thread starts with the approvals (and their uses) of the thread it forked
+    # from, up to its fork checkpoint: they sort before everything of its own
+    history = [((-1, i), e) for i, e in enumerate(trace.prior)]
+    for clock, e in history + [(trace.clock(e), e) for e in trace.events]:
         target = _protected_target(trace, e, policy)
         if target is not None and (e["run_id"], e.get("task_id") or str(e["seq"])) not in executed:
             if e["kind"] == "node_start":
                 executed.add((e["run_id"], e.get("task_id") or str(e["seq"])))
-            timeline.append((trace.clock(e), 0, e, target))
+            timeline.append((clock, 0, e, target))
         elif trace.node(e) in policy.gates and consumed_resumes(e) is not None:
-            timeline.append((trace.clock(e), 1, e, ""))
+            timeline.append((clock, 1, e, ""))
     pending: list[Event] = []
     used: list[tuple[Event, Event]] = []
     for _clock, order, e, target in sorted(timeline, key=lambda t: (t[0], t[1], t[2]["gseq"])):

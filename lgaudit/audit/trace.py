@@ -31,8 +31,13 @@ RESUME = "__resume__"
 class Trace:
     """Expanded events of one thread, in global order, with the indexes the rules need."""
 
-    def __init__(self, runs: Iterable[RunRecord], events: list[Event]) -> None:
+    def __init__(
+        self, runs: Iterable[RunRecord], events: list[Event], prior: list[Event] | None = None
+    ) -> None:
         self.events = events
+        #: for a replay's thread: the replayed thread's history up to the fork checkpoint
+        #: (the approvals the replay starts from were given there)
+        self.prior = prior or []
         self.runs: dict[str, RunRecord] = {r["run_id"]: r for r in runs}
         self.run_order: dict[str, int] = {}
         self.by_run: dict[str, list[Event]] = defaultdict(list)
@@ -109,7 +114,33 @@ class TraceLoader:
     def thread(self, thread_id: str, upto_gseq: int | None = None) -> Trace:
         events = self.store.thread_events(thread_id, upto_gseq=upto_gseq)
         run_ids = list(dict.fromkeys(e["run_id"] for e in events))
-        return Trace(self.store.runs(run_ids=run_ids, limit=None), self.expand(events))
+        runs = self.store.runs(run_ids=run_ids, limit=None)
+        first = next((r for r in runs if r["run_id"] == run_ids[0]), None) if run_ids else None
+        return Trace(runs, self.expand(events), self._fork_history(first))
+
+    def _fork_history(self, run: RunRecord | None, depth: int = 0) -> list[Event]:
+        """For a replay: its source thread's events up to the checkpoint it forked from
+        (and, for a replay of a replay, that one's history before them)."""
+        spec = (run.get("replay") if run else None) or {}
+        source, fork = spec.get("source_thread_id"), spec.get("from_checkpoint")
+        if not source or not fork or depth > 20:
+            return []
+        events = self.store.thread_events(source)
+        cut = next(
+            (
+                i
+                for i, e in enumerate(events)
+                if e["kind"] == "checkpoint"
+                and e["checkpoint_id"] == fork
+                and (e["checkpoint_ns"] or "") == (spec.get("checkpoint_ns") or "")
+            ),
+            None,
+        )
+        if cut is None:
+            return []
+        first = self.store.runs(run_ids=[events[0]["run_id"]], limit=None)
+        earlier = self._fork_history(first[0] if first else None, depth + 1)
+        return earlier + self.expand(events[: cut + 1])
 
     def run(self, run_ref: str) -> Trace:
         run = self.store.run(run_ref)
