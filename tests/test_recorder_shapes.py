@@ -214,6 +214,33 @@ def test_subgraph_as_node_and_inside_node(recorder: Recorder) -> None:
     assert prefixes == {"sub", "calls_sub"}  # each subgraph checkpoints under its own ns
     assert all(e["run_id"] == run["run_id"] for e in events)
     assert len(runs_of(recorder, "subgraphs")) == 1
+    # the same with a subgraph that was itself attached: still one run, of the outer graph
+    recorded_sub = recorder.attach(_subgraph())
+
+    def calls_recorded(state: SubState) -> dict[str, Any]:
+        return {"items": recorded_sub.invoke({"items": []})["items"]}
+
+    builder = StateGraph(SubState)
+    builder.add_node("calls_recorded", calls_recorded)
+    builder.add_edge(START, "calls_recorded")
+    recorder.attach(builder.compile()).invoke({"items": []}, cfg("attached-inside"))
+    recorder.flush()
+    assert [r["thread_id"] for r in recorder.store.runs(limit=None)].count(None) == 0
+    (run,) = runs_of(recorder, "attached-inside")
+    events = checked_events(recorder, run["run_id"])
+    nested = [e["node"] for e in kinds(events, "node_start") if e["checkpoint_ns"]]
+    assert nested == ["inner_a", "inner_b"]
+
+
+def test_a_recorded_graph_configured_again_is_still_recorded(recorder: Recorder) -> None:
+    graph = recorder.attach(_subgraph()).with_config(recursion_limit=10, tags=["configured"])
+    assert graph.invoke({"items": []}, cfg("configured")) == {"items": ["a", "b"]}
+    (run,) = runs_of(recorder, "configured")
+    assert run["status"] == "succeeded"
+    assert [e["node"] for e in kinds(checked_events(recorder, run["run_id"]), "node_end")] == [
+        "inner_a",
+        "inner_b",
+    ]
 
 
 class FanState(TypedDict):

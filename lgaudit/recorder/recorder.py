@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
@@ -114,7 +115,8 @@ class Recorder:
         """The config for one top-level call, carrying a new run id (``None`` if nested)."""
         config = cast(RunnableConfig, dict(config or {}))
         metadata = dict(config.get("metadata") or {})
-        if RUN_ID_KEY in metadata:
+        outer = var_child_runnable_config.get() or {}  # the node this call is made from
+        if RUN_ID_KEY in metadata or RUN_ID_KEY in (outer.get("metadata") or {}):
             return config, None  # a nested call inside a recorded run belongs to that run
         run_id = str(config.get("run_id") or uuid.uuid4())
         thread_id = (config.get("configurable") or {}).get("thread_id")
@@ -244,6 +246,13 @@ class RecordedGraph:
 
     __slots__ = ()
     _lgaudit_recorder: Recorder
+
+    def copy(self, update: dict[str, Any] | None = None) -> Any:
+        """A copy (``with_config``, ``copy``) is recorded by the same recorder."""
+        attrs = {k: v for k, v in (update or {}).items() if k != "_lgaudit_recorder"}
+        copied = super().copy(attrs)  # type: ignore[misc]
+        copied.__dict__["_lgaudit_recorder"] = self._lgaudit_recorder
+        return copied
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
