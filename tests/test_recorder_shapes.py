@@ -12,6 +12,7 @@ import pytest
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
+from langgraph.config import get_stream_writer
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command, RetryPolicy, Send
@@ -392,6 +393,45 @@ def test_batch_items_are_runs_and_custom_events(recorder: Recorder) -> None:
         (run,) = runs_of(recorder, thread)
         (custom,) = kinds(checked_events(recorder, run["run_id"]), "custom")
         assert custom["payload"]["name"] == "progress" and custom["node"] == "emit"
+
+
+def test_stream_writer_data_is_recorded_whether_streamed_or_not(recorder: Recorder) -> None:
+    """``get_stream_writer()`` data is a ``custom`` event of the node that wrote it, in a
+    subgraph too, whether or not the caller streams the ``custom`` mode, sync or async;
+    what the caller streams is unchanged."""
+
+    def inner(state: SubState) -> dict[str, Any]:
+        get_stream_writer()({"inner": len(state["items"])})
+        return {"items": ["i"]}
+
+    sub = StateGraph(SubState)
+    sub.add_node("inner", inner)
+    sub.add_edge(START, "inner")
+
+    def outer(state: SubState) -> dict[str, Any]:
+        get_stream_writer()("outer says hi")
+        return {"items": ["o"]}
+
+    builder = StateGraph(SubState)
+    builder.add_node("outer", outer)
+    builder.add_node("sub", sub.compile())
+    builder.add_edge(START, "outer")
+    builder.add_edge("outer", "sub")
+    graph = recorder.attach(builder.compile())
+    plain = builder.compile()
+    for mode in ("values", ["updates", "custom"], "custom"):
+        expected = list(plain.stream({"items": []}, stream_mode=mode))
+        assert list(graph.stream({"items": []}, cfg(f"w-{mode}"), stream_mode=mode)) == expected
+    assert graph.invoke({"items": []}, cfg("w-invoke")) == plain.invoke({"items": []})
+    asyncio.run(graph.ainvoke({"items": []}, cfg("w-async")))
+    for thread in ("w-values", "w-['updates', 'custom']", "w-custom", "w-invoke", "w-async"):
+        (run,) = runs_of(recorder, thread)
+        customs = kinds(checked_events(recorder, run["run_id"]), "custom")
+        assert [(e["node"], e["payload"]["data"]) for e in customs] == [
+            ("outer", "outer says hi"),
+            ("inner", {"inner": 1}),
+        ], thread
+        assert customs[1]["checkpoint_ns"].startswith("sub:") and customs[1]["task_id"]
 
 
 def test_one_recorder_shared_by_many_threads(recorder: Recorder) -> None:

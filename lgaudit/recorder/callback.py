@@ -377,6 +377,17 @@ class RecordingCallback(BaseCallbackHandler):
             payload = {"name": name, "data": self.recorder.jsonable(data)}
             self._emit(run, "custom", payload, task_context(metadata))
 
+    def on_stream_write(self, chunk: Any, metadata: dict[str, Any]) -> None:
+        """Data a node wrote with LangGraph's stream writer (``get_stream_writer``)."""
+        if metadata.get(RUN_ID_KEY):
+            run = self.recorder.runs.for_config({"metadata": metadata, "configurable": {}})
+            payload = {
+                "name": None,
+                "source": "stream_writer",
+                "data": self.recorder.jsonable(chunk),
+            }
+            self._emit(run, "custom", payload, task_context(metadata))
+
 
 def model_name(serialized: Any, params: dict[str, Any], metadata: Any, name: Any) -> str:
     """The provider's model name, else the model's class name."""

@@ -19,12 +19,13 @@ from typing import Any, Literal, cast
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
-from langgraph._internal._constants import CONFIG_KEY_DURABILITY
+from langgraph._internal._constants import CONFIG_KEY_DURABILITY, CONFIG_KEY_RUNTIME
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
+from lgaudit.recorder.custom import recording_runtime
 from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
@@ -133,6 +134,11 @@ class Recorder:
         config["metadata"] = metadata
         config["run_id"] = uuid.UUID(run_id)
         config["callbacks"] = _with_handler(config.get("callbacks"), self.callback)
+        configurable = dict(config.get("configurable") or {})
+        configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
+            configurable.get(CONFIG_KEY_RUNTIME), self.callback.on_stream_write
+        )
+        config["configurable"] = configurable
         return config, run
 
     def end_run(self, run: NewRun) -> None:

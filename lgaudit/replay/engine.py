@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.pregel import Pregel
 
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
+from lgaudit.recorder.custom import recording_runtime
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
@@ -196,8 +198,9 @@ def _execute(
     source_thread = cast(str, source["thread_id"])
     _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta)
     injector = FaultInjector(recorder, faults)
+    runtime = recording_runtime(None, recorder.callback.on_stream_write)
     config: dict[str, Any] = {
-        "configurable": {"thread_id": thread_id},
+        "configurable": {"thread_id": thread_id, CONFIG_KEY_RUNTIME: runtime},
         "metadata": meta,
         "run_id": uuid.UUID(run_id),
         "callbacks": [recorder.callback, injector],

@@ -1,0 +1,58 @@
+"""Custom data a node writes with LangGraph's stream writer, recorded as ``custom`` events.
+
+``get_stream_writer()`` (or a node's ``writer`` argument) writes to the run's stream, not
+through LangChain's callbacks, and only reaches anyone when the caller streams the
+``custom`` mode. A recorded run is given a parent ``Runtime`` whose ``merge`` — the call
+through which LangGraph builds a run's runtime, and each subgraph's, from its parent's —
+wraps whatever writer LangGraph chose (the stream's, or one that drops the data): each write
+is recorded from inside the node that makes it (its task, step and namespace), then passed
+on unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.runnables.config import var_child_runnable_config
+from langgraph.runtime import Runtime
+
+Record = Callable[[Any, dict[str, Any]], None]  # (chunk, the writing node's metadata)
+
+
+@dataclasses.dataclass(kw_only=True, slots=True, frozen=True)
+class RecordingRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen too
+    """A runtime whose merges (the run's, then each subgraph's) record every stream write.
+
+    It is what the run's tasks get as their runtime (a ``Runtime`` to them), so a subgraph
+    merging from it records too, even where LangGraph drops its writes (a caller not
+    streaming subgraphs)."""
+
+    lgaudit_record: Record | None = None
+
+    def merge(self, other: Runtime[Any]) -> Runtime[Any]:
+        merged = Runtime.merge(self, other)
+        inner, record = merged.stream_writer, self.lgaudit_record
+        if record is None or getattr(inner, "lgaudit_records", False):
+            writer = inner  # already recorded by the run's (or a parent graph's) writer
+        else:
+
+            def writer(chunk: Any) -> None:
+                config = var_child_runnable_config.get() or {}
+                record(chunk, dict(config.get("metadata") or {}))
+                inner(chunk)
+
+            writer.lgaudit_records = True  # type: ignore[attr-defined]
+        fields = {f.name: getattr(merged, f.name) for f in dataclasses.fields(merged)}
+        return RecordingRuntime(**{**fields, "stream_writer": writer, "lgaudit_record": record})
+
+
+def recording_runtime(parent: Any, record: Record) -> RecordingRuntime:
+    """A ``RecordingRuntime`` carrying what a parent runtime given by the caller holds
+    (a ``Runtime``, or an object with a ``context``, as LangGraph accepts)."""
+    if isinstance(parent, Runtime):
+        fields = {f.name: getattr(parent, f.name) for f in dataclasses.fields(parent)}
+    else:
+        fields = {"context": getattr(parent, "context", None)}
+    return RecordingRuntime(**{**fields, "lgaudit_record": record})
