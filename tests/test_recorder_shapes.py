@@ -517,3 +517,16 @@ def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None
     graph.invoke({}, cfg("exit"), durability="exit")  # the caller's choice: one checkpoint
     (run,) = runs_of(recorder, "exit")
     assert len(kinds(checked_events(recorder, run["run_id"]), "checkpoint")) == 1
+
+
+def test_delete_thread_is_a_complete_run_and_keeps_the_history(recorder: Recorder) -> None:
+    graph = recorder.attach(_subgraph())
+    graph.invoke({"items": []}, cfg("gone"))
+    recorder.checkpointer.delete_thread("gone")
+    assert graph.get_state(cfg("gone")).values == {}  # hidden from the checkpointer view
+    first, deletion = runs_of(recorder, "gone")
+    assert deletion["status"] == "succeeded" and first["status"] == "succeeded"
+    kinds_of = [e["kind"] for e in checked_events(recorder, deletion["run_id"])]
+    assert kinds_of == ["run_start", "delete", "run_end"]
+    assert kinds(checked_events(recorder, first["run_id"]), "checkpoint")  # history kept
+    assert recorder.store.verify()["ok"]

@@ -344,19 +344,27 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self._submit(events)
 
     def delete_thread(self, thread_id: str) -> None:
+        """Record a tombstone: the thread leaves the checkpointer's view, its history stays.
+        The deletion is a run of its own (start, ``delete``, end), complete when recorded."""
         thread_id = str(thread_id)
-        run = self.runs.for_config({"configurable": {"thread_id": thread_id}})
+        run = NewRun(
+            run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.runs.environment
+        )
         self._submit(
             [
+                NewEvent(run=run, kind="run_start", payload={"operation": "delete_thread"},
+                         thread_id=thread_id),
                 NewEvent(
                     run=run,
                     kind="delete",
                     payload={"thread_id": thread_id},
                     thread_id=thread_id,
                     rows=[(Tombstone, {"thread_id": thread_id})],
-                )
+                ),
+                NewEvent(run=run, kind="run_end", payload={"status": "succeeded"},
+                         thread_id=thread_id),
             ]
-        )
+        )  # fmt: skip
 
     def _submit(self, events: list[NewEvent]) -> None:
         try:
