@@ -38,6 +38,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import Command, interrupt
 from sqlalchemy.engine import make_url
 
 from lgaudit import Recorder, Store
@@ -369,26 +370,50 @@ class SessionState(TypedDict, total=False):
 
 
 def test_a_secret_named_state_key_keeps_the_thread_resumable(db_url: str) -> None:
-    """Masking applies to values, never to LangGraph's bookkeeping: a state key named
-    ``token`` has its value masked in the recorded checkpoint, but the checkpoint's channel
-    versions stay intact, so the thread can be continued and replays its history."""
+    """Masking applies to what is stored, never to the graph: a state key named ``token``
+    has its value masked in the recorded checkpoint, while the graph, continued in this
+    process, reads back the value it wrote — across an interrupt too. The checkpoint's
+    channel versions stay intact; a recorder of another process reads the masked value."""
     secret = "sk-proj-" + _rand(30)
+    seen: list[Any] = []
 
     def turn(state: SessionState) -> dict[str, Any]:
+        seen.append(state.get("token"))
         return {"turns": state.get("turns", 0) + 1}
+
+    def ask(state: SessionState) -> dict[str, Any]:
+        return {"token": interrupt("token please")}
 
     rec = recorder(db_url)
     graph = rec.attach(_one_node_graph(SessionState, turn))
     config = {"configurable": {"thread_id": "session"}}
     assert graph.invoke({"token": secret}, config)["turns"] == 1
     assert graph.invoke({}, config)["turns"] == 2  # continues from the recorded checkpoint
+    assert seen == [secret, secret]
     state = graph.get_state(config)
-    assert state.values == {"token": MASK, "turns": 2}
+    assert state.values == {"token": secret, "turns": 2}
     versions = graph.checkpointer.get_tuple(config).checkpoint["channel_versions"]
     assert versions and all(MASK not in str(v) for v in versions.values())
     assert len(list(graph.get_state_history(config))) == 6
+    # a secret given as a resume value reaches the node that asked for it
+    builder = StateGraph(SessionState)
+    builder.add_node("ask", ask)
+    builder.add_node("turn", turn)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "turn")
+    gated = rec.attach(builder.compile())
+    asked = {"configurable": {"thread_id": "asked"}}
+    gated.invoke({}, asked)
+    other_secret = "sk-proj-" + _rand(30)
+    assert gated.invoke(Command(resume=other_secret), asked)["token"] == other_secret
+    assert seen[-1] == other_secret
     rec.close()
-    assert secret.encode() not in raw_database(db_url)
+    with Recorder(db_url) as elsewhere:  # what the store holds: the masked value
+        assert (
+            elsewhere.checkpointer.get_tuple(config).checkpoint["channel_values"]["token"] == MASK
+        )
+    raw = raw_database(db_url)
+    assert secret.encode() not in raw and other_secret.encode() not in raw
 
 
 def test_the_cheap_prefilter_lets_every_default_pattern_through() -> None:
@@ -420,14 +445,19 @@ def test_a_secret_named_key_next_to_a_message_history_is_masked(db_url: str) -> 
 
     rec = recorder(db_url)
     graph = rec.attach(_one_node_graph(ChatState, reply))
-    graph.invoke(
-        {"messages": [HumanMessage("hello")], "password": s.password},
-        {"configurable": {"thread_id": "chat"}},
-    )
+    config = {"configurable": {"thread_id": "chat"}}
+    graph.invoke({"messages": [HumanMessage("hello")], "password": s.password}, config)
+    # a key pasted into the chat is masked in the store, and still there for the graph
+    pasted = [HumanMessage(f"my key is {s.api_key}"), HumanMessage("thanks")]
+    graph.invoke({"messages": [*graph.get_state(config).values["messages"], *pasted]}, config)
+    history = [m.content for m in graph.get_state(config).values["messages"]]
+    assert f"my key is {s.api_key}" in history and len(history) == 5
+    assert graph.get_state(config).values["password"] == s.password
     rec.close()
     raw = raw_database(db_url)
     assert s.canary.encode() in raw
     assert s.password.encode() not in raw, "a top-level secret key was stored in plain text"
+    assert s.api_key.encode() not in raw
 
 
 _SECRETS = [

@@ -143,6 +143,36 @@ class RunRegistry:
             return run
 
 
+class Unredacted:
+    """What redaction masked in this process's checkpoints and writes, as it was.
+
+    The store holds only masked values; a graph that reads its state back through this
+    checkpointer (a resume, the next turn of a thread) gets what it wrote, while this
+    process remembers it (bounded: the oldest are forgotten first). A thread continued in
+    another process reads the masked values."""
+
+    def __init__(self, max_bytes: int = 64 << 20, max_items: int = 20_000) -> None:
+        self._values: OrderedDict[tuple[str, ...], tuple[str, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._max_items = max_items
+        self._lock = threading.Lock()
+
+    def keep(self, key: tuple[str, ...], blob: tuple[str, bytes]) -> None:
+        with self._lock:
+            old = self._values.pop(key, None)
+            self._bytes += len(blob[1]) - (len(old[1]) if old else 0)
+            self._values[key] = blob
+            while self._values and (
+                self._bytes > self._max_bytes or len(self._values) > self._max_items
+            ):
+                _, dropped = self._values.popitem(last=False)
+                self._bytes -= len(dropped[1])
+
+    def get(self, key: tuple[str, ...]) -> tuple[str, bytes] | None:
+        return self._values.get(key)
+
+
 class AuditSaver(BaseCheckpointSaver[str]):
     """A LangGraph ``BaseCheckpointSaver`` (sync and async) backed by the lgaudit store."""
 
@@ -165,6 +195,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self._elements = ElementCache()
         self._codec: ValueCodec | None = None
         self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._unredacted = Unredacted()
 
     @property
     def codec(self) -> ValueCodec:
@@ -198,11 +229,13 @@ class AuditSaver(BaseCheckpointSaver[str]):
         value_refs: dict[str, str] = {}
         rows: list[tuple[Any, dict[str, Any]]] = []
         for channel, version in new_versions.items():
-            ref = (
-                codec.encode_named(channel, values[channel], blobs)
-                if channel in values
-                else codec.encode_empty(blobs)
-            )
+            if channel in values:
+                masked = codec.masked
+                ref = codec.encode_named(channel, values[channel], blobs)
+                if codec.masked != masked:
+                    self._keep(("value", thread_id, ns, channel, str(version)), values[channel])
+            else:
+                ref = codec.encode_empty(blobs)
             value_refs[channel] = ref
             rows.append(
                 (
@@ -291,7 +324,10 @@ class AuditSaver(BaseCheckpointSaver[str]):
         entries: list[dict[str, Any]] = []
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
+            masked = codec.masked
             ref = codec.encode_named(channel, value, blobs)
+            if codec.masked != masked:
+                self._keep(("write", thread_id, ns, checkpoint_id, task_id, str(idx)), value)
             rows.append(
                 (
                     WriteRow,
@@ -373,6 +409,17 @@ class AuditSaver(BaseCheckpointSaver[str]):
             self.forget_encodings()
             raise
 
+    def _keep(self, key: tuple[str, ...], value: Any) -> None:
+        """Remember a value redaction masked, as it was (``Unredacted``)."""
+        try:
+            self._unredacted.keep(key, self.serde.dumps_typed(value))
+        except Exception:  # noqa: BLE001 - unserializable: the masked value is read back
+            pass
+
+    def _unmasked(self, key: tuple[str, ...], ref: str, blobs: dict[str, Any]) -> Any:
+        kept = self._unredacted.get(key)
+        return self.serde.loads_typed(kept) if kept is not None else self.codec.decode(ref, blobs)
+
     def forget_encodings(self) -> None:
         """Drop reused encodings: after a failed write, their blobs may not be stored."""
         self._elements.clear()
@@ -443,8 +490,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
         )
         writes = self.store.write_rows(row.thread_id, row.checkpoint_ns, row.checkpoint_id)
         blobs = self.store.load_blobs([*refs.values(), *(w.ref for w in writes)])
+        versions = checkpoint["channel_versions"]
+        thread, ns = row.thread_id, row.checkpoint_ns
         checkpoint["channel_values"] = {
-            ch: codec.decode(ref, blobs) for ch, ref in refs.items() if blobs[ref][0] != EMPTY_TYPE
+            ch: self._unmasked(("value", thread, ns, ch, str(versions[ch])), ref, blobs)
+            for ch, ref in refs.items()
+            if blobs[ref][0] != EMPTY_TYPE
         }
         self._remember_step(
             row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
@@ -459,7 +510,18 @@ class AuditSaver(BaseCheckpointSaver[str]):
                 if row.parent_checkpoint_id
                 else None
             ),
-            pending_writes=[(w.task_id, w.channel, codec.decode(w.ref, blobs)) for w in writes],
+            pending_writes=[
+                (
+                    w.task_id,
+                    w.channel,
+                    self._unmasked(
+                        ("write", thread, ns, row.checkpoint_id, w.task_id, str(w.idx)),
+                        w.ref,
+                        blobs,
+                    ),
+                )
+                for w in writes
+            ],
         )
 
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:

@@ -88,6 +88,10 @@ class ValueCodec:
         # blobs an event may refer to without carrying them: committed, or handed to an
         # ordered writer in an event submitted before (content-addressed: never stale)
         self.stored = stored
+        # how many values redaction changed so far (reused encodings of masked values
+        # included): a caller compares it before and after encoding a value
+        self.masked = 0
+        self._masked_blobs: set[str] = elements.masked if elements is not None else set()
 
     def dumps(self, value: Any) -> Blob:
         """Serialize one value (redacted first when a redactor is set and the bytes hint at
@@ -100,6 +104,7 @@ class ValueCodec:
             masked = redactor.redact(value)
             if masked is not value:
                 blob = self._dumps(masked)
+                self.masked += 1
         return blob
 
     def _dumps(self, value: Any) -> Blob:
@@ -150,7 +155,9 @@ class ValueCodec:
             return self._root(manifest, [], 0, out, None)[0]
         k, head, fields, entry = cache.prefix(value)
         fresh: list[tuple[str, Blob]] = []
-        if entry is not None:
+        masked_before = self.masked
+        if entry is not None and entry.masked:
+            self.masked += 1  # it reuses a list that held a masked element
             fresh = [hb for hb in entry.fresh if self._unsent(hb[0])]
             for h, blob in fresh:
                 out[h] = blob
@@ -160,7 +167,8 @@ class ValueCodec:
         tail = [bytes.fromhex(self._element(item, out, fresh)) for item in value[k:]]
         manifest = head + b"".join(tail)
         root, chunks = self._root(manifest, entry.chunks if entry else [], k, out, fresh)
-        cache.remember(value, manifest, k, fields, _Encoded(chunks, root, fresh))
+        encoded = _Encoded(chunks, root, fresh, self.masked != masked_before)
+        cache.remember(value, manifest, k, fields, encoded)
         return root
 
     def _root(
@@ -189,7 +197,9 @@ class ValueCodec:
         keyed = {}
         for k, v in value.items():  # ``encode_named``, inlined: this is every node's state
             if redactor is not None and v and not is_internal_channel(k):
-                v = redactor.for_key(k, v)
+                masked = redactor.for_key(k, v)
+                if masked is not v:
+                    v, self.masked = masked, self.masked + 1
             keyed[k] = encode(v, out)
         return self._put((DICT_TYPE, _DICT_JSON(keyed).encode()), out)
 
@@ -208,9 +218,14 @@ class ValueCodec:
         else:
             return self._put(self.dumps(item), out, fresh)
         if hit is None:
+            before = self.masked
             blob = self.dumps(item)
             hit = (blob_hash(*blob), blob)
             cache.add(item, hit)
+            if self.masked != before:
+                self._masked_blobs.add(hit[0])
+        elif self._masked_blobs and hit[0] in self._masked_blobs:
+            self.masked += 1  # a masked element encoded before
         if self._unsent(hit[0]):
             out[hit[0]] = hit[1]  # only blobs the store may not hold yet travel with the event
             if fresh is not None:
@@ -227,7 +242,9 @@ class ValueCodec:
         as redaction of the enclosing mapping would. LangGraph's own channels (``__…``,
         ``branch:to:…``) are bookkeeping and never masked."""
         if self.redactor is not None and value and not is_internal_channel(name):
-            value = self.redactor.for_key(name, value)
+            masked = self.redactor.for_key(name, value)
+            if masked is not value:
+                value, self.masked = masked, self.masked + 1
         return self.encode(value, out)
 
     def encode_exact(self, value: Any, out: dict[str, Blob]) -> str:
@@ -343,6 +360,7 @@ class ElementCache:
         self._whole_items = 0  # elements held by the entries of ``_whole``
         self._max = max_items
         self._lock = threading.Lock()
+        self.masked: set[str] = set()  # hashes of element blobs redaction made
 
     def get(self, obj: Any) -> tuple[str, Blob] | None:
         entry = self._items.get(id(obj))
@@ -425,6 +443,7 @@ class ElementCache:
             self._lists.clear()
             self._whole.clear()
             self._whole_items = 0
+            self.masked.clear()
 
 
 #: Lists remembered by their own id: a checkpoint thread runs a few steps behind the graph,
@@ -450,6 +469,7 @@ class _Encoded(NamedTuple):
     chunks: list[str]  # hashes of its manifest's chunks (a long list), else empty
     root: str  # the list's hash
     fresh: list[tuple[str, Blob]]  # its blobs the store was not known to hold then
+    masked: bool = False  # redaction changed one of its elements
 
 
 class _ListEntry(NamedTuple):
