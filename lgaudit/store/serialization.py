@@ -156,8 +156,9 @@ class ValueCodec:
         k, head, fields, entry = cache.prefix(value)
         fresh: list[tuple[str, Blob]] = []
         masked_before = self.masked
-        if entry is not None and entry.masked:
-            self.masked += 1  # it reuses a list that held a masked element
+        if entry is not None:
+            if entry.masked:
+                self.masked += 1  # it reuses a list that held a masked element
             fresh = [hb for hb in entry.fresh if self._unsent(hb[0])]
             for h, blob in fresh:
                 out[h] = blob
@@ -480,6 +481,7 @@ class _ListEntry(NamedTuple):
     chunks: list[str]
     root: str
     fresh: list[tuple[str, Blob]]
+    masked: bool = False
 
 
 def _fingerprint(obj: Any) -> Any:
