@@ -453,6 +453,12 @@ def test_a_secret_named_key_next_to_a_message_history_is_masked(db_url: str) -> 
     history = [m.content for m in graph.get_state(config).values["messages"]]
     assert f"my key is {s.api_key}" in history and len(history) == 5
     assert graph.get_state(config).values["password"] == s.password
+    # a long history grows turn by turn (its encoding reused): the key stays readable
+    for turn in range(12):
+        said = graph.get_state(config).values["messages"]
+        graph.invoke({"messages": [*said, HumanMessage(f"turn {turn}")]}, config)
+    history = [m.content for m in graph.get_state(config).values["messages"]]
+    assert f"my key is {s.api_key}" in history and len(history) == 29
     rec.close()
     raw = raw_database(db_url)
     assert s.canary.encode() in raw
