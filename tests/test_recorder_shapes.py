@@ -501,16 +501,19 @@ def mutating_graph() -> Any:
 
 
 def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None:
-    """A recorded run saves each checkpoint before the next step starts: a node that
-    mutates its input in place does not change the checkpoint of the step before it (with
-    LangGraph's default, ``durability="async"``, the save runs in the background while
-    the next step runs, and it did). A durability the caller chooses is kept."""
+    """A node that mutates its input in place does not change the recorded checkpoint of
+    the step before it. With LangGraph's default, ``durability="async"``, that checkpoint
+    is saved from a background thread while the next step runs (LangGraph's own savers
+    then store the mutated value); the recorder stores the values the next step's nodes
+    read, recorded before they ran. Every durability a caller chooses gives the same."""
     graph = recorder.attach(mutating_graph())
-    for thread in ("one", "two", "three"):
-        graph.invoke({}, cfg(thread))
-        history = {s.metadata["step"]: s.values for s in graph.get_state_history(cfg(thread))}
-        assert history[1]["items"] == ["x"], history
-    (run,) = runs_of(recorder, "one")
+    for durability in (None, "async", "sync"):
+        for n in range(3):
+            thread = f"{durability}-{n}"
+            graph.invoke({}, cfg(thread), durability=durability)
+            history = {s.metadata["step"]: s.values for s in graph.get_state_history(cfg(thread))}
+            assert history[1]["items"] == ["x"], (durability, history)
+    (run,) = runs_of(recorder, "None-0")
     checked_events(recorder, run["run_id"])
     cps = kinds(recorder.store.show(run["run_id"])["events"], "checkpoint")
     assert [cp["payload"]["values"].get("items") for cp in cps if cp["step"] == 1] == [["x"]]

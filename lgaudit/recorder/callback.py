@@ -187,13 +187,21 @@ class RecordingCallback(BaseCallbackHandler):
                     self._tasks.popitem(last=False)
             self._active[run_id] = _Active("node", run, ctx, name, attempt)
         blobs = {}
+        # a node reading the graph's state reads the values of the checkpoint before its
+        # step, before it can change them: the checkpointer stores those (``pin``)
+        reads_state = path[:1] == ["__pregel_pull"] and isinstance(ctx["step"], int)
+        refs: dict[str, str] | None = {} if reads_state else None
         payload = {
-            "input": self.recorder.pack(inputs, blobs),
+            "input": self.recorder.pack(inputs, blobs, refs=refs),
             "attempt": attempt,
             "triggers": list(md.get("langgraph_triggers") or []),
             "path": path,
         }
         self._emit(run, "node_start", payload, ctx, blobs)
+        if refs:
+            self.recorder.checkpointer.pin(
+                run.run_id, ctx["thread_id"], ctx["checkpoint_ns"], ctx["step"] - 1, refs
+            )
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
-from langgraph._internal._constants import CONFIG_KEY_DURABILITY, CONFIG_KEY_RUNTIME
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
@@ -159,10 +159,19 @@ class Recorder:
     def jsonable(self, value: Any) -> Any:
         return self.checkpointer.jsonable(value)
 
-    def pack(self, value: Any, blobs: dict[str, tuple[str, bytes]], *, ref: bool = False) -> Any:
+    def pack(
+        self,
+        value: Any,
+        blobs: dict[str, tuple[str, bytes]],
+        *,
+        ref: bool = False,
+        refs: dict[str, str] | None = None,
+    ) -> Any:
         """A payload value: inline JSON when small, else ``{"$ref": hash}`` to stored blobs
         (large lists and states are stored part by part, so history is not rewritten).
-        ``ref=True`` always stores the value itself (replay serves it back as objects)."""
+        ``ref=True`` always stores the value itself (replay serves it back as objects).
+        ``refs``, for a state (a str-keyed dict), receives each key's value as stored
+        (its blobs travel with the payload): what the checkpointer would store for it."""
         codec = self.checkpointer.codec
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
             value = value[0]
@@ -171,7 +180,15 @@ class Recorder:
         if is_split_list(value):
             return {"$ref": codec.encode_list(value, blobs)}
         if is_split_dict(value):
-            return {"$ref": codec.encode_dict(value, blobs)}
+            return {"$ref": codec.encode_dict(value, blobs, refs)}
+        if refs is not None and type(value) is dict:
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    continue
+                masked = codec.masked
+                key_ref = codec.encode_named(key, item, blobs)
+                if codec.masked == masked:
+                    refs[key] = key_ref
         blob = codec.dumps(value)
         if len(blob[1]) <= _INLINE_MAX:
             return self.jsonable(value)
@@ -263,15 +280,13 @@ class RecordedGraph:
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        config, run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
-        kwargs = _checkpoint_each_step(run, config, kwargs)
+        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
         yield from super().stream(input, config, **kwargs)  # type: ignore[misc]
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        config, run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
-        kwargs = _checkpoint_each_step(run, config, kwargs)
+        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
         async for chunk in super().astream(input, config, **kwargs):  # type: ignore[misc]
             yield chunk
 
@@ -306,22 +321,6 @@ class RecordedGraph:
             raise
         _end_update(recorder, run, None, result)
         return result
-
-
-def _checkpoint_each_step(
-    run: NewRun | None, config: RunnableConfig, kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """A recorded run saves each checkpoint before its next step starts (LangGraph's
-    ``durability="sync"``) unless the caller chose a durability. With LangGraph's default,
-    ``"async"``, a checkpoint is saved from a background thread while the next step runs:
-    a node that mutates its input in place would change the checkpoint of the step before
-    it, and the record would show the mutation one step early, in the wrong node's step."""
-    chosen = (
-        kwargs.get("durability") is not None
-        or kwargs.get("checkpoint_during") is not None  # its deprecated spelling
-        or CONFIG_KEY_DURABILITY in (config.get("configurable") or {})
-    )
-    return kwargs if run is None or chosen else {**kwargs, "durability": "sync"}
 
 
 def _update_config(config: RunnableConfig) -> RunnableConfig:

@@ -196,6 +196,10 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self._codec: ValueCodec | None = None
         self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
         self._unredacted = Unredacted()
+        # (run, thread, ns, step) -> channel -> value hash: the values the first node of
+        # the next step read, recorded before it ran (``pin``)
+        self._pins: OrderedDict[tuple[str, str, str, int], dict[str, str]] = OrderedDict()
+        self._pins_lock = threading.Lock()
 
     @property
     def codec(self) -> ValueCodec:
@@ -228,8 +232,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
         values = checkpoint["channel_values"]
         value_refs: dict[str, str] = {}
         rows: list[tuple[Any, dict[str, Any]]] = []
+        run = self.runs.for_config(config, metadata)
+        pinned = self._pinned(run.run_id, thread_id, ns, metadata.get("step"))
         for channel, version in new_versions.items():
-            if channel in values:
+            if channel in pinned:
+                ref = pinned[channel]  # as a node of the next step read it, unchanged since
+            elif channel in values:
                 masked = codec.masked
                 ref = codec.encode_named(channel, values[channel], blobs)
                 if codec.masked != masked:
@@ -255,7 +263,6 @@ class AuditSaver(BaseCheckpointSaver[str]):
         # make the thread impossible to continue
         checkpoint_ref = codec.encode_exact(stored, blobs)
         metadata_ref = codec.encode(meta, blobs)
-        run = self.runs.for_config(config, metadata)
         rows.append(
             (
                 CheckpointRow,
@@ -408,6 +415,26 @@ class AuditSaver(BaseCheckpointSaver[str]):
         except BaseException:
             self.forget_encodings()
             raise
+
+    def pin(
+        self, run_id: str, thread_id: str | None, ns: str, step: int, refs: dict[str, str]
+    ) -> None:
+        """A node of step ``step + 1`` is about to run, having read these values (their
+        hashes, already handed to the writer): they are the checkpoint of ``step``'s. With
+        LangGraph's ``durability="async"`` that checkpoint may be saved after the node ran;
+        stored as pinned, a node that mutates its input in place does not change it."""
+        key = (run_id, str(thread_id or ""), ns, step)
+        with self._pins_lock:
+            if key not in self._pins:  # the first node of the step read them first
+                self._pins[key] = refs
+                if len(self._pins) > 10_000:
+                    self._pins.popitem(last=False)
+
+    def _pinned(self, run_id: str, thread_id: str, ns: str, step: Any) -> dict[str, str]:
+        if not self._pins or not isinstance(step, int):
+            return {}
+        with self._pins_lock:
+            return self._pins.pop((run_id, thread_id, ns, step), None) or {}
 
     def _keep(self, key: tuple[str, ...], value: Any) -> None:
         """Remember a value redaction masked, as it was (``Unredacted``)."""

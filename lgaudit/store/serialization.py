@@ -192,16 +192,22 @@ class ValueCodec:
         joined = b"".join(map(bytes.fromhex, chunks))
         return self._put((CHUNKS_TYPE, joined), out, fresh), chunks
 
-    def encode_dict(self, value: dict[str, Any], out: dict[str, Blob]) -> str:
-        """``encode`` of a dict key by key (``is_split_dict``)."""
+    def encode_dict(
+        self, value: dict[str, Any], out: dict[str, Blob], refs: dict[str, str] | None = None
+    ) -> str:
+        """``encode`` of a dict key by key (``is_split_dict``); ``refs`` receives the hash
+        of each value redaction left as it was (what ``encode_named`` gives it)."""
         redactor, encode = self.redactor, self.encode
         keyed = {}
         for k, v in value.items():  # ``encode_named``, inlined: this is every node's state
+            before = self.masked
             if redactor is not None and v and not is_internal_channel(k):
                 masked = redactor.for_key(k, v)
                 if masked is not v:
                     v, self.masked = masked, self.masked + 1
             keyed[k] = encode(v, out)
+            if refs is not None and self.masked == before:
+                refs[k] = keyed[k]
         return self._put((DICT_TYPE, _DICT_JSON(keyed).encode()), out)
 
     def _element(
