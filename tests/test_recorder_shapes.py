@@ -18,7 +18,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel
 
-from lgaudit import EVENT_KINDS, Recorder
+from lgaudit import EVENT_KINDS, Recorder, audit
 from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, scripted_model, staging
 
 
@@ -513,6 +513,14 @@ def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None
             graph.invoke({}, cfg(thread), durability=durability)
             history = {s.metadata["step"]: s.values for s in graph.get_state_history(cfg(thread))}
             assert history[1]["items"] == ["x"], (durability, history)
+    for durability in (None, "sync"):  # the audit finds the mutation where it happened
+        for n in range(3):
+            (run,) = runs_of(recorder, f"{durability}-{n}")
+            found = audit(recorder.store, [run["run_id"]]).findings
+            assert [(f.rule, f.channel, f.step) for f in found] == [
+                ("state.unexplained_change", "items", 3)
+            ], (durability, [f.message for f in found])
+            assert "mutate" in found[0].message
     (run,) = runs_of(recorder, "None-0")
     checked_events(recorder, run["run_id"])
     cps = kinds(recorder.store.show(run["run_id"])["events"], "checkpoint")

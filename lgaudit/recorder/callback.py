@@ -218,8 +218,13 @@ class RecordingCallback(BaseCallbackHandler):
             self._emit(active.run, "run_end", payload, active.context, blobs)
             self.recorder.end_run(active.run)
             return
-        payload = {"output": self.recorder.pack(outputs, blobs), "attempt": active.attempt}
+        refs: dict[str, str] = {}
+        output = self.recorder.pack(outputs, blobs, refs=refs)
+        payload = {"output": output, "attempt": active.attempt}
         self._emit(active.run, "node_end", payload, active.context, blobs)
+        task_id = active.context["task_id"]
+        if refs and task_id:  # the node's writes, as it returned them (``pin_writes``)
+            self.recorder.checkpointer.pin_writes(active.run.run_id, task_id, refs)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:

@@ -199,6 +199,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         # (run, thread, ns, step) -> channel -> value hash: the values the first node of
         # the next step read, recorded before it ran (``pin``)
         self._pins: OrderedDict[tuple[str, str, str, int], dict[str, str]] = OrderedDict()
+        self._write_pins: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._pins_lock = threading.Lock()
 
     @property
@@ -329,12 +330,16 @@ class AuditSaver(BaseCheckpointSaver[str]):
         blobs: dict[str, tuple[str, bytes]] = {}
         rows: list[tuple[Any, dict[str, Any]]] = []
         entries: list[dict[str, Any]] = []
+        run = self.runs.for_config(config)
+        pinned = self._pinned_writes(run.run_id, task_id, writes)
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
-            masked = codec.masked
-            ref = codec.encode_named(channel, value, blobs)
-            if codec.masked != masked:
-                self._keep(("write", thread_id, ns, checkpoint_id, task_id, str(idx)), value)
+            ref = pinned.get(channel)  # as the node returned it, before any change since
+            if ref is None:
+                masked = codec.masked
+                ref = codec.encode_named(channel, value, blobs)
+                if codec.masked != masked:
+                    self._keep(("write", thread_id, ns, checkpoint_id, task_id, str(idx)), value)
             rows.append(
                 (
                     WriteRow,
@@ -352,7 +357,6 @@ class AuditSaver(BaseCheckpointSaver[str]):
                 )
             )
             entries.append({"channel": channel, "idx": idx, "ref": ref})
-        run = self.runs.for_config(config)
         prev_step = self._steps.get((thread_id, ns, checkpoint_id))
         step = prev_step + 1 if prev_step is not None else None
         common = {
@@ -429,6 +433,27 @@ class AuditSaver(BaseCheckpointSaver[str]):
                 self._pins[key] = refs
                 if len(self._pins) > 10_000:
                     self._pins.popitem(last=False)
+
+    def pin_writes(self, run_id: str, task_id: str, refs: dict[str, str]) -> None:
+        """A node returned these values (their hashes, already handed to the writer): its
+        writes, which LangGraph may save after a later node mutated them in place."""
+        with self._pins_lock:
+            self._write_pins[(run_id, task_id)] = refs
+            if len(self._write_pins) > 10_000:
+                self._write_pins.popitem(last=False)
+
+    def _pinned_writes(
+        self, run_id: str, task_id: str, writes: Sequence[tuple[str, Any]]
+    ) -> dict[str, str]:
+        if not self._write_pins:
+            return {}
+        with self._pins_lock:
+            refs = self._write_pins.pop((run_id, task_id), None)
+        if not refs:
+            return {}
+        channels = [channel for channel, _ in writes]
+        # a channel written once, by the key of the node's output: that value
+        return {c: refs[c] for c in channels if c in refs and channels.count(c) == 1}
 
     def _pinned(self, run_id: str, thread_id: str, ns: str, step: Any) -> dict[str, str]:
         if not self._pins or not isinstance(step, int):
