@@ -228,6 +228,8 @@ def test_bad_input_is_one_line_exit_2(recorded: dict[str, Any], tmp_path) -> Non
         ["runs", "--db", f"sqlite:///{tmp_path}/missing.db"],
         ["verify", "--db", "nonsense://x"],
         ["runs", "--status", "weird", "--db", url],
+        ["show", "", "--db", url],
+        ["verify", "--run", "", "--db", url],
     ]
     for args in cases:
         result = runner.invoke(cli, args)

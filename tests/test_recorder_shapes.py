@@ -15,7 +15,7 @@ from langchain_core.tools import tool
 from langgraph.config import get_stream_writer
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
-from langgraph.types import Command, RetryPolicy, Send
+from langgraph.types import Command, RetryPolicy, Send, interrupt
 from pydantic import BaseModel
 
 from lgaudit import EVENT_KINDS, Recorder, audit
@@ -541,3 +541,27 @@ def test_delete_thread_is_a_complete_run_and_keeps_the_history(recorder: Recorde
     assert kinds_of == ["run_start", "delete", "run_end"]
     assert kinds(checked_events(recorder, first["run_id"]), "checkpoint")  # history kept
     assert recorder.store.verify()["ok"]
+
+
+def test_an_interrupt_inside_a_subgraph_is_recorded_once(recorder: Recorder) -> None:
+    """LangGraph writes a subgraph's interrupt in the subgraph and again in each graph
+    around it: the run records one ``interrupt``, where it was raised."""
+
+    def ask(state: SubState) -> dict[str, Any]:
+        return {"items": [interrupt("approve?")]}
+
+    sub = StateGraph(SubState)
+    sub.add_node("ask", ask)
+    sub.add_edge(START, "ask")
+    builder = StateGraph(SubState)
+    builder.add_node("sub", sub.compile())
+    builder.add_edge(START, "sub")
+    graph = recorder.attach(builder.compile())
+    graph.invoke({"items": []}, cfg("nested-ask"))
+    graph.invoke(Command(resume="yes"), cfg("nested-ask"))
+    first, resumed = runs_of(recorder, "nested-ask")
+    assert first["status"] == "interrupted" and resumed["status"] == "succeeded"
+    (asked,) = kinds(checked_events(recorder, first["run_id"]), "interrupt")
+    assert asked["node"] == "ask" and asked["checkpoint_ns"].startswith("sub:")
+    assert asked["payload"]["value"] == "approve?"
+    assert not kinds(checked_events(recorder, resumed["run_id"]), "interrupt")

@@ -59,6 +59,10 @@ class LgauditGroup(click.Group):
             sys.exit(EXIT_BAD_INPUT)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader stopped reading (``lgaudit export RUN | head``): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as e:  # noqa: BLE001 - one line, never a traceback
             if os.environ.get("LGAUDIT_DEBUG"):
                 raise

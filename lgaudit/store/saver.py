@@ -84,6 +84,7 @@ class RunRegistry:
         self._runs: dict[str, NewRun] = {}
         self._implicit: dict[str, NewRun] = {}
         self._interrupted: set[str] = set()
+        self._interrupt_ids: set[tuple[str, Any]] = set()  # (run, interrupt id) recorded
         self._started: set[str] = set()
         self._lock = threading.Lock()
 
@@ -95,9 +96,18 @@ class RunRegistry:
             self._started.add(run_id)
             return False
 
-    def mark_interrupted(self, run_id: str) -> None:
+    def mark_interrupted(self, run_id: str, interrupt_ids: Sequence[Any] = ()) -> bool:
+        """Note that a run was interrupted; ``False`` if every one of these interrupts was
+        noted before (LangGraph writes a subgraph's interrupt in each enclosing graph)."""
         with self._lock:
             self._interrupted.add(run_id)
+            ids = {(run_id, i) for i in interrupt_ids if i is not None}
+            if ids and ids <= self._interrupt_ids:
+                return False
+            if len(self._interrupt_ids) > 100_000:
+                self._interrupt_ids.clear()
+            self._interrupt_ids |= ids
+            return True
 
     def take_interrupted(self, run_id: str) -> bool:
         """Whether the run recorded an interrupt (and forget it)."""
@@ -115,6 +125,7 @@ class RunRegistry:
         with self._lock:
             self._runs.pop(run_id, None)
             self._started.discard(run_id)
+            self._interrupt_ids = {k for k in self._interrupt_ids if k[0] != run_id}
 
     def for_config(
         self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
@@ -379,12 +390,14 @@ class AuditSaver(BaseCheckpointSaver[str]):
         ]
         for channel, value in writes:
             if channel == _INTERRUPT:
-                self.runs.mark_interrupted(run.run_id)
                 items = list(value) if isinstance(value, list | tuple) else [value]
+                ids = [getattr(i, "id", None) for i in items]
+                if not self.runs.mark_interrupted(run.run_id, ids):
+                    continue  # the interrupt of a subgraph, recorded in its own namespace
                 values = [getattr(i, "value", i) for i in items]
                 payload = {
                     "value": self.jsonable(values[0] if len(values) == 1 else values),
-                    "interrupt_ids": [getattr(i, "id", None) for i in items],
+                    "interrupt_ids": ids,
                     "task_path": task_path,
                 }
                 events.append(NewEvent(kind="interrupt", payload=payload, **common))

@@ -309,7 +309,7 @@ class Store(CheckpointQueries):
         """Recompute the hash chain (and state-row digests); name the first bad event."""
         from lgaudit.store.verify import verify_chain
 
-        return verify_chain(self, run_id=self.resolve_run(run) if run else None)
+        return verify_chain(self, run_id=self.resolve_run(run) if run is not None else None)
 
     def schema_revision(self) -> str | None:
         with translate_errors(), self._read.connect() as conn:
