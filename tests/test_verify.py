@@ -266,6 +266,24 @@ def test_modified_pending_write_is_detected(recorded: Store) -> None:
     _assert_names(recorded.verify(), victim, "state rows")
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE lgaudit_runs SET thread_id = 'someone-else' WHERE run_id = ?",
+        "UPDATE lgaudit_runs SET environment = 'prod' WHERE run_id = ?",
+        "DELETE FROM lgaudit_runs WHERE run_id = ?",
+    ],
+)
+def test_an_edited_or_removed_run_row_is_detected(recorded: Store, edit: str) -> None:
+    """A run's row (its thread, graph, environment, parent, replay spec) is covered by a
+    digest its first event carries: editing or deleting it names that event."""
+    url = recorded.url
+    first = next(e for e in _events(url) if e.seq == 1)
+    assert "run_digest" in json.loads(first.payload)
+    tamper(url, [(edit, [first.run_id])])
+    _assert_names(recorded.verify(), first, "run's row")
+
+
 def test_removed_tombstone_is_detected(recorded: Store) -> None:
     """Deleting a tombstone would bring a deleted thread back: verify names the delete."""
     from lgaudit import AuditSaver

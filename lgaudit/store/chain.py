@@ -54,6 +54,12 @@ def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
     return hashlib.sha256("\n".join(ordered).encode()).hexdigest()
 
 
+def run_digest(row: Any) -> str:
+    """Digest of a run's row (every column), carried by the run's first event in the
+    batch that inserted it, so verify also catches edits of ``lgaudit_runs``."""
+    return hashlib.sha256(repr(row_values("lgaudit_runs", row)).encode()).hexdigest()
+
+
 _COLUMNS: dict[str, tuple[str, ...]] = {
     t.name: tuple(c.name for c in t.columns) for t in metadata.tables.values()
 }

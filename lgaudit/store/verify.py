@@ -3,8 +3,9 @@
 Checks, in chain order: ``gseq`` is gapless (an event deleted from the middle), each
 ``prev_hash`` is the previous event's ``hash`` (reordered or removed events), each ``hash``
 matches the event's recomputed canonical content (modified events), per-run ``seq`` is
-gapless, the state rows an event recorded still match its ``rows_digest``, no state row
-lies outside the chain, and every blob still matches its content address.
+gapless, the state rows an event recorded still match its ``rows_digest``, a run's row still
+matches the ``run_digest`` its first event carries, no state row lies outside the chain,
+and every blob still matches its content address.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select
 
-from lgaudit.store.chain import HASHED_FIELDS, event_hash, rows_digest
+from lgaudit.store.chain import HASHED_FIELDS, event_hash, rows_digest, run_digest
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
-from lgaudit.store.schema import Blob, ChannelValue, CheckpointRow, Event, Tombstone, WriteRow
+from lgaudit.store.schema import (
+    Blob,
+    ChannelValue,
+    CheckpointRow,
+    Event,
+    Run,
+    Tombstone,
+    WriteRow,
+)
 from lgaudit.store.serialization import blob_hash
 
 if TYPE_CHECKING:
@@ -42,6 +51,7 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
         if run_id is not None:
             predecessors = _hashes_of(conn, [r.gseq - 1 for r in rows])
         digests = _state_digests(conn, rows[0].gseq, rows[-1].gseq, rows_digest)
+        run_rows = _run_digests(conn, {r.run_id for r in rows if '"run_digest"' in r.payload})
         for row in rows:
             if run_id is None:
                 if row.gseq != prev_gseq + 1:
@@ -59,6 +69,9 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
             payload = json.loads(row.payload)
             if payload.get("rows_digest", "") != digests.get(row.gseq, ""):
                 return bad(row, "state rows recorded by this event were modified or removed")
+            if "run_digest" in payload and payload["run_digest"] != run_rows.get(row.run_id):
+                return bad(row, "the run's row (thread, graph, environment, parent, replay) "
+                           "was modified or removed")  # fmt: skip
             last_seq[row.run_id] = row.seq
             prev_gseq, prev_hash = row.gseq, row.hash
             checked += 1
@@ -93,6 +106,14 @@ def _state_digests(conn: Any, lo: int, hi: int, rows_digest: Any) -> dict[int, s
         for r in conn.execute(q).mappings():
             grouped[r["gseq"]].append((table.name, dict(r)))
     return {g: rows_digest(rows) for g, rows in grouped.items()}
+
+
+def _run_digests(conn: Any, run_ids: set[str]) -> dict[str, str]:
+    if not run_ids:
+        return {}
+    table = cast(Table, Run.__table__)
+    q = select(table).where(table.c.run_id.in_(sorted(run_ids)))
+    return {r["run_id"]: run_digest(dict(r)) for r in conn.execute(q).mappings()}
 
 
 def _first_orphan_row(store: Store) -> str | None:

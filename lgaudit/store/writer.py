@@ -33,7 +33,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 
 from lgaudit.errors import AppendOnlyViolation, StoreError, StoreUnavailableError
-from lgaudit.store.chain import canonical_json, row_values
+from lgaudit.store.chain import canonical_json, row_values, run_digest
 from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
 from lgaudit.store.schema import Blob, Event, Run
 
@@ -296,6 +296,7 @@ class ChainWriter:
                 cur.execute(f"SELECT MAX(seq) FROM lgaudit_events WHERE run_id = {mark}", (run_id,))
                 seqs[run_id] = cur.fetchone()[0] or 0
         event_rows: list[tuple[Any, ...]] = []
+        digested: set[str] = set()
         state_rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
         gseqs: list[int] = []
         for e in events:
@@ -304,6 +305,9 @@ class ChainWriter:
             payload = dict(e.payload)
             if e.rows:
                 payload["rows_digest"] = self._digest((t.__tablename__, r) for t, r in e.rows)
+            if e.run.run_id in runs and e.run.run_id not in digested:
+                digested.add(e.run.run_id)  # its row is inserted with this batch
+                payload["run_digest"] = run_digest(_run_row(e.run))
             row = {
                 "gseq": gseq,
                 "run_id": e.run.run_id,
