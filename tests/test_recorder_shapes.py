@@ -472,6 +472,37 @@ def test_graph_with_its_own_checkpointer_is_teed(recorder: Recorder) -> None:
     assert len(kinds(events, "checkpoint")) == 8
 
 
+def test_checkpointer_and_callback_given_by_hand_record_whole_runs(recorder: Recorder) -> None:
+    """Without ``attach``: a graph compiled with ``recorder.checkpointer`` (or with its own
+    checkpointer teed through ``RecordingSaver``) and run with ``recorder.callback`` in its
+    config records whole runs, its checkpoints inside them; an interrupt and its resume
+    are two runs of the thread."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from lgaudit import RecordingSaver
+
+    own = InMemorySaver()
+    for name, saver in (("audit", recorder.checkpointer), ("teed", RecordingSaver(own, recorder))):
+        graph = staging_with(saver)
+        graph.invoke(dict(STAGING_INPUT), {**cfg(name), "callbacks": [recorder.callback]})
+        (run,) = runs_of(recorder, name)
+        assert run["status"] == "succeeded" and run["graph"], run
+        events = checked_events(recorder, run["run_id"])
+        assert events[-1]["kind"] == "run_end"
+        assert len(kinds(events, "checkpoint")) == 8 and kinds(events, "node_start")
+    assert own.get_tuple(cfg("teed")) is not None
+    # the demo's approval-gated agent: interrupted, then resumed
+    from lgaudit.demo import AGENT_INPUT, agent_builder
+
+    graph = agent_builder().compile(checkpointer=recorder.checkpointer)
+    by_hand = {**cfg("by-hand"), "callbacks": [recorder.callback]}
+    graph.invoke(dict(AGENT_INPUT), by_hand)
+    graph.invoke(Command(resume="approve"), by_hand)
+    first, resumed = runs_of(recorder, "by-hand")
+    assert (first["status"], resumed["status"]) == ("interrupted", "succeeded")
+    assert kinds(checked_events(recorder, resumed["run_id"]), "resume")
+
+
 def staging_with(checkpointer: Any) -> Any:
     from lgaudit.demo import staging_builder
 

@@ -118,7 +118,28 @@ class RecordingCallback(BaseCallbackHandler):
         if lg_run:
             return self.recorder.runs.for_config({"metadata": md, "configurable": {}})
         parent = self._active.get(parent_run_id) if parent_run_id else None
-        return parent.run if parent else None
+        if parent is not None:
+            return parent.run
+        thread = md.get("thread_id")  # a run this handler began (``_begin_run``)
+        return self.recorder.runs.thread_run(str(thread)) if thread is not None else None
+
+    def _begin_run(
+        self, run_id: UUID, parent_run_id: UUID | None, metadata: dict[str, Any], name: Any
+    ) -> NewRun | None:
+        """A graph this handler was given by hand (``config={"callbacks": [...]}``, not
+        ``attach``): its top-level call is a run, begun here, and the checkpoints of its
+        thread belong to it."""
+        if parent_run_id is not None or metadata.get("ls_integration") != "langgraph":
+            return None
+        thread = metadata.get("thread_id")
+        run = NewRun(
+            run_id=str(run_id),
+            thread_id=str(thread) if thread is not None else None,
+            graph=str(name) if name else None,
+            environment=self.recorder.environment,
+        )
+        self.recorder.runs.begin_thread_run(run)
+        return run
 
     def _emit(
         self,
@@ -150,10 +171,12 @@ class RecordingCallback(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         md = metadata or {}
-        run = self._run_for(run_id, parent_run_id, md)
+        name = kwargs.get("name")
+        run = self._run_for(run_id, parent_run_id, md) or self._begin_run(
+            run_id, parent_run_id, md, name
+        )
         if run is None:
             return
-        name = kwargs.get("name")
         if str(run_id) == run.run_id:
             ctx: dict[str, Any] = {
                 "thread_id": run.thread_id,

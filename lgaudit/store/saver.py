@@ -86,7 +86,19 @@ class RunRegistry:
         self._interrupted: set[str] = set()
         self._interrupt_ids: set[tuple[str, Any]] = set()  # (run, interrupt id) recorded
         self._started: set[str] = set()
+        self._threads: dict[str, NewRun] = {}  # thread -> its run begun by the callback
         self._lock = threading.Lock()
+
+    def begin_thread_run(self, run: NewRun) -> None:
+        """A run the callback began for a graph not ``attach``ed (its config names no run):
+        the checkpoints of its thread belong to it until it ends."""
+        with self._lock:
+            self._runs[run.run_id] = run
+            if run.thread_id:
+                self._threads[run.thread_id] = run
+
+    def thread_run(self, thread_id: str) -> NewRun | None:
+        return self._threads.get(thread_id)
 
     def mark_started(self, run_id: str) -> bool:
         """Note that a run's ``run_start`` is recorded; ``True`` if it already was."""
@@ -123,7 +135,9 @@ class RunRegistry:
 
     def forget(self, run_id: str) -> None:
         with self._lock:
-            self._runs.pop(run_id, None)
+            run = self._runs.pop(run_id, None)
+            if run is not None and run.thread_id and self._threads.get(run.thread_id) is run:
+                del self._threads[run.thread_id]
             self._started.discard(run_id)
             self._interrupt_ids = {k for k in self._interrupt_ids if k[0] != run_id}
 
@@ -140,6 +154,9 @@ class RunRegistry:
                     run = NewRun(run_id=run_id, thread_id=thread_id, environment=self.environment)
                     self._runs[run_id] = run
                 return run
+            begun = self._threads.get(thread_id)
+            if begun is not None:
+                return begun
             starts_run = bool(
                 metadata is not None
                 and metadata.get("source") == "input"
