@@ -7,7 +7,9 @@ fix, and is left exactly as it was. Bad database files give exit 2, one line, no
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from helpers import backend_of, raw_engine, record_loop, row_counts, sqlite_file
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, make_url, text
 
-from lgaudit import SchemaError, Store, StoreError
+from lgaudit import Recorder, SchemaError, Store, StoreError
 from lgaudit.cli import cli
 from lgaudit.store import migrate
 from lgaudit.store.schema import RECORDED_TABLES, VERSION_TABLE, metadata
@@ -69,6 +71,9 @@ def _fingerprint(url: str) -> dict[str, Any]:
         if VERSION_TABLE in tables:
             out["version"] = _version(url)
         if backend_of(url) == "sqlite":
+            path = make_url(url).database
+            assert path
+            out["file"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()  # bytes too
             out["triggers"] = sorted(
                 r[0]
                 for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
@@ -219,6 +224,20 @@ def test_lgaudit_tables_without_version_table_are_refused(db_url: str) -> None:
         Store.upgrade(db_url)
     _assert_one_line_error(_cli("db", "upgrade", "--db", db_url), "version table")
     _assert_one_line_error(_cli("verify", "--db", db_url), "version table")
+    assert _fingerprint(db_url) == before
+
+
+def test_a_version_at_head_without_its_tables_is_refused(db_url: str) -> None:
+    """A damaged store (its version row says head, its tables are gone) is refused with
+    one line, by recorders too (a batched one would otherwise retry its writes forever)."""
+    with raw_engine(db_url) as engine, engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text(f"INSERT INTO {VERSION_TABLE} VALUES ('{HEAD}')"))
+    before = _fingerprint(db_url)
+    for opener in (Store, Store.open, Recorder):
+        with pytest.raises(SchemaError, match="lacks its tables"):
+            opener(db_url)
+    _assert_one_line_error(_cli("db", "upgrade", "--db", db_url), "lacks its tables")
     assert _fingerprint(db_url) == before
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from lgaudit.errors import SchemaError
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.schema import VERSION_TABLE
+from lgaudit.store.schema import VERSION_TABLE, metadata
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x1A6A0D17  # advisory lock id for schema upgrades on PostgreSQL
@@ -40,7 +40,7 @@ def head_revision() -> str:
     return head
 
 
-def _known_revisions() -> set[str]:
+def known_revisions() -> set[str]:
     return {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
 
 
@@ -52,7 +52,8 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def revision_of(conn: Connection) -> str | None:
-    """``current_revision``, refusing databases that hold lgaudit tables but no version."""
+    """``current_revision``, refusing databases that hold lgaudit tables but no version, or
+    a version at head without the tables it stands for."""
     names = set(inspect(conn).get_table_names())
     if VERSION_TABLE not in names:
         if any(n.startswith("lgaudit_") for n in names):
@@ -60,7 +61,15 @@ def revision_of(conn: Connection) -> str | None:
                 "database has lgaudit tables but no lgaudit version table: not an lgaudit store"
             )
         return None
-    return current_revision(conn)
+    rev = current_revision(conn)
+    if rev == head_revision():
+        missing = sorted(t for t in metadata.tables if t not in names)
+        if missing:
+            raise SchemaError(
+                f"lgaudit store at revision {rev} lacks its tables ({', '.join(missing)}): "
+                "the database was damaged; restore it or record into a new one"
+            )
+    return rev
 
 
 def check(conn: Connection, *, allow_empty: bool) -> str | None:
@@ -73,7 +82,7 @@ def check(conn: Connection, *, allow_empty: bool) -> str | None:
         if allow_empty:
             return None
         raise SchemaError("no lgaudit store in this database: record a run or `lgaudit db upgrade`")
-    if rev in _known_revisions():
+    if rev in known_revisions():
         raise SchemaError(
             f"lgaudit store is at revision {rev}, behind {head}: run `lgaudit db upgrade`"
         )
@@ -91,7 +100,7 @@ def upgrade(engine: Engine, *, only_if_empty: bool = False) -> str:
         head = head_revision()
         if rev == head:
             return head
-        if rev is not None and rev not in _known_revisions():
+        if rev is not None and rev not in known_revisions():
             check(conn, allow_empty=True)  # raises: ahead of head
         if only_if_empty and rev is not None:
             check(conn, allow_empty=True)  # raises: behind head, needs an explicit upgrade

@@ -57,6 +57,7 @@ class Store(CheckpointQueries):
         self._writer = ChainWriter(self.url, event_hash, rows_digest)
         try:
             if create:
+                _refuse_before_writing(self.url, self._read, behind_ok=False)
                 migrate.upgrade(self._write, only_if_empty=True)
             else:
                 with translate_errors(), self._read.connect() as conn:
@@ -73,8 +74,10 @@ class Store(CheckpointQueries):
     @staticmethod
     def upgrade(url: str | None = None) -> str:
         """Apply lgaudit's migrations up to head (``lgaudit db upgrade``); return head."""
-        write, read = create_engines(resolve_url(url))
+        url = resolve_url(url)
+        write, read = create_engines(url)
         try:
+            _refuse_before_writing(url, read, behind_ok=True)
             return migrate.upgrade(write)
         finally:
             write.dispose()
@@ -314,6 +317,19 @@ class Store(CheckpointQueries):
     def schema_revision(self) -> str | None:
         with translate_errors(), self._read.connect() as conn:
             return migrate.current_revision(conn)
+
+
+def _refuse_before_writing(url: str, read: Any, *, behind_ok: bool) -> None:
+    """Refuse a database that is no lgaudit store at head (or, ``behind_ok``, behind it)
+    through the read engine, before the write engine touches the file (it switches SQLite
+    to WAL): a refused database is left as it was."""
+    path = sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        return  # a new file: nothing to refuse
+    with translate_errors(), read.connect() as conn:
+        rev = migrate.revision_of(conn)
+        if rev is not None and not (behind_ok and rev in migrate.known_revisions()):
+            migrate.check(conn, allow_empty=True)
 
 
 def _require_existing(url: str) -> None:
