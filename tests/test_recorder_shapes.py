@@ -12,6 +12,7 @@ import pytest
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
+from langgraph.channels.delta import DeltaChannel
 from langgraph.config import get_stream_writer
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -596,3 +597,32 @@ def test_an_interrupt_inside_a_subgraph_is_recorded_once(recorder: Recorder) -> 
     assert asked["node"] == "ask" and asked["checkpoint_ns"].startswith("sub:")
     assert asked["payload"]["value"] == "approve?"
     assert not kinds(checked_events(recorder, resumed["run_id"]), "interrupt")
+
+
+def _extend(state: list[str] | None, writes: list[list[str]]) -> list[str]:
+    return [*(state or []), *(x for w in writes for x in w)]
+
+
+def test_a_delta_channel_thread_continues_in_another_recorder(recorder: Recorder) -> None:
+    """LangGraph's ``DeltaChannel`` (beta) stores snapshots or nothing, not its value: the
+    recorded thread still reads back whole, here and from a recorder of its own."""
+
+    class Deltas(TypedDict, total=False):
+        items: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=3)]
+        n: int
+
+    builder = StateGraph(Deltas)
+    builder.add_node("a", lambda s: {"items": ["a"], "n": 1})
+    builder.add_node("b", lambda s: {"items": ["b"], "n": 2})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    graph = recorder.attach(builder.compile())
+    for i in range(4):
+        graph.invoke({"items": [f"in{i}"]}, cfg("deltas"))
+    expected = [x for i in range(4) for x in (f"in{i}", "a", "b")]
+    assert graph.get_state(cfg("deltas")).values["items"] == expected
+    recorder.flush()
+    with Recorder(recorder.url) as other:
+        again = other.attach(builder.compile())
+        assert again.get_state(cfg("deltas")).values["items"] == expected
+        assert again.invoke({"items": ["x"]}, cfg("deltas"))["items"] == [*expected, "x", "a", "b"]

@@ -171,6 +171,15 @@ class RunRegistry:
             return run
 
 
+_ABSENT = object()
+
+
+def _plain(value: Any) -> bool:
+    """A checkpoint value stored as the channel's value itself, which is what a node reads
+    (not a channel's own representation, such as a ``DeltaChannel`` snapshot, or none)."""
+    return value is not _ABSENT and type(value).__module__.split(".")[0] != "langgraph"
+
+
 class Unredacted:
     """What redaction masked in this process's checkpoints and writes, as it was.
 
@@ -264,7 +273,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         run = self.runs.for_config(config, metadata)
         pinned = self._pinned(run.run_id, thread_id, ns, metadata.get("step"))
         for channel, version in new_versions.items():
-            if channel in pinned:
+            if channel in pinned and _plain(values.get(channel, _ABSENT)):
                 ref = pinned[channel]  # as a node of the next step read it, unchanged since
             elif channel in values:
                 masked = codec.masked
