@@ -367,35 +367,11 @@ def test_cli_replay_json_and_bad_input(db_url: str) -> None:
         assert "Traceback" not in res.output
     assert len(Store.open(db_url).runs(limit=None)) == before
     assert Store.open(db_url).verify()["ok"]
-    typo = runner.invoke(
-        cli,
-        [
-            "replay",
-            original,
-            "--db",
-            db_url,
-            "--graph",
-            "replay_graphs:agent",
-            "--inject",
-            "tool:lokup",
-        ],
-    )
+    agent_replay = ["replay", original, "--db", db_url, "--graph", "replay_graphs:agent"]
+    typo = runner.invoke(cli, [*agent_replay, "--inject", "tool:lokup"])
     assert "no tool named 'lokup' (tools: lookup)" in typo.stderr
-    swapped = runner.invoke(  # a substitute's own name is a model that can fail
-        cli,
-        [
-            "replay",
-            original,
-            "--db",
-            db_url,
-            "--graph",
-            "replay_graphs:agent",
-            "--swap-model",
-            "gpt-4o=replay_graphs:cheap_model",
-            "--inject",
-            "llm:cheap-model",
-            "--json",
-        ],
-    )
+    swap = ["--swap-model", "gpt-4o=replay_graphs:cheap_model"]
+    # a substitute's own name is a model that can fail
+    swapped = runner.invoke(cli, [*agent_replay, *swap, "--inject", "llm:cheap-model", "--json"])
     assert swapped.exit_code == 1, swapped.output  # the replay failed: the fault fired
     assert json.loads(swapped.stdout)["faults_injected"] == 1
