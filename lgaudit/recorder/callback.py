@@ -20,7 +20,7 @@ from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import Command
 
 from lgaudit.store import NewEvent, NewRun
-from lgaudit.store.saver import RUN_ID_KEY
+from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder

@@ -30,7 +30,8 @@ from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun, Store
-from lgaudit.store.saver import RUN_ID_KEY, AuditSaver, DirectSink, RunRegistry
+from lgaudit.store.runs import RUN_ID_KEY, RunRegistry
+from lgaudit.store.saver import AuditSaver, DirectSink
 from lgaudit.store.serialization import blob_hash, is_split_dict, is_split_list
 
 Durability = Literal["batched", "sync"]

@@ -40,7 +40,7 @@ from lgaudit.replay.spec import (
 from lgaudit.replay.targets import check_targets, substitute_name
 from lgaudit.store import Store
 from lgaudit.store.records import EventRecord, NewRun, RunRecord
-from lgaudit.store.saver import RUN_ID_KEY
+from lgaudit.store.runs import RUN_ID_KEY
 
 
 @dataclass(frozen=True)

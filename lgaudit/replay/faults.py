@@ -25,7 +25,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from lgaudit.recorder.callback import task_context
 from lgaudit.replay.cassette import request_hash
 from lgaudit.replay.spec import FaultSpec
-from lgaudit.store.saver import RUN_ID_KEY
+from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder

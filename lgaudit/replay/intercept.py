@@ -37,7 +37,7 @@ from lgaudit.replay.cassette import (
     task_key,
 )
 from lgaudit.replay.spec import CassetteMode
-from lgaudit.store.saver import RUN_ID_KEY
+from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder

@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -34,6 +34,7 @@ from langgraph.checkpoint.base import (
 from sqlalchemy import Row
 
 from lgaudit.store.records import NewEvent, NewRun
+from lgaudit.store.runs import RunRegistry, Unredacted
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.serialization import (
     EMPTY_TYPE,
@@ -46,7 +47,6 @@ from lgaudit.store.serialization import (
 )
 from lgaudit.store.store import Store
 
-RUN_ID_KEY = "lgaudit_run_id"
 _INTERRUPT = "__interrupt__"
 
 
@@ -76,101 +76,6 @@ class DirectSink:
         return None
 
 
-class RunRegistry:
-    """Maps LangGraph configs to runs: explicit (``lgaudit_run_id``) or implicit per thread."""
-
-    def __init__(self, environment: str | None = None) -> None:
-        self.environment = environment
-        self._runs: dict[str, NewRun] = {}
-        self._implicit: dict[str, NewRun] = {}
-        self._interrupted: set[str] = set()
-        self._interrupt_ids: set[tuple[str, Any]] = set()  # (run, interrupt id) recorded
-        self._started: set[str] = set()
-        self._threads: dict[str, NewRun] = {}  # thread -> its run begun by the callback
-        self._lock = threading.Lock()
-
-    def begin_thread_run(self, run: NewRun) -> None:
-        """A run the callback began for a graph not ``attach``ed (its config names no run):
-        the checkpoints of its thread belong to it until it ends."""
-        with self._lock:
-            self._runs[run.run_id] = run
-            if run.thread_id:
-                self._threads[run.thread_id] = run
-
-    def thread_run(self, thread_id: str) -> NewRun | None:
-        return self._threads.get(thread_id)
-
-    def mark_started(self, run_id: str) -> bool:
-        """Note that a run's ``run_start`` is recorded; ``True`` if it already was."""
-        with self._lock:
-            if run_id in self._started:
-                return True
-            self._started.add(run_id)
-            return False
-
-    def mark_interrupted(self, run_id: str, interrupt_ids: Sequence[Any] = ()) -> bool:
-        """Note that a run was interrupted; ``False`` if every one of these interrupts was
-        noted before (LangGraph writes a subgraph's interrupt in each enclosing graph)."""
-        with self._lock:
-            self._interrupted.add(run_id)
-            ids = {(run_id, i) for i in interrupt_ids if i is not None}
-            if ids and ids <= self._interrupt_ids:
-                return False
-            if len(self._interrupt_ids) > 100_000:
-                self._interrupt_ids.clear()
-            self._interrupt_ids |= ids
-            return True
-
-    def take_interrupted(self, run_id: str) -> bool:
-        """Whether the run recorded an interrupt (and forget it)."""
-        with self._lock:
-            if run_id in self._interrupted:
-                self._interrupted.discard(run_id)
-                return True
-            return False
-
-    def register(self, run: NewRun) -> None:
-        with self._lock:
-            self._runs[run.run_id] = run
-
-    def forget(self, run_id: str) -> None:
-        with self._lock:
-            run = self._runs.pop(run_id, None)
-            if run is not None and run.thread_id and self._threads.get(run.thread_id) is run:
-                del self._threads[run.thread_id]
-            self._started.discard(run_id)
-            self._interrupt_ids = {k for k in self._interrupt_ids if k[0] != run_id}
-
-    def for_config(
-        self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
-    ) -> NewRun:
-        meta = config.get("metadata") or {}
-        run_id = cast("str | None", meta.get(RUN_ID_KEY) or (metadata or {}).get(RUN_ID_KEY))
-        thread_id = str(config.get("configurable", {}).get("thread_id", ""))
-        with self._lock:
-            if run_id:
-                run = self._runs.get(run_id)
-                if run is None:
-                    run = NewRun(run_id=run_id, thread_id=thread_id, environment=self.environment)
-                    self._runs[run_id] = run
-                return run
-            begun = self._threads.get(thread_id)
-            if begun is not None:
-                return begun
-            starts_run = bool(
-                metadata is not None
-                and metadata.get("source") == "input"
-                and not config.get("configurable", {}).get("checkpoint_ns")
-            )
-            run = self._implicit.get(thread_id)
-            if run is None or starts_run:
-                run = NewRun(
-                    run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.environment
-                )
-                self._implicit[thread_id] = run
-            return run
-
-
 _ABSENT = object()
 
 
@@ -178,36 +83,6 @@ def _plain(value: Any) -> bool:
     """A checkpoint value stored as the channel's value itself, which is what a node reads
     (not a channel's own representation, such as a ``DeltaChannel`` snapshot, or none)."""
     return value is not _ABSENT and type(value).__module__.split(".")[0] != "langgraph"
-
-
-class Unredacted:
-    """What redaction masked in this process's checkpoints and writes, as it was.
-
-    The store holds only masked values; a graph that reads its state back through this
-    checkpointer (a resume, the next turn of a thread) gets what it wrote, while this
-    process remembers it (bounded: the oldest are forgotten first). A thread continued in
-    another process reads the masked values."""
-
-    def __init__(self, max_bytes: int = 64 << 20, max_items: int = 20_000) -> None:
-        self._values: OrderedDict[tuple[str, ...], tuple[str, bytes]] = OrderedDict()
-        self._bytes = 0
-        self._max_bytes = max_bytes
-        self._max_items = max_items
-        self._lock = threading.Lock()
-
-    def keep(self, key: tuple[str, ...], blob: tuple[str, bytes]) -> None:
-        with self._lock:
-            old = self._values.pop(key, None)
-            self._bytes += len(blob[1]) - (len(old[1]) if old else 0)
-            self._values[key] = blob
-            while self._values and (
-                self._bytes > self._max_bytes or len(self._values) > self._max_items
-            ):
-                _, dropped = self._values.popitem(last=False)
-                self._bytes -= len(dropped[1])
-
-    def get(self, key: tuple[str, ...]) -> tuple[str, bytes] | None:
-        return self._values.get(key)
 
 
 class AuditSaver(BaseCheckpointSaver[str]):
