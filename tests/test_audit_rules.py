@@ -19,7 +19,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from lgaudit import Policy, Recorder, audit, replay
-from lgaudit.demo import STAGING_INPUT, agent, staging
+from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
 
 GATE = {"approval": {"gates": ["human_review"], "state_key": "approved"}}
 PROTECT = {"approval": {"gates": ["human_review"], "protected": ["tool:send_email"]}}
@@ -101,6 +101,21 @@ def test_messages_given_in_any_form_add_messages_accepts_are_explained(rec: Reco
     graph.invoke({"messages": [{"role": "user", "content": "hello"}]}, cfg("edited"))
     (run,) = runs_of(rec, "edited")
     assert "state.unexplained_change" in rules_of(rec, [run])
+
+
+def test_a_thread_saved_only_at_exit_is_not_an_unexplained_change(rec: Recorder) -> None:
+    """With LangGraph's ``durability="exit"`` the steps between a call's first and last
+    checkpoint are not saved (nor their writes): no change can be judged across them, and
+    none is reported, over several calls and an interrupt and its resume."""
+    graph = rec.attach(items_graph(mutate=False))
+    for _ in range(3):
+        graph.invoke({"items": [], "other": 0}, cfg("exit"), durability="exit")
+    agent_graph = rec.attach(agent())
+    agent_graph.invoke(dict(AGENT_INPUT), cfg("exit-agent"), durability="exit")
+    agent_graph.invoke(Command(resume="approve"), cfg("exit-agent"), durability="exit")
+    runs = [*runs_of(rec, "exit"), *runs_of(rec, "exit-agent")]
+    assert len(runs) == 5
+    assert rules_of(rec, runs) == []
 
 
 def test_forged_approval_in_the_seed_staging_graph(rec: Recorder) -> None:

@@ -532,6 +532,27 @@ def mutating_graph() -> Any:
     return builder.compile()
 
 
+@dataclass
+class MutableData:
+    items: list[str] = field(default_factory=list)
+    n: int = 0
+
+
+def mutating_dataclass_graph() -> Any:
+    def mutate(state: MutableData) -> dict[str, Any]:
+        state.items.append("sneaky")
+        return {"n": 1}
+
+    builder = StateGraph(MutableData)
+    builder.add_node("first", lambda s: {"items": ["x"]})
+    builder.add_node("mutate", mutate)
+    builder.add_node("last", lambda s: {"n": 2})
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "mutate")
+    builder.add_edge("mutate", "last")
+    return builder.compile()
+
+
 def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None:
     """A node that mutates its input in place does not change the recorded checkpoint of
     the step before it. With LangGraph's default, ``durability="async"``, that checkpoint
@@ -545,6 +566,15 @@ def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None
             graph.invoke({}, cfg(thread), durability=durability)
             history = {s.metadata["step"]: s.values for s in graph.get_state_history(cfg(thread))}
             assert history[1]["items"] == ["x"], (durability, history)
+            assert "lgaudit_run_id" not in graph.get_state(cfg(thread)).metadata
+    dataclass_graph = recorder.attach(mutating_dataclass_graph())  # fields, not keys
+    for n in range(3):
+        dataclass_graph.invoke(MutableData(), cfg(f"dataclass-{n}"))
+        history = {
+            s.metadata["step"]: s.values
+            for s in dataclass_graph.get_state_history(cfg(f"dataclass-{n}"))
+        }
+        assert history[1]["items"] == ["x"], history
     for durability in (None, "sync"):  # the audit finds the mutation where it happened
         for n in range(3):
             (run,) = runs_of(recorder, f"{durability}-{n}")

@@ -70,7 +70,7 @@ def _checkpoint_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
         ns = cp["checkpoint_ns"] or ""
         parent_id = cp["payload"].get("parent_checkpoint_id")
         parent = trace.checkpoints.get((ns, parent_id)) if parent_id else None
-        if parent is None:
+        if parent is None or _steps_unsaved(parent, cp):
             continue
         old = user_channels(parent["payload"]["values"])
         new = user_channels(cp["payload"]["values"])
@@ -223,9 +223,11 @@ def _stale_inputs(trace: Trace, run_ids: set[str]) -> list[Finding]:
                 else ("the run's output")
             )
             suspects = _nodes_of_step(trace, cp)
-            hint = (
-                f" (mutated in place? nodes of step {cp['step']}: {suspects})" if suspects else ""
-            )
+            beside = _nodes_beside(trace, e) if e["kind"] == "node_start" else ""
+            hint = f"nodes of step {cp['step']}: {suspects}" if suspects else ""
+            if beside:
+                hint += f"{'; ' if hint else ''}running beside it at step {e['step']}: {beside}"
+            hint = f" (mutated in place? {hint})" if hint else ""
             out.append(
                 finding_at(
                     RULE,
@@ -264,6 +266,30 @@ def _checkpoint_before(trace: Trace, e: Event) -> Event | None:
         and c["gseq"] < e["gseq"]
     ]
     return candidates[-1] if candidates else None
+
+
+def _steps_unsaved(parent: Event, cp: Event) -> bool:
+    """Whether steps between two checkpoints were not saved (LangGraph's
+    ``durability="exit"``): their writes are not recorded, so a change cannot be judged."""
+    a, b = parent.get("step"), cp.get("step")
+    return isinstance(a, int) and isinstance(b, int) and b - a > 1
+
+
+def _nodes_beside(trace: Trace, e: Event) -> str:
+    """Other nodes of a task's own step (parallel branches): they may have changed a value
+    it then read."""
+    ns = e["checkpoint_ns"] or ""
+    nodes = {
+        str(o["node"])
+        for o in trace.by_run.get(e["run_id"], [])
+        if o["kind"] == "node_start"
+        and (o["checkpoint_ns"] or "") == ns
+        and o["step"] == e["step"]
+        and o.get("node")
+        and o.get("task_id") != e.get("task_id")
+        and o["node"] != e["node"]
+    }
+    return ", ".join(sorted(nodes))
 
 
 def _nodes_of_step(trace: Trace, cp: Event) -> str:

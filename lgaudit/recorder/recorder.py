@@ -10,6 +10,7 @@ and write, subgraphs included. ``update_state`` is recorded as a run of its own 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -182,8 +183,9 @@ class Recorder:
             return {"$ref": codec.encode_list(value, blobs)}
         if is_split_dict(value):
             return {"$ref": codec.encode_dict(value, blobs, refs)}
-        if refs is not None and type(value) is dict:
-            for key, item in value.items():
+        if refs is not None:
+            fields = value if type(value) is dict else _state_fields(value)
+            for key, item in (fields or {}).items():
                 if not isinstance(key, str):
                     continue
                 masked = codec.masked
@@ -220,6 +222,16 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _state_fields(value: Any) -> dict[str, Any] | None:
+    """The fields of a dataclass or pydantic state (each one a channel), else ``None``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    model_fields = getattr(type(value), "model_fields", None)
+    if isinstance(model_fields, dict) and hasattr(value, "model_dump"):
+        return {name: getattr(value, name) for name in model_fields}
+    return None
 
 
 def _writer_process() -> bool:

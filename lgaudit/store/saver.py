@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -34,7 +34,7 @@ from langgraph.checkpoint.base import (
 from sqlalchemy import Row
 
 from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.runs import RunRegistry, Unredacted
+from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.serialization import (
     EMPTY_TYPE,
@@ -172,6 +172,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
             )
         stored = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         meta = get_serializable_checkpoint_metadata(config, metadata)
+        cast(dict[str, Any], meta).pop(RUN_ID_KEY, None)  # lgaudit's key, not the graph's
         # bookkeeping only (ids, channel versions): never redacted, a masked version would
         # make the thread impossible to continue
         checkpoint_ref = codec.encode_exact(stored, blobs)
