@@ -207,3 +207,16 @@ def async_graph() -> Any:
     builder.add_node("think", think)
     builder.add_edge(START, "think")
     return builder.compile(name="async_thinker")
+
+
+def noisy_graph() -> Any:
+    """A node that prints, as debugging code does."""
+
+    def chatty(state: Log) -> dict[str, Any]:
+        print("debug: node ran")
+        return {"log": ["said"]}
+
+    builder = StateGraph(Log)
+    builder.add_node("chatty", chatty)
+    builder.add_edge(START, "chatty")
+    return builder.compile(name="noisy")

@@ -308,6 +308,17 @@ async def test_async_graph_replay(db_url: str) -> None:
     assert res.status == "succeeded" and rg.CALLS["model"] == 0
 
 
+def test_cli_replay_json_is_the_only_thing_on_stdout(db_url: str) -> None:
+    """The graph's own prints go to stderr while ``--json`` prints its document."""
+    original = record(db_url, rg.noisy_graph(), {"log": []}, "noisy")
+    res = CliRunner().invoke(
+        cli, ["replay", original, "--graph", "replay_graphs:noisy_graph", "--db", db_url, "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["status"] == "succeeded"
+    assert "debug: node ran" in res.stderr
+
+
 def test_cli_replay_json_and_bad_input(db_url: str) -> None:
     original = record(db_url, rg.agent(), rg.AGENT_INPUT, "cli")
     runner = CliRunner()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -77,19 +78,21 @@ def replay(
     """Replay RUN from a checkpoint with a cassette, swapped models, faults or a patch."""
     from lgaudit import replay as run_replay
 
-    result = run_replay(
-        run,
-        graph=graph,
-        url=obj.db,
-        from_checkpoint=from_checkpoint,
-        from_step=from_step,
-        from_node=from_node,
-        cassette=cassette,
-        swaps=list(swaps),
-        faults=list(faults),
-        patch=patch,
-        use_async=use_async,
-    )
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet:  # the graph's own prints: with --json, stdout is one JSON document
+        result = run_replay(
+            run,
+            graph=graph,
+            url=obj.db,
+            from_checkpoint=from_checkpoint,
+            from_step=from_step,
+            from_node=from_node,
+            cassette=cassette,
+            swaps=list(swaps),
+            faults=list(faults),
+            patch=patch,
+            use_async=use_async,
+        )
     if as_json:
         emit_json(result.to_json())
     else:
