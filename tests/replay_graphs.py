@@ -220,3 +220,32 @@ def noisy_graph() -> Any:
     builder.add_node("chatty", chatty)
     builder.add_edge(START, "chatty")
     return builder.compile(name="noisy")
+
+
+FLAKY = {"calls": 0}
+
+
+@tool
+def flaky_lookup(city: str) -> str:
+    """Weather in a city; the first call fails."""
+    CALLS["flaky"] += 1
+    FLAKY["calls"] += 1
+    if FLAKY["calls"] == 1:
+        raise ValueError(f"upstream returned nothing for {city}")
+    return f"sunny in {city}"
+
+
+def flaky_tool_graph() -> Any:
+    """A node calling a tool that fails once; the node retries on ``ValueError``."""
+
+    def fetch(state: Log) -> dict[str, Any]:
+        return {"log": [flaky_lookup.invoke({"city": "Oslo"})]}
+
+    builder = StateGraph(Log)
+    builder.add_node(
+        "fetch",
+        fetch,
+        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=ValueError),
+    )
+    builder.add_edge(START, "fetch")
+    return builder.compile(name="flaky_tool")

@@ -110,6 +110,7 @@ def test_injected_timeout_on_first_attempt_is_recovered_by_retry(db_url: str) ->
     assert err["node"] == "fetch" and err["payload"]["attempt"] == 1
     assert err["payload"]["error"] == {
         "type": "TimeoutError",
+        "module": "builtins",
         "message": "upstream slow",
         "injected": True,
     }
@@ -147,6 +148,24 @@ def test_a_fault_on_the_first_try_of_a_retried_call_is_recovered_strictly(
         calls = [e["kind"] for e in store.events(res.run_id) if e["kind"].startswith(f"{kind}_")]
         assert calls == [f"{kind}_start", f"{kind}_error", f"{kind}_start", f"{kind}_end"], name
         assert course(store, res.run_id)[-1] == course(store, original)[-1], name
+
+
+def test_a_recorded_failure_fails_again_as_itself_and_the_retry_recovers(db_url: str) -> None:
+    """A tool call that failed in the recording (a ``ValueError`` the node's retry policy
+    retries on) raises a ``ValueError`` with the same message when served again: the
+    strict replay of the successful run succeeds like the run did, without a live call."""
+    rg.FLAKY["calls"] = 0
+    original = record(db_url, rg.flaky_tool_graph(), {"log": []}, "flaky")
+    store = Store.open(db_url)
+    assert [
+        e["payload"]["error"]["type"] for e in store.events(original, kinds=["tool_error"])
+    ] == ["ValueError"]
+    rg.CALLS.clear()
+    res = replay(original, graph="replay_graphs:flaky_tool_graph", url=db_url)
+    assert res.status == "succeeded" and res.live_calls == 0, res.error
+    assert rg.CALLS["flaky"] == 0
+    diff = CliRunner().invoke(cli, ["diff", original, res.run_id, "--db", db_url])
+    assert diff.exit_code == 0, diff.output
 
 
 def test_llm_and_tool_faults(db_url: str) -> None:

@@ -65,6 +65,7 @@ def task_context(metadata: dict[str, Any] | None) -> dict[str, Any]:
 def error_view(error: BaseException) -> dict[str, Any]:
     return {
         "type": type(error).__name__,
+        "module": type(error).__module__,
         "message": str(error),
         "injected": bool(getattr(error, "__lgaudit_injected__", False)),
     }

@@ -12,6 +12,7 @@ replay in this context activated an ``Interceptor``. Faults are injected by
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -180,9 +181,7 @@ def _tagged(result: ChatResult, tag: str) -> ChatResult:
 
 def _served_chat(cassette: Cassette, call: RecordedCall) -> ChatResult:
     if call.error is not None:
-        raise RecordedToolError(
-            f"recorded {call.label} failed: {call.error.get('type')}: {call.error.get('message')}"
-        )
+        raise _recorded_error(call)
     value = cassette.value(call)
     messages = value if isinstance(value, list) else [value]
     if messages and isinstance(messages[0], list):
@@ -199,14 +198,29 @@ def _served_chat(cassette: Cassette, call: RecordedCall) -> ChatResult:
 
 def _served_tool(cassette: Cassette, call: RecordedCall, tool: BaseTool) -> Any:
     if call.error is not None:
-        raise RecordedToolError(
-            f"recorded {call.label} failed: {call.error.get('type')}: {call.error.get('message')}"
-        )
+        raise _recorded_error(call)
     value = cassette.value(call)
     content = getattr(value, "content", value)
     if tool.response_format == "content_and_artifact":
         return content, getattr(value, "artifact", None)
     return content
+
+
+def _recorded_error(call: RecordedCall) -> BaseException:
+    """The recorded call's exception, raised again as the same type with the same message
+    (so retry policies, ``handle_tool_errors`` and ``except`` clauses see what they saw):
+    a builtin, or a class of a module this process has already imported — stored data
+    never imports code. Any other type is a ``RecordedToolError`` naming it."""
+    error = call.error or {}
+    name, message = str(error.get("type") or ""), str(error.get("message") or "")
+    module = sys.modules.get(str(error.get("module") or "builtins"))
+    cls = getattr(module, name, None) if module is not None and name.isidentifier() else None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except Exception:  # noqa: BLE001 - an exception type with another signature
+            pass
+    return RecordedToolError(f"recorded {call.label} failed: {name}: {message}")
 
 
 # -- the patches (installed once; inert unless an Interceptor is active) --------------------
