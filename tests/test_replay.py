@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import replay_graphs as rg
 from click.testing import CliRunner
 
-from lgaudit import Recorder, Store, replay
+from lgaudit import BadInputError, Recorder, Store, replay
 from lgaudit.cli import cli
 from lgaudit.demo import AGENT_INPUT, agent
 
@@ -256,6 +257,22 @@ def test_a_patched_fork_replays_strictly_and_differs_only_by_the_patch(db_url: s
     first = data["first_divergence"]
     assert (first["step"], first["kind"], first["a"], first["b"]) == (1, "state", 1, 5), first
     assert "budget" in str(first["path"])
+    # by default a patch applies to the state the input made (the input checkpoint has none)
+    rg.CALLS.clear()
+    default = replay(
+        original, graph="replay_graphs:budgeted_agent", url=db_url, patch={"budget": 7}
+    )
+    assert default.status == "succeeded" and default.from_step == 0, default.error
+    assert default.live_calls == 0 and rg.CALLS["model"] == 0
+    (values,) = [
+        e["payload"]["values"]
+        for e in store.show(default.run_id)["events"]
+        if e["kind"] == "checkpoint" and e["payload"].get("source") == "update"
+    ]
+    assert values["budget"] == 7 and values["messages"]  # the input is still there
+    with pytest.raises(BadInputError, match="input checkpoint"):
+        replay(original, graph="replay_graphs:budgeted_agent", url=db_url, from_step=-1,
+               patch={"budget": 7})  # fmt: skip
     kinds = {
         d.get("kind") for s in data["steps"] for d in s.get("differences", []) if s["step"] > 1
     }

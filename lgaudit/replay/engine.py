@@ -118,6 +118,9 @@ def replay(
         if not checkpoints:
             raise BadInputError(f"run {source['run_id']} recorded no checkpoint to replay from")
         start = _choose(store, source["run_id"], checkpoints, from_checkpoint, from_step, from_node)
+        if patch_values is not None and start["payload"].get("source") == "input":
+            chosen = (from_checkpoint, from_step, from_node) != (None, None, None)
+            start = _state_to_patch(start, checkpoints, explicit=chosen)
         tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
         url = store.url
 
@@ -341,6 +344,25 @@ def _choose(
             raise BadInputError(f"no checkpoint precedes node {node!r} in run {run_id[:12]}")
         return max(before, key=lambda c: (c["step"], c["seq"]))
     return min(root or checkpoints, key=lambda c: c["seq"])
+
+
+def _state_to_patch(
+    start: EventRecord, checkpoints: list[EventRecord], *, explicit: bool
+) -> EventRecord:
+    """A patch changes state: the input checkpoint holds none yet (the input is still to be
+    applied), so by default a patched replay starts from the checkpoint after it."""
+    after = [
+        c
+        for c in checkpoints
+        if (c["checkpoint_ns"] or "") == (start["checkpoint_ns"] or "")
+        and c["payload"].get("parent_checkpoint_id") == start["checkpoint_id"]
+    ]
+    if explicit or not after:
+        raise BadInputError(
+            f"--patch cannot apply at the input checkpoint (step {start['step']}): it holds "
+            "no state yet; replay from --from-step 0 or later"
+        )
+    return after[0]
 
 
 def _load_swaps(
