@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from audit_graphs import (
@@ -16,7 +16,7 @@ from audit_graphs import (
 )
 from langchain_core.messages import AIMessage
 from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 
 from lgaudit import Policy, Recorder, audit, replay
 from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
@@ -136,6 +136,40 @@ def test_gate_approval_is_not_forged_but_update_state_is(rec: Recorder) -> None:
     assert [(f.rule, f.channel) for f in report.findings] == [("approval.forged", "approved")]
     (update,) = [e for e in rec.store.events(update_run) if e["kind"] == "checkpoint"]
     assert report.findings[0].step == update["step"] is not None  # the step it created
+
+
+class GatedState(TypedDict, total=False):
+    approved: bool
+    output: str
+
+
+def _subgraph_gate(*, ask: bool) -> Any:
+    """A parent graph whose approval gate (or a node posing as one) is inside a subgraph."""
+
+    def human_review(state: GatedState) -> dict[str, Any]:
+        return {"approved": interrupt("approve?") == "yes"} if ask else {"approved": True}
+
+    sub = StateGraph(GatedState)
+    sub.add_node("human_review" if ask else "self_approve", human_review)
+    sub.add_edge(START, "human_review" if ask else "self_approve")
+    builder = StateGraph(GatedState)
+    builder.add_node("review_sub", sub.compile())
+    builder.add_node("execute_payment", lambda s: {"output": "paid"})
+    builder.add_edge(START, "review_sub")
+    builder.add_edge("review_sub", "execute_payment")
+    return builder.compile()
+
+
+def test_an_approval_handed_up_by_a_subgraph_gate_is_not_forged(rec: Recorder) -> None:
+    policy = {"approval": {"gates": ["human_review"], "state_key": "approved",
+                           "protected": ["execute_payment"]}}  # fmt: skip
+    graph = rec.attach(_subgraph_gate(ask=True))
+    graph.invoke({}, cfg("sub-gate"))
+    graph.invoke(Command(resume="yes"), cfg("sub-gate"))
+    assert rules_of(rec, runs_of(rec, "sub-gate"), policy) == []
+    rec.attach(_subgraph_gate(ask=False)).invoke({}, cfg("sub-self"))
+    found = rules_of(rec, runs_of(rec, "sub-self"), policy)
+    assert "approval.forged" in found and "approval.bypass" in found
 
 
 def test_agent_with_approving_resume_is_clean_and_without_gate_is_bypass(rec: Recorder) -> None:

@@ -137,6 +137,23 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
     return out
 
 
+def _approved_inside(trace: Trace, e: Event, policy: Policy) -> bool:
+    """Whether the task writing ``e`` is a subgraph in which a gate consumed an approving
+    resume (the parent's write of the approval key is the subgraph's state handed up)."""
+    node, task_id = trace.node(e), e.get("task_id")
+    if not node or not task_id:
+        return False
+    inside = f"{e['checkpoint_ns'] + '|' if e['checkpoint_ns'] else ''}{node}:{task_id}"
+    for w in trace.events:
+        ns = w.get("checkpoint_ns") or ""
+        if w["kind"] != "writes" or not (ns == inside or ns.startswith(inside + "|")):
+            continue
+        consumed = consumed_resumes(w)
+        if trace.node(w) in policy.gates and consumed and policy.approves(consumed[-1]):
+            return True
+    return False
+
+
 def _protected_target(trace: Trace, e: Event, policy: Policy) -> str | None:
     if e["kind"] == "node_start" and e.get("node") in policy.protected:
         return f"node {e['node']}"
@@ -189,6 +206,8 @@ def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
         consumed = consumed_resumes(e)
         if node in policy.gates and consumed and policy.approves(consumed[-1]):
             continue
+        if _approved_inside(trace, e, policy):
+            continue  # a subgraph hands up what its own gate set
         why = (
             f"{node} is not an approval gate ({', '.join(policy.gates) or 'none configured'})"
             if node not in policy.gates
