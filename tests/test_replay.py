@@ -328,6 +328,17 @@ def test_interrupt_after_the_replay_point_fires_again(db_url: str) -> None:
     res = replay(interrupted, graph="lgaudit.demo:agent", url=db_url, from_checkpoint=before_gate)
     assert res.status == "interrupted"
     assert Store.open(db_url).run(resumed)["status"] == "succeeded"
+    # the resumed run replays from where it resumed, with the human's recorded answer:
+    # the gate runs again, takes "approve", and the rest follows as recorded
+    again = replay(resumed, graph="lgaudit.demo:agent", url=db_url)
+    assert again.status == "succeeded" and again.live_calls == 0, again.error
+    assert again.from_step == 1  # the interrupted run's checkpoint before the gate
+    store = Store.open(db_url)
+    events = store.events(again.run_id)
+    assert [e["payload"]["value"] for e in events if e["kind"] == "resume"] == ["approve"]
+    assert "human_review" in [e["node"] for e in events if e["kind"] == "node_start"]
+    differ = CliRunner().invoke(cli, ["diff", resumed, again.run_id, "--db", db_url])
+    assert differ.exit_code == 0, differ.output
 
 
 async def test_async_graph_replay(db_url: str) -> None:

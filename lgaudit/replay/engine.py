@@ -21,6 +21,7 @@ from typing import Any, cast
 from langchain_core.language_models import BaseChatModel
 from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.pregel import Pregel
+from langgraph.types import Command
 
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
@@ -118,9 +119,14 @@ def replay(
         if not checkpoints:
             raise BadInputError(f"run {source['run_id']} recorded no checkpoint to replay from")
         start = _choose(store, source["run_id"], checkpoints, from_checkpoint, from_step, from_node)
+        chosen = (from_checkpoint, from_step, from_node) != (None, None, None)
         if patch_values is not None and start["payload"].get("source") == "input":
-            chosen = (from_checkpoint, from_step, from_node) != (None, None, None)
             start = _state_to_patch(start, checkpoints, explicit=chosen)
+        inputs: Any = None
+        if not chosen and patch_values is None:
+            continued = _continued_from(store, source, events, checkpoints)
+            if continued is not None:  # a resume: replay the human's answer too
+                start, inputs = continued
         tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
         url = store.url
 
@@ -142,6 +148,7 @@ def replay(
             patch_values,
             graph_ref,
             use_async,
+            inputs,
         )
     finally:
         recorder.close()
@@ -161,6 +168,7 @@ def _execute(
     patch_values: dict[str, Any] | None,
     graph_ref: str,
     use_async: bool | None,
+    inputs: Any = None,
 ) -> ReplayResult:
     run_id = str(uuid.uuid4())
     thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
@@ -179,6 +187,7 @@ def _execute(
         # LangGraph records a patch (``update_state``) as a step of its own: the top-level
         # steps after it run one ahead of the recorded run's
         "step_shift": step_shift,
+        **({"resume": recorder.jsonable(inputs.resume)} if isinstance(inputs, Command) else {}),
     }
     new_run = NewRun(
         run_id=run_id,
@@ -237,9 +246,9 @@ def _execute(
             with interceptor.active():
                 # each checkpoint saved before the next step, as in recorded runs
                 if run_async:
-                    asyncio.run(graph.ainvoke(None, config, durability="sync"))
+                    asyncio.run(graph.ainvoke(inputs, config, durability="sync"))
                 else:
-                    graph.invoke(None, config, durability="sync")
+                    graph.invoke(inputs, config, durability="sync")
         except Exception as e:  # noqa: BLE001 - the failure is the replay's result
             error = f"{type(e).__name__}: {e}"
     recorder.flush()
@@ -344,6 +353,30 @@ def _choose(
             raise BadInputError(f"no checkpoint precedes node {node!r} in run {run_id[:12]}")
         return max(before, key=lambda c: (c["step"], c["seq"]))
     return min(root or checkpoints, key=lambda c: c["seq"])
+
+
+def _continued_from(
+    store: Store, source: RunRecord, events: list[EventRecord], checkpoints: list[EventRecord]
+) -> tuple[EventRecord, Command] | None:
+    """For a run that resumed its thread (``Command(resume=...)``): the checkpoint it
+    continued from — the previous run's, where the interrupted task waits — and the resume
+    it gave, so the replay runs that task with the recorded answer instead of starting
+    after it."""
+    resumes = [e for e in events if e["kind"] == "resume"]
+    roots = [c for c in checkpoints if not c["checkpoint_ns"]]
+    if not resumes or not roots or not source["thread_id"]:
+        return None
+    parent_id = min(roots, key=lambda c: c["seq"])["payload"].get("parent_checkpoint_id")
+    if not parent_id or any(c["checkpoint_id"] == parent_id for c in checkpoints):
+        return None
+    earlier = [
+        e
+        for e in store.thread_events(source["thread_id"])
+        if e["kind"] == "checkpoint" and not e["checkpoint_ns"] and e["checkpoint_id"] == parent_id
+    ]
+    if not earlier:
+        return None
+    return earlier[0], Command(resume=resumes[0]["payload"].get("value"))
 
 
 def _state_to_patch(
