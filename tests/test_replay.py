@@ -202,6 +202,8 @@ def test_swapped_model_answer_shows_and_divergence_is_at_the_agent(db_url: str) 
     assert ends[0]["payload"]["served_by"] == "swap:replay_graphs:cheap_model"
     # the calls are recorded under the model that answered, and say which one it replaced
     assert {e["payload"]["model"] for e in ends} == {"cheap-model"}
+    assert {e["payload"]["swapped_from"] for e in ends} == {"gpt-4o"}
+    assert res.live_calls == rg.CALLS["model:cheap-model"]  # the substitute answered live
     starts = [e for e in store.events(res.run_id) if e["kind"] == "llm_start"]
     assert {(e["payload"]["model"], e["payload"]["swapped_from"]) for e in starts} == {
         ("cheap-model", "gpt-4o")
@@ -433,3 +435,6 @@ def test_cli_replay_json_and_bad_input(db_url: str) -> None:
     swapped = runner.invoke(cli, [*agent_replay, *swap, "--inject", "llm:cheap-model", "--json"])
     assert swapped.exit_code == 1, swapped.output  # the replay failed: the fault fired
     assert json.loads(swapped.stdout)["faults_injected"] == 1
+    # ... and so does the name of the model it replaced
+    by_original = runner.invoke(cli, [*agent_replay, *swap, "--inject", "llm:gpt-4o", "--json"])
+    assert json.loads(by_original.stdout)["faults_injected"] == 1, by_original.output

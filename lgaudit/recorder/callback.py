@@ -44,6 +44,7 @@ class _Active:
     context: dict[str, Any]
     name: str | None = None
     attempt: int = 0
+    original: str | None = None  # a swapped model's call: the model it replaced
 
 
 def task_context(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -315,7 +316,7 @@ class RecordingCallback(BaseCallbackHandler):
         model, original = self.model_of(serialized, params, metadata, kwargs.get("name"))
         ctx = task_context(metadata)
         with self._lock:
-            self._active[run_id] = _Active("llm", run, ctx, model)
+            self._active[run_id] = _Active("llm", run, ctx, model, original=original)
         blobs: dict[str, tuple[str, bytes]] = {}
         payload = {
             "model": model,
@@ -342,6 +343,8 @@ class RecordingCallback(BaseCallbackHandler):
             "usage": token_usage(response),
             "served_by": served_by(response),
         }
+        if active.original and active.original != active.name:
+            payload["swapped_from"] = active.original
         self._emit(active.run, "llm_end", payload, active.context, blobs)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

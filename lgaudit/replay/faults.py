@@ -66,9 +66,9 @@ class FaultInjector(BaseCallbackHandler):
         task_id = task_context(md)["task_id"]
         return task_id, self.recorder.callback.attempt_of(str(md.get(RUN_ID_KEY)), task_id)
 
-    def _fire(self, kind: str, name: str | None, attempt: int) -> FaultSpec | None:
+    def _fire(self, kind: str, names: tuple[str | None, ...], attempt: int) -> FaultSpec | None:
         for fault in self.faults:
-            if fault.matches(kind, name, attempt):
+            if any(fault.matches(kind, name, attempt) for name in names):
                 with self._lock:
                     self.injected += 1
                 return fault
@@ -77,7 +77,7 @@ class FaultInjector(BaseCallbackHandler):
     def _call(
         self,
         kind: str,
-        name: str,
+        names: tuple[str, ...],
         request: str,
         run_id: UUID,
         md: dict[str, Any],
@@ -85,11 +85,11 @@ class FaultInjector(BaseCallbackHandler):
     ) -> None:
         """A model or tool call starts: raise its fault, if one matches this try."""
         task_id, task_attempt = self._task_attempt(md)
-        call = (str(md.get(RUN_ID_KEY)), task_id, task_attempt, kind, name, request)
+        call = (str(md.get(RUN_ID_KEY)), task_id, task_attempt, kind, names[0], request)
         with self._lock:
             attempt = task_attempt + self._failed[call]
             self._calls[run_id] = call
-        fault = self._fire(kind, name, attempt)
+        fault = self._fire(kind, names, attempt)
         if fault is None:
             return
         self._ended(run_id, failed=True)
@@ -122,7 +122,7 @@ class FaultInjector(BaseCallbackHandler):
         is_task = any(t.startswith("graph:step:") for t in tags or ())
         if not is_task or kwargs.get("name") != md.get("langgraph_node"):
             return
-        fault = self._fire("node", md.get("langgraph_node"), self._task_attempt(md)[1])
+        fault = self._fire("node", (md.get("langgraph_node"),), self._task_attempt(md)[1])
         if fault is not None:
             error = fault.exception()
             if not self.recorder.callback.follows(run_id):
@@ -142,14 +142,17 @@ class FaultInjector(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         params = kwargs.get("invocation_params") or {}
-        model, _ = self.recorder.callback.model_of(serialized, params, metadata, kwargs.get("name"))
+        model, original = self.recorder.callback.model_of(
+            serialized, params, metadata, kwargs.get("name")
+        )
 
         def record_start() -> None:
             self.recorder.callback.on_chat_model_start(
                 serialized, messages, run_id=run_id, metadata=metadata, **kwargs
             )
 
-        self._call("llm", model, request_hash(messages), run_id, metadata or {}, record_start)
+        names = (model, original)  # a swapped model answers to its name and the original's
+        self._call("llm", names, request_hash(messages), run_id, metadata or {}, record_start)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._ended(run_id, failed=False)
@@ -174,7 +177,7 @@ class FaultInjector(BaseCallbackHandler):
                 serialized, input_str, run_id=run_id, metadata=metadata, **kwargs
             )
 
-        self._call("tool", name, request, run_id, metadata or {}, record_start)
+        self._call("tool", (name,), request, run_id, metadata or {}, record_start)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._ended(run_id, failed=False)

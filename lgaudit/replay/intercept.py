@@ -132,6 +132,7 @@ class Interceptor:
         index = self._next((key, attempt, "llm"))
         substitute = self.swaps.get(name) or self.swaps.get("*")
         if substitute is not None and substitute is not model:
+            self.live_calls += 1  # the substitute answers live
             return substitute, f"swap:{self.swap_refs.get(name) or self.swap_refs.get('*')}"
         if self.mode is not CassetteMode.OFF and self.cassette is not None:
             recorded = self.cassette.llm.get((key, self.cassette.attempt(key, attempt), index))
