@@ -272,6 +272,15 @@ def test_state_owner(rec: Recorder) -> None:
         ("state.owner", "execute", "output")
     }
     assert rules_of(rec, [run], {"state": {"owners": {"output": ["execute"]}}}) == []
+    # an update_state naming the owner is still an edit from outside the graph
+    graph = rec.attach(staging())
+    graph.update_state(cfg("own"), {"output": "edited"}, as_node="execute")
+    update = runs_of(rec, "own")[-1]
+    owners = Policy.from_dict({"state": {"owners": {"output": ["execute"]}}})
+    (f,) = audit(rec.store, [update], owners).findings
+    assert (f.rule, f.node, f.channel) == ("state.owner", "execute", "output")
+    (cp,) = [e for e in rec.store.events(update) if e["kind"] == "checkpoint"]
+    assert f.step == cp["step"] is not None
 
 
 def test_failed_run_is_run_error(rec: Recorder) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from lgaudit.audit.findings import Finding, finding_at
 from lgaudit.audit.normalize import summary
 from lgaudit.audit.policy import Policy
-from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, write_entries
+from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, update_step, write_entries
 
 
 def consumed_resumes(e: Event) -> list[Any] | None:
@@ -176,14 +176,7 @@ def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
             continue
         if e["kind"] == "state_update":
             if (e["payload"].get("values") or {}).get(key) is True:
-                step = next(
-                    (
-                        cp["step"]
-                        for cp in trace.by_run.get(e["run_id"], [])
-                        if cp["kind"] == "checkpoint" and cp["payload"].get("source") == "update"
-                    ),
-                    e.get("step"),
-                )
+                step = update_step(trace, e)
                 gates = ", ".join(policy.gates) or "none configured"
                 out.append(
                     finding_at(

@@ -18,7 +18,14 @@ from typing import Any
 from lgaudit.audit.findings import Finding, finding_at
 from lgaudit.audit.normalize import as_message, canonical, is_message, normalize, summary
 from lgaudit.audit.policy import Policy
-from lgaudit.audit.trace import NULL_TASK, Event, Trace, user_channels, write_entries
+from lgaudit.audit.trace import (
+    NULL_TASK,
+    Event,
+    Trace,
+    update_step,
+    user_channels,
+    write_entries,
+)
 from lgaudit.store.views import is_internal_channel
 
 RULE = "state.unexplained_change"
@@ -45,10 +52,12 @@ def owner_violations(trace: Trace, run_ids: set[str], policy: Policy) -> list[Fi
             if e["kind"] == "state_update"
             else [w["channel"] for w in write_entries(e)]
         )
+        update = e["kind"] == "state_update"
         for channel in dict.fromkeys(channels):
             owners = policy.owners.get(channel)
-            if owners is not None and node not in owners:
-                who = f"update_state as {node}" if e["kind"] == "state_update" else f"node {node}"
+            # an update_state is an edit from outside the graph, whatever node it names
+            if owners is not None and (update or node not in owners):
+                who = f"update_state (as {node})" if update else f"node {node}"
                 out.append(
                     finding_at(
                         "state.owner",
@@ -57,6 +66,7 @@ def owner_violations(trace: Trace, run_ids: set[str], policy: Policy) -> list[Fi
                         f"{', '.join(owners) or 'no node'} may write",
                         node=node,
                         channel=channel,
+                        step=update_step(trace, e) if update else e.get("step"),
                     )
                 )
     return out

@@ -96,6 +96,18 @@ def node_of(e: Event) -> str | None:
     return None
 
 
+def update_step(trace: Trace, e: Event) -> Any:
+    """The step of the checkpoint an ``update_state`` (its ``state_update`` event) made."""
+    return next(
+        (
+            cp["step"]
+            for cp in trace.by_run.get(e["run_id"], [])
+            if cp["kind"] == "checkpoint" and cp["payload"].get("source") == "update"
+        ),
+        e.get("step"),
+    )
+
+
 def write_entries(e: Event) -> list[dict[str, Any]]:
     return list((e.get("payload") or {}).get("writes") or [])
 
