@@ -284,6 +284,17 @@ def test_an_edited_or_removed_run_row_is_detected(recorded: Store, edit: str) ->
     _assert_names(recorded.verify(), first, "run's row")
 
 
+def test_a_run_row_inserted_without_events_is_detected(recorded: Store) -> None:
+    """Runs are inserted with their events; a run row no event belongs to is forged."""
+    insert_raw(
+        recorded.url,
+        "lgaudit_runs",
+        {"run_id": "forged-run", "thread_id": "order-42", "started_at": 1},
+    )
+    result = recorded.verify()
+    assert result["ok"] is False and "forged-run" in result["first_bad"]["reason"]
+
+
 def test_removed_tombstone_is_detected(recorded: Store) -> None:
     """Deleting a tombstone would bring a deleted thread back: verify names the delete."""
     from lgaudit import AuditSaver

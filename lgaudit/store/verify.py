@@ -5,7 +5,7 @@ Checks, in chain order: ``gseq`` is gapless (an event deleted from the middle), 
 matches the event's recomputed canonical content (modified events), per-run ``seq`` is
 gapless, the state rows an event recorded still match its ``rows_digest``, a run's row still
 matches the ``run_digest`` its first event carries, no state row lies outside the chain,
-and every blob still matches its content address.
+every run row has events, and every blob still matches its content address.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
             prev_gseq, prev_hash = row.gseq, row.hash
             checked += 1
     if run_id is None:
-        orphan = _first_orphan_row(store)
+        orphan = _first_orphan_row(store) or _first_eventless_run(store)
         if orphan is not None:
             return VerifyResult(
                 ok=False,
@@ -127,6 +127,15 @@ def _first_orphan_row(store: Store) -> str | None:
             if gseq is not None:
                 return f"a row of {table.name} at global position {gseq} was recorded by no event"
     return None
+
+
+def _first_eventless_run(store: Store) -> str | None:
+    """A run row with no event (runs are only ever inserted with their events)."""
+    runs = cast(Table, Run.__table__)
+    has_events = select(Event.run_id).where(Event.run_id == runs.c.run_id).exists()
+    with store._read.connect() as conn:
+        run_id = conn.execute(select(runs.c.run_id).where(~has_events).limit(1)).scalar()
+    return f"run {run_id} has a row but no recorded event" if run_id is not None else None
 
 
 def _first_bad_blob(store: Store) -> str | None:
