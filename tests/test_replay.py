@@ -73,6 +73,8 @@ def test_strict_replay_from_a_mid_checkpoint_makes_no_live_call(db_url: str) -> 
     same = CliRunner().invoke(cli, ["diff", original, result.run_id, "--db", db_url, "--json"])
     assert same.exit_code == 0, same.output
     assert json.loads(same.stdout)["identical"] is True
+    reverse = CliRunner().invoke(cli, ["diff", result.run_id, original, "--db", db_url])
+    assert reverse.exit_code == 0, reverse.output  # either order: from the fork point
     replayed = store.run(result.run_id)
     assert replayed["parent_run_id"] == original and replayed["replay"]["cassette"] == "strict"
     # the original thread's history is untouched

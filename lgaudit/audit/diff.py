@@ -64,9 +64,12 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     steps_a = run_steps(trace_a, run_a["run_id"])
     steps_b = run_steps(trace_b, run_b["run_id"])
     fork = fork_step(run_a, run_b, trace_a.events)
+    replayed = run_b
+    if fork is None:  # ``a`` may be the replay of ``b``: compare from its fork point too
+        fork, replayed = fork_step(run_b, run_a, trace_b.events), run_a
     entries: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
-    if fork is not None and (run_b.get("replay") or {}).get("patch") is not None:
+    if fork is not None and (replayed.get("replay") or {}).get("patch") is not None:
         # what the replay's patch changed, at the step it was applied to
         entry = _patched(steps_a, steps_b, fork, ignore)
         if entry is not None:
@@ -74,9 +77,10 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
             first = {"step": fork, **{k: entry["differences"][0][k] for k in _FIRST}}
     if fork is not None:
         # the replay re-executed what came after its checkpoint: compare only that
-        ns = (run_b.get("replay") or {}).get("checkpoint_ns") or ""
+        ns = (replayed.get("replay") or {}).get("checkpoint_ns") or ""
+        source = trace_a if replayed is run_b else trace_b
         path = tuple(
-            trace_a.task_step.get(part.rsplit(":", 1)[-1], -1) for part in ns.split("|") if part
+            source.task_step.get(part.rsplit(":", 1)[-1], -1) for part in ns.split("|") if part
         ) + (fork,)
         steps_a = [s for s in steps_a if not _before_fork(s.clock, path)]
         steps_b = [s for s in steps_b if not _before_fork(s.clock, path)]
