@@ -123,20 +123,25 @@ def retry_graph() -> Any:
     return builder.compile(name="retrying")
 
 
-def retrying_tool_graph() -> Any:
-    """A node that calls a tool, retried by LangGraph on ``TimeoutError``."""
+def _tool_calling_graph(call: Any, retry_on: type[Exception], name: str) -> Any:
+    """One node calling a tool for Oslo, retried by LangGraph on ``retry_on``."""
 
     def work(state: Log) -> dict[str, Any]:
-        return {"log": [lookup.invoke({"city": "Oslo"})]}
+        return {"log": [call.invoke({"city": "Oslo"})]}
 
     builder = StateGraph(Log)
     builder.add_node(
         "work",
         work,
-        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=TimeoutError),
+        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=retry_on),
     )
     builder.add_edge(START, "work")
-    return builder.compile(name="retrying_tool")
+    return builder.compile(name=name)
+
+
+def retrying_tool_graph() -> Any:
+    """A node that calls a tool, retried by LangGraph on ``TimeoutError``."""
+    return _tool_calling_graph(lookup, TimeoutError, "retrying_tool")
 
 
 def retrying_model_graph() -> Any:
@@ -237,15 +242,4 @@ def flaky_lookup(city: str) -> str:
 
 def flaky_tool_graph() -> Any:
     """A node calling a tool that fails once; the node retries on ``ValueError``."""
-
-    def fetch(state: Log) -> dict[str, Any]:
-        return {"log": [flaky_lookup.invoke({"city": "Oslo"})]}
-
-    builder = StateGraph(Log)
-    builder.add_node(
-        "fetch",
-        fetch,
-        retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=ValueError),
-    )
-    builder.add_edge(START, "fetch")
-    return builder.compile(name="flaky_tool")
+    return _tool_calling_graph(flaky_lookup, ValueError, "flaky_tool")

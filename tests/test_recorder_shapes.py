@@ -515,35 +515,20 @@ class Mutable(TypedDict, total=False):
     n: int
 
 
-def mutating_graph() -> Any:
-    """first writes ``items``; ``mutate`` appends to it in place and writes only ``n``."""
-
-    def mutate(state: Mutable) -> dict[str, Any]:
-        state["items"].append("sneaky")
-        return {"n": 1}
-
-    builder = StateGraph(Mutable)
-    builder.add_node("first", lambda s: {"items": ["x"]})
-    builder.add_node("mutate", mutate)
-    builder.add_node("last", lambda s: {"n": 2})
-    builder.add_edge(START, "first")
-    builder.add_edge("first", "mutate")
-    builder.add_edge("mutate", "last")
-    return builder.compile()
-
-
 @dataclass
 class MutableData:
     items: list[str] = field(default_factory=list)
     n: int = 0
 
 
-def mutating_dataclass_graph() -> Any:
-    def mutate(state: MutableData) -> dict[str, Any]:
-        state.items.append("sneaky")
+def mutating_graph(schema: Any = Mutable) -> Any:
+    """first writes ``items``; ``mutate`` appends to it in place and writes only ``n``."""
+
+    def mutate(state: Any) -> dict[str, Any]:
+        (state["items"] if isinstance(state, dict) else state.items).append("sneaky")
         return {"n": 1}
 
-    builder = StateGraph(MutableData)
+    builder = StateGraph(schema)
     builder.add_node("first", lambda s: {"items": ["x"]})
     builder.add_node("mutate", mutate)
     builder.add_node("last", lambda s: {"n": 2})
@@ -567,7 +552,7 @@ def test_each_checkpoint_holds_the_state_of_its_step(recorder: Recorder) -> None
             history = {s.metadata["step"]: s.values for s in graph.get_state_history(cfg(thread))}
             assert history[1]["items"] == ["x"], (durability, history)
             assert "lgaudit_run_id" not in graph.get_state(cfg(thread)).metadata
-    dataclass_graph = recorder.attach(mutating_dataclass_graph())  # fields, not keys
+    dataclass_graph = recorder.attach(mutating_graph(MutableData))  # fields, not keys
     for n in range(3):
         dataclass_graph.invoke(MutableData(), cfg(f"dataclass-{n}"))
         history = {

@@ -288,28 +288,20 @@ def _steps_unsaved(parent: Event, cp: Event) -> bool:
 def _nodes_beside(trace: Trace, e: Event) -> str:
     """Other nodes of a task's own step (parallel branches): they may have changed a value
     it then read."""
-    ns = e["checkpoint_ns"] or ""
-    nodes = {
-        str(o["node"])
-        for o in trace.by_run.get(e["run_id"], [])
-        if o["kind"] == "node_start"
-        and (o["checkpoint_ns"] or "") == ns
-        and o["step"] == e["step"]
-        and o.get("node")
-        and o.get("task_id") != e.get("task_id")
-        and o["node"] != e["node"]
-    }
-    return ", ".join(sorted(nodes))
+    return _nodes_of_step(trace, e, besides=str(e["node"]))
 
 
-def _nodes_of_step(trace: Trace, cp: Event) -> str:
-    ns = cp["checkpoint_ns"] or ""
+def _nodes_of_step(trace: Trace, at: Event, besides: str | None = None) -> str:
+    """The nodes that ran in the step of ``at`` (a checkpoint, or a node's start), in its
+    namespace, other than ``besides``."""
+    ns = at["checkpoint_ns"] or ""
     nodes = {
         str(e["node"])
-        for e in trace.by_run.get(cp["run_id"], [])
+        for e in trace.by_run.get(at["run_id"], [])
         if e["kind"] == "node_start"
         and (e["checkpoint_ns"] or "") == ns
-        and e["step"] == cp["step"]
+        and e["step"] == at["step"]
         and e.get("node")
+        and e["node"] != besides
     }
     return ", ".join(sorted(nodes))
