@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
-from langgraph.types import Command, Send
+from langgraph.types import Command, Send, interrupt
 
 from lgaudit import Recorder
 from lgaudit.demo import AGENT_INPUT, agent_builder, scripted_model, send_email
@@ -134,3 +134,25 @@ def answers(final: str) -> list[AIMessage]:
             final, usage_metadata={"input_tokens": 60, "output_tokens": 5, "total_tokens": 65}
         ),
     ]
+
+
+class GatedState(TypedDict, total=False):
+    approved: bool
+    output: str
+
+
+def subgraph_gate_graph(*, ask: bool = True) -> Any:
+    """A parent graph whose approval gate (or a node posing as one) is inside a subgraph."""
+
+    def human_review(state: GatedState) -> dict[str, Any]:
+        return {"approved": interrupt("approve?") == "yes"} if ask else {"approved": True}
+
+    sub = StateGraph(GatedState)
+    sub.add_node("human_review" if ask else "self_approve", human_review)
+    sub.add_edge(START, "human_review" if ask else "self_approve")
+    builder = StateGraph(GatedState)
+    builder.add_node("review_sub", sub.compile())
+    builder.add_node("execute_payment", lambda s: {"output": "paid"})
+    builder.add_edge(START, "review_sub")
+    builder.add_edge("review_sub", "execute_payment")
+    return builder.compile()

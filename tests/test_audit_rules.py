@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import asyncio
+from typing import Any
 
 import pytest
 from audit_graphs import (
@@ -11,12 +12,13 @@ from audit_graphs import (
     items_graph,
     record_agent,
     runs_of,
+    subgraph_gate_graph,
     subgraph_graph,
     tool_agent_without_gate,
 )
 from langchain_core.messages import AIMessage
 from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 
 from lgaudit import Policy, Recorder, audit, replay
 from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
@@ -138,38 +140,30 @@ def test_gate_approval_is_not_forged_but_update_state_is(rec: Recorder) -> None:
     assert report.findings[0].step == update["step"] is not None  # the step it created
 
 
-class GatedState(TypedDict, total=False):
-    approved: bool
-    output: str
-
-
-def _subgraph_gate(*, ask: bool) -> Any:
-    """A parent graph whose approval gate (or a node posing as one) is inside a subgraph."""
-
-    def human_review(state: GatedState) -> dict[str, Any]:
-        return {"approved": interrupt("approve?") == "yes"} if ask else {"approved": True}
-
-    sub = StateGraph(GatedState)
-    sub.add_node("human_review" if ask else "self_approve", human_review)
-    sub.add_edge(START, "human_review" if ask else "self_approve")
-    builder = StateGraph(GatedState)
-    builder.add_node("review_sub", sub.compile())
-    builder.add_node("execute_payment", lambda s: {"output": "paid"})
-    builder.add_edge(START, "review_sub")
-    builder.add_edge("review_sub", "execute_payment")
-    return builder.compile()
-
-
 def test_an_approval_handed_up_by_a_subgraph_gate_is_not_forged(rec: Recorder) -> None:
     policy = {"approval": {"gates": ["human_review"], "state_key": "approved",
                            "protected": ["execute_payment"]}}  # fmt: skip
-    graph = rec.attach(_subgraph_gate(ask=True))
+    graph = rec.attach(subgraph_gate_graph(ask=True))
     graph.invoke({}, cfg("sub-gate"))
     graph.invoke(Command(resume="yes"), cfg("sub-gate"))
     assert rules_of(rec, runs_of(rec, "sub-gate"), policy) == []
-    rec.attach(_subgraph_gate(ask=False)).invoke({}, cfg("sub-self"))
+    rec.attach(subgraph_gate_graph(ask=False)).invoke({}, cfg("sub-self"))
     found = rules_of(rec, runs_of(rec, "sub-self"), policy)
     assert "approval.forged" in found and "approval.bypass" in found
+    # recorded with ainvoke (checkpoints saved well after the next step began), replayed
+    # strictly, the replay starts from the approval its fork point had, spent on nothing
+    graph = rec.attach(subgraph_gate_graph(ask=True))
+
+    async def approve() -> None:
+        await graph.ainvoke({}, cfg("sub-async"))
+        await graph.ainvoke(Command(resume="yes"), cfg("sub-async"))
+
+    asyncio.run(approve())
+    rec.flush()
+    again = replay(runs_of(rec, "sub-async")[-1], graph="audit_graphs:subgraph_gate_graph",
+                   url=rec.url, use_async=True)  # fmt: skip
+    assert again.status == "succeeded", again.error
+    assert rules_of(rec, [again.run_id], policy) == []
 
 
 def test_agent_with_approving_resume_is_clean_and_without_gate_is_bypass(rec: Recorder) -> None:

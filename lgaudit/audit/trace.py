@@ -150,9 +150,30 @@ class TraceLoader:
         )
         if cut is None:
             return []
+        fork_cp = events[cut]
+        # the fork's run went on past its checkpoint before that was saved (LangGraph saves
+        # in the background): what came after it logically starts with the next root step
+        after = next(
+            (
+                e["gseq"]
+                for e in events
+                if e["run_id"] == fork_cp["run_id"]
+                and e["kind"] == "node_start"
+                and not e["checkpoint_ns"]
+                and isinstance(e["step"], int)
+                and isinstance(fork_cp["step"], int)
+                and e["step"] > fork_cp["step"]
+            ),
+            None,
+        )
+        kept = [
+            e
+            for e in events[: cut + 1]
+            if after is None or e["run_id"] != fork_cp["run_id"] or e["gseq"] < after
+        ]
         first = self.store.runs(run_ids=[events[0]["run_id"]], limit=None)
         earlier = self._fork_history(first[0] if first else None, depth + 1)
-        return earlier + self.expand(events[: cut + 1])
+        return earlier + self.expand(kept)
 
     def run(self, run_ref: str) -> Trace:
         run = self.store.run(run_ref)

@@ -369,13 +369,15 @@ def _continued_from(
     parent_id = min(roots, key=lambda c: c["seq"])["payload"].get("parent_checkpoint_id")
     if not parent_id or any(c["checkpoint_id"] == parent_id for c in checkpoints):
         return None
+    before = [e for e in store.thread_events(source["thread_id"]) if e["gseq"] < events[0]["gseq"]]
     earlier = [
         e
-        for e in store.thread_events(source["thread_id"])
+        for e in before
         if e["kind"] == "checkpoint" and not e["checkpoint_ns"] and e["checkpoint_id"] == parent_id
     ]
-    if not earlier:
-        return None
+    asked = [e for e in before if e["kind"] == "interrupt"]
+    if not earlier or not asked or any(e["checkpoint_ns"] for e in asked[-1:]):
+        return None  # an interrupt inside a subgraph: its checkpoints are not copied
     return earlier[0], Command(resume=resumes[0]["payload"].get("value"))
 
 
