@@ -118,6 +118,13 @@ def test_a_thread_saved_only_at_exit_is_not_an_unexplained_change(rec: Recorder)
     runs = [*runs_of(rec, "exit"), *runs_of(rec, "exit-agent")]
     assert len(runs) == 5
     assert rules_of(rec, runs) == []
+    # the gate's decision is not saved either: it is taken from the resume the run gave
+    assert rules_of(rec, runs_of(rec, "exit-agent"), PROTECT) == []
+    agent_graph.invoke(dict(AGENT_INPUT), cfg("exit-no"), durability="exit")
+    agent_graph.invoke(Command(resume="no"), cfg("exit-no"), durability="exit")
+    ungated = rec.attach(tool_agent_without_gate())
+    ungated.invoke({"messages": [("user", "send it anyway")]}, cfg("exit-no"), durability="exit")
+    assert rules_of(rec, runs_of(rec, "exit-no"), PROTECT) == ["approval.bypass"]
 
 
 def test_forged_approval_in_the_seed_staging_graph(rec: Recorder) -> None:

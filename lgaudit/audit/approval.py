@@ -85,6 +85,7 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
     # a replay's thread starts with the approvals (and their uses) of the thread it forked
     # from, up to its fork checkpoint: they sort before everything of its own
     history = [((-1, i), e) for i, e in enumerate(trace.prior)]
+    unsaved = _unsaved_decisions(trace, policy)
     for clock, e in history + [(trace.clock(e), e) for e in trace.events]:
         target = _protected_target(trace, e, policy)
         if target is not None and (e["run_id"], e.get("task_id") or str(e["seq"])) not in executed:
@@ -93,11 +94,13 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
             timeline.append((clock, 0, e, target))
         elif trace.node(e) in policy.gates and consumed_resumes(e) is not None:
             timeline.append((clock, 1, e, ""))
+        elif e["gseq"] in unsaved:
+            timeline.append((clock, 1, e, ""))
     pending: list[Event] = []
     used: list[tuple[Event, Event]] = []
     for _clock, order, e, target in sorted(timeline, key=lambda t: (t[0], t[1], t[2]["gseq"])):
         if order == 1:
-            values = consumed_resumes(e) or [None]
+            values = unsaved.get(e["gseq"]) or consumed_resumes(e) or [None]
             if policy.approves(values[-1]):
                 pending.append(e)
             else:
@@ -135,6 +138,26 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
                 )
             )
     return out
+
+
+def _unsaved_decisions(trace: Trace, policy: Policy) -> dict[int, list[Any]]:
+    """Gate decisions LangGraph did not save (``durability="exit"`` keeps no writes): a gate
+    task that completed in a run that gave a resume, with no recorded consumption of it,
+    decided on that resume. By the ``node_end``'s position: the values it took."""
+    consumed = {e.get("task_id") for e in trace.events if consumed_resumes(e) is not None}
+    given: dict[str, list[Any]] = {}
+    for e in trace.events:
+        if e["kind"] == "resume":
+            given.setdefault(e["run_id"], []).append(e["payload"].get("value"))
+    return {
+        e["gseq"]: given[e["run_id"]][-1:]
+        for e in trace.events
+        if e["kind"] == "node_end"
+        and e.get("node") in policy.gates
+        and e["payload"].get("status") is None  # completed, not interrupted again
+        and e.get("task_id") not in consumed
+        and e["run_id"] in given
+    }
 
 
 def _approved_inside(trace: Trace, e: Event, policy: Policy) -> bool:
