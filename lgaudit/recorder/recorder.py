@@ -172,8 +172,9 @@ class Recorder:
         """A payload value: inline JSON when small, else ``{"$ref": hash}`` to stored blobs
         (large lists and states are stored part by part, so history is not rewritten).
         ``ref=True`` always stores the value itself (replay serves it back as objects).
-        ``refs``, for a state (a str-keyed dict), receives each key's value as stored
-        (its blobs travel with the payload): what the checkpointer would store for it."""
+        ``refs``, for a state (a str-keyed dict, a dataclass or pydantic model), has the
+        state stored key by key and receives each key's hash: what the checkpointer stores
+        for that channel's value."""
         codec = self.checkpointer.codec
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
             value = value[0]
@@ -181,17 +182,10 @@ class Recorder:
             return {"$ref": codec.encode(value, blobs)}
         if is_split_list(value):
             return {"$ref": codec.encode_list(value, blobs)}
-        if is_split_dict(value):
-            return {"$ref": codec.encode_dict(value, blobs, refs)}
-        if refs is not None:
-            fields = value if type(value) is dict else _state_fields(value)
-            for key, item in (fields or {}).items():
-                if not isinstance(key, str):
-                    continue
-                masked = codec.masked
-                key_ref = codec.encode_named(key, item, blobs)
-                if codec.masked == masked:
-                    refs[key] = key_ref
+        fields = value if refs is None or type(value) is dict else _state_fields(value)
+        if is_split_dict(fields) or (refs is not None and _str_keyed(fields)):
+            # stored key by key: the checkpointer's own encoding of each value (``refs``)
+            return {"$ref": codec.encode_dict(cast(dict[str, Any], fields), blobs, refs)}
         blob = codec.dumps(value)
         if len(blob[1]) <= _INLINE_MAX:
             return self.jsonable(value)
@@ -222,6 +216,10 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _str_keyed(value: Any) -> bool:
+    return type(value) is dict and all(isinstance(k, str) for k in value)
 
 
 def _state_fields(value: Any) -> dict[str, Any] | None:
