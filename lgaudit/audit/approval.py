@@ -171,10 +171,17 @@ def _approved_inside(trace: Trace, e: Event, policy: Policy) -> bool:
         ns = w.get("checkpoint_ns") or ""
         if w["kind"] != "writes" or not (ns == inside or ns.startswith(inside + "|")):
             continue
-        consumed = consumed_resumes(w)
-        if trace.node(w) in policy.gates and consumed and policy.approves(consumed[-1]):
+        if _gate_approved(trace, w, policy):
             return True
     return False
+
+
+def _gate_approved(trace: Trace, e: Event, policy: Policy) -> bool:
+    """Whether ``e`` is a gate task's writes consuming an approving resume."""
+    consumed = consumed_resumes(e)
+    if not consumed or trace.node(e) not in policy.gates:
+        return False
+    return policy.approves(consumed[-1])
 
 
 def _protected_target(trace: Trace, e: Event, policy: Policy) -> str | None:
@@ -219,11 +226,9 @@ def _forged(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
         if not any(w["channel"] == key and w.get("value") is True for w in write_entries(e)):
             continue
         node = trace.node(e)
+        if _gate_approved(trace, e, policy) or _approved_inside(trace, e, policy):
+            continue  # the gate's own write, or a subgraph handing up what its gate set
         consumed = consumed_resumes(e)
-        if node in policy.gates and consumed and policy.approves(consumed[-1]):
-            continue
-        if _approved_inside(trace, e, policy):
-            continue  # a subgraph hands up what its own gate set
         why = (
             f"{node} is not an approval gate ({', '.join(policy.gates) or 'none configured'})"
             if node not in policy.gates
