@@ -369,7 +369,7 @@ def _continued_from(
     parent_id = min(roots, key=lambda c: c["seq"])["payload"].get("parent_checkpoint_id")
     if not parent_id or any(c["checkpoint_id"] == parent_id for c in checkpoints):
         return None
-    before = [e for e in store.thread_events(source["thread_id"]) if e["gseq"] < events[0]["gseq"]]
+    before = store.thread_events(source["thread_id"], upto_gseq=events[0]["gseq"] - 1)
     earlier = [
         e
         for e in before
