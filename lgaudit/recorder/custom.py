@@ -48,11 +48,15 @@ class RecordingRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen
         return RecordingRuntime(**{**fields, "stream_writer": writer, "lgaudit_record": record})
 
 
-def recording_runtime(parent: Any, record: Record) -> RecordingRuntime:
+def recording_runtime(parent: Any, record: Record, store: Any = None) -> RecordingRuntime:
     """A ``RecordingRuntime`` carrying what a parent runtime given by the caller holds
-    (a ``Runtime``, or an object with a ``context``, as LangGraph accepts)."""
+    (a ``Runtime``, or an object with a ``context``, as LangGraph accepts), and the graph's
+    own long-term memory ``store`` where the caller's runtime gives none: LangGraph takes a
+    run's store from a runtime in the config instead of the graph's (``compile(store=...)``)."""
     if isinstance(parent, Runtime):
         fields = {f.name: getattr(parent, f.name) for f in dataclasses.fields(parent)}
     else:
         fields = {"context": getattr(parent, "context", None)}
+    if fields.get("store") is None:
+        fields["store"] = store
     return RecordingRuntime(**{**fields, "lgaudit_record": record})

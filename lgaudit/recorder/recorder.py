@@ -138,7 +138,9 @@ class Recorder:
         config["callbacks"] = _with_handler(config.get("callbacks"), self.callback)
         configurable = dict(config.get("configurable") or {})
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
-            configurable.get(CONFIG_KEY_RUNTIME), self.callback.on_stream_write
+            configurable.get(CONFIG_KEY_RUNTIME),
+            self.callback.on_stream_write,
+            getattr(graph, "store", None),
         )
         config["configurable"] = configurable
         return config, run

@@ -210,7 +210,9 @@ def _execute(
     source_thread = cast(str, source["thread_id"])
     _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta)
     injector = FaultInjector(recorder, faults)
-    runtime = recording_runtime(None, recorder.callback.on_stream_write)
+    runtime = recording_runtime(
+        None, recorder.callback.on_stream_write, getattr(graph, "store", None)
+    )
     config: dict[str, Any] = {
         "configurable": {"thread_id": thread_id, CONFIG_KEY_RUNTIME: runtime},
         "metadata": meta,
