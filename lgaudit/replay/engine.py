@@ -112,46 +112,121 @@ def replay(
     graph_ref = graph if isinstance(graph, str) else compiled.get_name()
 
     with Store.open(url) as store:
-        source = store.run(run)
-        events = store.events(source["run_id"])
-        check_targets(compiled, events, fault_specs, swap_models, patch_values)
-        checkpoints = [e for e in events if e["kind"] == "checkpoint"]
-        if not checkpoints:
-            raise BadInputError(f"run {source['run_id']} recorded no checkpoint to replay from")
-        start = _choose(store, source["run_id"], checkpoints, from_checkpoint, from_step, from_node)
-        chosen = (from_checkpoint, from_step, from_node) != (None, None, None)
-        if patch_values is not None and start["payload"].get("source") == "input":
-            start = _state_to_patch(start, checkpoints, explicit=chosen)
-        inputs: Any = None
-        if not chosen and patch_values is None:
-            continued = _continued_from(store, source, events, checkpoints)
-            if continued is not None:  # a resume: replay the human's answer too
-                start, inputs = continued
-        tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
+        plan = _plan(
+            store, run, compiled, mode, fault_specs, swap_models, patch_values,
+            (from_checkpoint, from_step, from_node),
+        )  # fmt: skip
         url = store.url
 
-    recorder = Recorder(url, environment=environment or source["environment"])
-    recorder.callback.model_aliases = {n: substitute_name(m) for n, m in swap_models.items()}
+    recorder = Recorder(url, environment=environment or plan.source["environment"])
     try:
-        recorded = recorder.attach(compiled.copy(update={"checkpointer": None}))
-        return _execute(
-            recorder,
-            recorded,
-            source,
-            start,
-            checkpoints,
-            tape,
-            mode,
-            swap_models,
-            swap_refs,
-            fault_specs,
-            patch_values,
-            graph_ref,
-            use_async,
-            inputs,
-        )
+        return _run_plan(
+            recorder, compiled, plan, mode, swap_models, swap_refs, fault_specs,
+            patch_values, graph_ref, use_async,
+        )  # fmt: skip
     finally:
         recorder.close()
+
+
+def replay_with(
+    recorder: Recorder,
+    run: str,
+    *,
+    graph: Pregel,
+    graph_ref: str | None = None,
+    cassette: str | CassetteMode = CassetteMode.STRICT,
+    swaps: Mapping[str, str | BaseChatModel] | Sequence[str] = (),
+    faults: Sequence[str | FaultSpec] = (),
+    use_async: bool | None = None,
+    spec: Mapping[str, Any] | None = None,
+) -> ReplayResult:
+    """``replay`` from its first checkpoint on an open recorder and an imported graph: what
+    a caller replaying many runs uses (``lgaudit stage``), paying for neither a store nor
+    a writer nor an import per replay. The replay is recorded in the recorder's store and
+    environment; ``spec`` is added to its replay spec (which case of which suite it is)."""
+    mode = CassetteMode.parse(cassette)
+    fault_specs = [f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults]
+    swap_models, swap_refs = _load_swaps(swaps)
+    plan = _plan(recorder.store, run, graph, mode, fault_specs, swap_models, None, (None,) * 3)
+    return _run_plan(
+        recorder, graph, plan, mode, swap_models, swap_refs, fault_specs, None,
+        graph_ref or graph.get_name(), use_async, spec,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where a replay starts and what it is given, read from the store."""
+
+    source: RunRecord
+    start: EventRecord
+    checkpoints: list[EventRecord]
+    tape: Cassette | None
+    inputs: Any
+
+
+def _plan(
+    store: Store,
+    run: str,
+    compiled: Pregel,
+    mode: CassetteMode,
+    fault_specs: list[FaultSpec],
+    swap_models: dict[str, BaseChatModel],
+    patch_values: dict[str, Any] | None,
+    where: tuple[str | None, int | None, str | None],
+) -> _Plan:
+    from_checkpoint, from_step, from_node = where
+    source = store.run(run)
+    events = store.events(source["run_id"])
+    check_targets(compiled, events, fault_specs, swap_models, patch_values)
+    checkpoints = [e for e in events if e["kind"] == "checkpoint"]
+    if not checkpoints:
+        raise BadInputError(f"run {source['run_id']} recorded no checkpoint to replay from")
+    start = _choose(store, source["run_id"], checkpoints, from_checkpoint, from_step, from_node)
+    chosen = where != (None, None, None)
+    if patch_values is not None and start["payload"].get("source") == "input":
+        start = _state_to_patch(start, checkpoints, explicit=chosen)
+    inputs: Any = None
+    if not chosen and patch_values is None:
+        continued = _continued_from(store, source, events, checkpoints)
+        if continued is not None:  # a resume: replay the human's answer too
+            start, inputs = continued
+    tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
+    return _Plan(source, start, checkpoints, tape, inputs)
+
+
+def _run_plan(
+    recorder: Recorder,
+    compiled: Pregel,
+    plan: _Plan,
+    mode: CassetteMode,
+    swap_models: dict[str, BaseChatModel],
+    swap_refs: dict[str, str],
+    fault_specs: list[FaultSpec],
+    patch_values: dict[str, Any] | None,
+    graph_ref: str,
+    use_async: bool | None,
+    extra_spec: Mapping[str, Any] | None = None,
+) -> ReplayResult:
+    recorder.callback.model_aliases = {n: substitute_name(m) for n, m in swap_models.items()}
+    recorded = recorder.attach(compiled.copy(update={"checkpointer": None}))
+    return _execute(
+        recorder,
+        recorded,
+        plan.source,
+        plan.start,
+        plan.checkpoints,
+        plan.tape,
+        mode,
+        swap_models,
+        swap_refs,
+        fault_specs,
+        patch_values,
+        graph_ref,
+        use_async,
+        plan.inputs,
+        extra_spec,
+    )
 
 
 def _execute(
@@ -169,6 +244,7 @@ def _execute(
     graph_ref: str,
     use_async: bool | None,
     inputs: Any = None,
+    extra_spec: Mapping[str, Any] | None = None,
 ) -> ReplayResult:
     run_id = str(uuid.uuid4())
     thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
@@ -188,6 +264,7 @@ def _execute(
         # steps after it run one ahead of the recorded run's
         "step_shift": step_shift,
         **({"resume": recorder.jsonable(inputs.resume)} if isinstance(inputs, Command) else {}),
+        **(extra_spec or {}),
     }
     new_run = NewRun(
         run_id=run_id,
