@@ -74,6 +74,8 @@ def active_rules(policy: Policy | None) -> tuple[str, ...]:
         if policy.owners:
             on.add("state.owner")
         on.update(_BUDGET_RULES[k] for k in policy.budget)
+        if policy.max_cost_usd is not None:
+            on.add("budget.cost")
     return tuple(r for r in RULES if r in on)
 
 
@@ -81,7 +83,7 @@ def _audit_trace(trace: Trace, run_ids: set[str], policy: Policy | None) -> list
     out = unexplained_changes(trace, run_ids) + resume_reuse(trace, run_ids)
     for run_id in run_ids:
         out += run_errors(trace, run_id)
-        if policy is not None and policy.budget:
+        if policy is not None and (policy.budget or policy.max_cost_usd is not None):
             out += budget_findings(trace, run_id, policy)
     if policy is not None:
         out += approval_findings(trace, run_ids, policy)

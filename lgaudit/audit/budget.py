@@ -1,11 +1,15 @@
-"""Per-run envelope rules: ``loop.node_repeats``, ``budget.*`` and ``run.error``."""
+"""Per-run envelope rules: ``loop.node_repeats``, ``budget.*`` and ``run.error``.
+
+Cost (``budget.cost``) is priced per model call from its recorded usage: a model the
+prices do not name has an unknown cost, which is a finding of its own, never free.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from lgaudit.audit.findings import Finding, finding_at
-from lgaudit.audit.policy import Policy
+from lgaudit.audit.policy import Policy, Price
 from lgaudit.audit.trace import Event, Trace
 
 
@@ -41,6 +45,7 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
     step_of_task: dict[str, object] = {}
     ran: set[tuple[str, tuple[object, ...]]] = set()
     llm = tools = tokens = 0
+    cost = 0.0
     crossed: set[str] = set()
 
     def over(rule: str, e: Event, message: str, key: str | None = None) -> None:
@@ -106,7 +111,36 @@ def budget_findings(trace: Trace, run_id: str, policy: Policy) -> list[Finding]:
                     f"run used {tokens} tokens by this model call, "
                     f"more than max_tokens = {limits['max_tokens']}",
                 )
+            if policy.max_cost_usd is not None:
+                model = str(e["payload"].get("model"))
+                call = call_cost(e["payload"], policy.prices)
+                if call is None:
+                    over(
+                        "budget.cost",
+                        e,
+                        f"model {model} has no price: the run's cost is unknown",
+                        key=f"price:{model}",
+                    )
+                    continue
+                cost += call
+                if cost > policy.max_cost_usd:
+                    over(
+                        "budget.cost",
+                        e,
+                        f"run cost ${cost:.4f} by this model call, "
+                        f"more than max_cost_usd = {policy.max_cost_usd}",
+                    )
     return out
+
+
+def call_cost(payload: dict[str, object], prices: dict[str, Price]) -> float | None:
+    """USD of one ``llm_end`` from its usage and its model's price (``None``: no price)."""
+    price = prices.get(str(payload.get("model")))
+    if price is None:
+        return None
+    usage = payload.get("usage") or {}
+    assert isinstance(usage, dict)
+    return price.cost(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0))
 
 
 def _where(e: Event, step_of_task: dict[str, object]) -> tuple[object, ...]:

@@ -16,6 +16,8 @@
     max_llm_calls = 20
     max_tool_calls = 20
     max_tokens = 20000
+    max_cost_usd = 0.50                 # rule budget.cost: needs prices, USD per million
+    prices = { "gpt-4o" = { input = 2.50, output = 10.00 } }   # tokens, by model name
 
     [state]
     owners = { output = ["execute"] }   # state keys only these nodes may write
@@ -35,6 +37,18 @@ from lgaudit.errors import BadInputError
 
 DEFAULT_APPROVE: tuple[Any, ...] = ("yes", "approve", True)
 BUDGET_KEYS = ("max_steps", "max_node_repeats", "max_llm_calls", "max_tool_calls", "max_tokens")
+COST_KEYS = ("max_cost_usd", "prices")
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million input and output tokens of one model."""
+
+    input: float
+    output: float
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1e6
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ class Policy:
     budget: dict[str, int] = field(default_factory=dict)
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
     has_approval: bool = False
+    max_cost_usd: float | None = None
+    prices: dict[str, Price] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -75,8 +91,9 @@ class Policy:
             source,
             "approval.",
         )
-        budget = _table(data, "budget", source)
-        _only(budget, BUDGET_KEYS, source, "budget.")
+        budget = dict(_table(data, "budget", source))
+        _only(budget, (*BUDGET_KEYS, *COST_KEYS), source, "budget.")
+        max_cost, prices = cost_limits(budget, source, "budget.")
         state = _table(data, "state", source)
         _only(state, ("owners",), source, "state.")
         for key, value in budget.items():
@@ -105,6 +122,8 @@ class Policy:
             budget=dict(budget),
             owners={k: _names(owners, k, source, "state.owners.") for k in owners},
             has_approval=bool(approval),
+            max_cost_usd=max_cost,
+            prices=prices,
         )
 
     def approves(self, value: Any) -> bool:
@@ -112,6 +131,34 @@ class Policy:
         if isinstance(value, dict):
             return value.get("approved") is True
         return any(type(value) is type(v) and value == v for v in self.approve)
+
+
+def cost_limits(
+    table: dict[str, Any], source: str, prefix: str
+) -> tuple[float | None, dict[str, Price]]:
+    """Pop and validate ``max_cost_usd`` and ``prices`` of a table (a policy's
+    ``[budget]``, a suite's ``[envelope]``): a cost limit needs prices to mean anything."""
+    max_cost = table.pop("max_cost_usd", None)
+    if max_cost is not None and (not _number(max_cost) or max_cost < 0):
+        raise BadInputError(f"{source}: {prefix}max_cost_usd must be a non-negative number")
+    raw = table.pop("prices", {})
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{source}: {prefix}prices must be a table of model = {{...}}")
+    prices: dict[str, Price] = {}
+    for model, price in raw.items():
+        where = f"{source}: {prefix}prices.{model}"
+        if not isinstance(price, dict) or set(price) != {"input", "output"}:
+            raise BadInputError(f"{where} must be {{ input = USD, output = USD }} per 1M tokens")
+        if not all(_number(v) and v >= 0 for v in price.values()):
+            raise BadInputError(f"{where}: prices must be non-negative numbers")
+        prices[model] = Price(float(price["input"]), float(price["output"]))
+    if max_cost is not None and not prices:
+        raise BadInputError(f"{source}: {prefix}max_cost_usd needs {prefix}prices")
+    return (float(max_cost) if max_cost is not None else None), prices
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _table(data: dict[str, Any], name: str, source: str) -> dict[str, Any]:
