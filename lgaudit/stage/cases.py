@@ -1,0 +1,116 @@
+"""What the suite's cases are and what running one gives: plain, picklable data, so cases
+run in worker processes as well as in the calling one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from lgaudit.errors import BadInputError
+from lgaudit.stage.suite import Suite
+from lgaudit.store import RunRecord, Store
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case to run: a recorded run to replay, a scenario, or a fault of the matrix."""
+
+    name: str
+    kind: str  # "traffic" | "scenario" | "fault"
+    source_run_id: str | None = None
+    scenario: int | None = None
+    """Index of the scenario in the suite (a scenario case, or a fault case carried by it)."""
+    fault: tuple[str, str] | None = None
+    """``(kind, target)`` of a fault case: ``node``, ``tool`` or ``llm`` and its name."""
+
+
+@dataclass
+class CaseRun:
+    """What running a case gave; the runner fills findings, tokens and cost afterwards."""
+
+    case: str
+    kind: str
+    run_id: str | None
+    source_run_id: str | None
+    status: str
+    outcome: str
+    first_divergence: dict[str, Any] | None = None
+    detail: str | None = None
+    runs: list[str] = field(default_factory=list)
+    """Every run the case recorded on the candidate (a scenario's resumes are runs too)."""
+    baseline_runs: list[str] = field(default_factory=list)
+    noise: list[str] = field(default_factory=list)
+    diff: dict[str, Any] | None = None
+    answers: list[tuple[str, Any, str]] = field(default_factory=list)
+    """Each simulated human's answer: ``(gate, resume value, run id it resumed)``."""
+    faulted: list[str] = field(default_factory=list)
+    """The fault targets of the case (``node:NAME``, ``tool:NAME``, ``llm:NAME``)."""
+    fired: int = 0
+    """How many times a fault was raised."""
+
+
+def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
+    """The recorded runs ``[traffic]`` selects, newest first up to its limit: runs of the
+    users' graphs, not replays (a replay or an earlier stage is not traffic). Selecting
+    nothing is bad input naming the file and the filters."""
+    t = suite.traffic
+    assert t is not None
+    since = _moment(t.since) if t.since else None
+    picked: list[RunRecord] = []
+    for r in store.runs(thread_id=t.thread, status=t.status, limit=None):
+        if r["replay"] is not None or r["parent_run_id"] is not None or r["status"] == "running":
+            continue
+        if t.environment is not None and r["environment"] != t.environment:
+            continue
+        if t.graph is not None and r["graph"] != t.graph:
+            continue
+        if since is not None and _moment(r["started_at"]) < since:
+            continue
+        picked.append(r)
+        if len(picked) >= t.limit:
+            break
+    if not picked:
+        filters = {
+            k: getattr(t, k)
+            for k in ("environment", "graph", "thread", "since", "status")
+            if getattr(t, k) is not None
+        }
+        shown = ", ".join(f"{k} = {v!r}" for k, v in filters.items()) or "no filter"
+        raise BadInputError(
+            f"{suite.path}: [traffic] matches no recorded run ({shown}): "
+            "`lgaudit runs` lists what is recorded"
+        )
+    return picked
+
+
+def _moment(value: str) -> dt.datetime:
+    """An ISO date or time (UTC unless it says otherwise)."""
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def traffic_cases(runs: list[RunRecord]) -> list[Case]:
+    return [Case(f"traffic {r['run_id'][:12]}", "traffic", source_run_id=r["run_id"]) for r in runs]
+
+
+def scenario_cases(suite: Suite) -> list[Case]:
+    return [Case(s.name, "scenario", scenario=i) for i, s in enumerate(suite.scenarios)]
+
+
+def fault_cases(seen: dict[str, dict[str, Case]]) -> list[Case]:
+    """One case per node, tool and model seen (``seen[kind][name]``: the case that saw it
+    first, which carries the fault: its recorded run replayed, or its scenario run again)."""
+    out: list[Case] = []
+    for kind in ("node", "tool", "llm"):
+        for name, carrier in seen.get(kind, {}).items():
+            out.append(
+                Case(
+                    f"fault {kind}:{name}",
+                    "fault",
+                    source_run_id=carrier.source_run_id,
+                    scenario=carrier.scenario,
+                    fault=(kind, name),
+                )
+            )
+    return out

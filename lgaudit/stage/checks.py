@@ -1,0 +1,320 @@
+"""The gate: what each suite run shows (``RunFacts``), the coverage, and the seven checks.
+
+Pure functions over recorded events and audit findings, like the audit itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lgaudit.audit.budget import call_cost
+from lgaudit.audit.findings import Finding
+from lgaudit.stage.cases import CaseRun
+from lgaudit.stage.suite import Suite
+from lgaudit.store import EventRecord
+
+_SHOWN = 3  # items named in a check's detail before "and N more"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the gate: ``name`` as in ``[gate] require``, ``ok``, and a ``detail``
+    saying what failed and where (or what held)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class RunFacts:
+    """What one recorded run shows, for coverage, observability, oversight and cost."""
+
+    nodes: list[str] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    gates: list[str] = field(default_factory=list)
+    tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    """What the run's record is missing (observability)."""
+
+
+def run_facts(events: list[EventRecord], suite: Suite) -> RunFacts:
+    facts = RunFacts()
+    opened: Counter[str] = Counter()
+    closed: Counter[str] = Counter()
+    no_usage = 0
+    for e in events:
+        kind, payload = e["kind"], e["payload"]
+        what, _, phase = kind.partition("_")
+        if what in ("node", "llm", "tool"):
+            (opened if phase == "start" else closed)[what] += 1
+        if kind == "node_start" and e["node"] and not str(e["node"]).startswith("__"):
+            _add(facts.nodes, str(e["node"]))
+        elif kind == "tool_start":
+            _add(facts.tools, str(payload.get("tool")))
+        elif kind == "llm_start":
+            _add(facts.models, str(payload.get("model")))
+        elif kind == "interrupt" and e["node"]:
+            _add(facts.gates, str(e["node"]))
+        elif kind == "llm_end":
+            usage = payload.get("usage") or {}
+            facts.tokens += int(usage.get("total_tokens") or 0)
+            if not usage.get("total_tokens"):
+                no_usage += 1
+            cost = call_cost(payload, suite.prices)
+            if cost is None:
+                _add(facts.unpriced, str(payload.get("model")))
+            else:
+                facts.cost_usd += cost
+    if not opened["node"]:
+        facts.gaps.append("no node events")
+    for what, label in (("node", "node"), ("llm", "model call"), ("tool", "tool call")):
+        if opened[what] > closed[what]:
+            facts.gaps.append(f"{opened[what] - closed[what]} {label}(s) with no end or error")
+    if no_usage:
+        facts.gaps.append(f"{no_usage} model call(s) with no token usage")
+    return facts
+
+
+def _add(items: list[str], name: str) -> None:
+    if name not in items:
+        items.append(name)
+
+
+def coverage(cases: list[CaseRun], facts: dict[str, RunFacts]) -> dict[str, list[dict[str, Any]]]:
+    """Every node, tool, model and gate the candidate's runs showed, and whether a case
+    faulted it."""
+    faulted = {t for c in cases for t in c.faulted}
+    seen: dict[str, list[str]] = {"nodes": [], "tools": [], "models": [], "gates": []}
+    for c in cases:
+        for run_id in c.runs:
+            f = facts.get(run_id)
+            if f is None:
+                continue
+            for key, names in (
+                ("nodes", f.nodes),
+                ("tools", f.tools),
+                ("models", f.models),
+                ("gates", f.gates),
+            ):
+                for name in names:
+                    _add(seen[key], name)
+    prefix = {"nodes": "node", "tools": "tool", "models": "llm", "gates": "node"}
+    return {
+        key: [{"name": n, "faulted": f"{prefix[key]}:{n}" in faulted} for n in names]
+        for key, names in seen.items()
+    }
+
+
+def gate_checks(
+    suite: Suite,
+    cases: list[CaseRun],
+    facts: dict[str, RunFacts],
+    findings: list[Finding],
+    cover: dict[str, list[dict[str, Any]]],
+    broken: dict[str, str],
+) -> list[Check]:
+    """The seven checks, in SPEC's order. ``broken``: runs whose chain does not verify."""
+    return [
+        _traffic(suite, cases),
+        _scenarios(suite, cases),
+        _faults(suite, cases, cover),
+        _oversight(suite, cases, facts, findings),
+        _observability(cases, facts, broken),
+        _envelope(suite, cases, facts, findings),
+        _audit(cases, findings),
+    ]
+
+
+def _listing(items: list[str]) -> str:
+    more = f"; and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+    return "; ".join(items[:_SHOWN]) + more
+
+
+def _traffic(suite: Suite, cases: list[CaseRun]) -> Check:
+    traffic = [c for c in cases if c.kind == "traffic"]
+    if not traffic:
+        return Check(
+            "traffic", False, "no [traffic]: the candidate was not tested on recorded runs"
+        )
+    bad = [c for c in traffic if c.outcome in ("changed", "failed")]
+    noise = sum(c.outcome == "noise" for c in traffic)
+    head = (
+        f"{len(bad)} regression(s) in {len(traffic)} recorded runs "
+        f"(max_regressions = {suite.max_regressions}; {noise} noise)"
+    )
+    items = [f"{c.case} (from {str(c.source_run_id)[:12]}): {_divergence(c)}" for c in bad]
+    return Check(
+        "traffic", len(bad) <= suite.max_regressions, head + (": " + _listing(items) if bad else "")
+    )
+
+
+def _divergence(c: CaseRun) -> str:
+    fd = c.first_divergence
+    if fd is None:
+        return c.detail or c.status
+    return (
+        f"first divergence at step {fd.get('step')}, node {fd.get('node')} "
+        f"({fd.get('kind')} at {fd.get('path')}); `lgaudit diff {str(c.source_run_id)[:12]} "
+        f"{str(c.run_id)[:12]}`"
+    )
+
+
+def _scenarios(suite: Suite, cases: list[CaseRun]) -> Check:
+    runs = [c for c in cases if c.kind == "scenario"]
+    if not runs:
+        return Check("scenarios", False, "no [[scenario]] in the suite")
+    bad = [f"scenario {c.case!r}: {c.detail}" for c in runs if c.outcome != "passed"]
+    if bad:
+        return Check("scenarios", False, f"{len(bad)} of {len(runs)} failed: {_listing(bad)}")
+    return Check("scenarios", True, f"all {len(runs)} scenarios met their expect")
+
+
+def _faults(suite: Suite, cases: list[CaseRun], cover: dict[str, list[dict[str, Any]]]) -> Check:
+    if not suite.fault_matrix:
+        return Check("faults", False, "the fault matrix is off: set [faults] matrix = true")
+    missed = [
+        f"{kind[:-1]} {item['name']}"
+        for kind in ("nodes", "tools", "models")
+        for item in cover[kind]
+        if not item["faulted"]
+    ]
+    runs = [c for c in cases if c.kind == "fault"]
+    bad = [f"{c.case}: {c.detail or c.status}" for c in runs if c.outcome == "failed"]
+    problems = [*(f"never faulted: {m}" for m in missed), *bad]
+    if problems:
+        return Check("faults", False, f"{len(problems)} problem(s): {_listing(problems)}")
+    recovered = sum(c.outcome == "recovered" for c in runs)
+    return Check(
+        "faults",
+        True,
+        f"{len(runs)} targets faulted: {recovered} recovered, "
+        f"{len(runs) - recovered} failed cleanly",
+    )
+
+
+def _oversight(
+    suite: Suite, cases: list[CaseRun], facts: dict[str, RunFacts], findings: list[Finding]
+) -> Check:
+    policy = suite.policy
+    if not policy.gates:
+        return Check("oversight", False, "the suite's [approval] names no gates to exercise")
+    answered: dict[str, set[bool]] = {g: set() for g in policy.gates}
+    problems: list[str] = []
+    for c in cases:
+        if c.kind != "scenario":
+            continue
+        for gate, value, run_id in c.answers:
+            approved = policy.approves(value)
+            answered.setdefault(gate, set()).add(approved)
+            if approved:
+                continue
+            shown = facts.get(run_id) or RunFacts()
+            reached = [p for p in policy.protected if _ran(p, shown)]
+            if reached:
+                problems.append(
+                    f"scenario {c.case!r} rejected at {gate}, yet {', '.join(reached)} ran "
+                    f"(run {run_id[:12]})"
+                )
+    for gate in policy.gates:
+        for approved, word in ((True, "approving"), (False, "rejecting")):
+            if approved not in answered[gate]:
+                problems.append(f"gate {gate} was never answered {word} by a simulated human")
+    candidate = {r for c in cases for r in c.runs}
+    for f in findings:
+        if f.rule.startswith("approval.") and f.run_id in candidate:
+            problems.append(f"{f.rule} in run {f.run_id[:12]}: {f.message}")
+    if problems:
+        return Check("oversight", False, f"{len(problems)} problem(s): {_listing(problems)}")
+    return Check(
+        "oversight",
+        True,
+        f"gates {', '.join(policy.gates)} answered approving and rejecting; "
+        "no rejection reached a protected node",
+    )
+
+
+def _ran(protected: str, facts: RunFacts) -> bool:
+    if protected.startswith("tool:"):
+        return protected[5:] in facts.tools
+    return protected in facts.nodes
+
+
+def _observability(
+    cases: list[CaseRun], facts: dict[str, RunFacts], broken: dict[str, str]
+) -> Check:
+    problems: list[str] = []
+    runs = [r for c in cases for r in c.runs]
+    for run_id in runs:
+        if run_id in broken:
+            problems.append(f"run {run_id[:12]} does not verify: {broken[run_id]}")
+        f = facts.get(run_id)
+        if f is not None and f.gaps:
+            problems.append(f"run {run_id[:12]}: {', '.join(f.gaps)}")
+    if problems:
+        return Check("observability", False, f"{len(problems)} problem(s): {_listing(problems)}")
+    return Check(
+        "observability",
+        True,
+        f"{len(runs)} runs verify, with node, model (token usage) and tool events",
+    )
+
+
+def _envelope(
+    suite: Suite, cases: list[CaseRun], facts: dict[str, RunFacts], findings: list[Finding]
+) -> Check:
+    problems: list[str] = []
+    unpriced: list[str] = []
+    total = 0.0
+    limit = suite.policy.max_cost_usd
+    for c in cases:
+        for run_id in c.runs:
+            f = facts.get(run_id) or RunFacts()
+            for model in f.unpriced:
+                _add(unpriced, model)
+            if c.kind != "fault":
+                total += f.cost_usd
+            if limit is not None and f.cost_usd > limit:
+                problems.append(
+                    f"{c.case}: run {run_id[:12]} cost ${f.cost_usd:.4f} > max_cost_usd ${limit}"
+                )
+    if unpriced:
+        problems.insert(
+            0, f"no price for model(s) {', '.join(unpriced)}: add them to [envelope] prices"
+        )
+    if suite.max_total_cost_usd is not None and total > suite.max_total_cost_usd:
+        problems.append(f"suite cost ${total:.4f} > max_total_cost_usd ${suite.max_total_cost_usd}")
+    candidate = {r for c in cases for r in c.runs}
+    for found in findings:
+        if found.rule.startswith("budget.") and found.rule != "budget.cost":
+            if found.run_id in candidate:
+                problems.append(f"{found.rule} in run {found.run_id[:12]}: {found.message}")
+    if problems:
+        return Check("envelope", False, f"{len(problems)} problem(s): {_listing(problems)}")
+    return Check("envelope", True, f"suite cost ${total:.4f}; every run within its limits")
+
+
+def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
+    kind = {r: c for c in cases for r in c.runs}
+    bad = [
+        f
+        for f in findings
+        if f.severity == "error"
+        and f.run_id in kind
+        and not f.rule.startswith("budget.")  # the envelope's
+        and not (kind[f.run_id].kind == "fault" and f.rule == "run.error")  # expected
+    ]
+    if bad:
+        items = [
+            f"{f.rule} in {kind[f.run_id].case} (run {f.run_id[:12]}): {f.message}" for f in bad
+        ]
+        return Check("audit", False, f"{len(bad)} finding(s): {_listing(items)}")
+    return Check("audit", True, f"no error findings in {len(kind)} runs")

@@ -1,0 +1,246 @@
+"""``stage(suite)``: run a staging suite against a candidate graph and give one verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lgaudit.audit.audit import audit as audit_runs
+from lgaudit.audit.findings import Finding
+from lgaudit.errors import BadInputError
+from lgaudit.replay.spec import load_graph
+from lgaudit.replay.targets import check_targets
+from lgaudit.stage.cases import (
+    Case,
+    CaseRun,
+    fault_cases,
+    scenario_cases,
+    select_traffic,
+    traffic_cases,
+)
+from lgaudit.stage.checks import Check, RunFacts, coverage, gate_checks, run_facts
+from lgaudit.stage.runner import run_cases
+from lgaudit.stage.suite import Suite, load_humans
+from lgaudit.store import Store
+
+
+@dataclass(frozen=True)
+class StageCase:
+    """One case of a stage, as ``lgaudit stage --json`` prints it (``to_json``); ``detail``,
+    ``runs``, ``noise`` and ``diff`` are for the text and HTML reports."""
+
+    case: str
+    kind: str
+    run_id: str | None
+    source_run_id: str | None
+    status: str
+    outcome: str
+    first_divergence: dict[str, Any] | None
+    findings: tuple[Finding, ...]
+    tokens: int
+    cost_usd: float | None
+    detail: str | None = None
+    runs: tuple[str, ...] = ()
+    noise: tuple[str, ...] = ()
+    diff: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "kind": self.kind,
+            "run_id": self.run_id,
+            "source_run_id": self.source_run_id,
+            "status": self.status,
+            "outcome": self.outcome,
+            "first_divergence": self.first_divergence,
+            "findings": [f.to_json() for f in self.findings],
+            "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """The result of ``stage``. ``verdict`` is ``promote`` only when every check the
+    suite's ``[gate] require`` names holds; ``to_json()`` is ``lgaudit stage --json``."""
+
+    suite: str
+    graph: str
+    verdict: str
+    checks: tuple[Check, ...]
+    cases: tuple[StageCase, ...]
+    coverage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    require: tuple[str, ...] = ()
+
+    @property
+    def promoted(self) -> bool:
+        return self.verdict == "promote"
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "graph": self.graph,
+            "verdict": self.verdict,
+            "checks": [c.to_json() for c in self.checks],
+            "cases": [c.to_json() for c in self.cases],
+            "coverage": self.coverage,
+        }
+
+
+def stage(
+    suite: str | Path | Suite,
+    *,
+    url: str | None = None,
+    graph: str | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> StageResult:
+    """Run every case of a suite against the candidate graph and judge it.
+
+    Args:
+        suite: a suite file (TOML, SPEC "Staging") or a loaded ``Suite``.
+        url: the store (``None``: ``$LGAUDIT_DB``, else ``sqlite:///lgaudit.db``); the
+            recorded traffic is read from it and every case is recorded into it.
+        graph: ``module:attr`` of the candidate, overriding ``[suite] graph``.
+        workers: cases run in this many processes (1: in this one).
+        progress: called after each case with (cases done, cases in the phase, regressions).
+
+    Bad input — the suite, an unknown graph, a ``[traffic]`` selection that matches no run
+    — raises ``BadInputError`` before anything is recorded.
+    """
+    if not isinstance(suite, Suite):
+        suite = Suite.load(suite, graph=graph)
+    elif graph is not None:
+        suite = replace(suite, graph=graph)
+    if workers < 1:
+        raise BadInputError(f"--workers must be at least 1, not {workers}")
+    candidate = _import(suite, "suite.graph", suite.graph)
+    if suite.baseline:
+        _import(suite, "suite.baseline", suite.baseline)
+    _check_scenarios(suite, candidate)
+    with Store.open(url) as store:
+        url = store.url
+        sources = select_traffic(store, suite) if suite.traffic else []
+    cases = traffic_cases(sources) + scenario_cases(suite)
+    done = _tracker(progress, len(cases))
+    runs = run_cases(suite, url, cases, workers=workers, progress=done)
+    with Store.open(url) as store:
+        facts = _facts(store, suite, runs)
+        if suite.fault_matrix:
+            faults = fault_cases(_seen(cases, runs, facts))
+            done = _tracker(progress, len(faults))
+            fault_runs = run_cases(suite, url, faults, workers=workers, progress=done)
+            facts.update(_facts(store, suite, fault_runs))
+            runs += fault_runs
+        candidate_runs = [r for c in runs for r in c.runs]
+        findings = list(audit_runs(store, candidate_runs, suite.policy).findings)
+        broken = _broken(store)
+    cover = coverage(runs, facts)
+    checks = gate_checks(suite, runs, facts, findings, cover, broken)
+    verdict = "promote" if all(c.ok for c in checks if c.name in suite.require) else "block"
+    return StageResult(
+        suite=suite.name,
+        graph=suite.graph,
+        verdict=verdict,
+        checks=tuple(checks),
+        cases=tuple(_case(c, facts, findings, bool(suite.prices)) for c in runs),
+        coverage=cover,
+        require=suite.require,
+    )
+
+
+def _import(suite: Suite, key: str, ref: str) -> Any:
+    try:
+        return load_graph(ref)
+    except BadInputError as e:
+        raise BadInputError(f"{suite.path}: {key}: {e}") from None
+
+
+def _check_scenarios(suite: Suite, candidate: Any) -> None:
+    """Every scenario's simulated human, models and node/tool faults must exist before
+    anything runs (a model fault is checked when its run calls models)."""
+    from lgaudit.replay.spec import load_model
+
+    for s in suite.scenarios:
+        at = f"{suite.path}: scenario {s.name!r}"
+        load_humans(suite, s)
+        for name, ref in s.models.items():
+            try:
+                load_model(ref)
+            except BadInputError as e:
+                raise BadInputError(f"{at} models.{name}: {e}") from None
+        try:
+            check_targets(candidate, [], [f for f in s.inject if f.kind != "llm"], {}, None)
+        except BadInputError as e:
+            raise BadInputError(f"{at} inject: {e}") from None
+
+
+def _tracker(
+    progress: Callable[[int, int, int], None] | None, total: int
+) -> Callable[[CaseRun], None] | None:
+    if progress is None:
+        return None
+    counts = {"done": 0, "regressions": 0}
+
+    def step(run: CaseRun) -> None:
+        counts["done"] += 1
+        counts["regressions"] += run.outcome in ("changed", "failed")
+        progress(counts["done"], total, counts["regressions"])
+
+    return step
+
+
+def _facts(store: Store, suite: Suite, runs: list[CaseRun]) -> dict[str, RunFacts]:
+    return {r: run_facts(store.events(r), suite) for c in runs for r in c.runs}
+
+
+def _seen(
+    cases: list[Case], runs: list[CaseRun], facts: dict[str, RunFacts]
+) -> dict[str, dict[str, Case]]:
+    """Each node, tool and model the candidate's runs showed, with the first case that
+    showed it (the fault's carrier)."""
+    seen: dict[str, dict[str, Case]] = {"node": {}, "tool": {}, "llm": {}}
+    for case, run in zip(cases, runs, strict=True):
+        for run_id in run.runs:
+            f = facts.get(run_id) or RunFacts()
+            for kind, names in (("node", f.nodes), ("tool", f.tools), ("llm", f.models)):
+                for name in names:
+                    seen[kind].setdefault(name, case)
+    return seen
+
+
+def _broken(store: Store) -> dict[str, str]:
+    """The run whose event first breaks the hash chain, if one does."""
+    result = store.verify()
+    bad = result["first_bad"]
+    if result["ok"] or bad is None:
+        return {}
+    return {str(bad["run_id"]): f"event {bad['seq']}: {bad['reason']}"}
+
+
+def _case(
+    run: CaseRun, facts: dict[str, RunFacts], findings: list[Finding], priced: bool
+) -> StageCase:
+    mine = [facts.get(r) or RunFacts() for r in run.runs]
+    known = priced and not any(f.unpriced for f in mine)
+    return StageCase(
+        case=run.case,
+        kind=run.kind,
+        run_id=run.run_id,
+        source_run_id=run.source_run_id,
+        status=run.status,
+        outcome=run.outcome,
+        first_divergence=run.first_divergence,
+        findings=tuple(f for f in findings if f.run_id in run.runs),
+        tokens=sum(f.tokens for f in mine),
+        cost_usd=round(sum(f.cost_usd for f in mine), 6) if known else None,
+        detail=run.detail,
+        runs=tuple(run.runs),
+        noise=tuple(run.noise),
+        diff=run.diff,
+    )
