@@ -20,6 +20,7 @@ if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
     from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
     from lgaudit.recorder import Recorder, RecordingSaver
     from lgaudit.replay import CassetteMode, ReplayResult, replay
+    from lgaudit.stage import StageResult, stage
     from lgaudit.store import EVENT_KINDS, AuditSaver, Store
 
 __all__ = [
@@ -37,10 +38,12 @@ __all__ = [
     "ReplayResult",
     "RunDiff",
     "SchemaError",
+    "StageResult",
     "Store",
     "StoreError",
     "UnknownRunError",
     "audit",
     "diff",
     "replay",
+    "stage",
 ]

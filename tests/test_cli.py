@@ -58,12 +58,14 @@ def test_public_surface_is_pinned() -> None:
         "ReplayResult",
         "RunDiff",
         "SchemaError",
+        "StageResult",
         "Store",
         "StoreError",
         "UnknownRunError",
         "audit",
         "diff",
         "replay",
+        "stage",
     ]
     for name in lgaudit.__all__:
         assert getattr(lgaudit, name) is not None

@@ -1,0 +1,69 @@
+"""``lgaudit stage``: run a staging suite against a candidate graph; exit 0 promote, 1 block."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import click
+
+from lgaudit.cli._base import (
+    EXIT_FINDINGS,
+    Context,
+    cli,
+    db_option,
+    emit_json,
+    json_option,
+    pass_context,
+)
+from lgaudit.cli.audit import _write
+
+
+@cli.command("stage")
+@click.argument("suite", metavar="SUITE.toml")
+@click.option("--graph", metavar="MODULE:ATTR", help="The candidate, overriding [suite] graph.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Run cases in N processes.",
+)  # fmt: skip
+@click.option("--junit", "junit_file", metavar="FILE", help="Write JUnit XML (cases and checks).")
+@click.option("--html", "html_file", metavar="FILE", help="Write a self-contained HTML report.")
+@db_option
+@json_option
+@pass_context
+def stage_cmd(
+    obj: Context,
+    suite: str,
+    graph: str | None,
+    workers: int,
+    junit_file: str | None,
+    html_file: str | None,
+    as_json: bool,
+) -> None:
+    """Replay recorded traffic on a candidate graph, run scenarios with simulated humans
+    and the fault matrix, audit it all, and print one verdict (exit 0 promote, 1 block)."""
+    from lgaudit import stage
+    from lgaudit.stage.report import render_html, render_junit, render_text
+
+    progress = _progress if sys.stderr.isatty() else None
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet:  # the graph's own prints: with --json, stdout is one JSON document
+        result = stage(suite, url=obj.db, graph=graph, workers=workers, progress=progress)
+    if progress is not None:
+        click.echo("\r\033[K", nl=False, err=True)
+    if junit_file:
+        _write(junit_file, render_junit(result))
+    if html_file:
+        _write(html_file, render_html(result))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(render_text(result))
+    if not result.promoted:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _progress(done: int, total: int, regressions: int) -> None:
+    click.echo(
+        f"\r\033[Kstage: {done}/{total} cases, {regressions} regressions", nl=False, err=True
+    )

@@ -1,0 +1,206 @@
+"""A stage's reports: the text the CLI prints, JUnit XML, and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+from html import escape
+from typing import Any
+
+from lgaudit.audit.normalize import summary
+from lgaudit.audit.report import _CSS, _diff
+from lgaudit.stage.stage import StageCase, StageResult
+
+_BAD = ("changed", "failed")
+
+
+def _order(result: StageResult) -> list[StageCase]:
+    """Failing and changed cases first, then the rest in run order."""
+    return sorted(result.cases, key=lambda c: c.outcome not in _BAD)
+
+
+def _divergence(c: StageCase) -> str:
+    fd = c.first_divergence
+    if fd is None:
+        return c.detail or f"status {c.status}"
+    return (
+        f"first divergence at step {fd.get('step')}, node {fd.get('node')}, "
+        f"{fd.get('kind')} at {fd.get('path')}: {summary(fd.get('a'), 60)} -> "
+        f"{summary(fd.get('b'), 60)}"
+    )
+
+
+def render_text(result: StageResult) -> str:
+    """Verdict line, the failing checks, the changed and failed cases, then the rest."""
+    failing = [c for c in result.checks if not c.ok and c.name in result.require]
+    head = f"{result.verdict.upper()} {result.suite} (candidate {result.graph})"
+    lines = [
+        head
+        + (
+            f": {len(failing)} required check(s) failed"
+            if failing
+            else ": every required check holds"
+        )
+    ]
+    for check in failing:
+        lines.append(f"  FAIL {check.name}: {check.detail}")
+    bad = [c for c in _order(result) if c.outcome in _BAD]
+    if bad:
+        lines.append(f"changed or failed cases ({len(bad)}):")
+        for c in bad:
+            lines.append(f"  {c.outcome:<7} {c.kind} {c.case}: {_divergence(c)}")
+            if c.source_run_id and c.run_id and c.kind == "traffic":
+                lines.append(f"          lgaudit diff {c.source_run_id[:12]} {c.run_id[:12]}")
+    for check in result.checks:
+        if check.ok or check.name not in result.require:
+            state = "ok  " if check.ok else "skip"
+            note = "" if check.name in result.require else " (not required)"
+            lines.append(f"  {state} {check.name}{note}: {check.detail}")
+    counts = Counter(c.outcome for c in result.cases)
+    lines.append(
+        f"cases: {len(result.cases)} ("
+        + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        + ")"
+    )
+    return "\n".join(lines)
+
+
+def render_junit(result: StageResult) -> str:
+    """One testcase per case and per check; a changed or failed case and a failing
+    required check are failures."""
+    root = ET.Element("testsuites", name=f"lgaudit stage {result.suite}")
+    cases = ET.SubElement(root, "testsuite", name="cases", tests=str(len(result.cases)))
+    failures = 0
+    for c in result.cases:
+        tc = ET.SubElement(cases, "testcase", classname=f"stage.{c.kind}", name=c.case)
+        if c.outcome in _BAD:
+            failures += 1
+            ET.SubElement(tc, "failure", message=c.outcome, type=c.outcome).text = _divergence(c)
+    cases.set("failures", str(failures))
+    checks = ET.SubElement(root, "testsuite", name="checks", tests=str(len(result.checks)))
+    failures = 0
+    for ch in result.checks:
+        tc = ET.SubElement(checks, "testcase", classname="stage.check", name=ch.name)
+        if ch.ok:
+            continue
+        if ch.name in result.require:
+            failures += 1
+            ET.SubElement(tc, "failure", message=ch.detail, type="check").text = ch.detail
+        else:
+            ET.SubElement(tc, "skipped", message=f"not required: {ch.detail}")
+    checks.set("failures", str(failures))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _e(value: Any) -> str:
+    return escape(value if isinstance(value, str) else summary(value, 400), quote=True)
+
+
+_STAGE_CSS = """
+.verdict{font-size:1.6em;font-weight:700;padding:.3em .6em;display:inline-block;border-radius:4px}
+.promote{background:#dafbe1;color:#1a7f37}.block{background:#ffebe9;color:#a40e26}
+section.case{border:1px solid #d8dbe5;padding:.3em 1em;margin:1em 0;background:#fff}
+tr.bad td{background:#fff4f4}
+"""
+
+
+def render_html(result: StageResult) -> str:
+    """A self-contained page (inline CSS, no scripts, every value escaped): the verdict,
+    the checks, the coverage, and every case — its first divergence and findings — with a
+    link to its diff, rendered inline below."""
+    ordered = _order(result)
+    anchors = {id(c): f"case-{i}" for i, c in enumerate(ordered)}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>lgaudit stage {_e(result.suite)}: {_e(result.verdict)}</title>",
+        f"<style>{_CSS}{_STAGE_CSS}</style></head><body>",
+        f"<h1>lgaudit stage <code>{_e(result.suite)}</code></h1>",
+        f'<p><span class="verdict {_e(result.verdict)}" id="verdict">'
+        f"{_e(result.verdict.upper())}</span> candidate <code>{_e(result.graph)}</code></p>",
+        "<h2>Checks</h2>",
+        _checks(result),
+        "<h2>Coverage</h2>",
+        _coverage(result.coverage),
+        f"<h2>Cases ({len(result.cases)})</h2>",
+        _cases_table(ordered, anchors),
+    ]
+    for c in ordered:
+        parts.append(_case_section(c, anchors[id(c)]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _checks(result: StageResult) -> str:
+    rows = []
+    for c in result.checks:
+        required = c.name in result.require
+        state = "ok" if c.ok else ("FAIL" if required else "fail (not required)")
+        cls = "ok" if c.ok else "bad"
+        rows.append(
+            f'<tr class="{"" if c.ok else "bad"}"><td>{_e(c.name)}</td>'
+            f'<td class="{cls}">{_e(state)}</td><td>{_e(c.detail)}</td></tr>'
+        )
+    head = "<tr><th>check</th><th>result</th><th>detail</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _coverage(cover: dict[str, list[dict[str, Any]]]) -> str:
+    rows = []
+    for kind, items in cover.items():
+        cells = ", ".join(
+            f'{_e(i["name"])} <span class="{"ok" if i["faulted"] else "bad"}">'
+            f"({'faulted' if i['faulted'] else 'not faulted'})</span>"
+            for i in items
+        )
+        rows.append(f"<tr><td>{_e(kind)}</td><td>{cells or '-'}</td></tr>")
+    return f"<table><tr><th>seen</th><th>items</th></tr>{''.join(rows)}</table>"
+
+
+def _cases_table(cases: list[StageCase], anchors: dict[int, str]) -> str:
+    rows = []
+    for c in cases:
+        bad = c.outcome in _BAD
+        cost = "-" if c.cost_usd is None else f"${c.cost_usd:.4f}"
+        rows.append(
+            f'<tr class="{"bad" if bad else ""}"><td><a href="#{_link(c, anchors)}">'
+            f"{_e(c.case)}</a></td><td>{_e(c.kind)}</td><td>{_e(c.status)}</td>"
+            f'<td class="{"bad" if bad else "ok"}">{_e(c.outcome)}</td>'
+            f"<td>{_e(_divergence(c) if bad or c.first_divergence else '')}</td>"
+            f"<td>{len(c.findings)}</td><td>{c.tokens}</td><td>{cost}</td></tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("case", "kind", "status", "outcome", "first divergence", "findings", "tokens")
+    )
+    return f"<table><tr>{head}<th>cost</th></tr>{''.join(rows)}</table>"
+
+
+def _link(c: StageCase, anchors: dict[int, str]) -> str:
+    return anchors[id(c)] + ("-diff" if c.diff is not None else "")
+
+
+def _case_section(c: StageCase, anchor: str) -> str:
+    out = [
+        f'<section class="case" id="{anchor}"><h3>{_e(c.case)} '
+        f'<span class="{"bad" if c.outcome in _BAD else "ok"}">{_e(c.outcome)}</span></h3>',
+        f"<p>{_e(c.kind)} case, run <code>{_e(str(c.run_id))}</code>"
+        + (f" replaying <code>{_e(c.source_run_id)}</code>" if c.source_run_id else "")
+        + f", status {_e(c.status)}</p>",
+    ]
+    if c.detail:
+        out.append(f"<p>{_e(c.detail)}</p>")
+    if c.noise:
+        noise = _e(", ".join(c.noise))
+        out.append(f"<p>noise (differs between baseline runs): <code>{noise}</code></p>")
+    if c.findings:
+        items = "".join(
+            f'<li><span class="bad">{_e(f.rule)}</span> {_e(f.message)}</li>' for f in c.findings
+        )
+        out.append(f"<p>Findings:</p><ul>{items}</ul>")
+    if c.diff is not None and c.source_run_id and c.run_id:
+        out.append(f'<div class="diff" id="{anchor}-diff">')
+        out.append(_diff(c.diff, c.source_run_id, c.run_id))
+        out.append("</div>")
+    out.append("</section>")
+    return "".join(out)
