@@ -90,11 +90,14 @@ def _add(items: list[str], name: str) -> None:
 
 
 def coverage(cases: list[CaseRun], facts: dict[str, RunFacts]) -> dict[str, list[dict[str, Any]]]:
-    """Every node, tool, model and gate the candidate's runs showed, and whether a case
-    faulted it."""
+    """Every node, tool, model and gate the candidate's traffic and scenario runs showed,
+    and whether a case faulted it (a recovery path only a fault case took is not listed:
+    faulting it would need a second fault)."""
     faulted = {t for c in cases for t in c.faulted}
     seen: dict[str, list[str]] = {"nodes": [], "tools": [], "models": [], "gates": []}
     for c in cases:
+        if c.kind == "fault":
+            continue
         for run_id in c.runs:
             f = facts.get(run_id)
             if f is None:

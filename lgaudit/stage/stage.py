@@ -123,7 +123,8 @@ def stage(
     if suite.baseline:
         _import(suite, "suite.baseline", suite.baseline)
     _check_scenarios(suite, candidate)
-    with Store.open(url) as store:
+    # traffic is read from an existing store; scenarios alone may start a new one
+    with Store.open(url) if suite.traffic else Store(url) as store:
         url = store.url
         sources = select_traffic(store, suite) if suite.traffic else []
     cases = traffic_cases(sources) + scenario_cases(suite)
