@@ -36,9 +36,12 @@ EVENT_KINDS = (
     "state_update",
     "delete",
     "custom",
+    "memory_read",
+    "memory_write",
+    "guard",
 )
 
-RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted", "abandoned"]
 
 #: ``prev_hash`` of the first event of a store.
 GENESIS_HASH = "0" * 64
@@ -67,6 +70,9 @@ class NewRun:
     environment: str | None = None
     started_at: int = field(default_factory=now_us)
     replay: dict[str, Any] | None = None
+    #: the call's config as recorded at ``run_start`` (redacted; not a column): what a
+    #: replay runs under — recursion limit, tags, metadata, configurable keys
+    config: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
