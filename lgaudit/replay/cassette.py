@@ -90,12 +90,15 @@ class RecordedCall:
 class Cassette:
     """The calls of one recorded run, indexed by fork-stable keys."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(
+        self, store: Store, run_id: str, events: list[EventRecord] | None = None
+    ) -> None:
+        """``events``: the run's events, when the caller has read them already."""
         self.store = store
         self.llm: dict[tuple[TaskKey, int, int], RecordedCall] = {}
         self.tools: dict[tuple[TaskKey, int, str, str, int], RecordedCall] = {}
         self._attempts: dict[TaskKey, list[int]] = defaultdict(list)
-        self._load(run_id)
+        self._load(events if events is not None else store.events(run_id))
 
     def attempt(self, key: TaskKey, attempt: int) -> int:
         """The recorded attempt of a task whose calls answer its ``attempt``: the same one,
@@ -104,8 +107,7 @@ class Cassette:
         recorded = [a for a in self._attempts.get(key, ()) if a <= attempt]
         return max(recorded) if recorded else attempt
 
-    def _load(self, run_id: str) -> None:
-        events = self.store.events(run_id)
+    def _load(self, events: list[EventRecord]) -> None:
         expander = EventExpander(self.store)
         tasks: dict[str, TaskRef] = {}
         attempt: dict[str, int] = {}

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from langchain_core.language_models import BaseChatModel
 from langgraph._internal._constants import CONFIG_KEY_RUNTIME
@@ -192,7 +193,7 @@ def _plan(
         continued = _continued_from(store, source, events, checkpoints)
         if continued is not None:  # a resume: replay the human's answer too
             start, inputs = continued
-    tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
+    tape = Cassette(store, source["run_id"], events) if mode is not CassetteMode.OFF else None
     recorded_config = next(
         (e["payload"].get("config") for e in events if e["kind"] == "run_start"), None
     )
@@ -213,10 +214,9 @@ def _run_plan(
     extra_spec: Mapping[str, Any] | None = None,
 ) -> ReplayResult:
     recorder.callback.model_aliases = {n: substitute_name(m) for n, m in swap_models.items()}
-    recorded = recorder.attach(compiled.copy(update={"checkpointer": None}))
     return _execute(
         recorder,
-        recorded,
+        _attached(recorder, compiled),
         plan.source,
         plan.start,
         plan.checkpoints,
@@ -232,6 +232,21 @@ def _run_plan(
         plan.recorded_config,
         extra_spec,
     )
+
+
+_ATTACHED: WeakKeyDictionary[Recorder, dict[int, tuple[Pregel, Any]]] = WeakKeyDictionary()
+
+
+def _attached(recorder: Recorder, compiled: Pregel) -> Any:
+    """The graph bound to the recorder, without its own checkpointer (the replay's thread
+    lives in the store); made once per recorder and graph (building LangGraph's serde
+    allowlist costs more than a small replay)."""
+    graphs = _ATTACHED.setdefault(recorder, {})
+    known = graphs.get(id(compiled))
+    if known is None or known[0] is not compiled:
+        known = (compiled, recorder.attach(compiled.copy(update={"checkpointer": None})))
+        graphs[id(compiled)] = known
+    return known[1]
 
 
 def _execute(

@@ -184,6 +184,9 @@ class Store(CheckpointQueries):
         return matches[0]
 
     def run(self, run_ref: str) -> RunRecord:
+        found = self.runs(run_ids=[run_ref], limit=None) if run_ref else []
+        if found:  # a full run id: no prefix to resolve
+            return found[0]
         run_id = self.resolve_run(run_ref)
         return self.runs(run_ids=[run_id], limit=None)[0]
 
@@ -212,6 +215,8 @@ class Store(CheckpointQueries):
                 for rec in self._run_records(conn, batch):
                     if status is None or rec["status"] == status:
                         out.append(rec)
+                if len(batch) < 500:
+                    break  # the last batch: no need to ask for the next one
         return out if limit is None else out[:limit]
 
     def _run_records(self, conn: Connection, runs: Sequence[Any]) -> list[RunRecord]:
@@ -267,7 +272,13 @@ class Store(CheckpointQueries):
 
     def events(self, run_ref: str, *, kinds: Sequence[str] | None = None) -> list[EventRecord]:
         """A run's events in order (payloads as stored: values by blob reference)."""
+        found = self._events(run_ref, kinds)
+        if found:  # a full run id: no prefix to resolve
+            return found
         run_id = self.resolve_run(run_ref)
+        return found if run_id == run_ref else self._events(run_id, kinds)
+
+    def _events(self, run_id: str, kinds: Sequence[str] | None) -> list[EventRecord]:
         q = select(Event.__table__).where(Event.run_id == run_id).order_by(Event.seq)
         if kinds:
             q = q.where(Event.kind.in_(list(kinds)))
