@@ -90,9 +90,7 @@ class RecordedCall:
 class Cassette:
     """The calls of one recorded run, indexed by fork-stable keys."""
 
-    def __init__(
-        self, store: Store, run_id: str, events: list[EventRecord] | None = None
-    ) -> None:
+    def __init__(self, store: Store, run_id: str, events: list[EventRecord] | None = None) -> None:
         """``events``: the run's events, when the caller has read them already."""
         self.store = store
         self.llm: dict[tuple[TaskKey, int, int], RecordedCall] = {}
