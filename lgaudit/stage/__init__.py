@@ -3,7 +3,7 @@ scenarios with simulated humans, a fault matrix — audit them and give one verd
 (``promote`` or ``block``) from the gate's checks. SPEC "Staging" is the contract."""
 
 from lgaudit.stage.checks import Check
-from lgaudit.stage.stage import StageCase, StageResult, stage
+from lgaudit.stage.staging import StageCase, StageResult, stage
 from lgaudit.stage.suite import CHECKS, Suite
 
 __all__ = ["CHECKS", "Check", "StageCase", "StageResult", "Suite", "stage"]

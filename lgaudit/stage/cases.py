@@ -7,7 +7,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from lgaudit.audit.findings import Finding
 from lgaudit.errors import BadInputError
+from lgaudit.stage.facts import RunFacts
 from lgaudit.stage.suite import Suite
 from lgaudit.store import RunRecord, Store
 
@@ -48,6 +50,10 @@ class CaseRun:
     """The fault targets of the case (``node:NAME``, ``tool:NAME``, ``llm:NAME``)."""
     fired: int = 0
     """How many times a fault was raised."""
+    facts: dict[str, RunFacts] = field(default_factory=dict)
+    """What each of ``runs`` shows, by run id."""
+    findings: list[Finding] = field(default_factory=list)
+    """The audit's findings on ``runs`` (the suite's policy)."""
 
 
 def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:

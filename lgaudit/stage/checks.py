@@ -5,15 +5,13 @@ Pure functions over recorded events and audit findings, like the audit itself.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from lgaudit.audit.budget import call_cost
 from lgaudit.audit.findings import Finding
 from lgaudit.stage.cases import CaseRun
+from lgaudit.stage.facts import RunFacts, add
 from lgaudit.stage.suite import Suite
-from lgaudit.store import EventRecord
 
 _SHOWN = 3  # items named in a check's detail before "and N more"
 
@@ -29,64 +27,6 @@ class Check:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-@dataclass
-class RunFacts:
-    """What one recorded run shows, for coverage, observability, oversight and cost."""
-
-    nodes: list[str] = field(default_factory=list)
-    tools: list[str] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    gates: list[str] = field(default_factory=list)
-    tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced: list[str] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)
-    """What the run's record is missing (observability)."""
-
-
-def run_facts(events: list[EventRecord], suite: Suite) -> RunFacts:
-    facts = RunFacts()
-    opened: Counter[str] = Counter()
-    closed: Counter[str] = Counter()
-    no_usage = 0
-    for e in events:
-        kind, payload = e["kind"], e["payload"]
-        what, _, phase = kind.partition("_")
-        if what in ("node", "llm", "tool"):
-            (opened if phase == "start" else closed)[what] += 1
-        if kind == "node_start" and e["node"] and not str(e["node"]).startswith("__"):
-            _add(facts.nodes, str(e["node"]))
-        elif kind == "tool_start":
-            _add(facts.tools, str(payload.get("tool")))
-        elif kind == "llm_start":
-            _add(facts.models, str(payload.get("model")))
-        elif kind == "interrupt" and e["node"]:
-            _add(facts.gates, str(e["node"]))
-        elif kind == "llm_end":
-            usage = payload.get("usage") or {}
-            facts.tokens += int(usage.get("total_tokens") or 0)
-            if not usage.get("total_tokens"):
-                no_usage += 1
-            cost = call_cost(payload, suite.prices)
-            if cost is None:
-                _add(facts.unpriced, str(payload.get("model")))
-            else:
-                facts.cost_usd += cost
-    if not opened["node"]:
-        facts.gaps.append("no node events")
-    for what, label in (("node", "node"), ("llm", "model call"), ("tool", "tool call")):
-        if opened[what] > closed[what]:
-            facts.gaps.append(f"{opened[what] - closed[what]} {label}(s) with no end or error")
-    if no_usage:
-        facts.gaps.append(f"{no_usage} model call(s) with no token usage")
-    return facts
-
-
-def _add(items: list[str], name: str) -> None:
-    if name not in items:
-        items.append(name)
 
 
 def coverage(cases: list[CaseRun], facts: dict[str, RunFacts]) -> dict[str, list[dict[str, Any]]]:
@@ -109,7 +49,7 @@ def coverage(cases: list[CaseRun], facts: dict[str, RunFacts]) -> dict[str, list
                 ("gates", f.gates),
             ):
                 for name in names:
-                    _add(seen[key], name)
+                    add(seen[key], name)
     prefix = {"nodes": "node", "tools": "tool", "models": "llm", "gates": "node"}
     return {
         key: [{"name": n, "faulted": f"{prefix[key]}:{n}" in faulted} for n in names]
@@ -282,7 +222,7 @@ def _envelope(
         for run_id in c.runs:
             f = facts.get(run_id) or RunFacts()
             for model in f.unpriced:
-                _add(unpriced, model)
+                add(unpriced, model)
             if c.kind != "fault":
                 total += f.cost_usd
             if limit is not None and f.cost_usd > limit:

@@ -9,7 +9,7 @@ from typing import Any
 
 from lgaudit.audit.normalize import summary
 from lgaudit.audit.report import _CSS, _diff
-from lgaudit.stage.stage import StageCase, StageResult
+from lgaudit.stage.staging import StageCase, StageResult
 
 _BAD = ("changed", "failed")
 

@@ -11,12 +11,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.pregel import Pregel
 
+from lgaudit.audit.audit import audit as audit_runs
 from lgaudit.audit.diff import diff as diff_runs
 from lgaudit.errors import LgauditError, StoreError
 from lgaudit.recorder import Recorder
 from lgaudit.replay.engine import replay_with
 from lgaudit.replay.spec import CassetteMode, FaultSpec, load_graph, load_model, parse_fault
 from lgaudit.stage.cases import Case, CaseRun
+from lgaudit.stage.facts import run_facts
 from lgaudit.stage.scenario import run_scenario
 from lgaudit.stage.suite import Scenario, Suite, load_humans
 
@@ -52,22 +54,29 @@ class Session:
 
 
 def run_case(session: Session, case: Case) -> CaseRun:
-    """Run one case; bad input met by one case (a recorded run that cannot be replayed)
-    fails that case with the message, never the whole stage."""
+    """Run one case, then read what its runs show and audit them (in the worker that ran
+    it). Bad input met by one case (a recorded run that cannot be replayed) fails that
+    case with the message, never the whole stage."""
     try:
         if case.kind == "traffic":
-            return _traffic(session, case)
-        if case.kind == "scenario":
+            run = _traffic(session, case)
+        elif case.kind == "scenario":
             assert case.scenario is not None
             scenario = session.suite.scenarios[case.scenario]
-            return run_scenario(session, scenario, name=case.name, kind="scenario", faults=[])
-        return _fault(session, case)
+            run = run_scenario(session, scenario, name=case.name, kind="scenario", faults=[])
+        else:
+            run = _fault(session, case)
     except LgauditError as e:
         if isinstance(e, StoreError):
             raise
         return CaseRun(
             case.name, case.kind, None, case.source_run_id, "failed", "failed", None, str(e)
         )
+    store = session.recorder.store
+    run.facts = {r: run_facts(store.events(r), session.suite.prices) for r in run.runs}
+    if run.runs:
+        run.findings = list(audit_runs(store, run.runs, session.suite.policy).findings)
+    return run
 
 
 def _traffic(session: Session, case: Case) -> CaseRun:
@@ -82,6 +91,10 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         cassette=traffic.cassette,
         spec={"stage": session.spec(case.name, "traffic")},
     )
+    store = recorder.store
+    found = diff_runs(store, source, result.run_id, ignore=traffic.ignore)
+    # only a difference needs telling from noise: the baseline replays are made for those
+    repeat = 0 if found.identical else traffic.repeat_baseline
     baseline = [
         replay_with(
             recorder,
@@ -91,12 +104,10 @@ def _traffic(session: Session, case: Case) -> CaseRun:
             cassette=traffic.cassette,
             spec={"stage": session.spec(case.name, "baseline")},
         ).run_id
-        for _ in range(traffic.repeat_baseline)
+        for _ in range(repeat)
     ]
-    store = recorder.store
-    found = diff_runs(store, source, result.run_id, ignore=traffic.ignore)
     noise: list[str] = []
-    if baseline and not found.identical:
+    if baseline:
         # Diffy's primary and secondary: what differs between runs of one version is noise
         pairs = [(baseline[0], b) for b in baseline[1:]] or [(source, baseline[0])]
         for a, b in pairs:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lgaudit.audit.audit import audit as audit_runs
 from lgaudit.audit.findings import Finding
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import load_graph
@@ -20,7 +19,8 @@ from lgaudit.stage.cases import (
     select_traffic,
     traffic_cases,
 )
-from lgaudit.stage.checks import Check, RunFacts, coverage, gate_checks, run_facts
+from lgaudit.stage.checks import Check, coverage, gate_checks
+from lgaudit.stage.facts import RunFacts
 from lgaudit.stage.runner import run_cases
 from lgaudit.stage.suite import Suite, load_humans
 from lgaudit.store import Store
@@ -130,16 +130,13 @@ def stage(
     cases = traffic_cases(sources) + scenario_cases(suite)
     done = _tracker(progress, len(cases))
     runs = run_cases(suite, url, cases, workers=workers, progress=done)
+    if suite.fault_matrix:
+        faults = fault_cases(_seen(cases, runs))
+        done = _tracker(progress, len(faults))
+        runs += run_cases(suite, url, faults, workers=workers, progress=done)
+    facts = {r: f for c in runs for r, f in c.facts.items()}
+    findings = [f for c in runs for f in c.findings]
     with Store.open(url) as store:
-        facts = _facts(store, suite, runs)
-        if suite.fault_matrix:
-            faults = fault_cases(_seen(cases, runs, facts))
-            done = _tracker(progress, len(faults))
-            fault_runs = run_cases(suite, url, faults, workers=workers, progress=done)
-            facts.update(_facts(store, suite, fault_runs))
-            runs += fault_runs
-        candidate_runs = [r for c in runs for r in c.runs]
-        findings = list(audit_runs(store, candidate_runs, suite.policy).findings)
         broken = _broken(store)
     cover = coverage(runs, facts)
     checks = gate_checks(suite, runs, facts, findings, cover, broken)
@@ -149,7 +146,7 @@ def stage(
         graph=suite.graph,
         verdict=verdict,
         checks=tuple(checks),
-        cases=tuple(_case(c, facts, findings, bool(suite.prices)) for c in runs),
+        cases=tuple(_case(c, bool(suite.prices)) for c in runs),
         coverage=cover,
         require=suite.require,
     )
@@ -196,19 +193,13 @@ def _tracker(
     return step
 
 
-def _facts(store: Store, suite: Suite, runs: list[CaseRun]) -> dict[str, RunFacts]:
-    return {r: run_facts(store.events(r), suite) for c in runs for r in c.runs}
-
-
-def _seen(
-    cases: list[Case], runs: list[CaseRun], facts: dict[str, RunFacts]
-) -> dict[str, dict[str, Case]]:
+def _seen(cases: list[Case], runs: list[CaseRun]) -> dict[str, dict[str, Case]]:
     """Each node, tool and model the candidate's runs showed, with the first case that
     showed it (the fault's carrier)."""
     seen: dict[str, dict[str, Case]] = {"node": {}, "tool": {}, "llm": {}}
     for case, run in zip(cases, runs, strict=True):
         for run_id in run.runs:
-            f = facts.get(run_id) or RunFacts()
+            f = run.facts.get(run_id) or RunFacts()
             for kind, names in (("node", f.nodes), ("tool", f.tools), ("llm", f.models)):
                 for name in names:
                     seen[kind].setdefault(name, case)
@@ -224,10 +215,8 @@ def _broken(store: Store) -> dict[str, str]:
     return {str(bad["run_id"]): f"event {bad['seq']}: {bad['reason']}"}
 
 
-def _case(
-    run: CaseRun, facts: dict[str, RunFacts], findings: list[Finding], priced: bool
-) -> StageCase:
-    mine = [facts.get(r) or RunFacts() for r in run.runs]
+def _case(run: CaseRun, priced: bool) -> StageCase:
+    mine = [run.facts.get(r) or RunFacts() for r in run.runs]
     known = priced and not any(f.unpriced for f in mine)
     return StageCase(
         case=run.case,
@@ -237,7 +226,7 @@ def _case(
         status=run.status,
         outcome=run.outcome,
         first_divergence=run.first_divergence,
-        findings=tuple(f for f in findings if f.run_id in run.runs),
+        findings=tuple(run.findings),
         tokens=sum(f.tokens for f in mine),
         cost_usd=round(sum(f.cost_usd for f in mine), 6) if known else None,
         detail=run.detail,
