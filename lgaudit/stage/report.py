@@ -191,8 +191,8 @@ def _case_section(c: StageCase, anchor: str) -> str:
     if c.detail:
         out.append(f"<p>{_e(c.detail)}</p>")
     if c.noise:
-        noise = _e(", ".join(c.noise))
-        out.append(f"<p>noise (differs between baseline runs): <code>{noise}</code></p>")
+        noise, runs = _e(", ".join(c.noise)), _e(", ".join(r[:12] for r in c.baseline_runs))
+        out.append(f"<p>noise (differs between baseline runs {runs}): <code>{noise}</code></p>")
     if c.findings:
         items = "".join(
             f'<li><span class="bad">{_e(f.rule)}</span> {_e(f.message)}</li>' for f in c.findings

@@ -165,7 +165,9 @@ def _fault(session: Session, case: Case) -> CaseRun:
     else:
         assert case.scenario is not None
         scenario = session.suite.scenarios[case.scenario]
-        run = run_scenario(session, scenario, name=case.name, kind="fault", faults=[fault])
+        run = run_scenario(
+            session, scenario, name=case.name, kind="fault", faults=[fault], judge=False
+        )
         fired = run.fired
     run.outcome = _fault_outcome(session, run, fired)
     return run
@@ -173,7 +175,9 @@ def _fault(session: Session, case: Case) -> CaseRun:
 
 def _fault_outcome(session: Session, run: CaseRun, fired: int) -> str:
     if not fired:
-        run.detail = f"the fault was never raised: the candidate did not reach it ({run.detail})"
+        run.detail = "the fault was never raised: the candidate did not reach it" + (
+            f" ({run.detail})" if run.detail else ""
+        )
         return "failed"
     statuses = [session.recorder.store.run(r)["status"] for r in run.runs]
     if "running" in statuses:

@@ -30,10 +30,16 @@ MAX_ROUNDS = 100
 
 
 def run_scenario(
-    session: Session, scenario: Scenario, *, name: str, kind: str, faults: list[FaultSpec]
+    session: Session,
+    scenario: Scenario,
+    *,
+    name: str,
+    kind: str,
+    faults: list[FaultSpec],
+    judge: bool = True,
 ) -> CaseRun:
-    """Run ``scenario`` (with ``faults`` on top of its own ``inject``) and judge its
-    ``expect``; a fault case's outcome is decided by the caller."""
+    """Run ``scenario`` (with ``faults`` on top of its own ``inject``) and, with ``judge``,
+    hold it to its ``expect`` (a fault case's outcome is decided by the caller)."""
     recorder = session.recorder
     thread_id = f"stage-{uuid.uuid4().hex[:12]}"
     swaps = session.models(scenario)
@@ -84,9 +90,8 @@ def run_scenario(
     runs = [r["run_id"] for r in reversed(recorder.store.runs(thread_id=thread_id, limit=None))]
     last = recorder.store.run(runs[-1]) if runs else None
     status = last["status"] if last else "failed"
-    ok, why = _expected(scenario, status, _final_state(session, graph, config))
-    if detail is None and not ok:
-        detail = why
+    if judge and detail is None:
+        detail = _expected(scenario, status, _final_state(session, graph, config))
     return CaseRun(
         case=name,
         kind=kind,
@@ -121,14 +126,13 @@ def _final_state(session: Session, graph: Any, config: dict[str, Any]) -> Any:
     return session.recorder.jsonable(graph.get_state(config).values)
 
 
-def _expected(scenario: Scenario, status: str, state: Any) -> tuple[bool, str | None]:
+def _expected(scenario: Scenario, status: str, state: Any) -> str | None:
+    """What the scenario's ``expect`` did not get, or ``None``."""
     if scenario.expect_status is not None and status != scenario.expect_status:
-        return False, f"expected status {scenario.expect_status}, got {status}"
+        return f"expected status {scenario.expect_status}, got {status}"
     if scenario.expect_state is not None:
-        missing = _mismatch(scenario.expect_state, state, "state")
-        if missing is not None:
-            return False, missing
-    return True, None
+        return _mismatch(scenario.expect_state, state, "state")
+    return None
 
 
 def _mismatch(expected: Any, actual: Any, path: str) -> str | None:

@@ -28,8 +28,9 @@ from lgaudit.store import Store
 
 @dataclass(frozen=True)
 class StageCase:
-    """One case of a stage, as ``lgaudit stage --json`` prints it (``to_json``); ``detail``,
-    ``runs``, ``noise`` and ``diff`` are for the text and HTML reports."""
+    """One case of a stage, as ``lgaudit stage --json`` prints it (``to_json``); ``detail``
+    (why it failed), ``runs`` (all its runs), ``noise`` (paths that differ between the
+    ``baseline_runs``) and ``diff`` (against its source) are for the text and HTML reports."""
 
     case: str
     kind: str
@@ -44,6 +45,7 @@ class StageCase:
     detail: str | None = None
     runs: tuple[str, ...] = ()
     noise: tuple[str, ...] = ()
+    baseline_runs: tuple[str, ...] = ()
     diff: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def stage(
         suite = replace(suite, graph=graph)
     if workers < 1:
         raise BadInputError(f"--workers must be at least 1, not {workers}")
-    candidate = _import(suite, "suite.graph", suite.graph)
+    candidate = _import(suite, "--graph" if graph else "suite.graph", suite.graph)
     if suite.baseline:
         _import(suite, "suite.baseline", suite.baseline)
     _check_scenarios(suite, candidate)
@@ -232,5 +234,6 @@ def _case(run: CaseRun, priced: bool) -> StageCase:
         detail=run.detail,
         runs=tuple(run.runs),
         noise=tuple(run.noise),
+        baseline_runs=tuple(run.baseline_runs),
         diff=run.diff,
     )
