@@ -471,12 +471,20 @@ name = "agent down"
 input = { messages = [{ type = "human", content = "Weather in Oslo?" }] }
 inject = ["agent:ConnectionError"]
 expect = { status = "succeeded" }
+[[scenario]]
+name = "agent down, as expected"
+input = { messages = [{ type = "human", content = "Weather in Oslo?" }] }
+inject = ["agent:ConnectionError"]
+expect = { status = "failed" }
 [gate]
 require = ["scenarios"]
 """
     result = stage(suite(tmp_path, text), url=db_url)
-    cheap, down = result.cases
+    cheap, down, expected = result.cases
     assert cheap.outcome == "passed" and cheap.tokens == 10  # the cheap model's 5 + 5
     assert down.outcome == "failed" and down.status == "failed"
-    assert (down.detail or "").startswith("the run failed: ConnectionError")
+    assert (down.detail or "").startswith(
+        "expected status succeeded, got failed (the run failed: ConnectionError"
+    )
+    assert expected.outcome == "passed" and expected.status == "failed"
     assert result.coverage["nodes"] == [{"name": "agent", "faulted": True}]

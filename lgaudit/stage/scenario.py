@@ -54,7 +54,8 @@ def run_scenario(
     graph = session.attached
     answer = _human(scenario.humans, session.human(scenario))
     given: list[tuple[str, Any, int]] = []
-    detail: str | None = None
+    detail: str | None = None  # why the scenario could not go on
+    broke: str | None = None  # why its run failed (an ``expect`` may ask for that)
     value: Any = scenario.input
     with interceptor.active():
         for round_ in range(MAX_ROUNDS + 1):
@@ -64,7 +65,7 @@ def run_scenario(
                 else:
                     graph.invoke(value, config)
             except Exception as e:  # noqa: BLE001 - the run failed: recorded, judged below
-                detail = f"the run failed: {type(e).__name__}: {e}"
+                broke = f"the run failed: {type(e).__name__}: {e}"
                 break
             pending = [(t.name, i) for t in graph.get_state(config).tasks for i in t.interrupts]
             if not pending:
@@ -92,6 +93,10 @@ def run_scenario(
     status = last["status"] if last else "failed"
     if judge and detail is None:
         detail = _expected(scenario, status, _final_state(session, graph, config))
+        if broke is not None and (detail is not None or scenario.expect_status is None):
+            detail = f"{detail} ({broke})" if detail else broke
+    elif detail is None:
+        detail = broke
     return CaseRun(
         case=name,
         kind=kind,

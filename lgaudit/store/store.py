@@ -199,7 +199,15 @@ class Store(CheckpointQueries):
         run_ids: Sequence[str] | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first, with status, counts and tokens derived from their events."""
-        q = select(Run).order_by(Run.started_at.desc(), Run.run_id.desc())
+        # the event count rides on the runs query (an index range per run, one round trip)
+        count = (
+            select(func.count())
+            .where(Event.run_id == Run.run_id)
+            .correlate(Run)
+            .scalar_subquery()
+            .label("event_count")
+        )
+        q = select(Run, count).order_by(Run.started_at.desc(), Run.run_id.desc())
         if thread_id is not None:
             q = q.where(Run.thread_id == thread_id)
         if run_ids is not None:
@@ -221,13 +229,7 @@ class Store(CheckpointQueries):
 
     def _run_records(self, conn: Connection, runs: Sequence[Any]) -> list[RunRecord]:
         ids = [r.run_id for r in runs]
-        counts = dict(
-            conn.execute(
-                select(Event.run_id, func.count())
-                .where(Event.run_id.in_(ids))
-                .group_by(Event.run_id)
-            ).all()
-        )
+        counts = {r.run_id: r.event_count for r in runs}
         ends: dict[str, tuple[str, str, int]] = {}
         tokens: dict[str, int] = defaultdict(int)
         q = (
