@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,11 +68,21 @@ def record_traffic(url: str, runs: int) -> list[str]:
         return [r["run_id"] for r in rec.store.runs(limit=runs)]
 
 
-def time_stage(suite: str, url: str, workers: int) -> tuple[float, int, str]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (workers, writer processes)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_stage(suite: str, url: str, workers: int) -> tuple[float, float, int, str]:
+    """Wall and CPU seconds of one stage, its case count and its verdict."""
+    cpu, start = cpu_seconds(), time.perf_counter()
     result = stage(suite, url=url, workers=workers)
     elapsed = time.perf_counter() - start
-    return elapsed, len(result.cases), result.verdict
+    return elapsed, cpu_seconds() - cpu, len(result.cases), result.verdict
 
 
 def time_loop(url: str, run_ids: list[str]) -> float:
@@ -100,29 +111,31 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--loop-runs", type=int, default=6)
     args = parser.parse_args()
-    print("| backend | runs | how | cases | wall (s) | cases/s | per run (s) |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("| backend | runs | how | cases | wall (s) | cases/s | per run (s) | CPU ms/case |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     for backend in args.backend or ["sqlite", "postgresql"]:
         with database(backend) as url, tempfile.TemporaryDirectory() as tmp:
             run_ids = record_traffic(url, args.runs)
             suite = Path(tmp) / "suite.toml"
             suite.write_text(SUITE.format(limit=args.runs), encoding="utf-8")
             for workers in (1, 2):
-                times = []
+                times, cpus = [], []
                 for _ in range(args.reps):
-                    elapsed, cases, verdict = time_stage(str(suite), url, workers)
+                    elapsed, cpu, cases, verdict = time_stage(str(suite), url, workers)
                     assert verdict == "promote" and cases == args.runs, (verdict, cases)
                     times.append(elapsed)
-                wall = statistics.median(times)
+                    cpus.append(cpu)
+                wall, cpu = statistics.median(times), statistics.median(cpus)
                 print(
                     f"| {backend} | {args.runs} | `lgaudit.stage`, {workers} worker(s) | "
-                    f"{cases} | {wall:.2f} | {cases / wall:.1f} | {wall / cases:.3f} |"
+                    f"{cases} | {wall:.2f} | {cases / wall:.1f} | {wall / cases:.3f} | "
+                    f"{cpu / cases * 1000:.0f} |"
                 )
             per_run = time_loop(url, run_ids[: args.loop_runs])
             print(
                 f"| {backend} | {args.loop_runs} | `lgaudit replay` + `lgaudit diff` "
                 f"subprocesses | {args.loop_runs} | {per_run * args.loop_runs:.2f} | "
-                f"{1 / per_run:.2f} | {per_run:.3f} |"
+                f"{1 / per_run:.2f} | {per_run:.3f} | - |"
             )
 
 
