@@ -1,6 +1,6 @@
-"""The gate: what each suite run shows (``RunFacts``), the coverage, and the seven checks.
+"""The gate: the coverage and the seven checks, each with a detail a reviewer can act on.
 
-Pure functions over recorded events and audit findings, like the audit itself.
+Pure functions over what the cases' runs showed (``RunFacts``) and their audit findings.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
@@ -36,6 +36,29 @@ from lgaudit.store.serialization import BlobCache, ValueCodec, safe_serializer
 from lgaudit.store.writer import ChainWriter, plan_append
 
 _MIN_PREFIX = 6
+
+# the event count rides on the runs query (an index range per run, one round trip)
+_EVENT_COUNT = (
+    select(func.count())
+    .where(Event.run_id == Run.run_id)
+    .correlate(Run)
+    .scalar_subquery()
+    .label("event_count")
+)
+_ENDS = (
+    select(Event.run_id, Event.kind, Event.payload, Event.ts)
+    .where(Event.kind.in_(["run_end", "run_error", "llm_end"]))
+    .order_by(Event.gseq)
+)
+# one run by its full id: built once (statement building and cache keys cost more than the
+# lookup itself)
+_RUN_BY_ID = select(Run, _EVENT_COUNT).where(Run.run_id == bindparam("run_id"))
+_RUN_ENDS = _ENDS.where(Event.run_id == bindparam("run_id"))
+_RUN_EVENTS = select(Event.__table__).where(Event.run_id == bindparam("run_id")).order_by(Event.seq)
+_THREAD_EVENTS = (
+    select(Event.__table__).where(Event.thread_id == bindparam("thread_id")).order_by(Event.gseq)
+)
+_THREAD_EVENTS_UPTO = _THREAD_EVENTS.where(Event.gseq <= bindparam("upto"))
 
 
 class Store(CheckpointQueries):
@@ -184,9 +207,11 @@ class Store(CheckpointQueries):
         return matches[0]
 
     def run(self, run_ref: str) -> RunRecord:
-        found = self.runs(run_ids=[run_ref], limit=None) if run_ref else []
-        if found:  # a full run id: no prefix to resolve
-            return found[0]
+        with translate_errors(), self._read.connect() as conn:
+            # a full run id (what code passes): statements built once, nothing to resolve
+            rows = conn.execute(_RUN_BY_ID, {"run_id": run_ref}).all() if run_ref else []
+            if rows:
+                return self._run_records(conn, rows)[0]
         run_id = self.resolve_run(run_ref)
         return self.runs(run_ids=[run_id], limit=None)[0]
 
@@ -199,15 +224,7 @@ class Store(CheckpointQueries):
         run_ids: Sequence[str] | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first, with status, counts and tokens derived from their events."""
-        # the event count rides on the runs query (an index range per run, one round trip)
-        count = (
-            select(func.count())
-            .where(Event.run_id == Run.run_id)
-            .correlate(Run)
-            .scalar_subquery()
-            .label("event_count")
-        )
-        q = select(Run, count).order_by(Run.started_at.desc(), Run.run_id.desc())
+        q = select(Run, _EVENT_COUNT).order_by(Run.started_at.desc(), Run.run_id.desc())
         if thread_id is not None:
             q = q.where(Run.thread_id == thread_id)
         if run_ids is not None:
@@ -232,12 +249,11 @@ class Store(CheckpointQueries):
         counts = {r.run_id: r.event_count for r in runs}
         ends: dict[str, tuple[str, str, int]] = {}
         tokens: dict[str, int] = defaultdict(int)
-        q = (
-            select(Event.run_id, Event.kind, Event.payload, Event.ts)
-            .where(Event.run_id.in_(ids), Event.kind.in_(["run_end", "run_error", "llm_end"]))
-            .order_by(Event.gseq)
-        )
-        for run_id, kind, payload, ts in conn.execute(q):
+        if len(ids) == 1:
+            rows = conn.execute(_RUN_ENDS, {"run_id": ids[0]})
+        else:
+            rows = conn.execute(_ENDS.where(Event.run_id.in_(ids)))
+        for run_id, kind, payload, ts in rows:
             data = json.loads(payload)
             if kind == "llm_end":
                 tokens[run_id] += int((data.get("usage") or {}).get("total_tokens") or 0)
@@ -281,11 +297,9 @@ class Store(CheckpointQueries):
         return found if run_id == run_ref else self._events(run_id, kinds)
 
     def _events(self, run_id: str, kinds: Sequence[str] | None) -> list[EventRecord]:
-        q = select(Event.__table__).where(Event.run_id == run_id).order_by(Event.seq)
-        if kinds:
-            q = q.where(Event.kind.in_(list(kinds)))
+        q = _RUN_EVENTS.where(Event.kind.in_(list(kinds))) if kinds else _RUN_EVENTS
         with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q)]
+            return [event_record(e) for e in conn.execute(q, {"run_id": run_id})]
 
     def show(self, run_ref: str) -> dict[str, Any]:
         """``{"run": RunRecord, "events": [...]}`` with values expanded (``lgaudit show``)."""
@@ -296,11 +310,10 @@ class Store(CheckpointQueries):
 
     def thread_events(self, thread_id: str, *, upto_gseq: int | None = None) -> list[EventRecord]:
         """Every event of a thread (all its runs) in global order."""
-        q = select(Event.__table__).where(Event.thread_id == thread_id).order_by(Event.gseq)
-        if upto_gseq is not None:
-            q = q.where(Event.gseq <= upto_gseq)
+        q = _THREAD_EVENTS if upto_gseq is None else _THREAD_EVENTS_UPTO
+        params = {"thread_id": thread_id, "upto": upto_gseq}
         with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q)]
+            return [event_record(e) for e in conn.execute(q, params)]
 
     def iter_chain(self, *, run_id: str | None = None, batch: int = 2000) -> Iterator[Any]:
         """Stored event rows in chain order, in batches (for verify)."""
