@@ -9,6 +9,7 @@ import os
 from lgaudit.errors import (
     AppendOnlyViolation,
     BadInputError,
+    GuardTripped,
     LgauditError,
     SchemaError,
     StoreError,
@@ -22,6 +23,7 @@ if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
     from lgaudit.replay import CassetteMode, ReplayResult, replay
     from lgaudit.stage import StageResult, stage
     from lgaudit.store import EVENT_KINDS, AuditSaver, Store
+    from lgaudit.store.kills import Kill, kill, kills, lift_kill
 
 __all__ = [
     "EVENT_KINDS",
@@ -31,6 +33,8 @@ __all__ = [
     "BadInputError",
     "CassetteMode",
     "Finding",
+    "GuardTripped",
+    "Kill",
     "LgauditError",
     "Policy",
     "Recorder",
@@ -44,6 +48,9 @@ __all__ = [
     "UnknownRunError",
     "audit",
     "diff",
+    "kill",
+    "kills",
+    "lift_kill",
     "replay",
     "stage",
 ]

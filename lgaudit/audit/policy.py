@@ -22,6 +22,10 @@
     [state]
     owners = { output = ["execute"] }   # state keys only these nodes may write
 
+    [rate]                              # enforced live by a guarded recorder, per thread
+    max_llm_calls_per_minute = 60
+    max_tool_calls_per_minute = 120
+
 Anything else — an unknown table or key, a value of the wrong type, a file that is
 missing or not TOML — is ``BadInputError`` naming the file and the key.
 """
@@ -37,6 +41,7 @@ from lgaudit.errors import BadInputError
 
 DEFAULT_APPROVE: tuple[Any, ...] = ("yes", "approve", True)
 BUDGET_KEYS = ("max_steps", "max_node_repeats", "max_llm_calls", "max_tool_calls", "max_tokens")
+RATE_KEYS = ("max_llm_calls_per_minute", "max_tool_calls_per_minute")
 COST_KEYS = ("max_cost_usd", "prices")
 
 
@@ -65,6 +70,7 @@ class Policy:
     has_approval: bool = False
     max_cost_usd: float | None = None
     prices: dict[str, Price] = field(default_factory=dict)
+    rate: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -83,7 +89,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
         """Validate a parsed policy (the TOML document as a dict)."""
-        _only(data, ("approval", "budget", "state"), source, "")
+        _only(data, ("approval", "budget", "state", "rate"), source, "")
         approval = _table(data, "approval", source)
         _only(
             approval,
@@ -96,9 +102,12 @@ class Policy:
         max_cost, prices = cost_limits(budget, source, "budget.")
         state = _table(data, "state", source)
         _only(state, ("owners",), source, "state.")
-        for key, value in budget.items():
-            if type(value) is not int or value < 0:
-                raise BadInputError(f"{source}: budget.{key} must be a non-negative integer")
+        rate = _table(data, "rate", source)
+        _only(rate, RATE_KEYS, source, "rate.")
+        for name, table in (("budget", budget), ("rate", rate)):
+            for key, value in table.items():
+                if type(value) is not int or value < 0:
+                    raise BadInputError(f"{source}: {name}.{key} must be a non-negative integer")
         owners = state.get("owners", {})
         if not isinstance(owners, dict):
             raise BadInputError(f"{source}: state.owners must be a table of key = [nodes]")
@@ -124,6 +133,7 @@ class Policy:
             has_approval=bool(approval),
             max_cost_usd=max_cost,
             prices=prices,
+            rate=dict(rate),
         )
 
     def approves(self, value: Any) -> bool:
