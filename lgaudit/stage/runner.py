@@ -15,6 +15,7 @@ from lgaudit.audit.audit import audit as audit_runs
 from lgaudit.audit.diff import diff as diff_runs
 from lgaudit.errors import LgauditError, StoreError
 from lgaudit.recorder import Recorder
+from lgaudit.recorder.recorder import Durability
 from lgaudit.replay.engine import replay_with
 from lgaudit.replay.spec import CassetteMode, FaultSpec, load_graph, load_model, parse_fault
 from lgaudit.stage.cases import Case, CaseRun
@@ -28,11 +29,11 @@ Progress = Callable[[CaseRun], None]
 class Session:
     """What every case of one process shares: the imported graphs and one recorder."""
 
-    def __init__(self, suite: Suite, url: str) -> None:
+    def __init__(self, suite: Suite, url: str, *, durability: Durability = "batched") -> None:
         self.suite = suite
         self.candidate: Pregel = load_graph(suite.graph)
         self.baseline: Pregel | None = load_graph(suite.baseline) if suite.baseline else None
-        self.recorder = Recorder(url, environment=suite.environment)
+        self.recorder = Recorder(url, environment=suite.environment, durability=durability)
         self.attached = self.recorder.attach(self.candidate)
         self._models: dict[str, BaseChatModel] = {}
 
@@ -250,7 +251,10 @@ def _in_workers(
 
 def _worker(suite: Suite, url: str, cases: list[tuple[int, Case]], results: Any) -> None:
     try:
-        session = Session(suite, url)
+        # workers fill the cores: on SQLite (no fsync per commit in WAL mode) a writer
+        # process beside each only adds its IPC; PostgreSQL commits want the batching
+        sqlite = url.startswith("sqlite")
+        session = Session(suite, url, durability="sync" if sqlite else "batched")
     except Exception as e:  # noqa: BLE001 - reported to the parent, which fails the stage
         results.put(("error", -1, f"{type(e).__name__}: {e}"))
         return
