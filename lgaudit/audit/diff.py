@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lgaudit.audit.deep import differences
+from lgaudit.audit.lineage import branch_of
 from lgaudit.audit.normalize import canonical, comparable_pair, normalize
 from lgaudit.audit.steps import StepView, TaskView, run_steps
 from lgaudit.audit.trace import TraceLoader
@@ -55,23 +56,39 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
 
     ``ignore`` holds paths (``state.output``, ``llm``, glob patterns like
     ``state.*.created``) whose differences do not count. A replay diffed against its parent
-    is compared from its fork point (the parent's earlier steps are not compared).
+    is compared from its fork point (the parent's earlier steps are not compared), and so
+    is a run LangGraph's time travel made from the other's checkpoint (``invoke`` from an
+    old checkpoint, ``update_state`` then ``invoke``: see ``lgaudit.audit.lineage``).
     """
     loader = TraceLoader(store)
     trace_a, trace_b = loader.run(a), loader.run(b)
     run_a = next(iter(trace_a.runs.values()))
     run_b = next(iter(trace_b.runs.values()))
-    steps_a = run_steps(trace_a, run_a["run_id"])
-    steps_b = run_steps(trace_b, run_b["run_id"])
     fork = fork_step(run_a, run_b, trace_a.events)
     replayed = run_b
     if fork is None:  # ``a`` may be the replay of ``b``: compare from its fork point too
         fork, replayed = fork_step(run_b, run_a, trace_b.events), run_a
+    branch = None
+    if fork is None and run_a["thread_id"] and run_a["thread_id"] == run_b["thread_id"]:
+        # LangGraph's own time travel: one run re-executed or forked from the other's
+        branch, replayed = branch_of(loader, trace_a, trace_b, run_b["run_id"]), run_b
+        if branch is None:
+            branch, replayed = branch_of(loader, trace_b, trace_a, run_a["run_id"]), run_a
+        fork = branch.fork_step if branch is not None else None
+    shifted = (branch.fork_step, branch.shift) if branch is not None else None
+    steps_a = run_steps(trace_a, run_a["run_id"], shifted=shifted if replayed is run_a else None)
+    steps_b = run_steps(trace_b, run_b["run_id"], shifted=shifted if replayed is run_b else None)
     entries: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
+    start: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
     if fork is not None and (replayed.get("replay") or {}).get("patch") is not None:
-        # what the replay's patch changed, at the step it was applied to
-        entry = _patched(steps_a, steps_b, fork, ignore)
+        start = (_state_at(steps_a, fork), _state_at(steps_b, fork))
+    elif branch is not None and branch.updated:
+        own = _state_at(steps_b if replayed is run_a else steps_a, fork)
+        start = (branch.start_state, own) if replayed is run_a else (own, branch.start_state)
+    if start is not None:
+        # what the patch or update changed, at the step it was applied to
+        entry = _patched(*start, fork, ignore)
         if entry is not None:
             entries.append(entry)
             first = {"step": fork, **{k: entry["differences"][0][k] for k in _FIRST}}
@@ -134,16 +151,21 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
 _FIRST = ("node", "kind", "path", "a", "b")
 
 
+def _state_at(steps: list[StepView], step: int) -> dict[str, Any] | None:
+    return next((s.state for s in steps if s.key == ("", step)), None)
+
+
 def _patched(
-    steps_a: list[StepView], steps_b: list[StepView], fork: int, ignore: Sequence[str]
+    state_a: dict[str, Any] | None,
+    state_b: dict[str, Any] | None,
+    fork: int,
+    ignore: Sequence[str],
 ) -> dict[str, Any] | None:
-    """The state differences a patched replay starts from (its fork step's state is the
-    patched one), as an entry of the fork step; ``None`` if the patch changed nothing."""
-    sa = next((s for s in steps_a if s.key == ("", fork)), None)
-    sb = next((s for s in steps_b if s.key == ("", fork)), None)
-    if sa is None or sb is None or sa.state is None or sb.state is None:
+    """The state differences a patched replay or an updated branch starts from (the state
+    at its fork step), as an entry of the fork step; ``None`` if they changed nothing."""
+    if state_a is None or state_b is None:
         return None
-    va, vb = comparable_pair(sa.state, sb.state)
+    va, vb = comparable_pair(state_a, state_b)
     found = [
         _d("state", None, path, x, y)
         for path, x, y in differences(va, vb, "state")

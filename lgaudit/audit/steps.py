@@ -80,8 +80,16 @@ def namespace_labels(events: list[Event]) -> dict[str, str]:
     return labels
 
 
-def run_steps(trace: Trace, run_id: str) -> list[StepView]:
-    """The steps of one run, in logical order."""
+def run_steps(
+    trace: Trace, run_id: str, *, shifted: tuple[int, int] | None = None
+) -> list[StepView]:
+    """The steps of one run, in logical order.
+
+    ``shifted`` is ``(fork_step, shift)`` for a run whose top-level steps after
+    ``fork_step`` run ``shift`` steps ahead of the run it branched from (a fork or an
+    update is a step of its own): they are numbered as that run's. A replay's own spec
+    says so (``step_shift``) when ``shifted`` is not given.
+    """
     events = trace.by_run.get(run_id, [])
     labels = namespace_labels(events)
     steps: dict[tuple[str, int], StepView] = {}
@@ -89,15 +97,18 @@ def run_steps(trace: Trace, run_id: str) -> list[StepView]:
 
     run = trace.runs.get(run_id)
     replay = (run.get("replay") if run else None) or {}
-    shift, forked_at = int(replay.get("step_shift") or 0), replay.get("from_step")
+    forked_at, shift = shifted or (replay.get("from_step"), int(replay.get("step_shift") or 0))
 
     def step_of(e: Event) -> StepView:
-        step = e["step"]
-        if shift and not e.get("checkpoint_ns") and isinstance(forked_at, int) and step > forked_at:
-            step -= shift  # the patch's own step is the fork's: it shows as its state
+        step, clock = e["step"], trace.clock(e)
+        if shift and isinstance(forked_at, int):
+            if not e.get("checkpoint_ns") and step > forked_at:
+                step -= shift  # the patch's own step is the fork's: it shows as its state
+            if len(clock) > 1 and clock[1] > forked_at:  # the top-level step it is under
+                clock = (clock[0], clock[1] - shift, *clock[2:])
         key = (labels[e.get("checkpoint_ns") or ""], step)
         if key not in steps:
-            steps[key] = StepView(key[0], key[1], trace.clock(e))
+            steps[key] = StepView(key[0], key[1], clock)
         return steps[key]
 
     pending_llm: dict[str, list[dict[str, Any]]] = defaultdict(list)
