@@ -4,10 +4,20 @@ re-execution of one is identical to its original."""
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from typing import Any
 
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy, interrupt
 from typing_extensions import NotRequired, TypedDict
+
+#: live calls of the functional graphs' tasks (a strict replay makes none)
+CALLS: Counter[str] = Counter()
 
 
 class JokeState(TypedDict):
@@ -32,3 +42,62 @@ def joke_graph() -> Any:
     builder.add_edge("generate_topic", "write_joke")
     builder.add_edge("write_joke", END)
     return builder.compile(name="jokes")
+
+
+# -- the Functional API ------------------------------------------------------------------
+
+
+def essay_workflow() -> Any:
+    """An ``@entrypoint`` with its own checkpointer and three ``@task``s: a model writes the
+    essay, a human reviews it (``interrupt``), and only an approved essay is published."""
+    model = GenericFakeChatModel(messages=itertools.cycle([AIMessage("Cats sleep a lot.")]))
+
+    @task
+    def write_essay(topic: str) -> str:
+        CALLS["write_essay"] += 1
+        return str(model.invoke(f"Write an essay about {topic}").content)
+
+    @task
+    def review(essay: str) -> dict[str, Any]:
+        answer = interrupt({"question": "publish this essay?", "essay": essay})
+        return {"approved": answer == "approve"}
+
+    @task
+    def publish(essay: str) -> str:
+        CALLS["publish"] += 1
+        return f"published: {essay}"
+
+    @entrypoint(checkpointer=InMemorySaver())
+    def essay_flow(topic: str) -> dict[str, Any]:
+        essay = write_essay(topic).result()
+        verdict = review(essay).result()
+        published = publish(essay).result() if verdict["approved"] else None
+        return {"essay": essay, "approved": verdict["approved"], "published": published}
+
+    return essay_flow
+
+
+FLAKY = {"calls": 0}
+
+
+def retrying_workflow() -> Any:
+    """A ``@task`` with a retry policy that fails on its first call."""
+
+    @task(retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.01, retry_on=TimeoutError))
+    def fetch(city: str) -> str:
+        FLAKY["calls"] += 1
+        if FLAKY["calls"] == 1:
+            raise TimeoutError(f"upstream slow for {city}")
+        return f"sunny in {city}"
+
+    @task
+    def shout(text: str) -> str:
+        if text == "boom":
+            raise ValueError("cannot shout boom")
+        return text.upper()
+
+    @entrypoint(checkpointer=InMemorySaver())
+    def weather(city: str) -> str:
+        return shout(fetch(city).result() if city != "boom" else "boom").result()
+
+    return weather

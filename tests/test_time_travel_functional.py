@@ -96,3 +96,135 @@ async def test_time_travel_fork_and_re_execution_diff_from_the_checkpoint(
     # re-executing an unchanged graph from the old checkpoint did what the original did
     assert first_divergence(db_url, first, re_executed) == (0, None)
     assert first_divergence(db_url, re_executed, first) == (0, None)
+
+
+# -- the Functional API --------------------------------------------------------------------
+
+POLICY = """
+[approval]
+gates = ["review"]
+protected = ["publish"]
+approve = ["approve"]
+"""
+
+
+def record_essay(db_url: str, thread: str, answer: str) -> tuple[dict[str, Any], list[str]]:
+    """An essay written, reviewed by a human (interrupt, then ``Command(resume=answer)``)."""
+    from langgraph.types import Command
+
+    config = {"configurable": {"thread_id": thread}}
+    with Recorder(db_url) as rec:
+        flow = rec.attach(sg.essay_workflow())
+        asked = flow.invoke("cats", config)
+        assert asked["__interrupt__"][0].value["question"] == "publish this essay?"
+        result = flow.invoke(Command(resume=answer), config)
+    return result, [r["run_id"] for r in thread_runs(db_url, thread)]
+
+
+def node_events(db_url: str, run_id: str) -> list[dict[str, Any]]:
+    _, shown = lgaudit(db_url, "show", run_id)
+    return [e for e in shown["events"] if e["kind"].startswith("node_")]
+
+
+def test_functional_tasks_are_recorded_as_nodes(db_url: str) -> None:
+    result, (asked, resumed) = record_essay(db_url, "essay", "approve")
+    assert result == {
+        "essay": "Cats sleep a lot.",
+        "approved": True,
+        "published": "published: Cats sleep a lot.",
+    }
+    assert [r["status"] for r in thread_runs(db_url, "essay")] == ["interrupted", "succeeded"]
+    # each task call is a node: its name, input and output, under the entrypoint's step
+    nodes = node_events(db_url, asked)
+    starts = [(e["node"], e["payload"]["input"]) for e in nodes if e["kind"] == "node_start"]
+    assert starts == [
+        ("essay_flow", "cats"),
+        ("write_essay", {"topic": "cats"}),
+        ("review", {"essay": "Cats sleep a lot."}),
+    ]
+    ends = {e["node"]: e["payload"] for e in nodes if e["kind"] == "node_end"}
+    assert ends["write_essay"]["output"] == "Cats sleep a lot."
+    assert ends["review"]["status"] == "interrupted"
+    assert {e["step"] for e in nodes} == {0}
+    _, shown = lgaudit(db_url, "show", asked)
+    events = shown["events"]
+    (llm,) = [e for e in events if e["kind"] == "llm_end"]
+    assert llm["node"] == "write_essay" and llm["model"] == "GenericFakeChatModel"
+    (asked_human,) = [e for e in events if e["kind"] == "interrupt"]
+    assert asked_human["node"] == "review"
+    # the resume re-runs the entrypoint: the finished task is not called again
+    nodes = node_events(db_url, resumed)
+    assert [e["node"] for e in nodes if e["kind"] == "node_start"] == [
+        "essay_flow",
+        "review",
+        "publish",
+    ]
+    # every write names its task and node (the resume's own write belongs to no task)
+    for run in (asked, resumed):
+        _, shown = lgaudit(db_url, "show", run)
+        starts = {e["task_id"]: e["node"] for e in shown["events"] if e["kind"] == "node_start"}
+        for w in [e for e in shown["events"] if e["kind"] == "writes"]:
+            if w["task_id"] != "00000000-0000-0000-0000-000000000000":
+                assert w["node"] and starts.get(w["task_id"]) == w["node"], w
+
+
+def test_functional_retries_and_errors_are_node_events(db_url: str) -> None:
+    sg.FLAKY["calls"] = 0
+    with Recorder(db_url) as rec:
+        weather = rec.attach(sg.retrying_workflow())
+        assert weather.invoke("Oslo", {"configurable": {"thread_id": "ok"}}) == "SUNNY IN OSLO"
+        with pytest.raises(ValueError, match="cannot shout boom"):
+            weather.invoke("boom", {"configurable": {"thread_id": "boom"}})
+    (ok,) = thread_runs(db_url, "ok")
+    fetches = [e for e in node_events(db_url, ok["run_id"]) if e["node"] == "fetch"]
+    assert [(e["kind"], e["payload"]["attempt"]) for e in fetches] == [
+        ("node_start", 1),
+        ("node_error", 1),
+        ("node_start", 2),
+        ("node_end", 2),
+    ]
+    assert fetches[1]["payload"]["error"]["type"] == "TimeoutError"
+    (boom,) = thread_runs(db_url, "boom")
+    assert boom["status"] == "failed"
+    (err,) = [e for e in node_events(db_url, boom["run_id"]) if e["kind"] == "node_error"
+              and e["node"] == "shout"]  # fmt: skip
+    assert err["payload"]["error"]["message"] == "cannot shout boom"
+    code, data = lgaudit(db_url, "audit", boom["run_id"])
+    assert code == 1 and [f["rule"] for f in data["findings"]] == ["run.error"]
+
+
+def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
+    from lgaudit import replay
+
+    _, (asked, approved) = record_essay(db_url, "yes", "approve")
+    _, (_, rejected) = record_essay(db_url, "no", "reject")
+    # a strict replay of each run serves the model's answer from the recording: identical
+    for run, status in ((asked, "interrupted"), (approved, "succeeded")):
+        res = replay(run, graph="shape_graphs:essay_workflow", url=db_url)
+        assert (res.status, res.live_calls) == (status, 0), res.error
+        _, shown = lgaudit(db_url, "show", res.run_id)
+        served = [e["payload"]["served_by"] for e in shown["events"] if e["kind"] == "llm_end"]
+        assert served == (["cassette"] if run == asked else [])
+        assert first_divergence(db_url, run, res.run_id) == (0, None)
+        assert first_divergence(db_url, res.run_id, run) == (0, None)
+    # the human's answers differ first, at the review task; then what was published
+    code, div = first_divergence(db_url, approved, rejected)
+    assert code == 1
+    assert (div["kind"], div["node"], div["path"]) == ("approval", "review", "resumes[0]")
+    assert (div["a"], div["b"]) == ("approve", "reject")
+    _, data = lgaudit(db_url, "diff", approved, rejected)
+    returned = {d["node"]: d for s in data["steps"] for d in s["differences"]
+                if d["path"].startswith("return")}  # fmt: skip
+    assert returned["review"]["path"] == "return[0].approved"
+    assert returned["essay_flow"]["b"] == [{"essay": "Cats sleep a lot.", "approved": False,
+                                            "published": None}]  # fmt: skip
+    # blame: which task returned what
+    _, entries = lgaudit(db_url, "blame", approved, "__return__")
+    assert [e["node"] for e in entries] == ["write_essay", "review", "publish"]
+    # audit: the publish task ran after an approving resume at the review task
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    code, data = lgaudit(db_url, "audit", "--thread", "yes", "--policy", str(policy))
+    assert (code, data["findings"]) == (0, [])
+    code, data = lgaudit(db_url, "audit", "--thread", "no", "--policy", str(policy))
+    assert (code, data["findings"]) == (0, [])  # rejected: nothing was published

@@ -275,6 +275,7 @@ def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
         ("llm", "llm", [_llm(c) for c in ta.llm], [_llm(c) for c in tb.llm]),
         ("tool", "tool", [_tool(c) for c in ta.tools], [_tool(c) for c in tb.tools]),
         ("error", "error", ta.errors, tb.errors),
+        ("state", "return", ta.returned, tb.returned),
     ]
     if ta.push:
         views.insert(0, ("route", "send", ta.input, tb.input))

@@ -15,6 +15,9 @@ from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, node_of, user_c
 from lgaudit.store.views import is_internal_channel
 
 
+_RETURNS = ("__return__", "__end__")  # a ``@task``'s result, an ``@entrypoint``'s
+
+
 @dataclass
 class TaskView:
     """One node execution (all attempts) with its model and tool calls."""
@@ -29,6 +32,8 @@ class TaskView:
     interrupts: list[Any] = field(default_factory=list)
     resumes: list[Any] = field(default_factory=list)
     writes: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    returned: list[Any] = field(default_factory=list)
+    """What a Functional API task or entrypoint returned (its graph has no state keys)."""
     attempts: int = 1
     first_seq: int = 0
 
@@ -169,6 +174,8 @@ def run_steps(
             for w in p.get("writes") or []:
                 if w["channel"] == RESUME:
                     task.resumes = list(w.get("value") or [])
+                elif w["channel"] in _RETURNS:
+                    task.returned.append(w.get("value"))
                 elif not is_internal_channel(w["channel"]):
                     task.writes[w["channel"]].append(w.get("value"))
     return sorted(steps.values(), key=lambda s: (s.clock, s.namespace))

@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What identifies a task across replays: its node, step and task path."""
+    """What identifies a task across replays: its node, step and task path (and where)."""
 
     node: str
     step: int | None
     path: list[str]
+    namespace: str = ""
+    """The checkpoint namespace of the graph that ran the task."""
 
 
 @dataclass
@@ -96,6 +98,20 @@ class RecordingCallback(BaseCallbackHandler):
     def task_info(self, task_id: str) -> TaskInfo | None:
         """Node, step and task path of a task this process has seen start."""
         return self._tasks.get(task_id)
+
+    def _called_task_ns(self, md: dict[str, Any], task_id: str | None) -> str | None:
+        """For a Functional API ``@task`` call (LangGraph runs it as a ``PUSH`` task of the
+        caller's graph, under the caller's callbacks, so without a ``graph:step`` tag): the
+        namespace of the graph running it, which is the caller's. ``None`` for any other
+        chain, such as a runnable inside a task that bears the task's name."""
+        path = md.get("langgraph_path") or ()
+        if not task_id or len(path) < 4 or path[0] != "__pregel_push" or path[-1] is not True:
+            return None
+        if any(a.kind == "node" and a.context["task_id"] == task_id for a in self._active.values()):
+            return None  # inside the task, not the task itself
+        ns = str(md.get("langgraph_checkpoint_ns") or "").split("|")
+        caller = self._tasks.get(ns[-2].rsplit(":", 1)[-1]) if len(ns) > 1 else None
+        return caller.namespace if caller is not None else "|".join(ns[:-2])
 
     def follows(self, run_id: UUID) -> bool:
         """Whether a LangChain run (a node task, a model or tool call) has started here."""
@@ -197,17 +213,24 @@ class RecordingCallback(BaseCallbackHandler):
                 resume = {"value": self.recorder.jsonable(inputs.resume)}
                 self._emit(run, "resume", resume, ctx)
             return
-        step_tag = any(t.startswith("graph:step:") for t in tags or ())
-        if not step_tag or not md.get("langgraph_node") or name != md.get("langgraph_node"):
+        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
             return
         ctx = task_context(md)
+        step_tag = any(t.startswith("graph:step:") for t in tags or ())
         with self._lock:
+            if not step_tag:
+                loop_ns = self._called_task_ns(md, ctx["task_id"])
+                if loop_ns is None:
+                    return
+                ctx["checkpoint_ns"] = loop_ns
             key = (run.run_id, ctx["task_id"] or str(run_id))
             attempt = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempt
             path = [str(p) for p in md.get("langgraph_path") or []]
             if ctx["task_id"]:
-                self._tasks[ctx["task_id"]] = TaskInfo(ctx["node"], ctx["step"], path)
+                self._tasks[ctx["task_id"]] = TaskInfo(
+                    ctx["node"], ctx["step"], path, ctx["checkpoint_ns"]
+                )
                 if len(self._tasks) > 50_000:
                     self._tasks.popitem(last=False)
             self._active[run_id] = _Active("node", run, ctx, name, attempt)
