@@ -213,11 +213,17 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
     assert (div["kind"], div["node"], div["path"]) == ("approval", "review", "resumes[0]")
     assert (div["a"], div["b"]) == ("approve", "reject")
     _, data = lgaudit(db_url, "diff", approved, rejected)
-    returned = {d["node"]: d for s in data["steps"] for d in s["differences"]
-                if d["path"].startswith("return")}  # fmt: skip
-    assert returned["review"]["path"] == "return[0].approved"
-    assert returned["essay_flow"]["b"] == [{"essay": "Cats sleep a lot.", "approved": False,
-                                            "published": None}]  # fmt: skip
+    returned = sorted(
+        (d["node"], d["path"], d["a"], d["b"])
+        for s in data["steps"]
+        for d in s["differences"]
+        if d["path"].startswith("return")
+    )
+    assert returned == [
+        ("essay_flow", "return[0].approved", True, False),
+        ("essay_flow", "return[0].published", "published: Cats sleep a lot.", None),
+        ("review", "return[0].approved", True, False),
+    ]
     # blame: which task returned what
     _, entries = lgaudit(db_url, "blame", approved, "__return__")
     assert [e["node"] for e in entries] == ["write_essay", "review", "publish"]
@@ -228,3 +234,10 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
     assert (code, data["findings"]) == (0, [])
     code, data = lgaudit(db_url, "audit", "--thread", "no", "--policy", str(policy))
     assert (code, data["findings"]) == (0, [])  # rejected: nothing was published
+    # an entrypoint that publishes without asking is a bypass of the review
+    with Recorder(db_url) as rec:
+        flow = rec.attach(sg.essay_workflow(skip_review=True))
+        assert flow.invoke("cats", {"configurable": {"thread_id": "unreviewed"}})["published"]
+    code, data = lgaudit(db_url, "audit", "--thread", "unreviewed", "--policy", str(policy))
+    assert code == 1
+    assert [(f["rule"], f["node"]) for f in data["findings"]] == [("approval.bypass", "publish")]

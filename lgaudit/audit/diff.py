@@ -84,9 +84,9 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     if fork is not None and (replayed.get("replay") or {}).get("patch") is not None:
         start = (_state_at(steps_a, fork), _state_at(steps_b, fork))
     elif branch is not None and branch.updated:
-        own = _state_at(steps_b if replayed is run_a else steps_a, fork)
+        own = _state_at(steps_b if replayed is run_a else steps_a, branch.fork_step)
         start = (branch.start_state, own) if replayed is run_a else (own, branch.start_state)
-    if start is not None:
+    if start is not None and fork is not None:
         # what the patch or update changed, at the step it was applied to
         entry = _patched(*start, fork, ignore)
         if entry is not None:
@@ -223,27 +223,44 @@ def align(
 
 
 def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, Any]]:
-    """Differences of one aligned step, cause first (``KINDS`` order)."""
+    """Differences of one aligned step, cause first (``KINDS`` order).
+
+    A Functional API step (an entrypoint calling ``@task``s, all in one super-step) is
+    ordered by its tasks instead, in the order they were called: what a task did comes
+    before the tasks called after it, whether they differ or ran on one side only."""
     nodes_a = sa.nodes if sa else []
     nodes_b = sb.nodes if sb else []
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     if nodes_a != nodes_b:
         missing = [n for n in nodes_a if n not in nodes_b] or [
             n for n in nodes_b if n not in nodes_a
         ]
         node = _first(missing or nodes_a or nodes_b)
-        out.append(_d("route", node, "nodes", nodes_a if sa else None, nodes_b if sb else None))
+        route = _d("route", node, "nodes", nodes_a if sa else None, nodes_b if sb else None)
+        out.append((_called_at(sa, node, sb), route))
     if sa is None or sb is None:
-        return out
+        return [d for _, d in out]
     for ta, tb in pair_tasks(sa.tasks, sb.tasks):
-        out += compare_tasks(ta, tb)
+        out += [(_called_at(sa, ta.node, sb), d) for d in compare_tasks(ta, tb)]
     if sa.state is not None and sb.state is not None:
         writers = _writers(sa, sb)
         va, vb = comparable_pair(sa.state, sb.state)
         for path, x, y in differences(va, vb, "state"):
             channel = path.split(".")[1].split("[")[0] if "." in path else ""
-            out.append(_d("state", writers.get(channel) or _first(sb.nodes), path, x, y))
-    return sorted(out, key=lambda d: KINDS.index(d["kind"]))
+            out.append((0, _d("state", writers.get(channel) or _first(sb.nodes), path, x, y)))
+    return [d for _, d in sorted(out, key=lambda o: (o[0], KINDS.index(o[1]["kind"])))]
+
+
+def _called_at(sa: StepView | None, node: str | None, sb: StepView | None) -> int:
+    """Where a task was called in a Functional API step, the entrypoint (which returns
+    after its tasks) last; 0 in any other step."""
+    for step in (sa, sb):
+        tasks = step.tasks if step is not None else []
+        if any(t.called for t in tasks):
+            for i, t in enumerate(tasks):
+                if t.node == node:
+                    return i if t.called else len(tasks)
+    return 0
 
 
 def pair_tasks(tasks_a: list[TaskView], tasks_b: list[TaskView]) -> list[tuple[TaskView, TaskView]]:

@@ -51,7 +51,10 @@ def branch_of(loader: TraceLoader, a: Trace, b: Trace, run_b: str) -> Branch | N
         if first["payload"].get("source") != "loop":
             return None  # a new input: not a re-execution of anything
         start = _checkpoint(loader, a, b, first, first["payload"].get("parent_checkpoint_id"))
-    current, updated = start, False
+    if start is None:
+        return None
+    current: Event | None = start
+    updated = False
     for _ in range(_MAX_HOPS):
         if current is None:
             return None

@@ -14,7 +14,6 @@ from typing import Any
 from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, node_of, user_channels
 from lgaudit.store.views import is_internal_channel
 
-
 _RETURNS = ("__return__", "__end__")  # a ``@task``'s result, an ``@entrypoint``'s
 
 
@@ -41,6 +40,11 @@ class TaskView:
     def push(self) -> bool:
         """A ``Send`` task (matched as an unordered set, not by path)."""
         return bool(self.path) and self.path[0] == "__pregel_push"
+
+    @property
+    def called(self) -> bool:
+        """A Functional API ``@task`` call (a ``Send``-like task its caller waits on)."""
+        return self.push and self.path[-1:] == ("True",)
 
     @property
     def tokens(self) -> int:

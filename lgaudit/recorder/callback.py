@@ -104,7 +104,7 @@ class RecordingCallback(BaseCallbackHandler):
         caller's graph, under the caller's callbacks, so without a ``graph:step`` tag): the
         namespace of the graph running it, which is the caller's. ``None`` for any other
         chain, such as a runnable inside a task that bears the task's name."""
-        path = md.get("langgraph_path") or ()
+        path: tuple[Any, ...] = tuple(md.get("langgraph_path") or ())
         if not task_id or len(path) < 4 or path[0] != "__pregel_push" or path[-1] is not True:
             return None
         if any(a.kind == "node" and a.context["task_id"] == task_id for a in self._active.values()):

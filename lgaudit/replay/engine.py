@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
-from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME, INTERRUPT, NULL_TASK_ID, RESUME
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
@@ -123,10 +123,11 @@ def replay(
         if patch_values is not None and start["payload"].get("source") == "input":
             start = _state_to_patch(start, checkpoints, explicit=chosen)
         inputs: Any = None
+        carried: frozenset[tuple[str, str]] = frozenset()
         if not chosen and patch_values is None:
             continued = _continued_from(store, source, events, checkpoints)
             if continued is not None:  # a resume: replay the human's answer too
-                start, inputs = continued
+                start, inputs, carried = continued
         tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
         recorded_config = next(
             (e["payload"].get("config") for e in events if e["kind"] == "run_start"), None
@@ -153,6 +154,7 @@ def replay(
             use_async,
             inputs,
             recorded_config,
+            carried,
         )
     finally:
         recorder.close()
@@ -174,6 +176,7 @@ def _execute(
     use_async: bool | None,
     inputs: Any = None,
     recorded_config: dict[str, Any] | None = None,
+    carried: frozenset[tuple[str, str]] = frozenset(),
 ) -> ReplayResult:
     run_id = str(uuid.uuid4())
     thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
@@ -213,7 +216,7 @@ def _execute(
     meta = {RUN_ID_KEY: run_id}
     # a run that recorded checkpoints ran on a thread (LangGraph's checkpointer requires one)
     source_thread = cast(str, source["thread_id"])
-    _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta)
+    _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta, carried)
     injector = FaultInjector(recorder, faults)
     runtime = recording_runtime(
         None, recorder.callback.on_stream_write, getattr(graph, "store", None)
@@ -307,8 +310,11 @@ def _seed(
     start: EventRecord,
     checkpoints: list[EventRecord],
     meta: dict[str, Any],
+    carried: frozenset[tuple[str, str]] = frozenset(),
 ) -> None:
-    """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread."""
+    """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread,
+    with the ``carried`` writes saved on it (task id, channel): what tasks saved before a
+    resume."""
     ns = start["checkpoint_ns"] or ""
     chain = [(ns, start["checkpoint_id"])]
     parents = start["payload"].get("parents") or {}
@@ -328,7 +334,7 @@ def _seed(
         if tup is None:
             raise BadInputError(f"checkpoint {checkpoint_id} is not readable in the store")
         checkpoint = dict(tup.checkpoint)
-        saver.put(
+        seeded = saver.put(
             {
                 "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns},
                 "metadata": meta,
@@ -337,6 +343,12 @@ def _seed(
             dict(tup.metadata),
             dict(checkpoint["channel_versions"]),
         )
+        writes: dict[str, list[tuple[str, Any]]] = {}
+        for task_id, channel, value in tup.pending_writes or ():
+            if (task_id, channel) in carried:
+                writes.setdefault(task_id, []).append((channel, value))
+        for task_id, task_writes in writes.items():
+            saver.put_writes({**seeded, "metadata": meta}, task_writes, task_id)
 
 
 def _choose(
@@ -387,7 +399,7 @@ def _choose(
 
 def _continued_from(
     store: Store, source: RunRecord, events: list[EventRecord], checkpoints: list[EventRecord]
-) -> tuple[EventRecord, Command] | None:
+) -> tuple[EventRecord, Command, frozenset[tuple[str, str]]] | None:
     """For a run that resumed its thread (``Command(resume=...)``): the checkpoint it
     continued from — the previous run's, where the interrupted task waits — and the resume
     it gave, so the replay runs that task with the recorded answer instead of starting
@@ -408,7 +420,20 @@ def _continued_from(
     asked = [e for e in before if e["kind"] == "interrupt"]
     if not earlier or not asked or any(e["checkpoint_ns"] for e in asked[-1:]):
         return None  # an interrupt inside a subgraph: its checkpoints are not copied
-    return earlier[0], Command(resume=resumes[0]["payload"].get("value"))
+    # what tasks saved there before the resume (a finished Functional API task, a parallel
+    # branch): the resume took those writes instead of running them again. The interrupt
+    # is asked again by the task the resume answers, as when the run was recorded.
+    carried = frozenset(
+        (cast(str, e["task_id"]), str(w["channel"]))
+        for e in before
+        if e["kind"] == "writes"
+        and not e["checkpoint_ns"]
+        and e["checkpoint_id"] == parent_id
+        and e["task_id"] not in (None, NULL_TASK_ID)
+        for w in e["payload"].get("writes") or ()
+        if w.get("channel") not in (RESUME, INTERRUPT)
+    )
+    return earlier[0], Command(resume=resumes[0]["payload"].get("value")), carried
 
 
 def _state_to_patch(
