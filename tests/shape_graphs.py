@@ -5,15 +5,18 @@ re-execution of one is identical to its original."""
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
-from typing import Any, NotRequired, TypedDict
+from dataclasses import dataclass, field
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.func import entrypoint, task
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import RetryPolicy, interrupt
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import Command, RetryPolicy, Send, interrupt
+from pydantic import BaseModel
 
 #: live calls of the functional graphs' tasks (a strict replay makes none)
 CALLS: Counter[str] = Counter()
@@ -101,3 +104,169 @@ def retrying_workflow() -> Any:
         return shout(fetch(city).result() if city != "boom" else "boom").result()
 
     return weather
+
+
+# -- graph shapes of LangGraph's docs, with deterministic nodes ----------------------------
+
+
+def _chat_model() -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=itertools.cycle([AIMessage("Happy to help.")]))
+
+
+def chat_graph() -> Any:
+    """A ``MessagesState`` chatbot: one node calling a chat model."""
+    model = _chat_model()
+    builder = StateGraph(MessagesState)
+    builder.add_node("chatbot", lambda s: {"messages": [model.invoke(s["messages"])]})
+    builder.add_edge(START, "chatbot")
+    return builder.compile(name="chatbot")
+
+
+class Team(MessagesState):
+    done: list[str]
+
+
+def supervisor_graph() -> Any:
+    """A supervisor routing with ``Command(goto=...)`` to two workers until both reported."""
+
+    def supervisor(state: Team) -> Command[Any]:
+        done = state.get("done") or []
+        todo = [w for w in ("researcher", "writer") if w not in done]
+        return Command(goto=todo[0] if todo else END)
+
+    def worker(name: str) -> Any:
+        def run(state: Team) -> Command[Any]:
+            report = AIMessage(f"{name} reporting", name=name)
+            done = [*(state.get("done") or []), name]
+            return Command(goto="supervisor", update={"messages": [report], "done": done})
+
+        return run
+
+    builder = StateGraph(Team)
+    builder.add_node("supervisor", supervisor, destinations=("researcher", "writer", END))
+    builder.add_node("researcher", worker("researcher"), destinations=("supervisor",))
+    builder.add_node("writer", worker("writer"), destinations=("supervisor",))
+    builder.add_edge(START, "supervisor")
+    return builder.compile(name="supervisor")
+
+
+class Overall(TypedDict):
+    subjects: list[str]
+    jokes: Annotated[list[str], operator.add]
+    best: NotRequired[str]
+
+
+def map_reduce_graph() -> Any:
+    """LangGraph's map-reduce how-to: ``Send`` one task per subject, then reduce."""
+    builder = StateGraph(Overall)
+    builder.add_node("joke", lambda s: {"jokes": [f"a joke about {s['subject']}"]})
+    builder.add_node("best", lambda s: {"best": sorted(s["jokes"])[0]})
+    builder.add_conditional_edges(
+        START, lambda s: [Send("joke", {"subject": x}) for x in s["subjects"]], ["joke"]
+    )
+    builder.add_edge("joke", "best")
+    return builder.compile(name="map_reduce")
+
+
+class Counter2(BaseModel):
+    count: int = 0
+    log: list[str] = []
+
+
+@dataclass
+class Counter3:
+    count: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+def _typed_graph(schema: type, name: str) -> Any:
+    def inc(state: Any) -> dict[str, Any]:
+        return {"count": state.count + 1, "log": [*state.log, f"inc{state.count}"]}
+
+    builder = StateGraph(schema)
+    builder.add_node("inc", inc)
+    builder.add_node("again", inc)
+    builder.add_edge(START, "inc")
+    builder.add_edge("inc", "again")
+    return builder.compile(name=name)
+
+
+def pydantic_graph() -> Any:
+    return _typed_graph(Counter2, "pydantic_counter")
+
+
+def dataclass_graph() -> Any:
+    return _typed_graph(Counter3, "dataclass_counter")
+
+
+class Inner(TypedDict):
+    text: str
+    words: int
+
+
+class Outer(TypedDict):
+    question: str
+    answer: NotRequired[str]
+
+
+def own_schema_subgraph_graph() -> Any:
+    """A subgraph with its own state schema, invoked from a node that maps the states."""
+    sub = StateGraph(Inner)
+    sub.add_node("count", lambda s: {"words": len(s["text"].split())})
+    sub.add_node("shout", lambda s: {"text": s["text"].upper()})
+    sub.add_edge(START, "count")
+    sub.add_edge("count", "shout")
+    inner = sub.compile()
+
+    def ask(state: Outer) -> dict[str, Any]:
+        out = inner.invoke({"text": state["question"], "words": 0})
+        return {"answer": f"{out['text']} ({out['words']} words)"}
+
+    builder = StateGraph(Outer)
+    builder.add_node("ask", ask)
+    builder.add_node("finish", lambda s: {"answer": s["answer"] + "!"})
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "finish")
+    return builder.compile(name="own_schema")
+
+
+def async_chat_graph() -> Any:
+    """The chatbot with async nodes (run with ``ainvoke``/``astream``)."""
+    model = _chat_model()
+
+    async def think(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    async def polish(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage(state["messages"][-1].content + " Anything else?")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("think", think)
+    builder.add_node("polish", polish)
+    builder.add_edge(START, "think")
+    builder.add_edge("think", "polish")
+    return builder.compile(name="async_chat")
+
+
+class Draft(TypedDict):
+    request: str
+    draft: NotRequired[str]
+    approved: NotRequired[bool]
+    sent: NotRequired[str]
+
+
+def review_graph() -> Any:
+    """draft -> human_review (``interrupt``) -> send, only when the human approved."""
+
+    def human_review(state: Draft) -> dict[str, Any]:
+        return {"approved": interrupt({"draft": state["draft"]}) == "approve"}
+
+    builder = StateGraph(Draft)
+    builder.add_node("draft", lambda s: {"draft": f"Dear customer, re: {s['request']}"})
+    builder.add_node("human_review", human_review)
+    builder.add_node("send", lambda s: {"sent": s["draft"]})
+    builder.add_edge(START, "draft")
+    builder.add_edge("draft", "human_review")
+    builder.add_conditional_edges("human_review", lambda s: "send" if s["approved"] else END)
+    builder.add_edge("send", END)
+    return builder.compile(name="review")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import shape_graphs as sg
 from click.testing import CliRunner
+from langchain_core.messages import HumanMessage
 
 from lgaudit import Recorder
 from lgaudit.cli import cli
@@ -241,3 +242,121 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
     code, data = lgaudit(db_url, "audit", "--thread", "unreviewed", "--policy", str(policy))
     assert code == 1
     assert [(f["rule"], f["node"]) for f in data["findings"]] == [("approval.bypass", "publish")]
+
+
+# -- time travel through a human's decision --------------------------------------------------
+
+REVIEW_POLICY = """
+[approval]
+gates = ["human_review"]
+protected = ["send"]
+approve = ["approve"]
+"""
+
+
+def test_time_travel_back_before_a_human_decision(db_url: str, tmp_path) -> None:
+    """Re-running from before the review asks the human again; the branch's answers are
+    compared with the original's from that checkpoint, runs continuing each branch too."""
+    from langgraph.types import Command
+
+    config = {"configurable": {"thread_id": "refund"}}
+    with Recorder(db_url) as rec:
+        graph = rec.attach(sg.review_graph())
+        graph.invoke({"request": "refund"}, config)
+        assert graph.invoke(Command(resume="approve"), config)["sent"]
+        before = next(s for s in graph.get_state_history(config) if s.next == ("human_review",))
+        assert "__interrupt__" in graph.invoke(None, before.config)  # asked again
+        assert graph.invoke(Command(resume="approve"), config)["sent"]
+        graph.invoke(None, before.config)
+        assert "sent" not in graph.invoke(Command(resume="reject"), config)
+    runs = thread_runs(db_url, "refund")
+    assert [r["status"] for r in runs] == ["interrupted", "succeeded"] * 3
+    asked, approved, asked_again, approved_again, asked_third, rejected = (
+        r["run_id"] for r in runs
+    )
+    assert first_divergence(db_url, asked, asked_again) == (0, None)
+    assert first_divergence(db_url, asked_again, asked) == (0, None)
+    assert first_divergence(db_url, approved, approved_again) == (0, None)
+    assert first_divergence(db_url, approved_again, approved) == (0, None)
+    code, div = first_divergence(db_url, approved, rejected)
+    assert code == 1
+    assert (div["step"], div["node"], div["kind"], div["path"]) == (
+        2,
+        "human_review",
+        "approval",
+        "resumes[0]",
+    )
+    assert (div["a"], div["b"]) == ("approve", "reject")
+    # each branch's send was approved on that branch: no finding, no answer re-used
+    policy = tmp_path / "policy.toml"
+    policy.write_text(REVIEW_POLICY)
+    code, data = lgaudit(db_url, "audit", "--thread", "refund", "--policy", str(policy))
+    assert (code, data["findings"]) == (0, [])
+
+
+# -- the shapes of LangGraph's docs: replayed and re-executed, identical --------------------
+
+SHAPES = {
+    "chat_graph": lambda: {"messages": [HumanMessage("hi")]},
+    "supervisor_graph": lambda: {"messages": [HumanMessage("write a report")], "done": []},
+    "map_reduce_graph": lambda: {"subjects": ["cats", "dogs", "owls"], "jokes": []},
+    "pydantic_graph": lambda: sg.Counter2(),
+    "dataclass_graph": lambda: sg.Counter3(),
+    "own_schema_subgraph_graph": lambda: {"question": "how are you today"},
+    "async_chat_graph": lambda: {"messages": [HumanMessage("hi")]},
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+async def test_each_shape_replays_and_re_executes_identically(db_url: str, shape: str) -> None:
+    import asyncio
+
+    from lgaudit import replay
+
+    config = {"configurable": {"thread_id": shape}}
+    with Recorder(db_url) as rec:
+        graph = rec.attach(getattr(sg, shape)())
+        if shape.startswith("async"):
+            out = await graph.ainvoke(SHAPES[shape](), config)
+            chunks = [c async for c in graph.astream({"messages": [HumanMessage("more")]}, config)]
+            assert chunks
+            states = [s async for s in graph.aget_state_history(config)]
+        else:
+            out = graph.invoke(SHAPES[shape](), config)
+            states = list(graph.get_state_history(config))
+        # back to the first step's checkpoint, re-executed unchanged
+        old = min((s for s in states if s.next), key=lambda s: s.metadata["step"])
+        if shape.startswith("async"):
+            again = await graph.ainvoke(None, old.config)
+        else:
+            again = graph.invoke(None, old.config)
+    assert out and again
+    runs = thread_runs(db_url, shape)
+    assert all(r["status"] == "succeeded" for r in runs)
+    *recorded, re_executed = (r["run_id"] for r in runs)
+    for run in recorded:
+        res = await asyncio.to_thread(replay, run, graph=f"shape_graphs:{shape}", url=db_url)
+        assert (res.status, res.live_calls) == ("succeeded", 0), res.error
+        assert first_divergence(db_url, run, res.run_id) == (0, None)
+        assert first_divergence(db_url, res.run_id, run) == (0, None)
+    assert first_divergence(db_url, recorded[0], re_executed) == (0, None)
+    assert first_divergence(db_url, re_executed, recorded[0]) == (0, None)
+
+
+def test_a_forked_chat_differs_by_the_edited_message(db_url: str) -> None:
+    """``update_state`` on a ``MessagesState`` thread: the new human message is the first
+    divergence, and the model's answer to it follows."""
+    config = {"configurable": {"thread_id": "chat"}}
+    with Recorder(db_url) as rec:
+        graph = rec.attach(sg.chat_graph())
+        graph.invoke({"messages": [HumanMessage("hi")]}, config)
+        first = list(graph.get_state_history(config))[-2]  # after the input, before chatbot
+        assert first.next == ("chatbot",)
+        edited = graph.update_state(first.config, {"messages": [HumanMessage("bye")]})
+        forked = graph.invoke(None, edited)
+    assert [m.content for m in forked["messages"]] == ["hi", "bye", "Happy to help."]
+    original, _update, fork = (r["run_id"] for r in thread_runs(db_url, "chat"))
+    code, div = first_divergence(db_url, original, fork)
+    # the fork step's state: the original's messages are matched by id, the new one not
+    assert (code, div["step"], div["kind"], div["path"]) == (1, 0, "state", "state.messages[#0]")
+    assert div["a"] is None and div["b"]["content"] == "bye"

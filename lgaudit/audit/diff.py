@@ -84,8 +84,8 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     if fork is not None and (replayed.get("replay") or {}).get("patch") is not None:
         start = (_state_at(steps_a, fork), _state_at(steps_b, fork))
     elif branch is not None and branch.updated:
-        own = _state_at(steps_b if replayed is run_a else steps_a, branch.fork_step)
-        start = (branch.start_state, own) if replayed is run_a else (own, branch.start_state)
+        start = (branch.fork_state, branch.start_state)
+        start = start[::-1] if replayed is run_a else start
     if start is not None and fork is not None:
         # what the patch or update changed, at the step it was applied to
         entry = _patched(*start, fork, ignore)
