@@ -36,9 +36,12 @@ EVENT_KINDS = (
     "state_update",
     "delete",
     "custom",
+    "memory_read",
+    "memory_write",
+    "guard",
 )
 
-RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted", "abandoned"]
 
 #: ``prev_hash`` of the first event of a store.
 GENESIS_HASH = "0" * 64
