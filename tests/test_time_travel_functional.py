@@ -192,6 +192,20 @@ def test_functional_retries_and_errors_are_node_events(db_url: str) -> None:
     assert err["payload"]["error"]["message"] == "cannot shout boom"
     code, data = lgaudit(db_url, "audit", boom["run_id"])
     assert code == 1 and [f["rule"] for f in data["findings"]] == ["run.error"]
+    # a fault injected at a task's first attempt is recovered by its retry policy
+    from lgaudit import replay
+
+    res = replay(ok["run_id"], graph="shape_graphs:retrying_workflow", url=db_url,
+                 faults=["fetch:TimeoutError@1"])  # fmt: skip
+    assert (res.status, res.faults_injected) == ("succeeded", 1), res.error
+    fetches = [e for e in node_events(db_url, res.run_id) if e["node"] == "fetch"]
+    assert [(e["kind"], e["payload"]["attempt"]) for e in fetches] == [
+        ("node_start", 1),
+        ("node_error", 1),
+        ("node_start", 2),
+        ("node_end", 2),
+    ]
+    assert fetches[1]["payload"]["error"]["injected"] is True
 
 
 def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:

@@ -99,7 +99,23 @@ class RecordingCallback(GraphCallbackHandler):
         """Node, step and task path of a task this process has seen start."""
         return self._tasks.get(task_id)
 
-    def _called_task_ns(self, md: dict[str, Any], task_id: str | None) -> str | None:
+    def is_task(self, run_id: UUID, name: Any, tags: Any, metadata: Any) -> bool:
+        """Whether a chain start is a task's own run: a node's, or a ``@task`` call's."""
+        md = metadata or {}
+        with self._lock:
+            return self._task_ns(run_id, name, tags, md, task_context(md)) is not None
+
+    def _task_ns(
+        self, run_id: UUID, name: Any, tags: Any, md: dict[str, Any], ctx: dict[str, Any]
+    ) -> str | None:
+        """For a task's own run, the checkpoint namespace of the graph running it."""
+        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
+            return None
+        if any(t.startswith("graph:step:") for t in tags or ()):
+            return str(ctx["checkpoint_ns"])
+        return self._called_task_ns(run_id, md, ctx["task_id"])
+
+    def _called_task_ns(self, run_id: UUID, md: dict[str, Any], task_id: str | None) -> str | None:
         """For a Functional API ``@task`` call (LangGraph runs it as a ``PUSH`` task of the
         caller's graph, under the caller's callbacks, so without a ``graph:step`` tag): the
         namespace of the graph running it, which is the caller's. ``None`` for any other
@@ -107,7 +123,10 @@ class RecordingCallback(GraphCallbackHandler):
         path: tuple[Any, ...] = tuple(md.get("langgraph_path") or ())
         if not task_id or len(path) < 4 or path[0] != "__pregel_push" or path[-1] is not True:
             return None
-        if any(a.kind == "node" and a.context["task_id"] == task_id for a in self._active.values()):
+        if any(
+            a.kind == "node" and a.context["task_id"] == task_id and rid != run_id
+            for rid, a in self._active.items()
+        ):
             return None  # inside the task, not the task itself
         ns = str(md.get("langgraph_checkpoint_ns") or "").split("|")
         caller = self._tasks.get(ns[-2].rsplit(":", 1)[-1]) if len(ns) > 1 else None
@@ -215,16 +234,12 @@ class RecordingCallback(GraphCallbackHandler):
                 resume = {"value": self.recorder.jsonable(inputs.resume)}
                 self._emit(run, "resume", resume, ctx)
             return
-        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
-            return
         ctx = task_context(md)
-        step_tag = any(t.startswith("graph:step:") for t in tags or ())
         with self._lock:
-            if not step_tag:
-                loop_ns = self._called_task_ns(md, ctx["task_id"])
-                if loop_ns is None:
-                    return
-                ctx["checkpoint_ns"] = loop_ns
+            graph_ns = self._task_ns(run_id, name, tags, md, ctx)
+            if graph_ns is None:
+                return
+            ctx["checkpoint_ns"] = graph_ns
             key = (run.run_id, ctx["task_id"] or str(run_id))
             attempt = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempt

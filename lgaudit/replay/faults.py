@@ -119,8 +119,7 @@ class FaultInjector(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         md = metadata or {}
-        is_task = any(t.startswith("graph:step:") for t in tags or ())
-        if not is_task or kwargs.get("name") != md.get("langgraph_node"):
+        if not self.recorder.callback.is_task(run_id, kwargs.get("name"), tags, md):
             return
         fault = self._fire("node", (md.get("langgraph_node"),), self._task_attempt(md)[1])
         if fault is not None:
