@@ -97,6 +97,14 @@ async def test_time_travel_fork_and_re_execution_diff_from_the_checkpoint(
     # re-executing an unchanged graph from the old checkpoint did what the original did
     assert first_divergence(db_url, first, re_executed) == (0, None)
     assert first_divergence(db_url, re_executed, first) == (0, None)
+    # two branches off the same checkpoint: compared from it, both one step ahead
+    code, div = first_divergence(db_url, re_executed, forked)
+    assert code == 1 and (div["step"], div["path"], div["a"], div["b"]) == (
+        1,
+        "state.topic",
+        "ice cream",
+        "dogs",
+    )
 
 
 # -- the Functional API --------------------------------------------------------------------

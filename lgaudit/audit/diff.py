@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lgaudit.audit.deep import differences
-from lgaudit.audit.lineage import branch_of
+from lgaudit.audit.lineage import branch_between
 from lgaudit.audit.normalize import canonical, comparable_pair, normalize
 from lgaudit.audit.steps import StepView, TaskView, run_steps
 from lgaudit.audit.trace import TraceLoader
@@ -70,22 +70,22 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
         fork, replayed = fork_step(run_b, run_a, trace_b.events), run_a
     branch = None
     if fork is None and run_a["thread_id"] and run_a["thread_id"] == run_b["thread_id"]:
-        # LangGraph's own time travel: one run re-executed or forked from the other's
-        branch, replayed = branch_of(loader, trace_a, trace_b, run_b["run_id"]), run_b
-        if branch is None:
-            branch, replayed = branch_of(loader, trace_b, trace_a, run_a["run_id"]), run_a
+        # LangGraph's own time travel: runs on two branches of the thread's checkpoints
+        branch = branch_between(loader, trace_a, run_a["run_id"], trace_b, run_b["run_id"])
         fork = branch.fork_step if branch is not None else None
-    shifted = (branch.fork_step, branch.shift) if branch is not None else None
-    steps_a = run_steps(trace_a, run_a["run_id"], shifted=shifted if replayed is run_a else None)
-    steps_b = run_steps(trace_b, run_b["run_id"], shifted=shifted if replayed is run_b else None)
+    steps_a = run_steps(
+        trace_a, run_a["run_id"], shifted=(branch.fork_step, branch.shift_a) if branch else None
+    )
+    steps_b = run_steps(
+        trace_b, run_b["run_id"], shifted=(branch.fork_step, branch.shift_b) if branch else None
+    )
     entries: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
     start: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
     if fork is not None and (replayed.get("replay") or {}).get("patch") is not None:
         start = (_state_at(steps_a, fork), _state_at(steps_b, fork))
     elif branch is not None and branch.updated:
-        start = (branch.fork_state, branch.start_state)
-        start = start[::-1] if replayed is run_a else start
+        start = (branch.state_a, branch.state_b)
     if start is not None and fork is not None:
         # what the patch or update changed, at the step it was applied to
         entry = _patched(*start, fork, ignore)

@@ -1,16 +1,15 @@
-"""Where a run branched off another: LangGraph's own time travel, seen in the checkpoints.
+"""Where two runs of a thread branched apart: LangGraph's own time travel, in the checkpoints.
 
 ``graph.invoke(None, old_config)`` re-executes from an old checkpoint: LangGraph first saves
 a ``fork`` checkpoint (a copy of the old one, one step later) and runs on from it.
 ``graph.update_state(old_config, values)`` saves an ``update`` checkpoint (one step later,
-in a run of its own); ``invoke(None, that_config)`` then runs on from it. Either way the
-new run starts, through ``fork``/``update`` checkpoints, from a checkpoint in the other
-run's history (one of its own, or one its thread had when it started, such as the
-checkpoint a resumed run continued from): that is where the two runs are comparable from,
-and the steps after it run ``shift`` steps ahead of the other's.
+in a run of its own); ``invoke(None, that_config)`` then runs on from it. So the runs of a
+thread form a tree of checkpoints, and two runs on different branches are comparable from
+their nearest common checkpoint on: each side's later steps run one step ahead per fork or
+update between that checkpoint and the run (its ``shift``).
 
-A run that simply continues a thread (a ``Command(resume=...)``, a new input at the
-thread's head) passes through no such checkpoint and is no branch.
+Runs that merely continue one branch (a ``Command(resume=...)``, a new input at the head)
+pass through no fork or update and are no branches of each other.
 """
 
 from __future__ import annotations
@@ -29,84 +28,129 @@ _BRANCHING = ("fork", "update")
 
 @dataclass(frozen=True)
 class Branch:
-    """How run ``b`` branched off a checkpoint in run ``a``'s history."""
+    """How two runs of a thread relate: the checkpoint their histories part at."""
 
     fork_step: int
-    """Step of the checkpoint where ``b``'s history leaves ``a``'s."""
-    shift: int
-    """How many steps ``b``'s later steps run ahead of ``a``'s (one per fork or update)."""
-    fork_state: dict[str, Any]
-    """The state at that checkpoint."""
-    start_state: dict[str, Any]
-    """The state ``b`` started from: ``fork_state`` plus what updates changed."""
+    """Step of the nearest checkpoint both runs' histories hold."""
+    shift_a: int
+    """How many steps ``a``'s steps after it run ahead (one per fork or update between)."""
+    shift_b: int
+    """The same for ``b``."""
+    state_a: dict[str, Any]
+    """The state ``a``'s own steps start from at ``fork_step`` (after any update)."""
+    state_b: dict[str, Any]
+    """The same for ``b``."""
     updated: bool
-    """Whether an ``update_state`` lies between (``start_state`` may differ)."""
+    """Whether an ``update_state`` lies between (the two start states may differ)."""
 
 
-def branch_of(loader: TraceLoader, a: Trace, b: Trace, run_b: str) -> Branch | None:
-    """``b``'s branch off a checkpoint in the history of ``a`` (a run of its thread)."""
-    own = [e for e in b.by_run.get(run_b, []) if _root_checkpoint(e)]
-    if not own or not own[0].get("thread_id"):
+def branch_between(
+    loader: TraceLoader, a: Trace, run_a: str, b: Trace, run_b: str
+) -> Branch | None:
+    """The branch point of two runs of one thread, if LangGraph's time travel made one of
+    them (or both) from the other's history; ``None`` otherwise."""
+    own_a = _own(a, run_a)
+    own_b = _own(b, run_b)
+    if not own_a or not own_b or not own_a[0].get("thread_id"):
         return None
-    first = own[0]
-    source = first["payload"].get("source")
-    if source in _BRANCHING:
-        start_id = first["checkpoint_id"]
-    elif source == "loop" and first["payload"].get("parent_checkpoint_id"):
-        start_id = first["payload"]["parent_checkpoint_id"]
-    else:
-        return None  # a new input: not a re-execution of anything
-    rows = loader.store.checkpoint_rows(
-        thread_id=str(first["thread_id"]), checkpoint_ns="", checkpoint_id=None, before=None
-    )
-    parent: dict[str, str | None] = {}
-    owner: dict[str, str] = {}
-    try:
-        for row in rows:
-            parent[row.checkpoint_id] = row.parent_checkpoint_id
-            owner[row.checkpoint_id] = row.run_id
-    finally:
-        rows.close()
-    history = _history(a, parent)
-    chain: list[str] = []
-    at: str | None = start_id
-    while at is not None and at not in history and at not in chain:
-        chain.append(at)
-        at = parent.get(at)
-    if at is None or at not in history or not chain:
-        return None  # unrelated, or continuing ``a``'s own head
-    events = _Checkpoints(loader, a, b, owner)
-    hops = [events.get(c) for c in chain]
-    fork = events.get(at)
-    if fork is None or any(h is None or h["payload"].get("source") not in _BRANCHING for h in hops):
-        return None  # a run of another branch in between: not started from ``a``'s
-    start = hops[0]
-    assert start is not None
-    if not isinstance(fork["step"], int) or not isinstance(start["step"], int):
+    parent = _parents(loader, str(own_a[0]["thread_id"]))
+    up_a, up_b = _ancestry(own_a, parent), _ancestry(own_b, parent)
+    ids_a = {e["checkpoint_id"] for e in own_a}
+    ids_b = {e["checkpoint_id"] for e in own_b}
+    point = next((c for c in up_b if c in ids_a or c in up_a), None)
+    if point is None:
+        point = next((c for c in up_a if c in ids_b), None)
+    if point is None:
         return None
+    events = _Checkpoints(loader, a, b, parent.owner)
+    fork = events.get(point)
+    hops_a = _hops(up_a, ids_a, point, events)
+    hops_b = _hops(up_b, ids_b, point, events)
+    if fork is None or hops_a is None or hops_b is None or not isinstance(fork["step"], int):
+        return None
+    if not any(_source(h) in _BRANCHING for h in (*hops_a, *hops_b)):
+        return None  # one run continues the other's branch: no time travel between them
     return Branch(
         fork_step=fork["step"],
-        shift=start["step"] - fork["step"],
-        fork_state=events.values(fork),
-        start_state=events.values(start),
-        updated=any(h is not None and h["payload"].get("source") == "update" for h in hops),
+        shift_a=sum(_source(h) in _BRANCHING for h in hops_a),
+        shift_b=sum(_source(h) in _BRANCHING for h in hops_b),
+        state_a=events.values(_start(hops_a, fork)),
+        state_b=events.values(_start(hops_b, fork)),
+        updated=any(_source(h) == "update" for h in (*hops_a, *hops_b)),
     )
+
+
+def _own(trace: Trace, run_id: str) -> list[Event]:
+    return [e for e in trace.by_run.get(run_id, []) if _root_checkpoint(e)]
 
 
 def _root_checkpoint(e: Event) -> bool:
     return e["kind"] == "checkpoint" and not e["checkpoint_ns"] and isinstance(e["step"], int)
 
 
-def _history(a: Trace, parent: dict[str, str | None]) -> set[str]:
-    """``a``'s checkpoints and those its thread had when it started (its ancestors)."""
-    mine = [e["checkpoint_id"] for e in a.events if _root_checkpoint(e)]
-    out = set(mine)
-    if mine:
-        at = parent.get(mine[0])
-        while at is not None and at not in out:
-            out.add(at)
-            at = parent.get(at)
+def _source(e: Event) -> Any:
+    return e["payload"].get("source")
+
+
+class _Parents(dict[str, "str | None"]):
+    owner: dict[str, str]
+
+
+def _parents(loader: TraceLoader, thread_id: str) -> _Parents:
+    """Parent and recording run of every root checkpoint of the thread (no values read)."""
+    out = _Parents()
+    out.owner = {}
+    rows = loader.store.checkpoint_rows(
+        thread_id=thread_id, checkpoint_ns="", checkpoint_id=None, before=None
+    )
+    try:
+        for row in rows:
+            out[row.checkpoint_id] = row.parent_checkpoint_id
+            out.owner[row.checkpoint_id] = row.run_id
+    finally:
+        rows.close()
     return out
+
+
+def _ancestry(own: list[Event], parent: dict[str, str | None]) -> list[str]:
+    """From the checkpoint a run's own steps start at, up to the thread's first: its fork or
+    update checkpoint, else the one its first checkpoint continued."""
+    first = own[0]
+    at: str | None = (
+        first["checkpoint_id"]
+        if _source(first) in _BRANCHING
+        else first["payload"].get("parent_checkpoint_id")
+    )
+    out: list[str] = []
+    while at is not None and at not in out:
+        out.append(at)
+        at = parent.get(at)
+    return out
+
+
+def _hops(up: list[str], own: set[str], point: str, events: _Checkpoints) -> list[Event] | None:
+    """The checkpoints between a run's own steps and ``point`` (nearest first); ``None``
+    when one of them cannot be read."""
+    if point in own or point not in up:
+        return []
+    out = []
+    for checkpoint_id in up[: up.index(point)]:
+        e = events.get(checkpoint_id)
+        if e is None:
+            return None
+        out.append(e)
+    return out
+
+
+def _start(hops: list[Event], fork: Event) -> Event:
+    """The state a side's steps start from: the fork or update checkpoints right after the
+    branch point, the last of them (a run continuing that branch ran steps after it)."""
+    start = fork
+    for h in reversed(hops):
+        if _source(h) not in _BRANCHING:
+            break
+        start = h
+    return start
 
 
 class _Checkpoints:
