@@ -97,6 +97,8 @@ async def test_time_travel_fork_and_re_execution_diff_from_the_checkpoint(
     # re-executing an unchanged graph from the old checkpoint did what the original did
     assert first_divergence(db_url, first, re_executed) == (0, None)
     assert first_divergence(db_url, re_executed, first) == (0, None)
+    # LangGraph's own fork and update checkpoints explain every state the thread had
+    assert lgaudit(db_url, "audit", "--thread", "jokes") == (0, {"findings": []})
     # two branches off the same checkpoint: compared from it, both one step ahead
     code, div = first_divergence(db_url, re_executed, forked)
     assert code == 1 and (div["step"], div["path"], div["a"], div["b"]) == (
@@ -264,6 +266,27 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
     code, data = lgaudit(db_url, "audit", "--thread", "unreviewed", "--policy", str(policy))
     assert code == 1
     assert [(f["rule"], f["node"]) for f in data["findings"]] == [("approval.bypass", "publish")]
+
+
+def test_functional_time_travel_asks_the_human_again(db_url: str) -> None:
+    """Back to the entrypoint's input checkpoint: the workflow runs again, the review task
+    asks again, and the second approval's run is identical to the first's."""
+    from langgraph.types import Command
+
+    config = {"configurable": {"thread_id": "again"}}
+    with Recorder(db_url) as rec:
+        flow = rec.attach(sg.essay_workflow())
+        flow.invoke("cats", config)
+        flow.invoke(Command(resume="approve"), config)
+        start = next(s for s in flow.get_state_history(config) if s.next == ("essay_flow",))
+        assert "__interrupt__" in flow.invoke(None, start.config)
+        assert flow.invoke(Command(resume="approve"), config)["published"]
+    runs = thread_runs(db_url, "again")
+    assert [r["status"] for r in runs] == ["interrupted", "succeeded"] * 2
+    asked, approved, asked_again, approved_again = (r["run_id"] for r in runs)
+    assert first_divergence(db_url, asked, asked_again) == (0, None)
+    assert first_divergence(db_url, approved_again, approved) == (0, None)
+    assert lgaudit(db_url, "audit", "--thread", "again") == (0, {"findings": []})
 
 
 # -- time travel through a human's decision --------------------------------------------------
