@@ -270,3 +270,32 @@ def review_graph() -> Any:
     builder.add_conditional_edges("human_review", lambda s: "send" if s["approved"] else END)
     builder.add_edge("send", END)
     return builder.compile(name="review")
+
+
+class Trip(TypedDict):
+    city: str
+    forecast: NotRequired[str]
+    approved: NotRequired[bool]
+    booked: NotRequired[str]
+
+
+def parallel_review_graph() -> Any:
+    """Two branches of one step: a model forecasts while a human approves (``interrupt``);
+    a resume re-runs only the human's branch, the forecast's writes are kept."""
+    model = GenericFakeChatModel(messages=itertools.cycle([AIMessage("Sunny all week.")]))
+
+    def forecast(state: Trip) -> dict[str, Any]:
+        CALLS["forecast"] += 1
+        return {"forecast": str(model.invoke(f"Weather in {state['city']}?").content)}
+
+    def approve(state: Trip) -> dict[str, Any]:
+        return {"approved": interrupt({"trip": state["city"]}) == "approve"}
+
+    builder = StateGraph(Trip)
+    builder.add_node("forecast", forecast)
+    builder.add_node("approve", approve)
+    builder.add_node("book", lambda s: {"booked": f"{s['city']}: {s['forecast']}"})
+    builder.add_edge(START, "forecast")
+    builder.add_edge(START, "approve")
+    builder.add_edge(["forecast", "approve"], "book")
+    return builder.compile(name="trip")
