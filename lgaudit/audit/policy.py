@@ -20,6 +20,10 @@
     [state]
     owners = { output = ["execute"] }   # state keys only these nodes may write
 
+    [rate]                              # enforced live by a guarded recorder, per thread
+    max_llm_calls_per_minute = 60
+    max_tool_calls_per_minute = 120
+
 Anything else — an unknown table or key, a value of the wrong type, a file that is
 missing or not TOML — is ``BadInputError`` naming the file and the key.
 """
@@ -35,6 +39,7 @@ from lgaudit.errors import BadInputError
 
 DEFAULT_APPROVE: tuple[Any, ...] = ("yes", "approve", True)
 BUDGET_KEYS = ("max_steps", "max_node_repeats", "max_llm_calls", "max_tool_calls", "max_tokens")
+RATE_KEYS = ("max_llm_calls_per_minute", "max_tool_calls_per_minute")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Policy:
     budget: dict[str, int] = field(default_factory=dict)
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
     has_approval: bool = False
+    rate: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -67,7 +73,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
         """Validate a parsed policy (the TOML document as a dict)."""
-        _only(data, ("approval", "budget", "state"), source, "")
+        _only(data, ("approval", "budget", "state", "rate"), source, "")
         approval = _table(data, "approval", source)
         _only(
             approval,
@@ -79,9 +85,12 @@ class Policy:
         _only(budget, BUDGET_KEYS, source, "budget.")
         state = _table(data, "state", source)
         _only(state, ("owners",), source, "state.")
-        for key, value in budget.items():
-            if type(value) is not int or value < 0:
-                raise BadInputError(f"{source}: budget.{key} must be a non-negative integer")
+        rate = _table(data, "rate", source)
+        _only(rate, RATE_KEYS, source, "rate.")
+        for name, table in (("budget", budget), ("rate", rate)):
+            for key, value in table.items():
+                if type(value) is not int or value < 0:
+                    raise BadInputError(f"{source}: {name}.{key} must be a non-negative integer")
         owners = state.get("owners", {})
         if not isinstance(owners, dict):
             raise BadInputError(f"{source}: state.owners must be a table of key = [nodes]")
@@ -105,6 +114,7 @@ class Policy:
             budget=dict(budget),
             owners={k: _names(owners, k, source, "state.owners.") for k in owners},
             has_approval=bool(approval),
+            rate=dict(rate),
         )
 
     def approves(self, value: Any) -> bool:

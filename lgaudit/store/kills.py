@@ -17,12 +17,9 @@ from sqlalchemy import select
 
 from lgaudit.errors import BadInputError
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.records import NewEvent, NewRun, iso, now_us
+from lgaudit.store.records import KILL_GRAPH, NewEvent, NewRun, iso, now_us
 from lgaudit.store.schema import KillOrder
 from lgaudit.store.store import Store
-
-#: The graph name of the runs that record kill orders (left out of ``lgaudit runs``).
-KILL_GRAPH = "lgaudit:kill"
 
 
 class OrderRow(TypedDict):
@@ -66,15 +63,16 @@ class Kill:
 
 
 def kill(
-    store: Store,
     *,
     reason: str,
     environment: str | None = None,
     thread: str | None = None,
     run: str | None = None,
+    url: str | None = None,
 ) -> Kill:
     """Record an order stopping the runs of one environment, thread or run (or, with none
-    given, every run) on every guarded recorder of this store."""
+    given, every run) on every guarded recorder of the store (``lgaudit kill``): running
+    ones at their next node, model or tool call, new ones at their start, until lifted."""
     if not reason or not reason.strip():
         raise BadInputError("a kill order needs --reason TEXT (what an operator will read)")
     if sum(x is not None for x in (environment, thread, run)) > 1:
@@ -82,6 +80,13 @@ def kill(
     for name, value in (("--environment", environment), ("--thread", thread), ("--run", run)):
         if value is not None and not value.strip():
             raise BadInputError(f"{name} must not be empty")
+    with Store(url) as store:  # an order may come before the first run is recorded
+        return _kill(store, reason, environment, thread, run)
+
+
+def _kill(
+    store: Store, reason: str, environment: str | None, thread: str | None, run: str | None
+) -> Kill:
     run_id = store.resolve_run(run) if run is not None else None
     order_id = uuid.uuid4().hex[:12]
     row = {
@@ -97,9 +102,16 @@ def kill(
     return _kills(orders_since(store, 0), order_id)[0]
 
 
-def lift(store: Store, order_id: str, *, reason: str | None = None) -> Kill:
-    """Record the end of an active kill order (by id or a unique prefix)."""
-    matches = [k for k in kills(store) if k.id.startswith(order_id)] if order_id else []
+def lift_kill(order_id: str, *, reason: str | None = None, url: str | None = None) -> Kill:
+    """Record the end of an active kill order, by id or a unique prefix (``lgaudit kill
+    --lift``): matching runs may start again."""
+    with Store.open(url) as store:
+        return _lift(store, order_id, reason)
+
+
+def _lift(store: Store, order_id: str, reason: str | None) -> Kill:
+    matches = [k for k in _kills(orders_since(store, 0)) if k.id.startswith(order_id)]
+    matches = matches if order_id else []
     if len(matches) != 1:
         what = "no kill order" if not matches else "more than one kill order"
         raise BadInputError(f"{what} matches {order_id!r}: `lgaudit kills` lists them")
@@ -119,9 +131,10 @@ def lift(store: Store, order_id: str, *, reason: str | None = None) -> Kill:
     return _kills(orders_since(store, 0), order.id)[0]
 
 
-def kills(store: Store) -> list[Kill]:
-    """Every kill order, newest first, with whether it is still in force."""
-    return _kills(orders_since(store, 0))
+def kills(*, url: str | None = None) -> list[Kill]:
+    """Every kill order, newest first, with whether it is still in force (``lgaudit kills``)."""
+    with Store.open(url) as store:
+        return _kills(orders_since(store, 0))
 
 
 def orders_since(store: Store, gseq: int) -> list[OrderRow]:
@@ -150,8 +163,12 @@ def _kills(rows: list[OrderRow], only: str | None = None) -> list[Kill]:
         elif r["order_id"] in orders:
             k = orders[r["order_id"]]
             orders[r["order_id"]] = Kill(
-                **{**k.to_json(), "active": False, "lifted_at": iso(r["ts"]),
-                   "lift_reason": r["reason"]}  # fmt: skip
+                **{
+                    **k.to_json(),
+                    "active": False,
+                    "lifted_at": iso(r["ts"]),
+                    "lift_reason": r["reason"],
+                }
             )
     return sorted(orders.values(), key=lambda k: k.created_at, reverse=True)
 
@@ -166,10 +183,15 @@ def _record(store: Store, row: dict[str, Any]) -> None:
     order = {k: v for k, v in row.items() if k != "ts"}
     store.append(
         [
-            NewEvent(run=run, kind="run_start", payload={"graph": KILL_GRAPH,
-                     "operation": row["action"]}),  # fmt: skip
-            NewEvent(run=run, kind="guard", payload={"rule": "guard.killed", "order": order},
-                     rows=[(KillOrder, row)]),  # fmt: skip
+            NewEvent(
+                run=run, kind="run_start", payload={"graph": KILL_GRAPH, "operation": row["action"]}
+            ),
+            NewEvent(
+                run=run,
+                kind="guard",
+                payload={"rule": "guard.killed", "order": order},
+                rows=[(KillOrder, row)],
+            ),
             NewEvent(run=run, kind="run_end", payload={"status": "succeeded"}),
         ]
     )
