@@ -405,3 +405,25 @@ def test_a_forked_chat_differs_by_the_edited_message(db_url: str) -> None:
     # the fork step's state: the original's messages are matched by id, the new one not
     assert (code, div["step"], div["kind"], div["path"]) == (1, 0, "state", "state.messages[#0]")
     assert div["a"] is None and div["b"]["content"] == "bye"
+
+
+def test_a_resume_replayed_keeps_what_a_parallel_branch_saved(db_url: str) -> None:
+    """The resume ran only the human's branch (LangGraph kept the forecast's writes): its
+    replay does the same, so the forecast's model is not asked for a call never made."""
+    from langgraph.types import Command
+
+    from lgaudit import replay
+
+    config = {"configurable": {"thread_id": "trip"}}
+    with Recorder(db_url) as rec:
+        graph = rec.attach(sg.parallel_review_graph())
+        graph.invoke({"city": "Oslo"}, config)
+        assert graph.invoke(Command(resume="approve"), config)["booked"] == "Oslo: Sunny all week."
+    asked, approved = (r["run_id"] for r in thread_runs(db_url, "trip"))
+    sg.CALLS.clear()
+    res = replay(approved, graph="shape_graphs:parallel_review_graph", url=db_url)
+    assert (res.status, res.live_calls, sg.CALLS["forecast"]) == ("succeeded", 0, 0), res.error
+    assert first_divergence(db_url, approved, res.run_id) == (0, None)
+    _, shown = lgaudit(db_url, "show", res.run_id)
+    starts = [e["node"] for e in shown["events"] if e["kind"] == "node_start"]
+    assert starts == ["approve", "book"]
