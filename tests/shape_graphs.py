@@ -299,3 +299,50 @@ def parallel_review_graph() -> Any:
     builder.add_edge(START, "approve")
     builder.add_edge(["forecast", "approve"], "book")
     return builder.compile(name="trip")
+
+
+class Shared(TypedDict):
+    topic: str
+    summary: NotRequired[str]
+
+
+class Private(TypedDict):
+    topic: str
+    notes: list[str]
+    summary: NotRequired[str]
+
+
+def shared_key_subgraph_graph() -> Any:
+    """A subgraph added as a node whose schema shares only some keys with its parent's."""
+    sub = StateGraph(Private)
+    sub.add_node("research", lambda s: {"notes": [f"{s['topic']} fact {i}" for i in (1, 2)]})
+    sub.add_node("summarize", lambda s: {"summary": "; ".join(s["notes"])})
+    sub.add_edge(START, "research")
+    sub.add_edge("research", "summarize")
+    builder = StateGraph(Shared)
+    builder.add_node("researcher", sub.compile())
+    builder.add_node("publish", lambda s: {"summary": s["summary"].upper()})
+    builder.add_edge(START, "researcher")
+    builder.add_edge("researcher", "publish")
+    return builder.compile(name="shared_keys")
+
+
+def handoff_graph() -> Any:
+    """An agent inside a subgraph hands off to its parent's other agent with
+    ``Command(goto=..., graph=Command.PARENT)``."""
+
+    def triage(state: MessagesState) -> Command[Any]:
+        return Command(
+            goto="billing",
+            update={"messages": [AIMessage("handing off to billing", name="triage")]},
+            graph=Command.PARENT,
+        )
+
+    inner = StateGraph(MessagesState)
+    inner.add_node("triage", triage)
+    inner.add_edge(START, "triage")
+    builder = StateGraph(MessagesState)
+    builder.add_node("frontdesk", inner.compile(), destinations=("billing",))
+    builder.add_node("billing", lambda s: {"messages": [AIMessage("refund issued")]})
+    builder.add_edge(START, "frontdesk")
+    return builder.compile(name="handoff")

@@ -348,6 +348,8 @@ SHAPES = {
     "pydantic_graph": lambda: sg.Counter2(),
     "dataclass_graph": lambda: sg.Counter3(),
     "own_schema_subgraph_graph": lambda: {"question": "how are you today"},
+    "shared_key_subgraph_graph": lambda: {"topic": "owls"},
+    "handoff_graph": lambda: {"messages": [HumanMessage("refund please")]},
     "async_chat_graph": lambda: {"messages": [HumanMessage("hi")]},
 }
 
