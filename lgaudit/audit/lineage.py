@@ -53,16 +53,17 @@ def branch_between(
     own_b = _own(b, run_b)
     if not own_a or not own_b or not own_a[0].get("thread_id"):
         return None
-    parent = _parents(loader, str(own_a[0]["thread_id"]))
+    parent, owner = _parents(loader, str(own_a[0]["thread_id"]))
     up_a, up_b = _ancestry(own_a, parent), _ancestry(own_b, parent)
     ids_a = {e["checkpoint_id"] for e in own_a}
     ids_b = {e["checkpoint_id"] for e in own_b}
-    point = next((c for c in up_b if c in ids_a or c in up_a), None)
+    history_a = ids_a | set(up_a)
+    point = next((c for c in up_b if c in history_a), None)
     if point is None:
         point = next((c for c in up_a if c in ids_b), None)
     if point is None:
         return None
-    events = _Checkpoints(loader, a, b, parent.owner)
+    events = _Checkpoints(loader, a, b, owner)
     fork = events.get(point)
     hops_a = _hops(up_a, ids_a, point, events)
     hops_b = _hops(up_b, ids_b, point, events)
@@ -92,24 +93,20 @@ def _source(e: Event) -> Any:
     return e["payload"].get("source")
 
 
-class _Parents(dict[str, "str | None"]):
-    owner: dict[str, str]
-
-
-def _parents(loader: TraceLoader, thread_id: str) -> _Parents:
+def _parents(loader: TraceLoader, thread_id: str) -> tuple[dict[str, str | None], dict[str, str]]:
     """Parent and recording run of every root checkpoint of the thread (no values read)."""
-    out = _Parents()
-    out.owner = {}
+    parent: dict[str, str | None] = {}
+    owner: dict[str, str] = {}
     rows = loader.store.checkpoint_rows(
         thread_id=thread_id, checkpoint_ns="", checkpoint_id=None, before=None
     )
     try:
         for row in rows:
-            out[row.checkpoint_id] = row.parent_checkpoint_id
-            out.owner[row.checkpoint_id] = row.run_id
+            parent[row.checkpoint_id] = row.parent_checkpoint_id
+            owner[row.checkpoint_id] = row.run_id
     finally:
         rows.close()
-    return out
+    return parent, owner
 
 
 def _ancestry(own: list[Event], parent: dict[str, str | None]) -> list[str]:
@@ -122,8 +119,10 @@ def _ancestry(own: list[Event], parent: dict[str, str | None]) -> list[str]:
         else first["payload"].get("parent_checkpoint_id")
     )
     out: list[str] = []
-    while at is not None and at not in out:
+    seen: set[str] = set()
+    while at is not None and at not in seen:
         out.append(at)
+        seen.add(at)
         at = parent.get(at)
     return out
 
