@@ -53,10 +53,12 @@ def branch_between(
     own_b = _own(b, run_b)
     if not own_a or not own_b or not own_a[0].get("thread_id"):
         return None
-    parent, owner = _parents(loader, str(own_a[0]["thread_id"]))
-    up_a, up_b = _ancestry(own_a, parent), _ancestry(own_b, parent)
     ids_a = {e["checkpoint_id"] for e in own_a}
     ids_b = {e["checkpoint_id"] for e in own_b}
+    if _start_id(own_b) in ids_a or _start_id(own_a) in ids_b:
+        return None  # one run continues the other: no need to read the thread
+    parent, owner = _parents(loader, str(own_a[0]["thread_id"]))
+    up_a, up_b = _ancestry(own_a, parent), _ancestry(own_b, parent)
     history_a = ids_a | set(up_a)
     point = next((c for c in up_b if c in history_a), None)
     if point is None:
@@ -109,15 +111,18 @@ def _parents(loader: TraceLoader, thread_id: str) -> tuple[dict[str, str | None]
     return parent, owner
 
 
-def _ancestry(own: list[Event], parent: dict[str, str | None]) -> list[str]:
-    """From the checkpoint a run's own steps start at, up to the thread's first: its fork or
-    update checkpoint, else the one its first checkpoint continued."""
+def _start_id(own: list[Event]) -> str | None:
+    """The checkpoint a run's own steps start at: its fork or update checkpoint, else the
+    one its first checkpoint continued."""
     first = own[0]
-    at: str | None = (
-        first["checkpoint_id"]
-        if _source(first) in _BRANCHING
-        else first["payload"].get("parent_checkpoint_id")
-    )
+    if _source(first) in _BRANCHING:
+        return str(first["checkpoint_id"])
+    return first["payload"].get("parent_checkpoint_id")
+
+
+def _ancestry(own: list[Event], parent: dict[str, str | None]) -> list[str]:
+    """From the checkpoint a run's own steps start at up to the thread's first."""
+    at = _start_id(own)
     out: list[str] = []
     seen: set[str] = set()
     while at is not None and at not in seen:
