@@ -144,7 +144,11 @@ def test_functional_tasks_are_recorded_as_nodes(db_url: str) -> None:
         "approved": True,
         "published": "published: Cats sleep a lot.",
     }
-    assert [r["status"] for r in thread_runs(db_url, "essay")] == ["interrupted", "succeeded"]
+    runs = thread_runs(db_url, "essay")
+    assert [(r["status"], r["graph"]) for r in runs] == [
+        ("interrupted", "essay_flow"),
+        ("succeeded", "essay_flow"),
+    ]
     # each task call is a node: its name, input and output, under the entrypoint's step
     nodes = node_events(db_url, asked)
     starts = [(e["node"], e["payload"]["input"]) for e in nodes if e["kind"] == "node_start"]

@@ -22,7 +22,7 @@ from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._config import DEFAULT_RECURSION_LIMIT
-from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME, PREVIOUS
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 from langgraph.types import Command
@@ -151,7 +151,7 @@ class Recorder:
             run_id=run_id,
             thread_id=str(thread_id) if thread_id is not None else None,
             parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
-            graph=graph.get_name(),
+            graph=graph_name(graph),
             environment=environment,
             replay=metadata.get("lgaudit_replay"),
             config=recorded_config,
@@ -283,6 +283,15 @@ def run_config(config: RunnableConfig) -> dict[str, Any]:
     if configurable:
         out["configurable"] = configurable
     return out
+
+
+def graph_name(graph: Pregel) -> str:
+    """The name runs of a graph are recorded under: its own, or for a Functional API
+    workflow, which LangGraph leaves named ``LangGraph``, its ``@entrypoint``'s."""
+    name = graph.get_name()
+    if name == "LangGraph" and PREVIOUS in graph.channels and len(graph.nodes) == 1:
+        return next(iter(graph.nodes))
+    return name
 
 
 def _str_keyed(value: Any) -> bool:
