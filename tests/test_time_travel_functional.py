@@ -3,6 +3,7 @@ SQLite and PostgreSQL — written as LangGraph's how-tos write them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,8 +11,9 @@ import pytest
 import shape_graphs as sg
 from click.testing import CliRunner
 from langchain_core.messages import HumanMessage
+from langgraph.types import Command
 
-from lgaudit import Recorder
+from lgaudit import Recorder, replay
 from lgaudit.cli import cli
 
 
@@ -121,8 +123,6 @@ approve = ["approve"]
 
 def record_essay(db_url: str, thread: str, answer: str) -> tuple[dict[str, Any], list[str]]:
     """An essay written, reviewed by a human (interrupt, then ``Command(resume=answer)``)."""
-    from langgraph.types import Command
-
     config = {"configurable": {"thread_id": thread}}
     with Recorder(db_url) as rec:
         flow = rec.attach(sg.essay_workflow())
@@ -207,8 +207,6 @@ def test_functional_retries_and_errors_are_node_events(db_url: str) -> None:
     code, data = lgaudit(db_url, "audit", boom["run_id"])
     assert code == 1 and [f["rule"] for f in data["findings"]] == ["run.error"]
     # a fault injected at a task's first attempt is recovered by its retry policy
-    from lgaudit import replay
-
     res = replay(ok["run_id"], graph="shape_graphs:retrying_workflow", url=db_url,
                  faults=["fetch:TimeoutError@1"])  # fmt: skip
     assert (res.status, res.faults_injected) == ("succeeded", 1), res.error
@@ -223,8 +221,6 @@ def test_functional_retries_and_errors_are_node_events(db_url: str) -> None:
 
 
 def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
-    from lgaudit import replay
-
     _, (asked, approved) = record_essay(db_url, "yes", "approve")
     _, (_, rejected) = record_essay(db_url, "no", "reject")
     # a strict replay of each run serves the model's answer from the recording: identical
@@ -275,8 +271,6 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
 def test_functional_time_travel_asks_the_human_again(db_url: str) -> None:
     """Back to the entrypoint's input checkpoint: the workflow runs again, the review task
     asks again, and the second approval's run is identical to the first's."""
-    from langgraph.types import Command
-
     config = {"configurable": {"thread_id": "again"}}
     with Recorder(db_url) as rec:
         flow = rec.attach(sg.essay_workflow())
@@ -306,8 +300,6 @@ approve = ["approve"]
 def test_time_travel_back_before_a_human_decision(db_url: str, tmp_path) -> None:
     """Re-running from before the review asks the human again; the branch's answers are
     compared with the original's from that checkpoint, runs continuing each branch too."""
-    from langgraph.types import Command
-
     config = {"configurable": {"thread_id": "refund"}}
     with Recorder(db_url) as rec:
         graph = rec.attach(sg.review_graph())
@@ -360,10 +352,6 @@ SHAPES = {
 
 @pytest.mark.parametrize("shape", list(SHAPES))
 async def test_each_shape_replays_and_re_executes_identically(db_url: str, shape: str) -> None:
-    import asyncio
-
-    from lgaudit import replay
-
     config = {"configurable": {"thread_id": shape}}
     with Recorder(db_url) as rec:
         graph = rec.attach(getattr(sg, shape)())
@@ -416,10 +404,6 @@ def test_a_forked_chat_differs_by_the_edited_message(db_url: str) -> None:
 def test_a_resume_replayed_keeps_what_a_parallel_branch_saved(db_url: str) -> None:
     """The resume ran only the human's branch (LangGraph kept the forecast's writes): its
     replay does the same, so the forecast's model is not asked for a call never made."""
-    from langgraph.types import Command
-
-    from lgaudit import replay
-
     config = {"configurable": {"thread_id": "trip"}}
     with Recorder(db_url) as rec:
         graph = rec.attach(sg.parallel_review_graph())
