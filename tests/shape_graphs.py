@@ -344,3 +344,24 @@ def handoff_graph() -> Any:
     builder.add_node("billing", lambda s: {"messages": [AIMessage("refund issued")]})
     builder.add_edge(START, "frontdesk")
     return builder.compile(name="handoff")
+
+
+def async_essay_workflow() -> Any:
+    """The essay workflow with async tasks and entrypoint (run with ``ainvoke``)."""
+    model = GenericFakeChatModel(messages=itertools.cycle([AIMessage("Cats sleep a lot.")]))
+
+    @task
+    async def write_essay(topic: str) -> str:
+        return str((await model.ainvoke(f"Write an essay about {topic}")).content)
+
+    @task
+    async def review(essay: str) -> dict[str, Any]:
+        return {"approved": interrupt({"question": "publish this essay?"}) == "approve"}
+
+    @entrypoint(checkpointer=InMemorySaver())
+    async def async_essay_flow(topic: str) -> dict[str, Any]:
+        essay = await write_essay(topic)
+        verdict = await review(essay)
+        return {"essay": essay, **verdict}
+
+    return async_essay_flow

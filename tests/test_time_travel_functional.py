@@ -268,6 +268,28 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
     assert [(f["rule"], f["node"]) for f in data["findings"]] == [("approval.bypass", "publish")]
 
 
+async def test_async_functional_workflow_is_recorded_and_replays_identically(db_url: str) -> None:
+    config = {"configurable": {"thread_id": "async-essay"}}
+    with Recorder(db_url) as rec:
+        flow = rec.attach(sg.async_essay_workflow())
+        assert "__interrupt__" in await flow.ainvoke("cats", config)
+        chunks = [c async for c in flow.astream(Command(resume="approve"), config)]
+        assert chunks[-1] == {"async_essay_flow": {"essay": "Cats sleep a lot.", "approved": True}}
+    runs = thread_runs(db_url, "async-essay")
+    assert [r["status"] for r in runs] == ["interrupted", "succeeded"]
+    starts = [
+        [e["node"] for e in node_events(db_url, r["run_id"]) if e["kind"] == "node_start"]
+        for r in runs
+    ]
+    assert starts == [["async_essay_flow", "write_essay", "review"], ["async_essay_flow", "review"]]
+    for run in runs:
+        res = await asyncio.to_thread(
+            replay, run["run_id"], graph="shape_graphs:async_essay_workflow", url=db_url
+        )
+        assert (res.status, res.live_calls) == (run["status"], 0), res.error
+        assert first_divergence(db_url, run["run_id"], res.run_id) == (0, None)
+
+
 def test_functional_time_travel_asks_the_human_again(db_url: str) -> None:
     """Back to the entrypoint's input checkpoint: the workflow runs again, the review task
     asks again, and the second approval's run is identical to the first's."""
