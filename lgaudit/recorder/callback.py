@@ -235,6 +235,8 @@ class RecordingCallback(GraphCallbackHandler):
                 resume = {"value": self.recorder.jsonable(inputs.resume)}
                 self._emit(run, "resume", resume, ctx)
             return
+        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
+            return  # a runnable inside a node (most chains): not a task's own run
         ctx = task_context(md)
         with self._lock:
             graph_ns = self._task_ns(run_id, name, tags, md, ctx)
