@@ -85,6 +85,7 @@ class RecordingCallback(GraphCallbackHandler):
         self._active: dict[UUID, _Active] = {}
         self._attempts: dict[tuple[str, str], int] = {}
         self._tasks: OrderedDict[str, TaskInfo] = OrderedDict()
+        self._raised: OrderedDict[str, str] = OrderedDict()  # interrupt id -> task id
         self._lock = threading.Lock()
         #: a replay's swapped models: name -> the substitute's name, which calls record
         self.model_aliases: dict[str, str] = {}
@@ -131,6 +132,25 @@ class RecordingCallback(GraphCallbackHandler):
         ns = str(md.get("langgraph_checkpoint_ns") or "").split("|")
         caller = self._tasks.get(ns[-2].rsplit(":", 1)[-1]) if len(ns) > 1 else None
         return caller.namespace if caller is not None else "|".join(ns[:-2])
+
+    def _note_raised(self, error: GraphInterrupt, task_id: str) -> None:
+        """The task an interrupt was raised in: the first to fail with it (a task that
+        called it fails with the same interrupt after it)."""
+        with self._lock:
+            for item in error.args[0] if error.args else ():
+                interrupt_id = getattr(item, "id", None)
+                if interrupt_id and interrupt_id not in self._raised:
+                    self._raised[interrupt_id] = task_id
+                    if len(self._raised) > 10_000:
+                        self._raised.popitem(last=False)
+
+    def interrupt_task(self, interrupt_id: str, checkpoint_ns: str) -> str | None:
+        """The task of graph namespace ``checkpoint_ns`` that raised an interrupt, if this
+        process saw it: for a Functional API ``@task``, not the entrypoint that called it
+        (both save the interrupt, in an order LangGraph does not fix)."""
+        task_id = self._raised.get(interrupt_id)
+        info = self._tasks.get(task_id) if task_id else None
+        return task_id if info is not None and info.namespace == checkpoint_ns else None
 
     def follows(self, run_id: UUID) -> bool:
         """Whether a LangChain run (a node task, a model or tool call) has started here."""
@@ -322,6 +342,8 @@ class RecordingCallback(GraphCallbackHandler):
             return
         if isinstance(error, GraphBubbleUp):
             status = "interrupted" if isinstance(error, GraphInterrupt) else "handed_to_parent"
+            if isinstance(error, GraphInterrupt) and active.context["task_id"]:
+                self._note_raised(error, active.context["task_id"])
             payload = {"status": status, "attempt": active.attempt}
             self._emit(active.run, "node_end", payload, active.context)
             return

@@ -89,6 +89,7 @@ class Recorder:
             sink=self.sink,
             runs=self.runs,
             task_node=self.callback.node_for_task,
+            interrupt_task=self.callback.interrupt_task,
             redactor=self.redactor,
         )
         self.guard = GuardCallback(self, guard_policy) if guard_policy is not None else None
