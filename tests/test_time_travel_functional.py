@@ -111,6 +111,30 @@ async def test_time_travel_fork_and_re_execution_diff_from_the_checkpoint(
     )
 
 
+def test_time_travel_runs_replay_from_where_they_started(db_url: str) -> None:
+    """A fork run continued the update's checkpoint: its replay starts there too and runs
+    write_joke again (not from after it); a re-execution replays from its fork."""
+    config = {"configurable": {"thread_id": "replayed-jokes"}}
+    with Recorder(db_url) as rec:
+        graph = rec.attach(sg.joke_graph())
+        graph.invoke({}, config)
+        selected = next(s for s in graph.get_state_history(config) if s.next == ("write_joke",))
+        graph.invoke(None, graph.update_state(selected.config, {"topic": "dogs"}))
+        graph.invoke(None, selected.config)
+    _, _, forked, re_executed = (r["run_id"] for r in thread_runs(db_url, "replayed-jokes"))
+    for run in (forked, re_executed):
+        res = replay(run, graph="shape_graphs:joke_graph", url=db_url)
+        assert (res.status, res.from_step) == ("succeeded", 2), res.error
+        starts = [e for e in node_events(db_url, res.run_id) if e["kind"] == "node_start"]
+        assert [e["node"] for e in starts] == ["write_joke"]
+        _, shown = lgaudit(db_url, "show", res.run_id)
+        last = [e for e in shown["events"] if e["kind"] == "checkpoint"][-1]
+        joke = "dogs" if run == forked else "ice cream"
+        assert last["payload"]["values"]["joke"] == f"Why did the {joke} cross the road?"
+        assert first_divergence(db_url, run, res.run_id) == (0, None)
+        assert first_divergence(db_url, res.run_id, run) == (0, None)
+
+
 # -- the Functional API --------------------------------------------------------------------
 
 POLICY = """

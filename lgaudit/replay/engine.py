@@ -404,16 +404,20 @@ def _choose(
 
 def _continued_from(
     store: Store, source: RunRecord, events: list[EventRecord], checkpoints: list[EventRecord]
-) -> tuple[EventRecord, Command, frozenset[tuple[str, str]]] | None:
-    """For a run that resumed its thread (``Command(resume=...)``): the checkpoint it
-    continued from — the previous run's, where the interrupted task waits — and the resume
-    it gave, so the replay runs that task with the recorded answer instead of starting
-    after it."""
+) -> tuple[EventRecord, Command | None, frozenset[tuple[str, str]]] | None:
+    """For a run that continued its thread — resumed it (``Command(resume=...)``), or ran on
+    from an earlier run's checkpoint with no input (``invoke(None, config)`` after an
+    ``update_state`` or a breakpoint): the checkpoint it continued from, where its first
+    tasks wait, and the resume it gave, so the replay runs those tasks (with the recorded
+    answer) instead of starting after them."""
     resumes = [e for e in events if e["kind"] == "resume"]
     roots = [c for c in checkpoints if not c["checkpoint_ns"]]
-    if not resumes or not roots or not source["thread_id"]:
+    if not roots or not source["thread_id"]:
         return None
-    parent_id = min(roots, key=lambda c: c["seq"])["payload"].get("parent_checkpoint_id")
+    first = min(roots, key=lambda c: c["seq"])
+    if not resumes and first["payload"].get("source") != "loop":
+        return None  # a new input, a fork of an old checkpoint: its own checkpoint is first
+    parent_id = first["payload"].get("parent_checkpoint_id")
     if not parent_id or any(c["checkpoint_id"] == parent_id for c in checkpoints):
         return None
     before = store.thread_events(source["thread_id"], upto_gseq=events[0]["gseq"] - 1)
@@ -423,7 +427,7 @@ def _continued_from(
         if e["kind"] == "checkpoint" and not e["checkpoint_ns"] and e["checkpoint_id"] == parent_id
     ]
     asked = [e for e in before if e["kind"] == "interrupt"]
-    if not earlier or not asked or any(e["checkpoint_ns"] for e in asked[-1:]):
+    if not earlier or (resumes and not asked) or any(e["checkpoint_ns"] for e in asked[-1:]):
         return None  # an interrupt inside a subgraph: its checkpoints are not copied
     # what tasks saved there before the resume (a finished Functional API task, a parallel
     # branch): the resume took those writes instead of running them again. The interrupt
@@ -438,7 +442,10 @@ def _continued_from(
         for w in e["payload"].get("writes") or ()
         if w.get("channel") not in (RESUME, INTERRUPT)
     )
-    return earlier[0], Command(resume=resumes[0]["payload"].get("value")), carried
+    resume: Command[Any] | None = None
+    if resumes:
+        resume = Command(resume=resumes[0]["payload"].get("value"))
+    return earlier[0], resume, carried
 
 
 def _state_to_patch(
