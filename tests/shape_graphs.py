@@ -365,3 +365,8 @@ def async_essay_workflow() -> Any:
         return {"essay": essay, **verdict}
 
     return async_essay_flow
+
+
+def breakpoint_graph() -> Any:
+    """The joke graph with a static breakpoint before write_joke."""
+    return joke_graph().copy(update={"interrupt_before_nodes": ["write_joke"]})

@@ -135,6 +135,21 @@ def test_time_travel_runs_replay_from_where_they_started(db_url: str) -> None:
         assert first_divergence(db_url, res.run_id, run) == (0, None)
 
 
+def test_a_run_continued_past_a_breakpoint_replays_from_it(db_url: str) -> None:
+    config = {"configurable": {"thread_id": "breakpoint"}}
+    with Recorder(db_url) as rec:
+        graph = rec.attach(sg.breakpoint_graph())
+        assert graph.invoke({}, config) == {"topic": "ice cream"}  # stopped before write_joke
+        assert graph.invoke(None, config)["joke"] == "Why did the ice cream cross the road?"
+    stopped, continued = thread_runs(db_url, "breakpoint")
+    assert (stopped["status"], continued["status"]) == ("interrupted", "succeeded")
+    res = replay(continued["run_id"], graph="shape_graphs:breakpoint_graph", url=db_url)
+    assert (res.status, res.from_step) == ("succeeded", 1), res.error
+    starts = [e["node"] for e in node_events(db_url, res.run_id) if e["kind"] == "node_start"]
+    assert starts == ["write_joke"]
+    assert first_divergence(db_url, continued["run_id"], res.run_id) == (0, None)
+
+
 # -- the Functional API --------------------------------------------------------------------
 
 POLICY = """
