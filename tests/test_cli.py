@@ -87,6 +87,8 @@ def test_public_surface_is_pinned() -> None:
         "state_update",
         "delete",
         "custom",
+        "memory_read",
+        "memory_write",
     )
 
 

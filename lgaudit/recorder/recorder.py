@@ -23,10 +23,12 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
+from lgaudit.recorder.memory import MemoryLog
 from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
@@ -52,6 +54,9 @@ class Recorder:
             never waits on disk; ``flush()``, ``close()`` and the end of each run drain it.
             ``"sync"`` writes every event before the graph goes on; a store failure fails
             the run (fail-closed).
+        store: a LangGraph long-term memory store for graphs given none of their own
+            (``compile(store=...)``) or by the caller's runtime. Whichever store a run
+            uses is recorded: ``memory_read``/``memory_write`` events.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class Recorder:
         environment: str | None = None,
         redact: Redact | None = None,
         durability: Durability = "batched",
+        store: BaseStore | None = None,
     ) -> None:
         if durability not in ("batched", "sync"):
             raise BadInputError(f"durability must be 'batched' or 'sync', not {durability!r}")
@@ -75,6 +81,8 @@ class Recorder:
             else DirectSink(self.store)
         )
         self.callback = RecordingCallback(self)
+        self.memory = MemoryLog(self)
+        self.memory_store = store
         self.checkpointer = AuditSaver(
             self.store,
             sink=self.sink,
@@ -140,7 +148,8 @@ class Recorder:
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
             configurable.get(CONFIG_KEY_RUNTIME),
             self.callback.on_stream_write,
-            getattr(graph, "store", None),
+            getattr(graph, "store", None) or self.memory_store,
+            self.memory.wrap,
         )
         config["configurable"] = configurable
         return config, run

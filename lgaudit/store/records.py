@@ -36,6 +36,8 @@ EVENT_KINDS = (
     "state_update",
     "delete",
     "custom",
+    "memory_read",
+    "memory_write",
 )
 
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
