@@ -1,10 +1,12 @@
-"""The cassette: a recorded run's model and tool results, keyed so they survive forks.
+"""The cassette: a recorded run's model, tool and memory-read results, keyed so they survive forks.
 
 LangGraph gives a forked or replayed task a new task id (LangGraph issue 8458), so calls are
 never keyed by task id. A call's key is the task's identity — for it and each enclosing
 subgraph task: node name, step and task path (``__pregel_pull/node`` or
 ``__pregel_push/<index>`` for ``Send``) and the task's attempt — plus a call counter (model
-calls), or the tool name, a hash of its arguments and an occurrence counter (tool calls). A
+calls), or the tool name, a hash of its arguments and an occurrence counter (tool calls),
+or a hash of the operation and its arguments and an occurrence counter (long-term memory
+reads: ``get``, ``search``, ``list_namespaces``). A
 retry the recorded run did not make (a replay injected a fault) repeats the calls of the last
 recorded attempt. A hash of the
 request is kept as a consistency check: a model call whose messages differ from the recorded
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lgaudit.recorder.memory import read_signature
 from lgaudit.store import Store
 from lgaudit.store.chain import canonical_json
 from lgaudit.store.records import EventRecord
@@ -94,6 +97,10 @@ class Cassette:
         self.store = store
         self.llm: dict[tuple[TaskKey, int, int], RecordedCall] = {}
         self.tools: dict[tuple[TaskKey, int, str, str, int], RecordedCall] = {}
+        #: long-term memory reads: (task, attempt, read signature, occurrence)
+        self.memory: dict[tuple[TaskKey, int, str, int], RecordedCall] = {}
+        #: every recorded ``memory_read`` and ``memory_write`` payload, in order
+        self.memory_ops: list[dict[str, Any]] = []
         self._attempts: dict[TaskKey, list[int]] = defaultdict(list)
         self._load(run_id)
 
@@ -114,6 +121,8 @@ class Cassette:
         )
         for e in events:
             tid = e["task_id"]
+            if e["kind"] in ("memory_read", "memory_write"):
+                self.memory_ops.append(e["payload"])
             if e["kind"] == "node_start" and tid:
                 path = "/".join(e["payload"].get("path") or [])
                 tasks[tid] = TaskRef(e["node"] or "", e["step"], path)
@@ -128,11 +137,12 @@ class Cassette:
                 "tool_start": "tool_start",
                 "tool_end": "tool_end",
                 "tool_error": "tool_end",
+                "memory_read": "memory_read",
             }.get(e["kind"])
             if group:
                 calls[(tid, attempt[tid])][group].append(e)
         for (tid, n_attempt), found in calls.items():
-            starts = found["llm_start"] or found["tool_start"]
+            starts = found["llm_start"] or found["tool_start"] or found["memory_read"]
             key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
             if n_attempt not in self._attempts[key]:
                 self._attempts[key].append(n_attempt)
@@ -155,6 +165,18 @@ class Cassette:
                 end = _matching_end(ends, p.get("tool_call_id"), i)
                 self.tools[(key, n_attempt, tool, h, n)] = self._recorded(
                     f"tool {tool!r} call #{n + 1} in {describe(key)}", h, end, "output"
+                )
+            reads: dict[str, int] = defaultdict(int)
+            for read in found["memory_read"]:
+                h = read_signature(read["payload"])
+                n = reads[h]
+                reads[h] += 1
+                label = f"{memory_label(read['payload'])} #{n + 1} in {describe(key)}"
+                error = read["payload"].get("error")
+                self.memory[(key, n_attempt, h, n)] = (
+                    RecordedCall(label, h, None, None, error)
+                    if error is not None
+                    else self._recorded(label, h, read, "result")
                 )
 
     def _recorded(
@@ -188,12 +210,25 @@ class Cassette:
         )
         return self.llm[best].label
 
+    def nearest_memory(self, key: TaskKey) -> str | None:
+        same = [k for k in self.memory if k[0][-1][0] == key[-1][0]] or list(self.memory)
+        if not same:
+            return None
+        best = min(same, key=lambda k: abs((k[0][-1][1] or 0) - (key[-1][1] or 0)))
+        return self.memory[best].label
+
     def nearest_tool(self, key: TaskKey, tool: str) -> str | None:
         same = [k for k in self.tools if k[2] == tool] or list(self.tools)
         if not same:
             return None
         best = min(same, key=lambda k: abs((k[0][-1][1] or 0) - (key[-1][1] or 0)))
         return self.tools[best].label
+
+
+def memory_label(request: dict[str, Any]) -> str:
+    """A memory read as a miss names it: ``memory search ('memories', 'bob')``."""
+    key = f" key {request['key']!r}" if request.get("key") is not None else ""
+    return f"memory {request.get('op')} {tuple(request.get('namespace') or ())!r}{key}"
 
 
 def _tool_args(value: Any) -> Any:

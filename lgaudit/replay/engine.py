@@ -29,6 +29,7 @@ from lgaudit.recorder.custom import recording_runtime
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
+from lgaudit.replay.memory import replay_store
 from lgaudit.replay.spec import (
     REPLAY_SPEC_VERSION,
     CassetteMode,
@@ -210,8 +211,10 @@ def _execute(
     source_thread = cast(str, source["thread_id"])
     _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta)
     injector = FaultInjector(recorder, faults)
+    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
+    memory = replay_store(getattr(graph, "store", None), tape, mode, interceptor)
     runtime = recording_runtime(
-        None, recorder.callback.on_stream_write, getattr(graph, "store", None)
+        None, recorder.callback.on_stream_write, memory, recorder.memory.wrap
     )
     config: dict[str, Any] = {
         "configurable": {"thread_id": thread_id, CONFIG_KEY_RUNTIME: runtime},
@@ -220,7 +223,6 @@ def _execute(
         "callbacks": [recorder.callback, injector],
         "recursion_limit": max(25, 2 * len(checkpoints) + 25),
     }
-    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
     error: str | None = None
     if patch_values is not None:
         recorder.record(
