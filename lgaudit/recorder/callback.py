@@ -189,6 +189,8 @@ class RecordingCallback(BaseCallbackHandler):
             }
             blobs: dict[str, tuple[str, bytes]] = {}
             payload = {"graph": run.graph or name, "input": self.recorder.pack(inputs, blobs)}
+            if run.config is not None:
+                payload["config"] = run.config
             with self._lock:
                 self._active[run_id] = _Active("run", run, ctx, name)
             if not self.recorder.runs.mark_started(run.run_id):

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
+from langgraph._internal._config import DEFAULT_RECURSION_LIMIT
 from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
@@ -114,10 +115,15 @@ class Recorder:
         allowlist = _graph_allowlist(graph)
         if allowlist:
             saver = saver.with_allowlist(allowlist)
-        attrs = {k: v for k, v in graph.__dict__.items() if k != "__orig_class__"}
+        attrs = {
+            k: v
+            for k, v in graph.__dict__.items()
+            if k != "__orig_class__" and not k.startswith("_lgaudit_")
+        }
         attrs["checkpointer"] = saver
         recorded = _recorded_class(type(graph))(**attrs)
         recorded.__dict__["_lgaudit_recorder"] = self
+        recorded.__dict__["_lgaudit_makes_threads"] = not isinstance(inner, BaseCheckpointSaver)
         return recorded
 
     def start_run(
@@ -130,21 +136,30 @@ class Recorder:
         if RUN_ID_KEY in metadata or RUN_ID_KEY in (outer.get("metadata") or {}):
             return config, None  # a nested call inside a recorded run belongs to that run
         run_id = str(config.get("run_id") or uuid.uuid4())
-        thread_id = (config.get("configurable") or {}).get("thread_id")
+        configurable = dict(config.get("configurable") or {})
+        recorded_config = self.jsonable(run_config(config))
+        thread_id = configurable.get("thread_id")
+        if thread_id is None and graph.__dict__.get("_lgaudit_makes_threads"):
+            # the graph had no checkpointer of its own: a call with no thread ran fresh
+            # without the recorder, and does so on a thread made for this run alone
+            thread_id = configurable["thread_id"] = f"lgaudit-{run_id}"
+        environment = self.environment
+        if environment is None and isinstance(config.get("environment"), str):
+            environment = cast(str, config.get("environment"))  # the seed's staging_config
         run = NewRun(
             run_id=run_id,
             thread_id=str(thread_id) if thread_id is not None else None,
             parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
             graph=graph.get_name(),
-            environment=self.environment,
+            environment=environment,
             replay=metadata.get("lgaudit_replay"),
+            config=recorded_config,
         )
         self.runs.register(run)
         metadata[RUN_ID_KEY] = run_id
         config["metadata"] = metadata
         config["run_id"] = uuid.UUID(run_id)
         config["callbacks"] = _with_handler(config.get("callbacks"), self.callback)
-        configurable = dict(config.get("configurable") or {})
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
             configurable.get(CONFIG_KEY_RUNTIME),
             self.callback.on_stream_write,
@@ -229,6 +244,38 @@ class Recorder:
         self.close()
 
 
+#: configurable keys that place a call in the store, not how the graph runs
+_PLACEMENT_KEYS = frozenset({"thread_id", "checkpoint_ns", "checkpoint_id", "checkpoint_map"})
+_RUN_CONFIG_KEYS = ("recursion_limit", "tags", "metadata", "max_concurrency", "run_name")
+
+
+def run_config(config: RunnableConfig) -> dict[str, Any]:
+    """What of a top-level call's config a replay runs under: the recursion limit, tags,
+    metadata, ``max_concurrency``, ``run_name`` and the configurable keys other than the
+    thread and checkpoint (LangGraph's own ``__pregel_*`` keys, lgaudit's metadata and the
+    callbacks left out)."""
+    # the limit in force, LangGraph's default included (``$LANGGRAPH_DEFAULT_RECURSION_LIMIT``
+    # may differ where the replay runs)
+    out: dict[str, Any] = {"recursion_limit": int(DEFAULT_RECURSION_LIMIT)}
+    for key in _RUN_CONFIG_KEYS:
+        if config.get(key) is not None:
+            out[key] = config.get(key)
+    if "metadata" in out:
+        metadata = {k: v for k, v in out["metadata"].items() if not k.startswith("lgaudit_")}
+        if metadata:
+            out["metadata"] = metadata
+        else:
+            del out["metadata"]
+    configurable = {
+        k: v
+        for k, v in (config.get("configurable") or {}).items()
+        if k not in _PLACEMENT_KEYS and not k.startswith("__")
+    }
+    if configurable:
+        out["configurable"] = configurable
+    return out
+
+
 def _str_keyed(value: Any) -> bool:
     return type(value) is dict and all(isinstance(k, str) for k in value)
 
@@ -294,9 +341,15 @@ class RecordedGraph:
 
     def copy(self, update: dict[str, Any] | None = None) -> Any:
         """A copy (``with_config``, ``copy``) is recorded by the same recorder."""
-        attrs = {k: v for k, v in (update or {}).items() if k != "_lgaudit_recorder"}
+        attrs = {k: v for k, v in (update or {}).items() if not k.startswith("_lgaudit_")}
         copied = super().copy(attrs)  # type: ignore[misc]
-        copied.__dict__["_lgaudit_recorder"] = self._lgaudit_recorder
+        for key, value in self.__dict__.items():  # type: ignore[attr-defined]
+            if key.startswith("_lgaudit_"):
+                copied.__dict__[key] = value
+        if "checkpointer" in attrs:  # replay swaps it: a made thread follows the new one
+            copied.__dict__["_lgaudit_makes_threads"] = not isinstance(
+                attrs["checkpointer"], BaseCheckpointSaver
+            ) or isinstance(attrs["checkpointer"], AuditSaver)
         return copied
 
     def stream(

@@ -129,6 +129,9 @@ def replay(
             if continued is not None:  # a resume: replay the human's answer too
                 start, inputs = continued
         tape = Cassette(store, source["run_id"]) if mode is not CassetteMode.OFF else None
+        recorded_config = next(
+            (e["payload"].get("config") for e in events if e["kind"] == "run_start"), None
+        )
         url = store.url
 
     recorder = Recorder(url, environment=environment or source["environment"])
@@ -150,6 +153,7 @@ def replay(
             graph_ref,
             use_async,
             inputs,
+            recorded_config,
         )
     finally:
         recorder.close()
@@ -170,6 +174,7 @@ def _execute(
     graph_ref: str,
     use_async: bool | None,
     inputs: Any = None,
+    recorded_config: dict[str, Any] | None = None,
 ) -> ReplayResult:
     run_id = str(uuid.uuid4())
     thread_id = f"{source['thread_id']}~replay-{run_id[:8]}"
@@ -216,13 +221,15 @@ def _execute(
     runtime = recording_runtime(
         None, recorder.callback.on_stream_write, memory, recorder.memory.wrap
     )
-    config: dict[str, Any] = {
-        "configurable": {"thread_id": thread_id, CONFIG_KEY_RUNTIME: runtime},
-        "metadata": meta,
-        "run_id": uuid.UUID(run_id),
-        "callbacks": [recorder.callback, injector],
-        "recursion_limit": max(25, 2 * len(checkpoints) + 25),
+    config = _run_config(recorded_config, checkpoints, start)
+    config["configurable"] = {
+        **config.get("configurable", {}),
+        "thread_id": thread_id,
+        CONFIG_KEY_RUNTIME: runtime,
     }
+    config["metadata"] = {**config.get("metadata", {}), **meta}
+    config["run_id"] = uuid.UUID(run_id)
+    config["callbacks"] = [recorder.callback, injector]
     error: str | None = None
     if patch_values is not None:
         recorder.record(
@@ -272,6 +279,27 @@ def _execute(
         faults_injected=injector.injected,
         error=error,
     )
+
+
+def _run_config(
+    recorded: dict[str, Any] | None, checkpoints: list[EventRecord], start: EventRecord
+) -> dict[str, Any]:
+    """The config a replay runs under: the recorded run's own (recursion limit, tags,
+    metadata, configurable keys), so managed values such as ``remaining_steps`` are what
+    they were. A run recorded before configs were kept gets room for its steps.
+
+    LangGraph counts the limit from the step after the checkpoint a call loads; the
+    recorded run loaded the one before its first checkpoint, a replay loads ``start``:
+    the limit is shifted by the steps between, so every step has the steps it had left."""
+    if recorded is None:
+        return {"recursion_limit": max(25, 2 * len(checkpoints) + 25)}
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in recorded.items()}
+    roots = [c for c in checkpoints if not c["checkpoint_ns"] and c["step"] is not None]
+    limit = config.get("recursion_limit")
+    if isinstance(limit, int) and roots and not start["checkpoint_ns"] and start["step"] is not None:
+        loaded = cast(int, min(roots, key=lambda c: c["seq"])["step"]) - 1
+        config["recursion_limit"] = max(1, limit + loaded - start["step"])
+    return config
 
 
 def _seed(

@@ -69,6 +69,9 @@ class NewRun:
     environment: str | None = None
     started_at: int = field(default_factory=now_us)
     replay: dict[str, Any] | None = None
+    #: the call's config as recorded at ``run_start`` (redacted; not a column): what a
+    #: replay runs under — recursion limit, tags, metadata, configurable keys
+    config: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
