@@ -20,6 +20,10 @@
     [state]
     owners = { output = ["execute"] }   # state keys only these nodes may write
 
+    [memory]
+    scope = "user_id"                   # every memory namespace a run touches starts with
+                                        # this configurable key's value of the run
+
 Anything else — an unknown table or key, a value of the wrong type, a file that is
 missing or not TOML — is ``BadInputError`` naming the file and the key.
 """
@@ -49,6 +53,7 @@ class Policy:
     budget: dict[str, int] = field(default_factory=dict)
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
     has_approval: bool = False
+    memory_scope: str | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -67,7 +72,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
         """Validate a parsed policy (the TOML document as a dict)."""
-        _only(data, ("approval", "budget", "state"), source, "")
+        _only(data, ("approval", "budget", "state", "memory"), source, "")
         approval = _table(data, "approval", source)
         _only(
             approval,
@@ -79,6 +84,11 @@ class Policy:
         _only(budget, BUDGET_KEYS, source, "budget.")
         state = _table(data, "state", source)
         _only(state, ("owners",), source, "state.")
+        memory = _table(data, "memory", source)
+        _only(memory, ("scope",), source, "memory.")
+        scope = memory.get("scope")
+        if scope is not None and (not isinstance(scope, str) or not scope):
+            raise BadInputError(f"{source}: memory.scope must be a configurable key name")
         for key, value in budget.items():
             if type(value) is not int or value < 0:
                 raise BadInputError(f"{source}: budget.{key} must be a non-negative integer")
@@ -105,6 +115,7 @@ class Policy:
             budget=dict(budget),
             owners={k: _names(owners, k, source, "state.owners.") for k in owners},
             has_approval=bool(approval),
+            memory_scope=scope,
         )
 
     def approves(self, value: Any) -> bool:
