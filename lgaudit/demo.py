@@ -116,6 +116,15 @@ def staging() -> Any:
     return staging_builder().compile(name="staging_demo")
 
 
+#: The seed's ``staging_config``, verbatim: top-level keys LangGraph ignores, no thread.
+STAGING_CONFIG: dict[str, Any] = {
+    "environment": "staging",
+    "recursion_limit": 10,
+    "checkpointing": True,
+    "cost_tracking": True,
+    "debug": True,
+}
+
 STAGING_INPUT: StagingState = {
     "input": "Quarterly financial report",
     "step": 0,
@@ -198,8 +207,10 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
     suffix = uuid.uuid4().hex[:6]
     with Recorder(url, environment="staging") as recorder:
         staging_graph = recorder.attach(staging())
-        staging_cfg = {"configurable": {"thread_id": f"staging-{suffix}"}, "recursion_limit": 10}
-        staging_graph.invoke(dict(STAGING_INPUT), staging_cfg)
+        # the seed's call as written: its config names no thread (the recorder makes one)
+        staging_graph.invoke(dict(STAGING_INPUT), config=dict(STAGING_CONFIG))
+        recorder.flush()
+        staging_run = recorder.store.runs(limit=1)[0]["run_id"]
 
         agent_graph = recorder.attach(agent())
         agent_cfg = {"configurable": {"thread_id": f"order-{suffix}"}}
@@ -207,7 +218,6 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
         agent_graph.invoke(Command(resume="approve"), agent_cfg)
         recorder.flush()
         url = recorder.url
-        staging_run = recorder.store.runs(thread_id=f"staging-{suffix}", limit=1)[0]["run_id"]
         agent_runs = [
             r["run_id"]
             for r in reversed(recorder.store.runs(thread_id=f"order-{suffix}", limit=None))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.prebuilt import create_react_agent
-
 from replay_graphs import gpt4o, lookup
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lgaudit.audit.approval import approval_findings, resume_reuse
 from lgaudit.audit.budget import budget_findings, run_errors
@@ -32,9 +33,12 @@ _BUDGET_RULES = dict(
 
 
 def audit(
-    store: Store, runs: Sequence[str], policy: Policy | str | Path | None = None
+    store: Store,
+    runs: Sequence[str],
+    policy: Policy | str | Path | Mapping[str, Any] | None = None,
 ) -> AuditReport:
-    """Audit runs (ids or unique prefixes) against a policy (a ``Policy`` or a TOML path).
+    """Audit runs (ids or unique prefixes) against a policy (a ``Policy``, a TOML path, or
+    the policy file's tables as a dict).
 
     With no policy only ``state.unexplained_change``, ``run.error`` and
     ``approval.resume_reused`` run. Each run is judged against its thread's history
@@ -43,6 +47,8 @@ def audit(
     """
     if isinstance(policy, str | Path):
         policy = Policy.load(policy)
+    elif isinstance(policy, Mapping):
+        policy = Policy.from_dict(dict(policy))
     if not runs:
         raise BadInputError("no runs to audit: give run ids, --thread T or --all")
     records = list({r["run_id"]: r for r in (store.run(ref) for ref in runs)}.values())

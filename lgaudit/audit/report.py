@@ -50,10 +50,10 @@ def render_report(
     if against is not None:
         parts += [
             "<h2>Diff</h2>",
-            _diff(
-                diff(store, against, record["run_id"]).to_json(),
-                store.resolve_run(against),
+            _diff(  # this page's run is ``a``, the run it is compared against ``b``
+                diff(store, record["run_id"], against).to_json(),
                 record["run_id"],
+                store.resolve_run(against),
             ),
         ]
     parts.append("</body></html>")
@@ -140,7 +140,7 @@ def _findings(findings: tuple[Any, ...]) -> str:
 
 
 def _diff(data: dict[str, Any], run_a: str, run_b: str) -> str:
-    intro = f"<p>Against run <code>{_e(run_a)}</code>: "
+    intro = f"<p>a = run <code>{_e(run_a)}</code>, b = run <code>{_e(run_b)}</code>: "
     if data["identical"]:
         return intro + '<span class="ok">identical</span>.</p>'
     fd = data["first_divergence"]
@@ -157,7 +157,10 @@ def _diff(data: dict[str, Any], run_a: str, run_b: str) -> str:
                 f"<td>{_e(str(d['node']))}</td><td><code>{_e(d['path'])}</code></td>"
                 f"<td><code>{_e(d['a'])}</code></td><td><code>{_e(d['b'])}</code></td></tr>"
             )
-    head = "<tr><th>step</th><th>kind</th><th>node</th><th>path</th><th>a</th><th>b</th></tr>"
+    head = (
+        "<tr><th>step</th><th>kind</th><th>node</th><th>path</th>"
+        f"<th>a ({_e(run_a[:12])})</th><th>b ({_e(run_b[:12])})</th></tr>"
+    )
     out.append(f"<table>{head}{''.join(rows)}</table>")
     return "".join(out)
 

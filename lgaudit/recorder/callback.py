@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import Command
 
@@ -72,7 +72,7 @@ def error_view(error: BaseException) -> dict[str, Any]:
     }
 
 
-class RecordingCallback(BaseCallbackHandler):
+class RecordingCallback(GraphCallbackHandler):
     """Records runs, node tasks, model calls, tool calls and custom events of a graph."""
 
     run_inline = True  # keep event order; handlers only enqueue
@@ -252,6 +252,17 @@ class RecordingCallback(BaseCallbackHandler):
         task_id = active.context["task_id"]
         if refs and task_id:  # the node's writes, as it returned them (``pin_writes``)
             self.recorder.checkpointer.pin_writes(active.run.run_id, task_id, refs)
+
+    def on_interrupt(self, event: GraphInterruptEvent) -> None:
+        """A run stopping at a static ``interrupt_before``/``interrupt_after`` (the graph's
+        or the call's) returns normally, with no interrupt in its output: it is
+        ``interrupted`` all the same (``interrupt()`` calls are recorded by their writes)."""
+        if event.checkpoint_ns or event.status not in ("interrupt_before", "interrupt_after"):
+            return
+        with self._lock:
+            active = self._active.get(event.run_id) if event.run_id else None
+        if active is not None and active.kind == "run":
+            self.recorder.runs.mark_interrupted(active.run.run_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
+from langgraph.types import Command
 
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
@@ -413,8 +414,29 @@ def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequenc
         for update in step:
             values, as_node = update[0], update[1]
             task_id = update[2] if len(update) > 2 else None
-            payload = {"values": recorder.jsonable(values), "as_node": as_node, "task_id": task_id}
+            payload: dict[str, Any] = {"as_node": as_node, "task_id": task_id}
+            if isinstance(values, Command):
+                # ``update_state(cfg, Command(goto=..., update=...), as_node=...)``: the state
+                # values are the command's update; where it routes is kept beside them
+                payload["command"] = recorder.jsonable(
+                    {"goto": values.goto, "graph": values.graph, "resume": values.resume}
+                )
+                values = values.update
+            payload["values"] = recorder.jsonable(_update_values(values))
             recorder.record(run, "state_update", payload, checkpoint_ns="", node=as_node)
+
+
+def _update_values(values: Any) -> Any:
+    """An update's values as a dict of state keys where LangGraph would read them so: a list
+    of ``(key, value)`` pairs, a dataclass or pydantic state."""
+    if (
+        isinstance(values, (list, tuple))
+        and values
+        and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in values)
+    ):
+        return dict(values)
+    fields = _state_fields(values)
+    return values if fields is None else fields
 
 
 def _end_update(

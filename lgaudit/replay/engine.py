@@ -296,7 +296,12 @@ def _run_config(
     config = {k: dict(v) if isinstance(v, dict) else v for k, v in recorded.items()}
     roots = [c for c in checkpoints if not c["checkpoint_ns"] and c["step"] is not None]
     limit = config.get("recursion_limit")
-    if isinstance(limit, int) and roots and not start["checkpoint_ns"] and start["step"] is not None:
+    if (
+        isinstance(limit, int)
+        and roots
+        and not start["checkpoint_ns"]
+        and start["step"] is not None
+    ):
         loaded = cast(int, min(roots, key=lambda c: c["seq"])["step"]) - 1
         config["recursion_limit"] = max(1, limit + loaded - start["step"])
     return config
