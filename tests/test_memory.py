@@ -258,6 +258,13 @@ def test_a_search_in_another_users_namespace_is_cross_scope(db_url: str, tmp_pat
     assert (finding["node"], finding["step"]) == ("call_model", 1)
     assert "('bob', 'memories')" in finding["message"] and "user_id 'alice'" in finding["message"]
 
+    # a replay is scoped by the user of the run it replays
+    again = replay(alice, graph=chat_graph(live, call_model_cached), url=db_url)
+    assert again.status == "succeeded", again.error
+    with Store.open(db_url) as store:
+        (replayed,) = audit(store, [again.run_id], policy).findings
+    assert replayed.rule == "memory.cross_scope" and "user_id 'alice'" in replayed.message
+
     policy.write_text("[memory]\nscope = 3\n")
     bad = CliRunner().invoke(cli, ["audit", alice, "--policy", str(policy), "--db", db_url])
     assert bad.exit_code == 2 and "memory.scope" in bad.output
