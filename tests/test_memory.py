@@ -26,7 +26,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_store
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, ListNamespacesOp, PutOp
 from langgraph.store.memory import InMemoryStore
 from test_redaction import raw_database
 
@@ -336,10 +336,16 @@ def test_async_graph_memory_is_recorded_and_replayed(db_url: str) -> None:
 
 
 def test_recorder_store_is_the_memory_of_a_graph_given_none(db_url: str) -> None:
+    """``Recorder(store=...)``, reached through ``runtime.store``, ``get_store()`` and
+    ``batch``."""
     def remember(state: MessagesState, runtime: Runtime) -> Any:
         assert runtime.store is not None
         runtime.store.put(("alice", "memories"), "seen", {"data": "hello"})
-        return {"messages": AIMessage(str(get_store().get(("alice", "memories"), "seen")))}
+        seen = get_store().get(("alice", "memories"), "seen")
+        _, listed = runtime.store.batch(
+            [PutOp(("alice", "memories"), "seen", None), ListNamespacesOp()]
+        )
+        return {"messages": AIMessage(f"{seen} {listed}")}
 
     builder = StateGraph(MessagesState)
     builder.add_node("remember", remember)
@@ -349,8 +355,12 @@ def test_recorder_store_is_the_memory_of_a_graph_given_none(db_url: str) -> None
         say(rec.attach(builder.compile()), "hi", "alice-1", "alice")
         rec.flush()
         events = memory_events(rec.store, run_of(rec.store, "alice-1"))
-    assert shared.get(("alice", "memories"), "seen") is not None
+    assert shared.get(("alice", "memories"), "seen") is None  # the batch deleted it
     assert [(e["kind"], e["payload"]["op"], e["node"]) for e in events] == [
         ("memory_write", "put", "remember"),
         ("memory_read", "get", "remember"),
+        ("memory_write", "delete", "remember"),
+        ("memory_read", "list_namespaces", "remember"),
     ]
+    assert events[1]["payload"]["result"]["value"] == {"data": "hello"}
+    assert events[3]["payload"]["result"] == [["alice", "memories"]]  # as the store listed

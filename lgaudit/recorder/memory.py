@@ -184,8 +184,14 @@ class MemoryLog:
             if error is not None:
                 payload["error"] = recorder.jsonable(error_view(error))
             elif payload["op"] in READ_OPS:
-                result = results[i] if i < len(results) else None
-                payload["result"] = recorder.pack(result_view(op, result), blobs)
+                view = result_view(op, results[i] if i < len(results) else None)
+                # namespaces are short label lists, kept inline (``pack`` would take a list
+                # holding one list for a model call's batch of one and unwrap it)
+                payload["result"] = (
+                    recorder.jsonable(view)
+                    if isinstance(op, ListNamespacesOp)
+                    else recorder.pack(view, blobs)
+                )
             if isinstance(op, PutOp) and op.value is not None:
                 payload["value"] = recorder.pack(dict(op.value), blobs)
             kind = "memory_read" if payload["op"] in READ_OPS else "memory_write"
