@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from helpers import psycopg_dsn
+from langchain.agents import create_agent
+from langchain.tools import ToolRuntime, tool
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -33,6 +35,7 @@ from test_redaction import raw_database
 from lgaudit import Policy, Recorder, Store, audit, diff, replay
 from lgaudit.audit.report import render_report
 from lgaudit.cli import cli
+from lgaudit.demo import scripted_model
 
 
 class EchoModel(BaseChatModel):
@@ -338,6 +341,7 @@ def test_async_graph_memory_is_recorded_and_replayed(db_url: str) -> None:
 def test_recorder_store_is_the_memory_of_a_graph_given_none(db_url: str) -> None:
     """``Recorder(store=...)``, reached through ``runtime.store``, ``get_store()`` and
     ``batch``."""
+
     def remember(state: MessagesState, runtime: Runtime) -> Any:
         assert runtime.store is not None
         runtime.store.put(("alice", "memories"), "seen", {"data": "hello"})
@@ -364,3 +368,52 @@ def test_recorder_store_is_the_memory_of_a_graph_given_none(db_url: str) -> None
     ]
     assert events[1]["payload"]["result"]["value"] == {"data": "hello"}
     assert events[3]["payload"]["result"] == [["alice", "memories"]]  # as the store listed
+
+
+def test_memory_tools_of_a_prebuilt_agent_replay_identically(db_url: str) -> None:
+    """``create_agent`` with tools that read and write the store (``ToolRuntime``, as
+    LangChain's long-term memory docs write them): a strict replay serves the tools and
+    makes their memory operations again, on the replay's store, not the live one."""
+
+    @tool
+    def save_user_info(fact: str, runtime: ToolRuntime) -> str:
+        """Save a fact about the user."""
+        assert runtime.store is not None
+        runtime.store.put(("users",), runtime.config["configurable"]["user_id"], {"fact": fact})
+        return "saved"
+
+    @tool
+    def get_user_info(runtime: ToolRuntime) -> str:
+        """Look up what is known about the user."""
+        assert runtime.store is not None
+        item = runtime.store.get(("users",), runtime.config["configurable"]["user_id"])
+        return str(item.value) if item else "unknown user"
+
+    def agent(store: BaseStore) -> Any:
+        calls = [("save_user_info", {"fact": "likes tea"}), ("get_user_info", {})]
+        answers: list[BaseMessage] = [
+            AIMessage("", tool_calls=[{"name": n, "args": a, "id": f"c{i}"}])
+            for i, (n, a) in enumerate(calls)
+        ]
+        model = scripted_model([*answers, AIMessage("You like tea.")])
+        tools = [save_user_info, get_user_info]
+        return create_agent(model, tools, checkpointer=InMemorySaver(), store=store)
+
+    live = InMemoryStore()
+    with Recorder(db_url) as rec:
+        config = {"configurable": {"thread_id": "alice-1", "user_id": "alice"}}
+        rec.attach(agent(live)).invoke({"messages": [("user", "I like tea")]}, config)
+        rec.flush()
+        original = run_of(rec.store, "alice-1")
+    live.put(("users",), "alice", {"fact": "changed since"})
+
+    again = replay(original, graph=agent(live), url=db_url, cassette="strict")
+
+    assert again.status == "succeeded", again.error
+    assert live.get(("users",), "alice").value == {"fact": "changed since"}  # type: ignore[union-attr]
+    with Store.open(db_url) as store:
+        made = [
+            (e["kind"], e["node"], e["payload"]["op"]) for e in memory_events(store, again.run_id)
+        ]
+        assert made == [("memory_write", "tools", "put"), ("memory_read", "tools", "get")]
+        assert diff(store, original, again.run_id).identical

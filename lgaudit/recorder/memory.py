@@ -101,6 +101,36 @@ def describe_op(op: Op) -> dict[str, Any]:
     return out
 
 
+def recorded_op(payload: Mapping[str, Any], value: Any = None) -> Op:
+    """The operation a recorded payload describes (``describe_op`` reversed); ``value`` is
+    a ``put``'s value as objects."""
+    op, namespace = payload.get("op"), tuple(payload.get("namespace") or ())
+    if op == "get":
+        return GetOp(namespace, str(payload.get("key")))
+    if op == "search":
+        return SearchOp(
+            namespace,
+            payload.get("filter"),
+            int(payload.get("limit") or 10),
+            int(payload.get("offset") or 0),
+            payload.get("query"),
+        )
+    if op == "list_namespaces":
+        suffix = payload.get("suffix")
+        return _list_op(
+            namespace,
+            tuple(suffix) if suffix else None,
+            payload.get("max_depth"),
+            int(payload.get("limit") or 100),
+            int(payload.get("offset") or 0),
+        )
+    if op == "delete":
+        return PutOp(namespace, str(payload.get("key")), None)
+    return PutOp(
+        namespace, str(payload.get("key")), value or {}, payload.get("index"), payload.get("ttl")
+    )
+
+
 def read_signature(request: Mapping[str, Any]) -> str:
     """A read's identity for the cassette: the operation and its arguments, hashed (a
     recorded payload's ``result`` and ``error`` left out)."""

@@ -16,9 +16,10 @@ ones is a miss.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lgaudit.recorder.memory import read_signature
@@ -88,6 +89,8 @@ class RecordedCall:
     result_ref: str | None
     result: Any
     error: dict[str, Any] | None
+    #: a tool call's long-term memory operations (payloads), made again when it is served
+    memory: tuple[dict[str, Any], ...] = ()
 
 
 class Cassette:
@@ -137,12 +140,13 @@ class Cassette:
                 "tool_start": "tool_start",
                 "tool_end": "tool_end",
                 "tool_error": "tool_end",
-                "memory_read": "memory_read",
+                "memory_read": "memory",
+                "memory_write": "memory",
             }.get(e["kind"])
             if group:
                 calls[(tid, attempt[tid])][group].append(e)
         for (tid, n_attempt), found in calls.items():
-            starts = found["llm_start"] or found["tool_start"] or found["memory_read"]
+            starts = found["llm_start"] or found["tool_start"] or found["memory"]
             key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
             if n_attempt not in self._attempts[key]:
                 self._attempts[key].append(n_attempt)
@@ -157,6 +161,7 @@ class Cassette:
                 )
             ends = found["tool_end"]
             seen: dict[tuple[str, str], int] = defaultdict(int)
+            windows: list[tuple[int, float, tuple[TaskKey, int, str, str, int]]] = []
             for i, start in enumerate(found["tool_start"]):
                 p = start["payload"]
                 tool, h = str(p.get("tool")), args_hash(_tool_args(p.get("input")))
@@ -166,8 +171,12 @@ class Cassette:
                 self.tools[(key, n_attempt, tool, h, n)] = self._recorded(
                     f"tool {tool!r} call #{n + 1} in {describe(key)}", h, end, "output"
                 )
+                windows.append(
+                    (start["seq"], end["seq"] if end else math.inf, (key, n_attempt, tool, h, n))
+                )
+            self._tool_memory(windows, found["memory"])
             reads: dict[str, int] = defaultdict(int)
-            for read in found["memory_read"]:
+            for read in (e for e in found["memory"] if e["kind"] == "memory_read"):
                 h = read_signature(read["payload"])
                 n = reads[h]
                 reads[h] += 1
@@ -178,6 +187,21 @@ class Cassette:
                     if error is not None
                     else self._recorded(label, h, read, "result")
                 )
+
+    def _tool_memory(
+        self,
+        windows: list[tuple[int, float, tuple[TaskKey, int, str, str, int]]],
+        memory: list[EventRecord],
+    ) -> None:
+        """Give each tool call the memory operations made while it ran (the latest-started
+        call running at the time): a served tool makes them again."""
+        made: dict[tuple[TaskKey, int, str, str, int], list[dict[str, Any]]] = defaultdict(list)
+        for e in memory:
+            running = [w for w in windows if w[0] < e["seq"] < w[1]]
+            if running:
+                made[max(running)[2]].append(e["payload"])
+        for key, payloads in made.items():
+            self.tools[key] = replace(self.tools[key], memory=tuple(payloads))
 
     def _recorded(
         self, label: str, request: str, end: EventRecord | None, field: str
@@ -199,6 +223,12 @@ class Cassette:
     def value(self, call: RecordedCall) -> Any:
         """The recorded result as objects (messages revived by the safe serializer)."""
         return self.store.load_value(call.result_ref) if call.result_ref else call.result
+
+    def stored(self, value: Any) -> Any:
+        """A payload value as objects: loaded when stored by reference (``{"$ref": h}``)."""
+        if isinstance(value, dict) and set(value) == {"$ref"}:
+            return self.store.load_value(value["$ref"])
+        return value
 
     def nearest_llm(self, key: TaskKey, index: int) -> str | None:
         same_node = [k for k in self.llm if k[0][-1][0] == key[-1][0]]

@@ -14,7 +14,7 @@ With ``--cassette off`` the graph's store is used as given.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.store.base import BaseStore, Op, PutOp, Result
@@ -65,7 +65,7 @@ class ReplayStore(BaseStore):
         for payload in cassette.memory_ops:
             if payload.get("op") not in READ_OPS or "result" not in payload:
                 continue
-            view = self._value(payload.get("result"))
+            view = cassette.stored(payload.get("result"))
             for item in recorded_items(payload, view):
                 seed.append(PutOp(item.namespace, item.key, item.value, index=False))
         if seed:
@@ -100,8 +100,3 @@ class ReplayStore(BaseStore):
                 "no recorded read with these arguments",
             )
         return self.own.batch([op])[0]
-
-    def _value(self, stored: Any) -> Any:
-        if isinstance(stored, dict) and set(stored) == {"$ref"}:
-            return self.cassette.store.load_value(stored["$ref"])
-        return stored
