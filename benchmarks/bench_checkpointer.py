@@ -198,19 +198,34 @@ def _ready(rec: Any) -> None:
             raise RuntimeError("the recorder's writer process did not start")
 
 
-def _open_recorder(backend: str, *, callback: bool) -> Opener:
+#: What the guarded recorder enforces: every budget and rate limit, none of them reached
+#: (the guard's cost is its counting and checks, plus the kill-order watch's thread).
+GUARD_POLICY = {
+    "budget": {
+        "max_steps": 10**6,
+        "max_node_repeats": 10**6,
+        "max_llm_calls": 10**6,
+        "max_tool_calls": 10**6,
+        "max_tokens": 10**9,
+    },
+    "rate": {"max_llm_calls_per_minute": 10**6, "max_tool_calls_per_minute": 10**6},
+}
+
+
+def _open_recorder(backend: str, *, callback: bool, guard: Any = None) -> Opener:
     @contextlib.contextmanager
     def opener() -> Iterator[tuple[Any, Callable[[], tuple[int, str]]]]:
         from lgaudit import Recorder
 
         if backend == "sqlite":
             with sqlite_file() as path:
-                with Recorder(f"sqlite:///{path}") as rec:
+                with Recorder(f"sqlite:///{path}", guard=guard) as rec:
                     _ready(rec)
                     yield Recorded(rec, callback=callback), lambda: sqlite_size(path)
         else:
             with pg_database() as url:
-                with Recorder(url.replace("postgresql://", "postgresql+psycopg://", 1)) as rec:
+                pg = url.replace("postgresql://", "postgresql+psycopg://", 1)
+                with Recorder(pg, guard=guard) as rec:
                     _ready(rec)
                     yield Recorded(rec, callback=callback), lambda: pg_size(url)
 
@@ -223,12 +238,14 @@ SAVERS: dict[str, dict[str, Opener]] = {
         "lgaudit": open_lgaudit_sqlite,
         "batched": _open_recorder("sqlite", callback=False),
         "recorder": _open_recorder("sqlite", callback=True),
+        "guarded": _open_recorder("sqlite", callback=True, guard=GUARD_POLICY),
     },
     "postgresql": {
         "langgraph": open_langgraph_pg,
         "lgaudit": open_lgaudit_pg,
         "batched": _open_recorder("postgresql", callback=False),
         "recorder": _open_recorder("postgresql", callback=True),
+        "guarded": _open_recorder("postgresql", callback=True, guard=GUARD_POLICY),
     },
 }
 SAVER_NAMES = {
@@ -236,10 +253,12 @@ SAVER_NAMES = {
     ("sqlite", "lgaudit"): "AuditSaver write-through (SQLite)",
     ("sqlite", "batched"): "Recorder.checkpointer batched (SQLite)",
     ("sqlite", "recorder"): "whole Recorder batched (SQLite)",
+    ("sqlite", "guarded"): "whole Recorder batched, guard on (SQLite)",
     ("postgresql", "langgraph"): "PostgresSaver",
     ("postgresql", "lgaudit"): "AuditSaver write-through (PostgreSQL)",
     ("postgresql", "batched"): "Recorder.checkpointer batched (PostgreSQL)",
     ("postgresql", "recorder"): "whole Recorder batched (PostgreSQL)",
+    ("postgresql", "guarded"): "whole Recorder batched, guard on (PostgreSQL)",
 }
 
 
@@ -292,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--impl",
         action="append",
-        choices=["lgaudit", "batched", "recorder"],
+        choices=["lgaudit", "batched", "recorder", "guarded"],
         help="lgaudit variants to run (default: all; LangGraph's saver always runs)",
     )
     args = p.parse_args(argv)

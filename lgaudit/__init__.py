@@ -9,6 +9,7 @@ import os
 from lgaudit.errors import (
     AppendOnlyViolation,
     BadInputError,
+    GuardTripped,
     LgauditError,
     SchemaError,
     StoreError,
@@ -21,6 +22,7 @@ if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
     from lgaudit.recorder import Recorder, RecordingSaver
     from lgaudit.replay import CassetteMode, ReplayResult, replay
     from lgaudit.store import EVENT_KINDS, AuditSaver, Store
+    from lgaudit.store.kills import Kill, kill, kills, lift_kill
 
 __all__ = [
     "EVENT_KINDS",
@@ -30,6 +32,8 @@ __all__ = [
     "BadInputError",
     "CassetteMode",
     "Finding",
+    "GuardTripped",
+    "Kill",
     "LgauditError",
     "Policy",
     "Recorder",
@@ -42,5 +46,8 @@ __all__ = [
     "UnknownRunError",
     "audit",
     "diff",
+    "kill",
+    "kills",
+    "lift_kill",
     "replay",
 ]

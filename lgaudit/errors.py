@@ -8,6 +8,7 @@
     │   └── AmbiguousRunError         a run prefix matches several runs
     ├── ReplayError                   a replay could not go on
     │   └── CassetteMissError         strict cassette: a call that was not recorded
+    ├── GuardTripped                  a guarded run went past a limit or was killed
     └── StoreError                    the database could not do what was asked
         ├── SchemaError               the database is behind, ahead of, or not lgaudit's
         ├── AppendOnlyViolation       something tried to change or delete a recorded row
@@ -64,6 +65,24 @@ class CassetteMissError(ReplayError):
         self.call = call
         self.nearest = nearest
         self.matcher = matcher
+
+
+class GuardTripped(LgauditError, RuntimeError):
+    """Raised inside a guarded graph at the next node, model or tool call past a limit of
+    the guard's policy, or of a run matched by a kill order.
+
+    ``rule`` is the rule it enforced (``guard.killed``, ``budget.tokens``,
+    ``rate.llm_calls``...), ``limit`` and ``value`` the figures. A ``RuntimeError``, so
+    LangGraph's default retry policy does not retry it.
+    """
+
+    def __init__(
+        self, rule: str, message: str, *, limit: float | None = None, value: float | None = None
+    ) -> None:
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+        self.limit = limit
+        self.value = value
 
 
 class StoreError(LgauditError):

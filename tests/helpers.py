@@ -50,9 +50,12 @@ def record_loop(store: Store, thread_id: str = "order-42") -> AuditSaver:
 
 def record_everything(store: Store) -> AuditSaver:
     """Rows in every recorded table: a real run, plus a deleted thread (a tombstone)."""
+    from lgaudit import kill
+
     saver = record_loop(store, "kept")
     record_loop(store, "deleted")
     saver.delete_thread("deleted")
+    kill(reason="an operator's order", environment="staging", url=store.url)
     counts = row_counts(store.url)
     assert all(counts[t] > 0 for t in RECORDED_TABLES), counts
     return saver

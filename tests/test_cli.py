@@ -89,6 +89,7 @@ def test_public_surface_is_pinned() -> None:
         "custom",
         "memory_read",
         "memory_write",
+        "guard",
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lgaudit.audit.approval import approval_findings, resume_reuse
-from lgaudit.audit.budget import budget_findings, run_errors
+from lgaudit.audit.budget import budget_findings, guard_findings, run_errors
 from lgaudit.audit.findings import POLICY_FREE_RULES, RULES, AuditReport, Finding
 from lgaudit.audit.memory import cross_scope
 from lgaudit.audit.policy import BUDGET_KEYS, Policy
@@ -90,8 +90,10 @@ def _audit_trace(trace: Trace, run_ids: set[str], policy: Policy | None) -> list
     out = unexplained_changes(trace, run_ids) + resume_reuse(trace, run_ids)
     for run_id in run_ids:
         out += run_errors(trace, run_id)
+        found: list[Finding] = []
         if policy is not None and policy.budget:
-            out += budget_findings(trace, run_id, policy)
+            found = budget_findings(trace, run_id, policy)
+        out += found + guard_findings(trace, run_id, {f.rule for f in found})
     if policy is not None:
         out += approval_findings(trace, run_ids, policy)
         if policy.owners:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from lgaudit.audit.findings import Finding, finding_at
+from lgaudit.audit.findings import RULES, Finding, finding_at
 from lgaudit.audit.policy import Policy
 from lgaudit.audit.trace import Event, Trace
 
@@ -28,6 +28,21 @@ def run_errors(trace: Trace, run_id: str) -> list[Finding]:
                     step=node["step"] if node else None,
                 )
             )
+    return out
+
+
+def guard_findings(trace: Trace, run_id: str, already: set[str]) -> list[Finding]:
+    """The rule a live guard enforced on the run (its ``guard`` event), unless the audit's
+    own rules found it (``already``): a guard stops the call past a limit before it is
+    recorded, so the recorded calls alone may stay within the limit."""
+    out: list[Finding] = []
+    for e in trace.by_run.get(run_id, []):
+        if e["kind"] != "guard" or "order" in e["payload"]:
+            continue  # an ``lgaudit kill`` order's own event is not a stopped run
+        rule = str(e["payload"].get("rule"))
+        if rule in RULES and rule not in already:
+            already.add(rule)
+            out.append(finding_at(rule, e, f"stopped by the guard: {e['payload'].get('message')}"))
     return out
 
 

@@ -19,10 +19,20 @@ RULES = (
     "budget.tokens",
     "memory.cross_scope",
     "run.error",
+    "guard.killed",
+    "rate.llm_calls",
+    "rate.tool_calls",
 )
 """Every rule id, exactly as SPEC names them."""
 
-POLICY_FREE_RULES = ("state.unexplained_change", "run.error", "approval.resume_reused")
+POLICY_FREE_RULES = (
+    "state.unexplained_change",
+    "run.error",
+    "approval.resume_reused",
+    "guard.killed",
+    "rate.llm_calls",
+    "rate.tool_calls",
+)
 """The rules that run with no policy."""
 
 

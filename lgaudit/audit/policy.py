@@ -20,6 +20,10 @@
     [state]
     owners = { output = ["execute"] }   # state keys only these nodes may write
 
+    [rate]                              # enforced live by a guarded recorder, per thread
+    max_llm_calls_per_minute = 60
+    max_tool_calls_per_minute = 120
+
     [memory]
     scope = "user_id"                   # every memory namespace a run touches starts with
                                         # this configurable key's value of the run
@@ -39,6 +43,7 @@ from lgaudit.errors import BadInputError
 
 DEFAULT_APPROVE: tuple[Any, ...] = ("yes", "approve", True)
 BUDGET_KEYS = ("max_steps", "max_node_repeats", "max_llm_calls", "max_tool_calls", "max_tokens")
+RATE_KEYS = ("max_llm_calls_per_minute", "max_tool_calls_per_minute")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Policy:
     budget: dict[str, int] = field(default_factory=dict)
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
     has_approval: bool = False
+    rate: dict[str, int] = field(default_factory=dict)
     memory_scope: str | None = None
 
     @classmethod
@@ -72,7 +78,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
         """Validate a parsed policy (the TOML document as a dict)."""
-        _only(data, ("approval", "budget", "state", "memory"), source, "")
+        _only(data, ("approval", "budget", "state", "rate", "memory"), source, "")
         approval = _table(data, "approval", source)
         _only(
             approval,
@@ -84,14 +90,17 @@ class Policy:
         _only(budget, BUDGET_KEYS, source, "budget.")
         state = _table(data, "state", source)
         _only(state, ("owners",), source, "state.")
+        rate = _table(data, "rate", source)
+        _only(rate, RATE_KEYS, source, "rate.")
+        for name, table in (("budget", budget), ("rate", rate)):
+            for key, value in table.items():
+                if type(value) is not int or value < 0:
+                    raise BadInputError(f"{source}: {name}.{key} must be a non-negative integer")
         memory = _table(data, "memory", source)
         _only(memory, ("scope",), source, "memory.")
         scope = memory.get("scope")
         if scope is not None and (not isinstance(scope, str) or not scope):
             raise BadInputError(f"{source}: memory.scope must be a configurable key name")
-        for key, value in budget.items():
-            if type(value) is not int or value < 0:
-                raise BadInputError(f"{source}: budget.{key} must be a non-negative integer")
         owners = state.get("owners", {})
         if not isinstance(owners, dict):
             raise BadInputError(f"{source}: state.owners must be a table of key = [nodes]")
@@ -115,6 +124,7 @@ class Policy:
             budget=dict(budget),
             owners={k: _names(owners, k, source, "state.owners.") for k in owners},
             has_approval=bool(approval),
+            rate=dict(rate),
             memory_scope=scope,
         )
 

@@ -8,7 +8,15 @@ exits 2; findings and differences exit 1.
 
 from __future__ import annotations
 
-from lgaudit.cli import audit, db, demo, replay, runs, verify  # noqa: F401  (registers the verbs)
+from lgaudit.cli import (  # noqa: F401  (registers the verbs)
+    audit,
+    db,
+    demo,
+    kill,
+    replay,
+    runs,
+    verify,
+)
 from lgaudit.cli._base import cli
 
 __all__ = ["cli"]

@@ -191,6 +191,7 @@ class RecordingCallback(GraphCallbackHandler):
             payload = {"graph": run.graph or name, "input": self.recorder.pack(inputs, blobs)}
             if run.config is not None:
                 payload["config"] = run.config
+            payload["recorder"] = self.recorder.live_id()
             with self._lock:
                 self._active[run_id] = _Active("run", run, ctx, name)
             if not self.recorder.runs.mark_started(run.run_id):

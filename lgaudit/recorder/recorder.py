@@ -14,7 +14,8 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from langchain_core.callbacks import BaseCallbackManager
@@ -27,14 +28,17 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
+from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
+from lgaudit.recorder.guard import GuardCallback, load_guard_policy
 from lgaudit.recorder.memory import MemoryLog
 from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun, Store
+from lgaudit.store.liveness import LivenessLock
 from lgaudit.store.runs import RUN_ID_KEY, RunRegistry
 from lgaudit.store.saver import AuditSaver, DirectSink
 from lgaudit.store.serialization import blob_hash, is_split_dict, is_split_list
@@ -68,13 +72,16 @@ class Recorder:
         environment: str | None = None,
         redact: Redact | None = None,
         durability: Durability = "batched",
+        guard: Policy | str | Path | Mapping[str, Any] | None = None,
         store: BaseStore | None = None,
     ) -> None:
         if durability not in ("batched", "sync"):
             raise BadInputError(f"durability must be 'batched' or 'sync', not {durability!r}")
+        guard_policy = load_guard_policy(guard) if guard is not None else None
         self.durability = durability
         self.environment = environment
         self.store = Store(url)
+        self.liveness = LivenessLock(self.store.url)
         self.redactor = Redactor(redact)
         self.runs = RunRegistry(environment)
         self.sink: BatchedWriter | DirectSink = (
@@ -92,6 +99,7 @@ class Recorder:
             task_node=self.callback.node_for_task,
             redactor=self.redactor,
         )
+        self.guard = GuardCallback(self, guard_policy) if guard_policy is not None else None
 
     @property
     def url(self) -> str:
@@ -160,7 +168,7 @@ class Recorder:
         metadata[RUN_ID_KEY] = run_id
         config["metadata"] = metadata
         config["run_id"] = uuid.UUID(run_id)
-        config["callbacks"] = _with_handler(config.get("callbacks"), self.callback)
+        config["callbacks"] = _with_handler(config.get("callbacks"), self.callback, self.guard)
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
             configurable.get(CONFIG_KEY_RUNTIME),
             self.callback.on_stream_write,
@@ -232,10 +240,19 @@ class Recorder:
         """Block until every recorded event is in the store."""
         self.sink.flush()
 
+    def live_id(self) -> str:
+        """This recorder's id, named in the ``run_start`` of its runs; from the first call on
+        it holds the liveness lock by which readers tell its runs ``running`` from
+        ``abandoned``."""
+        return self.liveness.acquire()
+
     def close(self) -> None:
         """Drain the writer and release the store's connections."""
+        if self.guard is not None:
+            self.guard.close()
         if isinstance(self.sink, BatchedWriter):
             self.sink.close()
+        self.liveness.release()
         self.store.close()
 
     def __enter__(self) -> Recorder:
@@ -315,14 +332,20 @@ def _graph_allowlist(graph: Pregel) -> set[tuple[str, ...]] | None:
         return None
 
 
-def _with_handler(callbacks: Any, handler: RecordingCallback) -> Any:
+def _with_handler(
+    callbacks: Any, handler: RecordingCallback, guard: GuardCallback | None = None
+) -> Any:
+    """The call's callbacks and lgaudit's: the guard (if any) before the recording handler,
+    so a call the guard stops is not recorded as started."""
+    ours: list[Any] = [handler] if guard is None else [guard, handler]
     if callbacks is None:
-        return [handler]
+        return ours
     if isinstance(callbacks, BaseCallbackManager):
         manager = callbacks.copy()
-        manager.add_handler(handler, inherit=True)
+        for h in ours:
+            manager.add_handler(h, inherit=True)
         return manager
-    return [*callbacks, handler]
+    return [*callbacks, *ours]
 
 
 _CLASSES: dict[type, type] = {}
@@ -408,7 +431,10 @@ def _update_config(config: RunnableConfig) -> RunnableConfig:
 
 def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequence[Any]]) -> None:
     recorder.record(
-        run, "run_start", {"graph": run.graph, "operation": "update_state"}, checkpoint_ns=""
+        run,
+        "run_start",
+        {"graph": run.graph, "operation": "update_state", "recorder": recorder.live_id()},
+        checkpoint_ns="",
     )
     for step in supersteps:
         for update in step:

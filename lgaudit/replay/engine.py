@@ -208,7 +208,7 @@ def _execute(
     recorder.record(
         new_run,
         "run_start",
-        {"graph": graph_ref, "operation": "replay", "replay": spec},
+        {"graph": graph_ref, "operation": "replay", "replay": spec, "recorder": recorder.live_id()},
         checkpoint_ns="",
     )
     meta = {RUN_ID_KEY: run_id}

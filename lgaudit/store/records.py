@@ -38,9 +38,14 @@ EVENT_KINDS = (
     "custom",
     "memory_read",
     "memory_write",
+    "guard",
 )
 
-RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted", "abandoned"]
+
+#: The graph name of the runs that record kill orders (``lgaudit kills`` lists them, not
+#: ``lgaudit runs``).
+KILL_GRAPH = "lgaudit:kill"
 
 #: ``prev_hash`` of the first event of a store.
 GENESIS_HASH = "0" * 64

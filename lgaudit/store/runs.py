@@ -80,6 +80,10 @@ class RunRegistry:
         with self._lock:
             self._runs[run.run_id] = run
 
+    def get(self, run_id: str) -> NewRun | None:
+        """A run this process is recording, by id."""
+        return self._runs.get(run_id)
+
     def forget(self, run_id: str) -> None:
         with self._lock:
             run = self._runs.pop(run_id, None)

@@ -141,7 +141,25 @@ class Tombstone(Base):
     thread_id: Mapped[str] = mapped_column(String(255), index=True)
 
 
-#: Tables whose rows are recorded history: the triggers of migration 0002 guard these.
+class KillOrder(Base):
+    """``lgaudit kill`` and ``lgaudit kill --lift``: an order to stop matching runs, or the
+    end of one. Recorded by a ``guard`` event (its ``rows_digest`` covers the row), so the
+    orders are in the hash chain like every other recorded row."""
+
+    __tablename__ = "lgaudit_kill_orders"
+
+    gseq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # kill | lift
+    environment: Mapped[str | None] = mapped_column(String(64))
+    thread_id: Mapped[str | None] = mapped_column(String(255))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    ts: Mapped[int] = mapped_column(BigInteger)  # µs since epoch
+
+
+#: Tables whose rows are recorded history: the database's triggers guard these (migrations
+#: 0002 and 0003 for the first seven, 0004 for kill orders).
 RECORDED_TABLES = (
     Run.__tablename__,
     Event.__tablename__,
@@ -150,4 +168,5 @@ RECORDED_TABLES = (
     ChannelValue.__tablename__,
     WriteRow.__tablename__,
     Tombstone.__tablename__,
+    KillOrder.__tablename__,
 )

@@ -15,14 +15,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
 from lgaudit.store.chain import event_hash, rows_digest
 from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
+from lgaudit.store.liveness import alive
 from lgaudit.store.records import (
+    KILL_GRAPH,
     EventRecord,
     NewEvent,
     RunRecord,
@@ -201,6 +203,8 @@ class Store(CheckpointQueries):
             q = q.where(Run.thread_id == thread_id)
         if run_ids is not None:
             q = q.where(Run.run_id.in_(list(run_ids)))
+        else:  # kill orders are listed by ``lgaudit kills``
+            q = q.where(or_(Run.graph.is_(None), Run.graph != KILL_GRAPH))
         out: list[RunRecord] = []
         offset = 0
         with translate_errors(), self._read.connect() as conn:
@@ -237,9 +241,10 @@ class Store(CheckpointQueries):
             else:
                 ends[run_id] = (kind, data.get("status", ""), ts)
         records: list[RunRecord] = []
+        dead = self._abandoned(conn, [r.run_id for r in runs if r.run_id not in ends])
         for r in runs:
             end = ends.get(r.run_id)
-            state: RunStatus = "running"
+            state: RunStatus = "abandoned" if r.run_id in dead else "running"
             if end is not None:
                 state = (
                     "failed"
@@ -262,6 +267,22 @@ class Store(CheckpointQueries):
                 )
             )
         return records
+
+    def _abandoned(self, conn: Connection, run_ids: list[str]) -> set[str]:
+        """The runs among these (none ended) whose recorder's process is gone: the
+        recorder named in their ``run_start`` no longer holds its liveness lock."""
+        if not run_ids:
+            return set()
+        owners: dict[str, str] = {}
+        q = select(Event.run_id, Event.payload).where(
+            Event.run_id.in_(run_ids), Event.kind == "run_start"
+        )
+        for run_id, payload in conn.execute(q):
+            recorder = json.loads(payload).get("recorder")
+            if isinstance(recorder, str):
+                owners[run_id] = recorder
+        live = alive(self.url, conn, set(owners.values()))
+        return {run_id for run_id, recorder in owners.items() if recorder not in live}
 
     # -- events -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from lgaudit.store.schema import (
     ChannelValue,
     CheckpointRow,
     Event,
+    KillOrder,
     Run,
     Tombstone,
     WriteRow,
@@ -32,7 +33,7 @@ from lgaudit.store.serialization import blob_hash
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-_STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone)
+_STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone, KillOrder)
 
 
 def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:

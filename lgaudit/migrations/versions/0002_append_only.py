@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from alembic import op
 
-from lgaudit.store.schema import RECORDED_TABLES
+#: The recorded tables as of this revision (later tables get their triggers in their own).
+RECORDED_TABLES = (
+    "lgaudit_runs",
+    "lgaudit_events",
+    "lgaudit_blobs",
+    "lgaudit_checkpoints",
+    "lgaudit_channel_values",
+    "lgaudit_writes",
+    "lgaudit_tombstones",
+)
 
 revision = "0002"
 down_revision = "0001"

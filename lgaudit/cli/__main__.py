@@ -1,0 +1,5 @@
+"""``python -m lgaudit.cli``: the ``lgaudit`` command."""
+
+from lgaudit.cli import cli
+
+cli()

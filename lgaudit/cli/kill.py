@@ -1,0 +1,65 @@
+"""``lgaudit kill`` / ``lgaudit kills``: the kill switch of guarded recorders."""
+
+from __future__ import annotations
+
+import click
+
+from lgaudit import BadInputError, lift_kill
+from lgaudit import kill as kill_runs
+from lgaudit import kills as list_kills
+from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, pass_context
+
+
+@cli.command()
+@click.option("--environment", metavar="E", help="Stop every run of this environment.")
+@click.option("--thread", metavar="T", help="Stop every run of this thread.")
+@click.option("--run", metavar="RUN", help="Stop this run (id or unique prefix).")
+@click.option("--reason", metavar="TEXT", help="Why (required for a kill order).")
+@click.option("--lift", "lift", metavar="ID", help="End the kill order ID instead.")
+@db_option
+@json_option
+@pass_context
+def kill(
+    obj: Context,
+    environment: str | None,
+    thread: str | None,
+    run: str | None,
+    reason: str | None,
+    lift: str | None,
+    as_json: bool,
+) -> None:
+    """Stop matching runs on every guarded recorder of the store, within a second."""
+    if lift is not None:
+        if environment is not None or thread is not None or run is not None:
+            raise BadInputError("--lift ID ends an order: give no --environment/--thread/--run")
+        order = lift_kill(lift, reason=reason, url=obj.db)
+        if as_json:
+            emit_json(order.to_json())
+        else:
+            click.echo(f"lifted kill order {order.id} ({order.target()}) at {order.lifted_at}")
+        return
+    order = kill_runs(
+        reason=reason or "", environment=environment, thread=thread, run=run, url=obj.db
+    )
+    if as_json:
+        emit_json(order.to_json())
+    else:
+        click.echo(f"kill order {order.id}: {order.target()} stopped ({order.reason})")
+        click.echo(f"  lift it with: lgaudit kill --lift {order.id}")
+
+
+@cli.command()
+@db_option
+@json_option
+@pass_context
+def kills(obj: Context, as_json: bool) -> None:
+    """List kill orders, newest first, and whether each is still in force."""
+    orders = list_kills(url=obj.db)
+    if as_json:
+        emit_json([k.to_json() for k in orders])
+        return
+    if not orders:
+        click.echo("no kill orders")
+    for k in orders:
+        state = "ACTIVE" if k.active else f"lifted {k.lifted_at}"
+        click.echo(f"{k.id}  {state:<36}  {k.target():<30}  {k.created_at}  {k.reason}")

@@ -1,0 +1,390 @@
+"""The live guard: a policy's budget and rate limits, and kill orders, enforced while a run
+executes (``Recorder(..., guard=POLICY)``).
+
+``GuardCallback`` sits first among the run's callback handlers and raises
+``GuardTripped`` from the start of the next node task, model call or tool call past a
+limit — inside the graph, so retry policies, fallbacks and ``handle_tool_errors`` see it
+— after recording a ``guard`` event naming the rule and the figures. The counters live in
+the recorder (no store round trip on the hot path); kill orders are read by ``KillWatch``,
+a thread polling the store every 250 ms, so an order reaches every guarded recorder on
+the store, in any process or host, within a second.
+
+Limits, as the audit counts them: ``max_steps`` distinct root steps, ``max_node_repeats``
+executions of one node (tasks of one step, a ``Send`` fan-out, count once),
+``max_llm_calls``/``max_tool_calls`` calls, ``max_tokens`` tokens used so far,
+``max_cost_usd`` USD so far at the policy's ``prices``; ``[rate]`` calls in the last 60 s
+of the run's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from lgaudit.audit.policy import Policy
+from lgaudit.errors import GuardTripped
+from lgaudit.recorder.callback import model_name, task_context, token_usage
+from lgaudit.store.kills import OrderRow, orders_since
+from lgaudit.store.runs import RUN_ID_KEY
+
+if TYPE_CHECKING:
+    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.store import NewRun, Store
+
+log = logging.getLogger("lgaudit")
+KILL_POLL_S = 0.25
+_RATE_WINDOW_S = 60.0
+
+
+class _TripIsNotAHandlerError(logging.Filter):
+    """LangChain logs every exception a callback handler raises as a handler error; a
+    guard's trip is the handler working (recorded as a ``guard`` event, raised on purpose)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) >= 1 and args[0] == "GuardCallback")
+
+
+logging.getLogger("langchain_core.callbacks.manager").addFilter(_TripIsNotAHandlerError())
+
+
+def load_guard_policy(policy: Policy | str | Path | Mapping[str, Any]) -> Policy:
+    """The policy a guard enforces: a ``Policy``, a policy file path, or its TOML as a dict."""
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, str | Path):
+        return Policy.load(policy)
+    return Policy.from_dict(dict(policy), source="guard")
+
+
+@dataclass
+class _RunCount:
+    steps: set[int] = field(default_factory=set)
+    repeats: Counter[str] = field(default_factory=Counter)
+    ran: set[tuple[str, Any, Any]] = field(default_factory=set)
+    llm_calls: int = 0
+    tool_calls: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+
+class KillWatch:
+    """The kill orders in force on a store, refreshed by a daemon thread every 250 ms."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.active: dict[str, OrderRow] = {}
+        self._last = 0
+        self._stop = threading.Event()
+        self.poll()  # orders already in force refuse the first run too
+        self._thread = threading.Thread(target=self._loop, name="lgaudit-kill-watch", daemon=True)
+        self._thread.start()
+
+    def poll(self) -> None:
+        rows = orders_since(self.store, self._last)
+        if not rows:
+            return
+        active = dict(self.active)
+        for r in rows:
+            if r["action"] == "kill":
+                active[r["order_id"]] = r
+            else:
+                active.pop(r["order_id"], None)
+            self._last = max(self._last, r["gseq"])
+        self.active = active  # swapped whole: readers never see it half-updated
+
+    def _loop(self) -> None:
+        while not self._stop.wait(KILL_POLL_S):
+            try:
+                self.poll()
+            except Exception as e:  # noqa: BLE001 - a store outage must not end the watch
+                log.warning("lgaudit: kill orders unreadable: %s", e)
+
+    def matching(self, run: NewRun) -> OrderRow | None:
+        for order in self.active.values():
+            if (
+                (order["environment"] is not None and order["environment"] == run.environment)
+                or (order["thread_id"] is not None and order["thread_id"] == run.thread_id)
+                or (order["run_id"] is not None and order["run_id"] == run.run_id)
+                or (
+                    order["environment"] is None
+                    and order["thread_id"] is None
+                    and order["run_id"] is None
+                )
+            ):
+                return order
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class GuardCallback(BaseCallbackHandler):
+    """Counts a guarded recorder's runs and stops them at the first call past a limit."""
+
+    raise_error = True  # the trip must reach the graph, not be logged by LangChain
+    run_inline = True
+
+    def __init__(self, recorder: Recorder, policy: Policy) -> None:
+        self.recorder = recorder
+        self.policy = policy
+        self.budget = policy.budget
+        self.rate = policy.rate
+        self.kills = KillWatch(recorder.store)
+        self._counts: dict[str, _RunCount] = defaultdict(_RunCount)
+        self._calls: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._llm: dict[UUID, tuple[str, str]] = {}  # model call -> (run, model name)
+        self._lock = threading.Lock()
+
+    # -- the checks, at the start of each node task, model call and tool call ------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        md = metadata or {}
+        run = self._run(md)
+        if run is None:
+            return
+        if str(run_id) == run.run_id:  # the run itself: refused while an order matches
+            if self.kills.active and self.kills.matching(run) is not None:
+                self._refuse(serialized, inputs, run_id, tags, md, run, kwargs)
+            return
+        name = kwargs.get("name")
+        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
+            return
+        if not any(t.startswith("graph:step:") for t in tags or ()):
+            return
+        self._check_kill(run, md, f"node {name}")
+        step, ns = md.get("langgraph_step"), md.get("langgraph_checkpoint_ns") or ""
+        count = self._counts[run.run_id]
+        with self._lock:
+            if "|" not in ns and ":" in ns and isinstance(step, int):  # a root task
+                count.steps.add(step)
+            where = (str(name), step, ns.rpartition("|")[0])
+            first = where not in count.ran
+            count.ran.add(where)
+            if first:
+                count.repeats[str(name)] += 1
+        if "max_steps" in self.budget and len(count.steps) > self.budget["max_steps"]:
+            self._trip(
+                run,
+                md,
+                "budget.steps",
+                self.budget["max_steps"],
+                len(count.steps),
+                f"step {step} is the run's {len(count.steps)}th, more than "
+                f"max_steps = {self.budget['max_steps']}",
+            )
+        limit = self.budget.get("max_node_repeats")
+        if limit is not None and count.repeats[str(name)] > limit:
+            self._trip(
+                run,
+                md,
+                "loop.node_repeats",
+                limit,
+                count.repeats[str(name)],
+                f"node {name} would run {count.repeats[str(name)]} times, more than "
+                f"max_node_repeats = {limit}",
+            )
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        self._model_start(serialized, run_id, kwargs)
+
+    def on_llm_start(self, serialized: Any, prompts: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._model_start(serialized, run_id, kwargs)
+
+    def _model_start(self, serialized: Any, run_id: UUID, kwargs: dict[str, Any]) -> None:
+        md = kwargs.get("metadata") or {}
+        run = self._run(md)
+        if run is None:
+            return
+        model = model_name(
+            serialized, dict(kwargs.get("invocation_params") or {}), md, kwargs.get("name")
+        )
+        self._check_kill(run, md, f"model {model}")
+        count = self._counts[run.run_id]
+        with self._lock:
+            count.llm_calls += 1
+            self._llm[run_id] = (run.run_id, model)
+        limit = self.budget.get("max_llm_calls")
+        if limit is not None and count.llm_calls > limit:
+            self._trip(
+                run,
+                md,
+                "budget.llm_calls",
+                limit,
+                count.llm_calls,
+                f"model call {count.llm_calls} ({model}) exceeds max_llm_calls = {limit}",
+            )
+        limit = self.budget.get("max_tokens")
+        if limit is not None and count.tokens > limit:
+            self._trip(
+                run,
+                md,
+                "budget.tokens",
+                limit,
+                count.tokens,
+                f"the run used {count.tokens} tokens, more than max_tokens = {limit}; "
+                f"model call {count.llm_calls} ({model}) refused",
+            )
+        max_cost = getattr(self.policy, "max_cost_usd", None)
+        if max_cost is not None and count.cost > max_cost:
+            self._trip(
+                run,
+                md,
+                "budget.cost",
+                max_cost,
+                round(count.cost, 6),
+                f"the run cost ${count.cost:.4f}, more than max_cost_usd = {max_cost}; "
+                f"model call {count.llm_calls} ({model}) refused",
+            )
+        self._check_rate(run, md, "llm", "max_llm_calls_per_minute", f"model {model}")
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            owner = self._llm.pop(run_id, None)
+        if owner is None:
+            return
+        usage = token_usage(response)
+        count = self._counts[owner[0]]
+        with self._lock:
+            count.tokens += usage["total_tokens"]
+            price = (getattr(self.policy, "prices", None) or {}).get(owner[1])
+            if price is not None:
+                count.cost += price.cost(usage["input_tokens"], usage["output_tokens"])
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            self._llm.pop(run_id, None)
+
+    def on_tool_start(
+        self, serialized: Any, input_str: str, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        md = kwargs.get("metadata") or {}
+        run = self._run(md)
+        if run is None:
+            return
+        tool = (serialized or {}).get("name") or kwargs.get("name") or "tool"
+        self._check_kill(run, md, f"tool {tool}")
+        count = self._counts[run.run_id]
+        with self._lock:
+            count.tool_calls += 1
+        limit = self.budget.get("max_tool_calls")
+        if limit is not None and count.tool_calls > limit:
+            self._trip(
+                run,
+                md,
+                "budget.tool_calls",
+                limit,
+                count.tool_calls,
+                f"tool call {count.tool_calls} ({tool}) exceeds max_tool_calls = {limit}",
+            )
+        self._check_rate(run, md, "tool", "max_tool_calls_per_minute", f"tool {tool}")
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._counts.pop(str(run_id), None)  # the run ended: forget its counters
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._counts.pop(str(run_id), None)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _run(self, md: Mapping[str, Any]) -> NewRun | None:
+        run_id = md.get(RUN_ID_KEY)
+        return self.recorder.runs.get(run_id) if run_id else None
+
+    def _check_kill(self, run: NewRun, md: Mapping[str, Any], what: str) -> None:
+        order = self.kills.matching(run) if self.kills.active else None
+        if order is not None:
+            self._trip(
+                run,
+                md,
+                "guard.killed",
+                None,
+                None,
+                f"kill order {order['order_id']} ({order['reason']}) stopped {what}",
+                kill_order=order["order_id"],
+            )
+
+    def _refuse(
+        self,
+        serialized: Any,
+        inputs: Any,
+        run_id: UUID,
+        tags: Any,
+        md: dict[str, Any],
+        run: NewRun,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """A new run a kill order matches: recorded whole (start, ``guard``, ``run_error``),
+        since LangChain calls no further handler, nor the run's end, once a start raised."""
+        recording = self.recorder.callback
+        recording.on_chain_start(
+            serialized, inputs, run_id=run_id, tags=tags, metadata=md, **kwargs
+        )
+        try:
+            self._check_kill(run, md, "a new run")
+        except GuardTripped as e:
+            recording.on_chain_error(e, run_id=run_id)
+            raise
+
+    def _check_rate(
+        self, run: NewRun, md: Mapping[str, Any], kind: str, key: str, what: str
+    ) -> None:
+        limit = self.rate.get(key)
+        if limit is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            calls = self._calls[(run.thread_id or run.run_id, kind)]
+            while calls and now - calls[0] > _RATE_WINDOW_S:
+                calls.popleft()
+            calls.append(now)
+            n = len(calls)
+        if n > limit:
+            rule = "rate.llm_calls" if kind == "llm" else "rate.tool_calls"
+            self._trip(
+                run,
+                md,
+                rule,
+                limit,
+                n,
+                f"{what} would be call {n} of thread {run.thread_id} within 60 s, "
+                f"more than {key} = {limit}",
+            )
+
+    def _trip(
+        self,
+        run: NewRun,
+        md: Mapping[str, Any],
+        rule: str,
+        limit: float | None,
+        value: float | None,
+        message: str,
+        **extra: Any,
+    ) -> None:
+        payload = {"rule": rule, "limit": limit, "value": value, "message": message, **extra}
+        ctx = {k: v for k, v in task_context(dict(md)).items() if k != "thread_id"}
+        self.recorder.record(run, "guard", payload, **ctx)
+        raise GuardTripped(rule, message, limit=limit, value=value)
+
+    def close(self) -> None:
+        self.kills.close()

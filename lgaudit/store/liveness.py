@@ -1,0 +1,152 @@
+"""Which recorders are alive: a run still ``running`` whose recorder is gone is ``abandoned``.
+
+A recorder holds a lock for as long as its process lives, and names it (``recorder``) in the
+``run_start`` of every run it records. Nothing is written to mark a death: the operating
+system or the database releases the lock when the process dies (``kill -9``, OOM), and a
+reader that finds the lock free knows no one is recording that run any more.
+
+- PostgreSQL: a session advisory lock ``(LOCK_SPACE, key)`` on a connection of its own
+  (TCP keepalives on, so a lost host's session ends within about 30 s); readers on any host
+  look in ``pg_locks``.
+- SQLite: an exclusive ``flock`` on a file beside the database
+  (``DB.lgaudit-live/<recorder>``); readers try the lock without waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import uuid
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+#: The first key of lgaudit's advisory locks ('lgau'), kept apart from the application's.
+LOCK_SPACE = 0x6C676175
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+
+
+def recorder_key(recorder_id: str) -> int:
+    """The advisory lock's second key for a recorder id (31 bits, never negative)."""
+    return zlib.crc32(recorder_id.encode()) & 0x7FFFFFFF
+
+
+class LivenessLock:
+    """Held by one recorder from its first run until its process ends (or ``release``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.recorder_id = uuid.uuid4().hex
+        self._held: Any = None
+        self._lock = threading.Lock()
+
+    def acquire(self) -> str:
+        """Take the lock (once); the recorder id to name in ``run_start``."""
+        with self._lock:
+            if self._held is None:
+                self._held = _take(self.url, self.recorder_id)
+        return self.recorder_id
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, None
+        if held is None or held is False:
+            return
+        with contextlib.suppress(Exception):
+            held.close()
+
+
+def _take(url: str, recorder_id: str) -> Any:
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        engine = create_engine(url, poolclass=NullPool, connect_args=_KEEPALIVE)
+        conn = engine.connect()
+        conn.execute(
+            text("SELECT pg_advisory_lock(:space, :key)"),
+            {"space": LOCK_SPACE, "key": recorder_key(recorder_id)},
+        )
+        conn.commit()
+        return _PgHold(engine, conn)
+    directory = _live_dir(url)
+    if directory is None:
+        return False  # an in-memory database dies with its process anyway
+    directory.mkdir(exist_ok=True)
+    path = directory / recorder_id
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return _FileHold(fd, path)
+
+
+class _PgHold:
+    def __init__(self, engine: Any, conn: Any) -> None:
+        self.engine, self.conn = engine, conn
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
+class _FileHold:
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd, self.path = fd, path
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # a recorder that ends cleanly leaves no file behind
+        os.close(self.fd)
+
+
+def alive(url: str, conn: Any, recorder_ids: Iterable[str]) -> set[str]:
+    """The recorders among ``recorder_ids`` whose process still holds its lock."""
+    ids = set(recorder_ids)
+    if not ids:
+        return set()
+    if conn.dialect.name == "postgresql":
+        held = {
+            int(r[0])
+            for r in conn.execute(
+                text(
+                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = :space AND objsubid = 2"
+                ),
+                {"space": LOCK_SPACE},
+            )
+        }
+        return {i for i in ids if recorder_key(i) in held}
+    directory = _live_dir(url)
+    if directory is None:
+        return ids
+    return {i for i in ids if _file_locked(directory / i)}
+
+
+def _file_locked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we took: the file stays for later readers
+    return False
+
+
+def _live_dir(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(f"{database}.lgaudit-live")
