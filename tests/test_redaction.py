@@ -109,7 +109,8 @@ def _raw_sqlite(url: str) -> bytes:
     path = make_url(url).database
     assert path and os.path.exists(path)
     files = sorted(glob.glob(glob.escape(path) + "*"))  # the db, -wal, -shm, -journal
-    return b"".join(open(f, "rb").read() for f in files)
+    # (not the recorders' liveness lock directory, ``DB.lgaudit-live``)
+    return b"".join(open(f, "rb").read() for f in files if os.path.isfile(f))
 
 
 def _raw_postgres(url: str) -> bytes:
