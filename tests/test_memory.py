@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +30,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore, ListNamespacesOp, PutOp
 from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command, interrupt
 from test_redaction import raw_database
 
 from lgaudit import Policy, Recorder, Store, audit, diff, replay
@@ -417,3 +418,64 @@ def test_memory_tools_of_a_prebuilt_agent_replay_identically(db_url: str) -> Non
         ]
         assert made == [("memory_write", "tools", "put"), ("memory_read", "tools", "get")]
         assert diff(store, original, again.run_id).identical
+
+
+class Facts(TypedDict):
+    facts: list[str]
+
+
+def test_memory_in_a_subgraph_and_across_an_interrupt(db_url: str) -> None:
+    """A subgraph's node searches memory; a gate reads it, asks a human, and writes the
+    answer: each recorded where it happened, and each run replays what it read."""
+
+    def inner(state: Facts, config: RunnableConfig, *, store: BaseStore) -> Any:
+        user = config["configurable"]["user_id"]
+        return {"facts": [i.value["data"] for i in store.search((user, "memories"))]}
+
+    def ask(state: Facts, config: RunnableConfig, *, store: BaseStore) -> Any:
+        user = config["configurable"]["user_id"]
+        seen = store.get((user, "memories"), "drink")
+        answer = interrupt({"confirm": seen.value if seen else None})
+        store.put((user, "memories"), "confirmed", {"data": str(answer)})
+        return {"facts": [*state["facts"], answer]}
+
+    sub = StateGraph(Facts)
+    sub.add_node("inner", inner)
+    sub.add_edge(START, "inner")
+    builder = StateGraph(Facts)
+    builder.add_node("sub", sub.compile())
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "sub")
+    builder.add_edge("sub", "ask")
+    live = InMemoryStore()
+    live.put(("alice", "memories"), "drink", {"data": "tea"})
+    graph = builder.compile(checkpointer=InMemorySaver(), store=live)
+    config = {"configurable": {"thread_id": "alice-1", "user_id": "alice"}}
+    with Recorder(db_url) as rec:
+        recorded = rec.attach(graph)
+        recorded.invoke({"facts": []}, config)
+        recorded.invoke(Command(resume="yes"), config)
+        rec.flush()
+        asked, resumed = (r["run_id"] for r in reversed(rec.store.runs(thread_id="alice-1")))
+        first, second = memory_events(rec.store, asked), memory_events(rec.store, resumed)
+    where = [
+        (e["node"], e["step"], e["checkpoint_ns"].split(":")[0], e["payload"]["op"])
+        for e in [*first, *second]
+    ]
+    assert where == [
+        ("inner", 1, "sub", "search"),
+        ("ask", 2, "", "get"),
+        ("ask", 2, "", "get"),  # the gate runs again on the resume
+        ("ask", 2, "", "put"),
+    ]
+    live.put(("alice", "memories"), "drink", {"data": "coffee"})
+    live.delete(("alice", "memories"), "confirmed")
+    before = memories(live, "alice")
+
+    for run, events in ((asked, first), (resumed, second)):
+        again = replay(run, graph=graph, url=db_url)
+        with Store.open(db_url) as store:
+            replayed = memory_events(store, again.run_id)
+            assert diff(store, run, again.run_id).identical
+        assert [e["payload"] for e in replayed] == [e["payload"] for e in events]
+    assert memories(live, "alice") == before  # the resumed run's put went to its own store
