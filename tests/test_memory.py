@@ -282,23 +282,32 @@ def test_a_secret_in_memory_is_stored_redacted(db_url: str) -> None:
         namespace = (config["configurable"]["user_id"], "memories")
         store.put(namespace, "llm", {"provider": "openai", "api_key": secret})
         store.put(namespace, "note", {"data": f"my key is {secret}"})
-        found = store.search(namespace)
+        found = store.search(namespace, query=f"which key? {secret}")
         return {"messages": AIMessage(f"stored {len(found)} memories")}
 
+    graph = chat_graph(live, call_model_keys)
     with Recorder(db_url) as rec:
-        say(rec.attach(chat_graph(live, call_model_keys)), "hi", "alice-1", "alice")
+        say(rec.attach(graph), "hi", "alice-1", "alice")
         rec.flush()
-        events = memory_events(rec.store, run_of(rec.store, "alice-1"))
+        run = run_of(rec.store, "alice-1")
+        events = memory_events(rec.store, run)
     # the user's store keeps the real values; the audit log only the masked ones
     assert live.get(("alice", "memories"), "llm").value["api_key"] == secret  # type: ignore[union-attr]
     assert secret.encode() not in raw_database(db_url)
     put_key, put_note, search = (e["payload"] for e in events)
     assert put_key["value"] == {"provider": "openai", "api_key": "[REDACTED]"}
     assert put_note["value"] == {"data": "my key is [REDACTED]"}
+    assert search["query"] == "which key? [REDACTED]"
     assert sorted(json.dumps(r["value"]) for r in search["result"]) == [
         '{"api_key": "[REDACTED]", "provider": "openai"}',
         '{"data": "my key is [REDACTED]"}',
     ]
+    # a strict replay matches the search by its masked query and serves the masked items
+    again = replay(run, graph=graph, url=db_url)
+    assert again.status == "succeeded", again.error
+    with Store.open(db_url) as store:
+        assert diff(store, run, again.run_id).identical
+    assert secret.encode() not in raw_database(db_url)
 
 
 def test_async_graph_memory_is_recorded_and_replayed(db_url: str) -> None:

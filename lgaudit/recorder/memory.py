@@ -18,8 +18,9 @@ Event payloads (``op`` names the store method)::
                   {"op": "delete", "namespace", "key"}
 
 ``ITEM`` is ``{"namespace", "key", "value", "created_at", "updated_at"}`` (LangGraph's
-``Item.dict()``). Values and results are redacted and stored like state (inline when small,
-else content-addressed blobs); an operation that raised is recorded with ``error``.
+``Item.dict()``). Everything is redacted (a query may quote a secret); values and results
+are stored like state (inline when small, else content-addressed blobs). An operation that
+raised is recorded with ``error``.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ class MemoryLog:
         ctx = task_context(metadata)
         events = []
         for i, op in enumerate(ops):
-            payload = describe_op(op)
+            payload = recorder.jsonable(describe_op(op))  # a query may quote a secret
             blobs: dict[str, tuple[str, bytes]] = {}
             if error is not None:
                 payload["error"] = recorder.jsonable(error_view(error))

@@ -80,9 +80,9 @@ class ReplayStore(BaseStore):
     def _one(self, op: Op) -> Result:
         if isinstance(op, PutOp):
             return self.own.batch([op._replace(ttl=None)])[0]
-        request = describe_op(op)
-        metadata = (var_child_runnable_config.get() or {}).get("metadata") or {}
         ic = self.interceptor
+        request = ic.recorder.jsonable(describe_op(op))  # as recorded: redacted
+        metadata = (var_child_runnable_config.get() or {}).get("metadata") or {}
         key, attempt = ic._key(metadata), ic._attempt(metadata)
         signature = read_signature(request)
         n = ic._next((key, attempt, "memory", signature))
