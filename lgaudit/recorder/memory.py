@@ -25,7 +25,6 @@ raised is recorded with ``error``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,7 +35,6 @@ from langgraph.store.base import (
     GetOp,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     NamespacePath,
     NotProvided,
     Op,
@@ -47,145 +45,12 @@ from langgraph.store.base import (
 )
 
 from lgaudit.recorder.callback import error_view, task_context
+from lgaudit.recorder.memory_ops import READ_OPS, describe_op, list_op, result_view
 from lgaudit.store import NewEvent
-from lgaudit.store.chain import canonical_json
 from lgaudit.store.runs import RUN_ID_KEY
-from lgaudit.store.serialization import to_jsonable
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
-
-READ_OPS = ("get", "search", "list_namespaces")
-
-
-def op_name(op: Op) -> str:
-    """The store method an operation stands for (``put`` of ``None`` is a ``delete``)."""
-    if isinstance(op, GetOp):
-        return "get"
-    if isinstance(op, SearchOp):
-        return "search"
-    if isinstance(op, ListNamespacesOp):
-        return "list_namespaces"
-    return "delete" if op.value is None else "put"
-
-
-def describe_op(op: Op) -> dict[str, Any]:
-    """What an operation asked for, as JSON (results and values aside)."""
-    name = op_name(op)
-    if isinstance(op, GetOp):
-        return {"op": name, "namespace": list(op.namespace), "key": op.key}
-    if isinstance(op, SearchOp):
-        return {
-            "op": name,
-            "namespace": list(op.namespace_prefix),
-            "query": op.query,
-            "filter": to_jsonable(op.filter),
-            "limit": op.limit,
-            "offset": op.offset,
-        }
-    if isinstance(op, ListNamespacesOp):
-        conditions = op.match_conditions or ()
-        prefix = next((c.path for c in conditions if c.match_type == "prefix"), ())
-        suffix = next((c.path for c in conditions if c.match_type == "suffix"), None)
-        return {
-            "op": name,
-            "namespace": list(prefix),
-            "suffix": list(suffix) if suffix is not None else None,
-            "max_depth": op.max_depth,
-            "limit": op.limit,
-            "offset": op.offset,
-        }
-    out: dict[str, Any] = {"op": name, "namespace": list(op.namespace), "key": op.key}
-    if op.value is not None:
-        out["index"] = to_jsonable(op.index)
-        out["ttl"] = op.ttl
-    return out
-
-
-def recorded_op(payload: Mapping[str, Any], value: Any = None) -> Op:
-    """The operation a recorded payload describes (``describe_op`` reversed); ``value`` is
-    a ``put``'s value as objects."""
-    op, namespace = payload.get("op"), tuple(payload.get("namespace") or ())
-    if op == "get":
-        return GetOp(namespace, str(payload.get("key")))
-    if op == "search":
-        return SearchOp(
-            namespace,
-            payload.get("filter"),
-            int(payload.get("limit") or 10),
-            int(payload.get("offset") or 0),
-            payload.get("query"),
-        )
-    if op == "list_namespaces":
-        suffix = payload.get("suffix")
-        return _list_op(
-            namespace,
-            tuple(suffix) if suffix else None,
-            payload.get("max_depth"),
-            int(payload.get("limit") or 100),
-            int(payload.get("offset") or 0),
-        )
-    if op == "delete":
-        return PutOp(namespace, str(payload.get("key")), None)
-    return PutOp(
-        namespace, str(payload.get("key")), value or {}, payload.get("index"), payload.get("ttl")
-    )
-
-
-def read_signature(request: Mapping[str, Any]) -> str:
-    """A read's identity for the cassette: the operation and its arguments, hashed (a
-    recorded payload's ``result`` and ``error`` left out)."""
-    asked = {k: v for k, v in request.items() if k not in ("result", "error")}
-    return hashlib.sha256(canonical_json(asked).encode()).hexdigest()[:16]
-
-
-def result_view(op: Op, result: Any) -> Any:
-    """A read's result as plain data (``Item.dict()``, namespaces as lists)."""
-    if isinstance(op, GetOp):
-        return result.dict() if isinstance(result, Item) else None
-    if isinstance(op, SearchOp):
-        return [item.dict() for item in result or ()]
-    return [list(ns) for ns in result or ()]
-
-
-def revive_result(request: Mapping[str, Any], view: Any) -> Any:
-    """A recorded read's result as the store returned it (``Item``, ``SearchItem``, tuples)."""
-    op = request.get("op")
-    if op == "get":
-        return _item(view) if isinstance(view, dict) else None
-    if op == "search":
-        return [_search_item(v) for v in view or ()]
-    return [tuple(ns) for ns in view or ()]
-
-
-def recorded_items(request: Mapping[str, Any], view: Any) -> list[Item]:
-    """The items a recorded read returned (what a replay's own store is seeded with)."""
-    if request.get("op") == "get":
-        return [_item(view)] if isinstance(view, dict) else []
-    if request.get("op") == "search":
-        return [_item(v) for v in view or () if isinstance(v, dict)]
-    return []
-
-
-def _item(view: dict[str, Any]) -> Item:
-    return Item(
-        value=view.get("value") or {},
-        key=str(view.get("key")),
-        namespace=tuple(view.get("namespace") or ()),
-        created_at=view["created_at"],
-        updated_at=view["updated_at"],
-    )
-
-
-def _search_item(view: dict[str, Any]) -> SearchItem:
-    return SearchItem(
-        namespace=tuple(view.get("namespace") or ()),
-        key=str(view.get("key")),
-        value=view.get("value") or {},
-        created_at=view["created_at"],
-        updated_at=view["updated_at"],
-        score=view.get("score"),
-    )
 
 
 class MemoryLog:
@@ -383,7 +248,7 @@ class RecordingStore(BaseStore):
         limit: int = 100,
         offset: int = 0,
     ) -> list[tuple[str, ...]]:
-        op = _list_op(prefix, suffix, max_depth, limit, offset)
+        op = list_op(prefix, suffix, max_depth, limit, offset)
         return self._call(
             [op],
             lambda: self.inner.list_namespaces(
@@ -400,7 +265,7 @@ class RecordingStore(BaseStore):
         limit: int = 100,
         offset: int = 0,
     ) -> list[tuple[str, ...]]:
-        op = _list_op(prefix, suffix, max_depth, limit, offset)
+        op = list_op(prefix, suffix, max_depth, limit, offset)
         return await self._acall(
             [op],
             lambda: self.inner.alist_namespaces(
@@ -411,18 +276,3 @@ class RecordingStore(BaseStore):
 
 def _ttl(ttl: float | None | NotProvided) -> float | None:
     return None if isinstance(ttl, NotProvided) else ttl
-
-
-def _list_op(
-    prefix: NamespacePath | None,
-    suffix: NamespacePath | None,
-    max_depth: int | None,
-    limit: int,
-    offset: int,
-) -> ListNamespacesOp:
-    conditions = []
-    if prefix:
-        conditions.append(MatchCondition(match_type="prefix", path=tuple(prefix)))
-    if suffix:
-        conditions.append(MatchCondition(match_type="suffix", path=tuple(suffix)))
-    return ListNamespacesOp(tuple(conditions), max_depth, limit, offset)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lgaudit.recorder.memory import read_signature
+from lgaudit.recorder.memory_ops import read_signature
 from lgaudit.store import Store
 from lgaudit.store.chain import canonical_json
 from lgaudit.store.records import EventRecord

@@ -28,7 +28,7 @@ from langgraph.config import get_store
 
 from lgaudit.errors import CassetteMissError, ReplayError
 from lgaudit.recorder.callback import model_name, task_context
-from lgaudit.recorder.memory import recorded_op
+from lgaudit.recorder.memory_ops import recorded_op
 from lgaudit.replay.cassette import (
     Cassette,
     RecordedCall,
