@@ -195,3 +195,14 @@ def test_recorder_store_is_the_memory_of_a_graph_given_none(db_url: str) -> None
     ]
     assert events[1]["payload"]["result"]["value"] == {"data": "hello"}
     assert events[3]["payload"]["result"] == [["alice", "memories"]]  # as the store listed
+
+    # a store a server gives the recorded graph when it runs it (``graph.copy(update=...)``,
+    # as LangGraph's server does) is the one used and recorded
+    served, unused = InMemoryStore(), InMemoryStore()
+    with Recorder(db_url, store=unused) as rec:
+        graph = rec.attach(builder.compile()).copy(update={"store": served})
+        say(graph, "hi", "alice-2", "alice")
+        rec.flush()
+        assert len(memory_events(rec.store, run_of(rec.store, "alice-2"))) == 4
+    assert served.list_namespaces() == [("alice", "memories")]
+    assert unused.list_namespaces() == []
