@@ -87,8 +87,15 @@ def once(backend: str, steps: int, memory: bool, recorded: bool) -> float:
     return elapsed
 
 
-def median(backend: str, steps: int, memory: bool, recorded: bool, reps: int) -> float:
-    return statistics.median(once(backend, steps, memory, recorded) for _ in range(reps))
+def medians(backend: str, steps: int, reps: int) -> dict[tuple[bool, bool], float]:
+    """Median time of each variant, (memory, recorded) -> seconds; the four variants run in
+    turn within each repetition, so that load from elsewhere weighs on all of them alike."""
+    variants = [(m, r) for m in (True, False) for r in (False, True)]
+    times: dict[tuple[bool, bool], list[float]] = {v: [] for v in variants}
+    for _ in range(reps):
+        for memory, recorded in variants:
+            times[(memory, recorded)].append(once(backend, steps, memory, recorded))
+    return {v: statistics.median(t) for v, t in times.items()}
 
 
 def main() -> None:
@@ -105,9 +112,9 @@ def main() -> None:
     )
     for backend in backends:
         costs = {}
+        timed = medians(backend, n, args.reps)
         for memory in (True, False):
-            bare = median(backend, n, memory, False, args.reps)
-            rec = median(backend, n, memory, True, args.reps)
+            bare, rec = timed[(memory, False)], timed[(memory, True)]
             costs[memory] = (rec - bare) / n
             label = f"{'memory' if memory else 'no-memory'}, {n} steps"
             print(
