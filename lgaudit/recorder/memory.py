@@ -47,6 +47,7 @@ from langgraph.store.base import (
 from lgaudit.recorder.callback import error_view, task_context
 from lgaudit.recorder.memory_ops import READ_OPS, describe_op, list_op, result_view
 from lgaudit.store import NewEvent
+from lgaudit.store.chain import canonical_json
 from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class MemoryLog:
         ctx = task_context(metadata)
         events = []
         for i, op in enumerate(ops):
-            payload = recorder.jsonable(describe_op(op))  # a query may quote a secret
+            payload = self.masked(describe_op(op))  # a query may quote a secret
             blobs: dict[str, tuple[str, bytes]] = {}
             if error is not None:
                 payload["error"] = recorder.jsonable(error_view(error))
@@ -84,7 +85,7 @@ class MemoryLog:
                 # namespaces are short label lists, kept inline (``pack`` would take a list
                 # holding one list for a model call's batch of one and unwrap it)
                 payload["result"] = (
-                    recorder.jsonable(view)
+                    self.masked(view)
                     if isinstance(op, ListNamespacesOp)
                     else recorder.pack(view, blobs)
                 )
@@ -97,6 +98,11 @@ class MemoryLog:
         except BaseException:
             recorder.checkpointer.forget_encodings()
             raise
+
+    def masked(self, view: Any) -> Any:
+        """A JSON view redacted (walked only when its text hints at a secret)."""
+        redactor = self.recorder.redactor
+        return redactor.redact(view) if redactor.needs(canonical_json(view)) else view
 
 
 class RecordingStore(BaseStore):

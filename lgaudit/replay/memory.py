@@ -81,7 +81,7 @@ class ReplayStore(BaseStore):
         if isinstance(op, PutOp):
             return self.own.batch([op._replace(ttl=None)])[0]
         ic = self.interceptor
-        request = ic.recorder.jsonable(describe_op(op))  # as recorded: redacted
+        request = ic.recorder.memory.masked(describe_op(op))  # as recorded: redacted
         metadata = (var_child_runnable_config.get() or {}).get("metadata") or {}
         key, attempt = ic._key(metadata), ic._attempt(metadata)
         signature = read_signature(request)
