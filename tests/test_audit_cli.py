@@ -76,7 +76,7 @@ def test_audit_json_exit_codes_and_junit(recorded, db_url: str, tmp_path: Path) 
     }
     suite = ET.parse(junit).getroot()
     cases = suite.findall("testcase")
-    assert len(cases) == 3 * 11 and int(suite.get("failures")) == 1
+    assert len(cases) == 3 * 14 and int(suite.get("failures")) == 1
     (failed,) = [c for c in cases if c.find("failure") is not None]
     assert failed.get("name") == "approval.forged" and seed in failed.get("classname")
     clean = run(db_url, "audit", "--thread", "order-42", "--policy", str(policy))

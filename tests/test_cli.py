@@ -51,6 +51,8 @@ def test_public_surface_is_pinned() -> None:
         "CassetteMode",
         "EVENT_KINDS",
         "Finding",
+        "GuardTripped",
+        "Kill",
         "LgauditError",
         "Policy",
         "Recorder",
@@ -63,6 +65,9 @@ def test_public_surface_is_pinned() -> None:
         "UnknownRunError",
         "audit",
         "diff",
+        "kill",
+        "kills",
+        "lift_kill",
         "replay",
     ]
     for name in lgaudit.__all__:

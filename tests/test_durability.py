@@ -537,7 +537,7 @@ def test_kill_9_mid_run_keeps_what_was_flushed(db_url: str, tmp_path: Any) -> No
         assert result["ok"], result
         (run,) = reader.runs(limit=None)
         assert run["thread_id"] == "killed"
-        assert run["status"] == "running"
+        assert run["status"] == "abandoned"  # its recorder's process is gone
         assert run["ended_at"] is None
         events = reader.show(run["run_id"])["events"]
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))

@@ -108,9 +108,9 @@ class Secrets:
 def _raw_sqlite(url: str) -> bytes:
     path = make_url(url).database
     assert path and os.path.exists(path)
-    files = sorted(glob.glob(glob.escape(path) + "*"))  # the db, -wal, -shm, -journal
-    # (not the recorders' liveness lock directory, ``DB.lgaudit-live``)
-    return b"".join(open(f, "rb").read() for f in files if os.path.isfile(f))
+    # the db, -wal, -shm, -journal (not the directory of recorders' liveness locks)
+    files = sorted(f for f in glob.glob(glob.escape(path) + "*") if os.path.isfile(f))
+    return b"".join(open(f, "rb").read() for f in files)
 
 
 def _raw_postgres(url: str) -> bytes:
