@@ -17,6 +17,8 @@ from langchain.tools import ToolRuntime, tool
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.config import get_store
+from langgraph.func import entrypoint, task
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
@@ -250,3 +252,40 @@ def test_memory_in_a_subgraph_and_across_an_interrupt(db_url: str) -> None:
             assert diff(store, run, again.run_id).identical
         assert [e["payload"] for e in replayed] == [e["payload"] for e in events]
     assert memories(live, "alice") == before  # the resumed run's put went to its own store
+
+
+def test_functional_api_memory_is_recorded_and_replayed(db_url: str) -> None:
+    """``@entrypoint(store=...)`` with its injected ``store`` and a ``@task`` using
+    ``get_store()``."""
+    live = InMemoryStore()
+    live.put(("alice", "memories"), "drink", {"data": "tea"})
+
+    @task
+    def recall(user: str) -> list[str]:
+        return [i.value["data"] for i in get_store().search((user, "memories"))]
+
+    @entrypoint(checkpointer=InMemorySaver(), store=live)
+    def workflow(user: str, *, store: BaseStore) -> list[str]:
+        store.put((user, "memories"), "visit", {"data": "came back"})
+        return recall(user).result()
+
+    with Recorder(db_url) as rec:
+        rec.attach(workflow).invoke("alice", {"configurable": {"thread_id": "alice-1"}})
+        rec.flush()
+        run = run_of(rec.store, "alice-1")
+        events = memory_events(rec.store, run)
+    assert [(e["kind"], e["node"], e["payload"]["op"]) for e in events] == [
+        ("memory_write", "workflow", "put"),
+        ("memory_read", "recall", "search"),
+    ]
+    live.put(("alice", "memories"), "drink", {"data": "coffee"})
+    before = memories(live, "alice")
+
+    again = replay(run, graph=workflow, url=db_url)
+
+    assert again.status == "succeeded", again.error
+    assert memories(live, "alice") == before
+    with Store.open(db_url) as store:
+        replayed = memory_events(store, again.run_id)
+        assert diff(store, run, again.run_id).identical
+    assert [r["value"]["data"] for r in replayed[1]["payload"]["result"]] == ["tea", "came back"]

@@ -126,6 +126,10 @@ class Cassette:
             tid = e["task_id"]
             if e["kind"] in ("memory_read", "memory_write"):
                 self.memory_ops.append(e["payload"])
+                if tid and tid not in tasks:  # a task with no node events (a functional @task):
+                    # known by its node and step, as a replay's interceptor knows it
+                    tasks[tid] = TaskRef(e["node"] or "", e["step"], "")
+                    attempt[tid] = 1
             if e["kind"] == "node_start" and tid:
                 path = "/".join(e["payload"].get("path") or [])
                 tasks[tid] = TaskRef(e["node"] or "", e["step"], path)
