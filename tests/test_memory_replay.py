@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any, TypedDict
 
 from langchain.agents import create_agent
@@ -104,6 +105,35 @@ def test_a_read_the_recording_lacks(db_url: str) -> None:
     with Store.open(db_url) as store:
         (read,) = memory_events(store, lenient.run_id)
     assert [r["value"]["data"] for r in read["payload"]["result"]] == ["my name is Alice"]
+
+
+def test_a_version_that_remembers_differently_diverges_at_the_write(db_url: str) -> None:
+    live = InMemoryStore()
+    with Recorder(db_url) as rec:
+        say(rec.attach(chat_graph(live)), "remember my name is Alice", "alice-1", "alice")
+        rec.flush()
+        original = run_of(rec.store, "alice-1")
+
+    def call_model_v2(state: MessagesState, config: RunnableConfig, *, store: BaseStore) -> Any:
+        namespace = (config["configurable"]["user_id"], "memories")
+        memories = store.search(namespace, query=str(state["messages"][-1].content))
+        # v2 stores the whole message, shouted, not what follows "remember"
+        store.put(
+            namespace, str(uuid.uuid4()), {"data": str(state["messages"][-1].content).upper()}
+        )
+        info = "\n".join(d.value["data"] for d in memories)
+        system_msg = f"You are a helpful assistant talking to the user. User info: {info}"
+        return {"messages": model.invoke([("system", system_msg), *state["messages"]])}
+
+    again = replay(original, graph=chat_graph(live, call_model_v2), url=db_url)
+
+    assert again.status == "succeeded", again.error
+    with Store.open(db_url) as store:
+        found = diff(store, original, again.run_id)
+    first = found.first_divergence
+    assert first is not None and (first["kind"], first["node"]) == ("memory", "call_model")
+    assert first["path"] == "memory.writes[0].value.data"
+    assert (first["a"], first["b"]) == ("my name is Alice", "REMEMBER MY NAME IS ALICE")
 
 
 def test_async_graph_memory_is_recorded_and_replayed(db_url: str) -> None:
