@@ -117,12 +117,16 @@ def test_a_search_in_another_users_namespace_is_cross_scope(db_url: str, tmp_pat
     assert (finding["node"], finding["step"]) == ("call_model", 1)
     assert "('bob', 'memories')" in finding["message"] and "user_id 'alice'" in finding["message"]
 
-    # a replay is scoped by the user of the run it replays
+    # a replay (and a replay of it) is scoped by the user of the run it replays
     again = replay(alice, graph=chat_graph(live, call_model_cached), url=db_url)
     assert again.status == "succeeded", again.error
+    twice = replay(again.run_id, graph=chat_graph(live, call_model_cached), url=db_url)
     with Store.open(db_url) as store:
-        (replayed,) = audit(store, [again.run_id], policy).findings
-    assert replayed.rule == "memory.cross_scope" and "user_id 'alice'" in replayed.message
+        found = audit(store, [again.run_id, twice.run_id], policy).findings
+    assert [f.run_id for f in found] == [again.run_id, twice.run_id]
+    assert all(f.rule == "memory.cross_scope" and "user_id 'alice'" in f.message for f in found), (
+        found
+    )
 
     policy.write_text("[memory]\nscope = 3\n")
     bad = CliRunner().invoke(cli, ["audit", alice, "--policy", str(policy), "--db", db_url])

@@ -32,7 +32,8 @@ _NO_SCOPE = object()
 
 def run_scope(trace: Trace, run_id: str, key: str) -> Any:
     """The run's configurable ``key`` as recorded at its ``run_start`` (``None`` if the run
-    was given none); a replay recorded without a config is scoped by the run it replays."""
+    was given none). A replay records the config it ran under, its source's; one recorded
+    without it is scoped by the run it replays, when that run is in the trace."""
     starts = {e["run_id"]: e for e in [*trace.prior, *trace.events] if e["kind"] == "run_start"}
     current: str | None = run_id
     seen: set[str] = set()

@@ -208,7 +208,14 @@ def _execute(
     recorder.record(
         new_run,
         "run_start",
-        {"graph": graph_ref, "operation": "replay", "replay": spec, "recorder": recorder.live_id()},
+        {
+            "graph": graph_ref,
+            "operation": "replay",
+            "replay": spec,
+            "recorder": recorder.live_id(),
+            # what the replay runs under (a replay of it runs under it too; audit scopes by it)
+            **({"config": recorded_config} if recorded_config is not None else {}),
+        },
         checkpoint_ns="",
     )
     meta = {RUN_ID_KEY: run_id}
