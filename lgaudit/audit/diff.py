@@ -17,13 +17,15 @@ from typing import Any
 
 from lgaudit.audit.deep import differences
 from lgaudit.audit.lineage import branch_between
+from lgaudit.audit.memory import memory_view
 from lgaudit.audit.normalize import canonical, comparable_pair, normalize
 from lgaudit.audit.steps import StepView, TaskView, run_steps
 from lgaudit.audit.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
 
-KINDS = ("route", "approval", "llm", "tool", "error", "state")
-"""Divergence kinds, in the causal order used to pick a step's first divergence."""
+KINDS = ("route", "approval", "memory", "llm", "tool", "error", "state")
+"""Divergence kinds, in the causal order used to pick a step's first divergence (memory
+reads come before model calls; memory writes, which follow from them, after tool calls)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,13 @@ def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, An
         for path, x, y in differences(va, vb, "state"):
             channel = path.split(".")[1].split("[")[0] if "." in path else ""
             out.append((0, _d("state", writers.get(channel) or _first(sb.nodes), path, x, y)))
-    return [d for _, d in sorted(out, key=lambda o: (o[0], KINDS.index(o[1]["kind"])))]
+    return [d for _, d in sorted(out, key=lambda o: (o[0], _rank(o[1])))]
+
+
+def _rank(d: dict[str, Any]) -> float:
+    if d["kind"] == "memory" and d["path"].startswith("memory.writes"):
+        return KINDS.index("tool") + 0.5
+    return KINDS.index(d["kind"])
 
 
 def _called_at(sa: StepView | None, node: str | None, sb: StepView | None) -> int:
@@ -291,6 +299,8 @@ def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
         ("approval", "resumes", ta.resumes, tb.resumes),
         ("llm", "llm", [_llm(c) for c in ta.llm], [_llm(c) for c in tb.llm]),
         ("tool", "tool", [_tool(c) for c in ta.tools], [_tool(c) for c in tb.tools]),
+        ("memory", "memory.reads", _memory(ta, "memory_read"), _memory(tb, "memory_read")),
+        ("memory", "memory.writes", _memory(ta, "memory_write"), _memory(tb, "memory_write")),
         ("error", "error", ta.errors, tb.errors),
         ("state", "return", ta.returned, tb.returned),
     ]
@@ -315,6 +325,14 @@ def ignored(path: str, patterns: Sequence[str]) -> bool:
 
 def _llm(call: dict[str, Any]) -> dict[str, Any]:
     return {k: call.get(k) for k in ("model", "params", "input", "output", "error")}
+
+
+def _memory(task: TaskView, kind: str) -> list[dict[str, Any]]:
+    return [
+        memory_view({k: v for k, v in op.items() if k != "kind"})
+        for op in task.memory
+        if op["kind"] == kind
+    ]
 
 
 def _tool(call: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ RULES = (
     "budget.llm_calls",
     "budget.tool_calls",
     "budget.tokens",
+    "memory.cross_scope",
     "run.error",
     "guard.killed",
     "rate.llm_calls",

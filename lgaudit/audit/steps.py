@@ -29,6 +29,8 @@ class TaskView:
     tools: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     interrupts: list[Any] = field(default_factory=list)
+    #: long-term memory operations, in order (``memory_read``/``memory_write`` payloads)
+    memory: list[dict[str, Any]] = field(default_factory=list)
     resumes: list[Any] = field(default_factory=list)
     writes: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     returned: list[Any] = field(default_factory=list)
@@ -172,6 +174,8 @@ def run_steps(
             call.update(tool=p.get("tool"), output=p.get("output"), error=p.get("error"))
         elif kind == "node_error":
             task.errors.append(p.get("error") or {})
+        elif kind in ("memory_read", "memory_write"):
+            task.memory.append({"kind": kind, **p})
         elif kind == "interrupt":
             task.interrupts.append(p.get("value"))
         elif kind == "writes" and task_id != NULL_TASK:

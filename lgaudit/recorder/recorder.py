@@ -25,6 +25,7 @@ from langgraph._internal._config import DEFAULT_RECURSION_LIMIT
 from langgraph._internal._constants import CONFIG_KEY_RUNTIME, PREVIOUS
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from lgaudit.audit.policy import Policy
@@ -32,6 +33,7 @@ from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
 from lgaudit.recorder.guard import GuardCallback, load_guard_policy
+from lgaudit.recorder.memory import MemoryLog
 from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
@@ -58,6 +60,9 @@ class Recorder:
             never waits on disk; ``flush()``, ``close()`` and the end of each run drain it.
             ``"sync"`` writes every event before the graph goes on; a store failure fails
             the run (fail-closed).
+        store: a LangGraph long-term memory store for graphs given none of their own
+            (``compile(store=...)``) or by the caller's runtime. Whichever store a run
+            uses is recorded: ``memory_read``/``memory_write`` events.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Recorder:
         redact: Redact | None = None,
         durability: Durability = "batched",
         guard: Policy | str | Path | Mapping[str, Any] | None = None,
+        store: BaseStore | None = None,
     ) -> None:
         if durability not in ("batched", "sync"):
             raise BadInputError(f"durability must be 'batched' or 'sync', not {durability!r}")
@@ -84,6 +90,8 @@ class Recorder:
             else DirectSink(self.store)
         )
         self.callback = RecordingCallback(self)
+        self.memory = MemoryLog(self)
+        self.memory_store = store
         self.checkpointer = AuditSaver(
             self.store,
             sink=self.sink,
@@ -165,7 +173,8 @@ class Recorder:
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
             configurable.get(CONFIG_KEY_RUNTIME),
             self.callback.on_stream_write,
-            getattr(graph, "store", None),
+            getattr(graph, "store", None) or self.memory_store,
+            self.memory.wrap,
         )
         config["configurable"] = configurable
         return config, run

@@ -29,6 +29,7 @@ from lgaudit.recorder.custom import recording_runtime
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
+from lgaudit.replay.memory import replay_store
 from lgaudit.replay.spec import (
     REPLAY_SPEC_VERSION,
     CassetteMode,
@@ -210,7 +211,14 @@ def _execute(
     recorder.record(
         new_run,
         "run_start",
-        {"graph": graph_ref, "operation": "replay", "replay": spec, "recorder": recorder.live_id()},
+        {
+            "graph": graph_ref,
+            "operation": "replay",
+            "replay": spec,
+            "recorder": recorder.live_id(),
+            # what the replay runs under (a replay of it runs under it too; audit scopes by it)
+            **({"config": recorded_config} if recorded_config is not None else {}),
+        },
         checkpoint_ns="",
     )
     meta = {RUN_ID_KEY: run_id}
@@ -218,8 +226,10 @@ def _execute(
     source_thread = cast(str, source["thread_id"])
     _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta, carried)
     injector = FaultInjector(recorder, faults)
+    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
+    memory = replay_store(getattr(graph, "store", None), tape, mode, interceptor)
     runtime = recording_runtime(
-        None, recorder.callback.on_stream_write, getattr(graph, "store", None)
+        None, recorder.callback.on_stream_write, memory, recorder.memory.wrap
     )
     config = _run_config(recorded_config, checkpoints, start)
     config["configurable"] = {
@@ -230,7 +240,6 @@ def _execute(
     config["metadata"] = {**config.get("metadata", {}), **meta}
     config["run_id"] = uuid.UUID(run_id)
     config["callbacks"] = [recorder.callback, injector]
-    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
     error: str | None = None
     if patch_values is not None:
         recorder.record(
