@@ -22,7 +22,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from lgaudit.recorder.callback import task_context
+from lgaudit.recorder.payloads import task_context
 from lgaudit.replay.cassette import request_hash
 from lgaudit.replay.spec import FaultSpec
 from lgaudit.store.runs import RUN_ID_KEY

@@ -27,8 +27,8 @@ from langchain_core.tools import BaseTool
 from langgraph.config import get_store
 
 from lgaudit.errors import CassetteMissError, ReplayError
-from lgaudit.recorder.callback import model_name, task_context
 from lgaudit.recorder.memory_ops import recorded_op
+from lgaudit.recorder.payloads import model_name, task_context
 from lgaudit.replay.cassette import (
     Cassette,
     RecordedCall,
