@@ -1,5 +1,6 @@
 """Audit: diff two runs, prove state evolved only through recorded writes, flag approval
-bypass, runaway loops and budget overruns, blame state keys, and render reports.
+bypass, runaway loops, budget overruns and memory read across users, blame state keys and
+memory keys, and render reports.
 
 Pure functions over recorded events: everything is read through the ``Store`` API.
 ``diff(a, b)`` and ``audit(runs, policy)`` open the store named by ``url`` (else
@@ -19,6 +20,7 @@ from lgaudit.audit.blame import blame
 from lgaudit.audit.diff import RunDiff
 from lgaudit.audit.diff import diff as diff_runs
 from lgaudit.audit.findings import RULES, AuditReport, Finding
+from lgaudit.audit.memory import blame_memory
 from lgaudit.audit.policy import Policy
 from lgaudit.audit.report import render_report
 from lgaudit.store import Store
@@ -33,6 +35,7 @@ __all__ = [
     "audit",
     "audit_runs",
     "blame",
+    "blame_memory",
     "diff",
     "diff_runs",
     "render_report",

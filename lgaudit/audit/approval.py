@@ -80,7 +80,7 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
     out = _forged(trace, run_ids, policy) if policy.state_key else []
     if not policy.protected:
         return out
-    timeline: list[tuple[tuple[int, ...], int, Event, str]] = []
+    timeline: list[tuple[tuple[int, ...], int, int, Event, str]] = []
     executed: set[tuple[str, str]] = set()
     # a replay's thread starts with the approvals (and their uses) of the thread it forked
     # from, up to its fork checkpoint: they sort before everything of its own
@@ -91,15 +91,15 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
         if target is not None and (e["run_id"], e.get("task_id") or str(e["seq"])) not in executed:
             if e["kind"] == "node_start":
                 executed.add((e["run_id"], e.get("task_id") or str(e["seq"])))
-            timeline.append((clock, 0, e, target))
+            timeline.append((clock, *_order(trace, e, 0), e, target))
         elif trace.node(e) in policy.gates and consumed_resumes(e) is not None:
-            timeline.append((clock, 1, e, ""))
+            timeline.append((clock, *_order(trace, e, 1), e, ""))
         elif e["gseq"] in unsaved:
-            timeline.append((clock, 1, e, ""))
+            timeline.append((clock, *_order(trace, e, 1), e, ""))
     pending: list[Event] = []
     used: list[tuple[Event, Event]] = []
-    for _clock, order, e, target in sorted(timeline, key=lambda t: (t[0], t[1], t[2]["gseq"])):
-        if order == 1:
+    for *_, e, target in sorted(timeline, key=lambda t: t[:3]):
+        if not target:
             values = unsaved.get(e["gseq"]) or consumed_resumes(e) or [None]
             if policy.approves(values[-1]):
                 pending.append(e)
@@ -138,6 +138,23 @@ def approval_findings(trace: Trace, run_ids: set[str], policy: Policy) -> list[F
                 )
             )
     return out
+
+
+def _order(trace: Trace, e: Event, order: int) -> tuple[int, int]:
+    """How a protected execution (``order`` 0) and a decision (1) of one step sort. Tasks
+    of a step run in parallel: a protected node is not covered by a decision of its own
+    step. Functional API ``@task`` calls are the exception: the entrypoint waits for one
+    task before calling the next, so they sort by when a decision's task ended and a
+    protected task started."""
+    events = trace.task_events.get(e.get("task_id") or "", [])
+    mine = [x for x in events if x["run_id"] == e["run_id"]]
+    start = next((x for x in mine if x["kind"] == "node_start"), None)
+    if start is None or list(start["payload"].get("path") or ())[-1:] != ["True"]:
+        return order, e["gseq"]
+    if order == 0:
+        return 0, e["gseq"]
+    end = next((x for x in mine if x["kind"] in ("node_end", "node_error")), e)
+    return 0, end["gseq"]
 
 
 def _unsaved_decisions(trace: Trace, policy: Policy) -> dict[int, list[Any]]:

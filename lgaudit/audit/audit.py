@@ -10,6 +10,7 @@ from typing import Any
 from lgaudit.audit.approval import approval_findings, resume_reuse
 from lgaudit.audit.budget import budget_findings, guard_findings, run_errors
 from lgaudit.audit.findings import POLICY_FREE_RULES, RULES, AuditReport, Finding
+from lgaudit.audit.memory import cross_scope
 from lgaudit.audit.policy import BUDGET_KEYS, Policy
 from lgaudit.audit.state import owner_violations, unexplained_changes
 from lgaudit.audit.trace import Trace, TraceLoader
@@ -79,6 +80,8 @@ def active_rules(policy: Policy | None) -> tuple[str, ...]:
             on.add("approval.forged")
         if policy.owners:
             on.add("state.owner")
+        if policy.memory_scope:
+            on.add("memory.cross_scope")
         on.update(_BUDGET_RULES[k] for k in policy.budget)
         if policy.max_cost_usd is not None:
             on.add("budget.cost")
@@ -97,4 +100,6 @@ def _audit_trace(trace: Trace, run_ids: set[str], policy: Policy | None) -> list
         out += approval_findings(trace, run_ids, policy)
         if policy.owners:
             out += owner_violations(trace, run_ids, policy)
+        if policy.memory_scope:
+            out += cross_scope(trace, run_ids, policy.memory_scope)
     return out

@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lgaudit.audit.deep import differences
+from lgaudit.audit.lineage import branch_between
+from lgaudit.audit.memory import memory_view
 from lgaudit.audit.normalize import canonical, comparable_pair, normalize
 from lgaudit.audit.steps import StepView, TaskView, run_steps
 from lgaudit.audit.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
 
-KINDS = ("route", "approval", "llm", "tool", "error", "state")
-"""Divergence kinds, in the causal order used to pick a step's first divergence."""
+KINDS = ("route", "approval", "memory", "llm", "tool", "error", "state")
+"""Divergence kinds, in the causal order used to pick a step's first divergence (memory
+reads come before model calls; memory writes, which follow from them, after tool calls)."""
 
 
 @dataclass(frozen=True)
@@ -55,23 +58,39 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
 
     ``ignore`` holds paths (``state.output``, ``llm``, glob patterns like
     ``state.*.created``) whose differences do not count. A replay diffed against its parent
-    is compared from its fork point (the parent's earlier steps are not compared).
+    is compared from its fork point (the parent's earlier steps are not compared), and so
+    is a run LangGraph's time travel made from the other's checkpoint (``invoke`` from an
+    old checkpoint, ``update_state`` then ``invoke``: see ``lgaudit.audit.lineage``).
     """
     loader = TraceLoader(store)
     trace_a, trace_b = loader.run(a), loader.run(b)
     run_a = next(iter(trace_a.runs.values()))
     run_b = next(iter(trace_b.runs.values()))
-    steps_a = run_steps(trace_a, run_a["run_id"])
-    steps_b = run_steps(trace_b, run_b["run_id"])
     fork = fork_step(run_a, run_b, trace_a.events)
     replayed = run_b
     if fork is None:  # ``a`` may be the replay of ``b``: compare from its fork point too
         fork, replayed = fork_step(run_b, run_a, trace_b.events), run_a
+    branch = None
+    if fork is None and run_a["thread_id"] and run_a["thread_id"] == run_b["thread_id"]:
+        # LangGraph's own time travel: runs on two branches of the thread's checkpoints
+        branch = branch_between(loader, trace_a, run_a["run_id"], trace_b, run_b["run_id"])
+        fork = branch.fork_step if branch is not None else None
+    steps_a = run_steps(
+        trace_a, run_a["run_id"], shifted=(branch.fork_step, branch.shift_a) if branch else None
+    )
+    steps_b = run_steps(
+        trace_b, run_b["run_id"], shifted=(branch.fork_step, branch.shift_b) if branch else None
+    )
     entries: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
+    start: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
     if fork is not None and (replayed.get("replay") or {}).get("patch") is not None:
-        # what the replay's patch changed, at the step it was applied to
-        entry = _patched(steps_a, steps_b, fork, ignore)
+        start = (_state_at(steps_a, fork), _state_at(steps_b, fork))
+    elif branch is not None and branch.updated:
+        start = (branch.state_a, branch.state_b)
+    if start is not None and fork is not None:
+        # what the patch or update changed, at the step it was applied to
+        entry = _patched(*start, fork, ignore)
         if entry is not None:
             entries.append(entry)
             first = {"step": fork, **{k: entry["differences"][0][k] for k in _FIRST}}
@@ -134,16 +153,21 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
 _FIRST = ("node", "kind", "path", "a", "b")
 
 
+def _state_at(steps: list[StepView], step: int) -> dict[str, Any] | None:
+    return next((s.state for s in steps if s.key == ("", step)), None)
+
+
 def _patched(
-    steps_a: list[StepView], steps_b: list[StepView], fork: int, ignore: Sequence[str]
+    state_a: dict[str, Any] | None,
+    state_b: dict[str, Any] | None,
+    fork: int,
+    ignore: Sequence[str],
 ) -> dict[str, Any] | None:
-    """The state differences a patched replay starts from (its fork step's state is the
-    patched one), as an entry of the fork step; ``None`` if the patch changed nothing."""
-    sa = next((s for s in steps_a if s.key == ("", fork)), None)
-    sb = next((s for s in steps_b if s.key == ("", fork)), None)
-    if sa is None or sb is None or sa.state is None or sb.state is None:
+    """The state differences a patched replay or an updated branch starts from (the state
+    at its fork step), as an entry of the fork step; ``None`` if they changed nothing."""
+    if state_a is None or state_b is None:
         return None
-    va, vb = comparable_pair(sa.state, sb.state)
+    va, vb = comparable_pair(state_a, state_b)
     found = [
         _d("state", None, path, x, y)
         for path, x, y in differences(va, vb, "state")
@@ -201,27 +225,50 @@ def align(
 
 
 def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, Any]]:
-    """Differences of one aligned step, cause first (``KINDS`` order)."""
+    """Differences of one aligned step, cause first (``KINDS`` order).
+
+    A Functional API step (an entrypoint calling ``@task``s, all in one super-step) is
+    ordered by its tasks instead, in the order they were called: what a task did comes
+    before the tasks called after it, whether they differ or ran on one side only."""
     nodes_a = sa.nodes if sa else []
     nodes_b = sb.nodes if sb else []
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     if nodes_a != nodes_b:
         missing = [n for n in nodes_a if n not in nodes_b] or [
             n for n in nodes_b if n not in nodes_a
         ]
         node = _first(missing or nodes_a or nodes_b)
-        out.append(_d("route", node, "nodes", nodes_a if sa else None, nodes_b if sb else None))
+        route = _d("route", node, "nodes", nodes_a if sa else None, nodes_b if sb else None)
+        out.append((_called_at(sa, node, sb), route))
     if sa is None or sb is None:
-        return out
+        return [d for _, d in out]
     for ta, tb in pair_tasks(sa.tasks, sb.tasks):
-        out += compare_tasks(ta, tb)
+        out += [(_called_at(sa, ta.node, sb), d) for d in compare_tasks(ta, tb)]
     if sa.state is not None and sb.state is not None:
         writers = _writers(sa, sb)
         va, vb = comparable_pair(sa.state, sb.state)
         for path, x, y in differences(va, vb, "state"):
             channel = path.split(".")[1].split("[")[0] if "." in path else ""
-            out.append(_d("state", writers.get(channel) or _first(sb.nodes), path, x, y))
-    return sorted(out, key=lambda d: KINDS.index(d["kind"]))
+            out.append((0, _d("state", writers.get(channel) or _first(sb.nodes), path, x, y)))
+    return [d for _, d in sorted(out, key=lambda o: (o[0], _rank(o[1])))]
+
+
+def _rank(d: dict[str, Any]) -> float:
+    if d["kind"] == "memory" and d["path"].startswith("memory.writes"):
+        return KINDS.index("tool") + 0.5
+    return KINDS.index(d["kind"])
+
+
+def _called_at(sa: StepView | None, node: str | None, sb: StepView | None) -> int:
+    """Where a task was called in a Functional API step, the entrypoint (which returns
+    after its tasks) last; 0 in any other step."""
+    for step in (sa, sb):
+        tasks = step.tasks if step is not None else []
+        if any(t.called for t in tasks):
+            for i, t in enumerate(tasks):
+                if t.node == node:
+                    return i if t.called else len(tasks)
+    return 0
 
 
 def pair_tasks(tasks_a: list[TaskView], tasks_b: list[TaskView]) -> list[tuple[TaskView, TaskView]]:
@@ -252,7 +299,10 @@ def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
         ("approval", "resumes", ta.resumes, tb.resumes),
         ("llm", "llm", [_llm(c) for c in ta.llm], [_llm(c) for c in tb.llm]),
         ("tool", "tool", [_tool(c) for c in ta.tools], [_tool(c) for c in tb.tools]),
+        ("memory", "memory.reads", _memory(ta, "memory_read"), _memory(tb, "memory_read")),
+        ("memory", "memory.writes", _memory(ta, "memory_write"), _memory(tb, "memory_write")),
         ("error", "error", ta.errors, tb.errors),
+        ("state", "return", ta.returned, tb.returned),
     ]
     if ta.push:
         views.insert(0, ("route", "send", ta.input, tb.input))
@@ -275,6 +325,14 @@ def ignored(path: str, patterns: Sequence[str]) -> bool:
 
 def _llm(call: dict[str, Any]) -> dict[str, Any]:
     return {k: call.get(k) for k in ("model", "params", "input", "output", "error")}
+
+
+def _memory(task: TaskView, kind: str) -> list[dict[str, Any]]:
+    return [
+        memory_view({k: v for k, v in op.items() if k != "kind"})
+        for op in task.memory
+        if op["kind"] == kind
+    ]
 
 
 def _tool(call: dict[str, Any]) -> dict[str, Any]:

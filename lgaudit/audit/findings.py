@@ -18,6 +18,7 @@ RULES = (
     "budget.tool_calls",
     "budget.tokens",
     "budget.cost",
+    "memory.cross_scope",
     "run.error",
     "guard.killed",
     "rate.llm_calls",

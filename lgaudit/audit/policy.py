@@ -26,6 +26,10 @@
     max_llm_calls_per_minute = 60
     max_tool_calls_per_minute = 120
 
+    [memory]
+    scope = "user_id"                   # every memory namespace a run touches starts with
+                                        # this configurable key's value of the run
+
 Anything else — an unknown table or key, a value of the wrong type, a file that is
 missing or not TOML — is ``BadInputError`` naming the file and the key.
 """
@@ -71,6 +75,7 @@ class Policy:
     max_cost_usd: float | None = None
     prices: dict[str, Price] = field(default_factory=dict)
     rate: dict[str, int] = field(default_factory=dict)
+    memory_scope: str | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -89,7 +94,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
         """Validate a parsed policy (the TOML document as a dict)."""
-        _only(data, ("approval", "budget", "state", "rate"), source, "")
+        _only(data, ("approval", "budget", "state", "rate", "memory"), source, "")
         approval = _table(data, "approval", source)
         _only(
             approval,
@@ -108,6 +113,11 @@ class Policy:
             for key, value in table.items():
                 if type(value) is not int or value < 0:
                     raise BadInputError(f"{source}: {name}.{key} must be a non-negative integer")
+        memory = _table(data, "memory", source)
+        _only(memory, ("scope",), source, "memory.")
+        scope = memory.get("scope")
+        if scope is not None and (not isinstance(scope, str) or not scope):
+            raise BadInputError(f"{source}: memory.scope must be a configurable key name")
         owners = state.get("owners", {})
         if not isinstance(owners, dict):
             raise BadInputError(f"{source}: state.owners must be a table of key = [nodes]")
@@ -134,6 +144,7 @@ class Policy:
             max_cost_usd=max_cost,
             prices=prices,
             rate=dict(rate),
+            memory_scope=scope,
         )
 
     def approves(self, value: Any) -> bool:

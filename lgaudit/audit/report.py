@@ -9,6 +9,7 @@ from typing import Any
 
 from lgaudit.audit.audit import audit
 from lgaudit.audit.diff import RunDiff, diff
+from lgaudit.audit.memory import describe_memory, memory_data
 from lgaudit.audit.normalize import summary
 from lgaudit.audit.policy import Policy
 from lgaudit.audit.steps import StepView, run_steps
@@ -100,6 +101,10 @@ def _timeline(steps: list[StepView]) -> str:
                     f"tool {_e(str(c.get('tool')))}(<code>{_e(c.get('input'))}</code>) → "
                     f"<code>{_e(c.get('error') or c.get('output'))}</code>"
                 )
+            lines += [
+                f"memory {_e(describe_memory(op))} → <code>{_e(memory_data(op))}</code>"
+                for op in t.memory
+            ]
             lines += [f"interrupt: <code>{_e(v)}</code>" for v in t.interrupts]
             lines += [f"resumed with: <code>{_e(v)}</code>" for v in t.resumes]
             lines += [

@@ -14,6 +14,8 @@ from typing import Any
 from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, node_of, user_channels
 from lgaudit.store.views import is_internal_channel
 
+_RETURNS = ("__return__", "__end__")  # a ``@task``'s result, an ``@entrypoint``'s
+
 
 @dataclass
 class TaskView:
@@ -27,8 +29,12 @@ class TaskView:
     tools: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     interrupts: list[Any] = field(default_factory=list)
+    #: long-term memory operations, in order (``memory_read``/``memory_write`` payloads)
+    memory: list[dict[str, Any]] = field(default_factory=list)
     resumes: list[Any] = field(default_factory=list)
     writes: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    returned: list[Any] = field(default_factory=list)
+    """What a Functional API task or entrypoint returned (its graph has no state keys)."""
     attempts: int = 1
     first_seq: int = 0
 
@@ -36,6 +42,11 @@ class TaskView:
     def push(self) -> bool:
         """A ``Send`` task (matched as an unordered set, not by path)."""
         return bool(self.path) and self.path[0] == "__pregel_push"
+
+    @property
+    def called(self) -> bool:
+        """A Functional API ``@task`` call (a ``Send``-like task its caller waits on)."""
+        return self.push and self.path[-1:] == ("True",)
 
     @property
     def tokens(self) -> int:
@@ -80,8 +91,16 @@ def namespace_labels(events: list[Event]) -> dict[str, str]:
     return labels
 
 
-def run_steps(trace: Trace, run_id: str) -> list[StepView]:
-    """The steps of one run, in logical order."""
+def run_steps(
+    trace: Trace, run_id: str, *, shifted: tuple[int, int] | None = None
+) -> list[StepView]:
+    """The steps of one run, in logical order.
+
+    ``shifted`` is ``(fork_step, shift)`` for a run whose top-level steps after
+    ``fork_step`` run ``shift`` steps ahead of the run it branched from (a fork or an
+    update is a step of its own): they are numbered as that run's. A replay's own spec
+    says so (``step_shift``) when ``shifted`` is not given.
+    """
     events = trace.by_run.get(run_id, [])
     labels = namespace_labels(events)
     steps: dict[tuple[str, int], StepView] = {}
@@ -89,15 +108,18 @@ def run_steps(trace: Trace, run_id: str) -> list[StepView]:
 
     run = trace.runs.get(run_id)
     replay = (run.get("replay") if run else None) or {}
-    shift, forked_at = int(replay.get("step_shift") or 0), replay.get("from_step")
+    forked_at, shift = shifted or (replay.get("from_step"), int(replay.get("step_shift") or 0))
 
     def step_of(e: Event) -> StepView:
-        step = e["step"]
-        if shift and not e.get("checkpoint_ns") and isinstance(forked_at, int) and step > forked_at:
-            step -= shift  # the patch's own step is the fork's: it shows as its state
+        step, clock = e["step"], trace.clock(e)
+        if shift and isinstance(forked_at, int):
+            if not e.get("checkpoint_ns") and step > forked_at:
+                step -= shift  # the patch's own step is the fork's: it shows as its state
+            if len(clock) > 1 and clock[1] > forked_at:  # the top-level step it is under
+                clock = (clock[0], clock[1] - shift, *clock[2:])
         key = (labels[e.get("checkpoint_ns") or ""], step)
         if key not in steps:
-            steps[key] = StepView(key[0], key[1], trace.clock(e))
+            steps[key] = StepView(key[0], key[1], clock)
         return steps[key]
 
     pending_llm: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -152,12 +174,16 @@ def run_steps(trace: Trace, run_id: str) -> list[StepView]:
             call.update(tool=p.get("tool"), output=p.get("output"), error=p.get("error"))
         elif kind == "node_error":
             task.errors.append(p.get("error") or {})
+        elif kind in ("memory_read", "memory_write"):
+            task.memory.append({"kind": kind, **p})
         elif kind == "interrupt":
             task.interrupts.append(p.get("value"))
         elif kind == "writes" and task_id != NULL_TASK:
             for w in p.get("writes") or []:
                 if w["channel"] == RESUME:
                     task.resumes = list(w.get("value") or [])
+                elif w["channel"] in _RETURNS:
+                    task.returned.append(w.get("value"))
                 elif not is_internal_channel(w["channel"]):
                     task.writes[w["channel"]].append(w.get("value"))
     return sorted(steps.values(), key=lambda s: (s.clock, s.namespace))

@@ -145,20 +145,30 @@ def audit_cmd(
 @cli.command("blame")
 @click.argument("run")
 @click.argument("key")
+@click.option(
+    "--memory",
+    "namespace",
+    metavar="NAMESPACE",
+    help="KEY is a long-term memory key of this namespace (labels joined by '.', e.g. "
+    "bob.memories): its writes by any thread's runs up to RUN.",
+)
 @db_option
 @json_option
 @pass_context
-def blame_cmd(obj: Context, run: str, key: str, as_json: bool) -> None:
+def blame_cmd(obj: Context, run: str, key: str, namespace: str | None, as_json: bool) -> None:
     """Every write to a state KEY in RUN's thread up to RUN: run, step, node, task, value."""
-    from lgaudit.audit import blame
+    from lgaudit.audit import blame, blame_memory
 
     with obj.open_store() as store:
-        entries = blame(store, run, key)
+        if namespace is None:
+            entries = blame(store, run, key)
+        else:
+            entries = blame_memory(store, run, namespace, key)
     if as_json:
         emit_json(entries)
         return
     if not entries:
-        click.echo(f"no writes to {key!r}")
+        click.echo(f"no writes to {key!r}" + (f" in {namespace}" if namespace else ""))
     for e in entries:
         click.echo(
             f"run {e['run_id'][:12]} step {e['step']} {e['source']:<12} "

@@ -85,6 +85,10 @@ def _describe(e: dict[str, Any]) -> str | None:
         return f"checkpoint {e['checkpoint_id']} ({p.get('source')}){ns}"
     if kind == "delete":
         return f"thread {p.get('thread_id')} deleted (tombstone)"
+    if kind in ("memory_read", "memory_write"):
+        from lgaudit.audit.memory import describe_memory, memory_data
+
+        return f"memory {describe_memory(p)} -> {short(memory_data(p), 50)}"
     if kind == "custom":
         return f"custom {p.get('name')}: {short(p.get('data'), 60)}"
     if kind == "run_error":

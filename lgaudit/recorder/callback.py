@@ -19,6 +19,8 @@ from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import Command
 
+from lgaudit.recorder.calls import Active, CallEvents
+from lgaudit.recorder.payloads import error_view, model_name, task_context
 from lgaudit.store import NewEvent, NewRun
 from lgaudit.store.runs import RUN_ID_KEY
 
@@ -28,51 +30,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What identifies a task across replays: its node, step and task path."""
+    """What identifies a task across replays: its node, step and task path (and where)."""
 
     node: str
     step: int | None
     path: list[str]
+    namespace: str = ""
+    """The checkpoint namespace of the graph that ran the task."""
 
 
-@dataclass
-class _Active:
-    """A LangChain run lgaudit is following (the root, a node task, a model or tool call)."""
-
-    kind: str  # "run" | "node" | "llm" | "tool"
-    run: NewRun
-    context: dict[str, Any]
-    name: str | None = None
-    attempt: int = 0
-    original: str | None = None  # a swapped model's call: the model it replaced
-
-
-def task_context(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """Thread, graph namespace, step, node and task id from LangGraph's callback metadata."""
-    md = metadata or {}
-    ns = md.get("langgraph_checkpoint_ns") or ""
-    parts = ns.split("|") if ns else []
-    task_id = parts[-1].rsplit(":", 1)[1] if parts and ":" in parts[-1] else None
-    step = md.get("langgraph_step")
-    return {
-        "thread_id": str(md["thread_id"]) if md.get("thread_id") is not None else None,
-        "checkpoint_ns": "|".join(parts[:-1]),
-        "step": step if isinstance(step, int) else None,
-        "node": md.get("langgraph_node"),
-        "task_id": task_id,
-    }
-
-
-def error_view(error: BaseException) -> dict[str, Any]:
-    return {
-        "type": type(error).__name__,
-        "module": type(error).__module__,
-        "message": str(error),
-        "injected": bool(getattr(error, "__lgaudit_injected__", False)),
-    }
-
-
-class RecordingCallback(GraphCallbackHandler):
+class RecordingCallback(CallEvents, GraphCallbackHandler):
     """Records runs, node tasks, model calls, tool calls and custom events of a graph."""
 
     run_inline = True  # keep event order; handlers only enqueue
@@ -80,9 +47,10 @@ class RecordingCallback(GraphCallbackHandler):
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.raise_error = recorder.durability == "sync"
-        self._active: dict[UUID, _Active] = {}
+        self._active: dict[UUID, Active] = {}
         self._attempts: dict[tuple[str, str], int] = {}
         self._tasks: OrderedDict[str, TaskInfo] = OrderedDict()
+        self._raised: OrderedDict[str, str] = OrderedDict()  # interrupt id -> task id
         self._lock = threading.Lock()
         #: a replay's swapped models: name -> the substitute's name, which calls record
         self.model_aliases: dict[str, str] = {}
@@ -96,6 +64,58 @@ class RecordingCallback(GraphCallbackHandler):
     def task_info(self, task_id: str) -> TaskInfo | None:
         """Node, step and task path of a task this process has seen start."""
         return self._tasks.get(task_id)
+
+    def is_task(self, run_id: UUID, name: Any, tags: Any, metadata: Any) -> bool:
+        """Whether a chain start is a task's own run: a node's, or a ``@task`` call's."""
+        md = metadata or {}
+        with self._lock:
+            return self._task_ns(run_id, name, tags, md, task_context(md)) is not None
+
+    def _task_ns(
+        self, run_id: UUID, name: Any, tags: Any, md: dict[str, Any], ctx: dict[str, Any]
+    ) -> str | None:
+        """For a task's own run, the checkpoint namespace of the graph running it."""
+        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
+            return None
+        if any(t.startswith("graph:step:") for t in tags or ()):
+            return str(ctx["checkpoint_ns"])
+        return self._called_task_ns(run_id, md, ctx["task_id"])
+
+    def _called_task_ns(self, run_id: UUID, md: dict[str, Any], task_id: str | None) -> str | None:
+        """For a Functional API ``@task`` call (LangGraph runs it as a ``PUSH`` task of the
+        caller's graph, under the caller's callbacks, so without a ``graph:step`` tag): the
+        namespace of the graph running it, which is the caller's. ``None`` for any other
+        chain, such as a runnable inside a task that bears the task's name."""
+        path: tuple[Any, ...] = tuple(md.get("langgraph_path") or ())
+        if not task_id or len(path) < 4 or path[0] != "__pregel_push" or path[-1] is not True:
+            return None
+        if any(
+            a.kind == "node" and a.context["task_id"] == task_id and rid != run_id
+            for rid, a in self._active.items()
+        ):
+            return None  # inside the task, not the task itself
+        ns = str(md.get("langgraph_checkpoint_ns") or "").split("|")
+        caller = self._tasks.get(ns[-2].rsplit(":", 1)[-1]) if len(ns) > 1 else None
+        return caller.namespace if caller is not None else "|".join(ns[:-2])
+
+    def _note_raised(self, error: GraphInterrupt, task_id: str) -> None:
+        """The task an interrupt was raised in: the first to fail with it (a task that
+        called it fails with the same interrupt after it)."""
+        with self._lock:
+            for item in error.args[0] if error.args else ():
+                interrupt_id = getattr(item, "id", None)
+                if interrupt_id and interrupt_id not in self._raised:
+                    self._raised[interrupt_id] = task_id
+                    if len(self._raised) > 10_000:
+                        self._raised.popitem(last=False)
+
+    def interrupt_task(self, interrupt_id: str, checkpoint_ns: str) -> str | None:
+        """The task of graph namespace ``checkpoint_ns`` that raised an interrupt, if this
+        process saw it: for a Functional API ``@task``, not the entrypoint that called it
+        (both save the interrupt, in an order LangGraph does not fix)."""
+        task_id = self._raised.get(interrupt_id)
+        info = self._tasks.get(task_id) if task_id else None
+        return task_id if info is not None and info.namespace == checkpoint_ns else None
 
     def follows(self, run_id: UUID) -> bool:
         """Whether a LangChain run (a node task, a model or tool call) has started here."""
@@ -193,27 +213,32 @@ class RecordingCallback(GraphCallbackHandler):
                 payload["config"] = run.config
             payload["recorder"] = self.recorder.live_id()
             with self._lock:
-                self._active[run_id] = _Active("run", run, ctx, name)
+                self._active[run_id] = Active("run", run, ctx, name)
             if not self.recorder.runs.mark_started(run.run_id):
                 self._emit(run, "run_start", payload, ctx, blobs)
             if isinstance(inputs, Command) and inputs.resume is not None:
                 resume = {"value": self.recorder.jsonable(inputs.resume)}
                 self._emit(run, "resume", resume, ctx)
             return
-        step_tag = any(t.startswith("graph:step:") for t in tags or ())
-        if not step_tag or not md.get("langgraph_node") or name != md.get("langgraph_node"):
-            return
+        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
+            return  # a runnable inside a node (most chains): not a task's own run
         ctx = task_context(md)
         with self._lock:
+            graph_ns = self._task_ns(run_id, name, tags, md, ctx)
+            if graph_ns is None:
+                return
+            ctx["checkpoint_ns"] = graph_ns
             key = (run.run_id, ctx["task_id"] or str(run_id))
             attempt = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempt
             path = [str(p) for p in md.get("langgraph_path") or []]
             if ctx["task_id"]:
-                self._tasks[ctx["task_id"]] = TaskInfo(ctx["node"], ctx["step"], path)
+                self._tasks[ctx["task_id"]] = TaskInfo(
+                    ctx["node"], ctx["step"], path, ctx["checkpoint_ns"]
+                )
                 if len(self._tasks) > 50_000:
                     self._tasks.popitem(last=False)
-            self._active[run_id] = _Active("node", run, ctx, name, attempt)
+            self._active[run_id] = Active("node", run, ctx, name, attempt)
         blobs = {}
         # a node reading the graph's state reads the values of the checkpoint before its
         # step, before it can change them: the checkpointer stores those (``pin``)
@@ -282,208 +307,10 @@ class RecordingCallback(GraphCallbackHandler):
             return
         if isinstance(error, GraphBubbleUp):
             status = "interrupted" if isinstance(error, GraphInterrupt) else "handed_to_parent"
+            if isinstance(error, GraphInterrupt) and active.context["task_id"]:
+                self._note_raised(error, active.context["task_id"])
             payload = {"status": status, "attempt": active.attempt}
             self._emit(active.run, "node_end", payload, active.context)
             return
         payload = {"error": self.recorder.jsonable(error_view(error)), "attempt": active.attempt}
         self._emit(active.run, "node_error", payload, active.context)
-
-    # -- model calls ----------------------------------------------------------------------
-
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any] | None,
-        messages: list[list[Any]],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._llm_start(serialized, messages, run_id, parent_run_id, metadata, kwargs)
-
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any] | None,
-        prompts: list[str],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._llm_start(serialized, prompts, run_id, parent_run_id, metadata, kwargs)
-
-    def _llm_start(
-        self,
-        serialized: Any,
-        messages: Any,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        metadata: Any,
-        kwargs: dict[str, Any],
-    ) -> None:
-        run = self._run_for(run_id, parent_run_id, metadata)
-        if run is None:
-            return
-        params = dict(kwargs.get("invocation_params") or {})
-        model, original = self.model_of(serialized, params, metadata, kwargs.get("name"))
-        ctx = task_context(metadata)
-        with self._lock:
-            self._active[run_id] = _Active("llm", run, ctx, model, original=original)
-        blobs: dict[str, tuple[str, bytes]] = {}
-        payload = {
-            "model": model,
-            "params": self.recorder.jsonable(params),
-            "messages": self.recorder.pack(messages, blobs),
-        }
-        if model != original:
-            payload["swapped_from"] = original
-        self._emit(run, "llm_start", payload, ctx, blobs)
-
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            active = self._active.pop(run_id, None)
-        if active is None:
-            return
-        generations = [
-            [getattr(g, "message", None) or getattr(g, "text", None) for g in batch]
-            for batch in response.generations
-        ]
-        blobs: dict[str, tuple[str, bytes]] = {}
-        payload = {
-            "model": active.name,
-            "generations": self.recorder.pack(generations, blobs, ref=True),
-            "usage": token_usage(response),
-            "served_by": served_by(response),
-        }
-        if active.original and active.original != active.name:
-            payload["swapped_from"] = active.original
-        self._emit(active.run, "llm_end", payload, active.context, blobs)
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            active = self._active.pop(run_id, None)
-        if active is not None:
-            payload = {"model": active.name, "error": self.recorder.jsonable(error_view(error))}
-            self._emit(active.run, "llm_error", payload, active.context)
-
-    # -- tool calls -----------------------------------------------------------------------
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any] | None,
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        run = self._run_for(run_id, parent_run_id, metadata)
-        if run is None:
-            return
-        tool = (serialized or {}).get("name") or kwargs.get("name") or "tool"
-        ctx = task_context(metadata)
-        with self._lock:
-            self._active[run_id] = _Active("tool", run, ctx, tool)
-        args = inputs if inputs is not None else input_str
-        payload = {
-            "tool": tool,
-            "input": self.recorder.jsonable(args),
-            "tool_call_id": kwargs.get("tool_call_id"),
-        }
-        self._emit(run, "tool_start", payload, ctx)
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            active = self._active.pop(run_id, None)
-        if active is not None:
-            blobs: dict[str, tuple[str, bytes]] = {}
-            payload = {
-                "tool": active.name,
-                "output": self.recorder.pack(output, blobs, ref=True),
-                "tool_call_id": getattr(output, "tool_call_id", None),
-            }
-            self._emit(active.run, "tool_end", payload, active.context, blobs)
-
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            active = self._active.pop(run_id, None)
-        if active is not None:
-            payload = {"tool": active.name, "error": self.recorder.jsonable(error_view(error))}
-            self._emit(active.run, "tool_error", payload, active.context)
-
-    # -- custom events ----------------------------------------------------------------------
-
-    def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        run = self._run_for(run_id, None, metadata)
-        if run is not None:
-            payload = {"name": name, "data": self.recorder.jsonable(data)}
-            self._emit(run, "custom", payload, task_context(metadata))
-
-    def on_stream_write(self, chunk: Any, metadata: dict[str, Any]) -> None:
-        """Data a node wrote with LangGraph's stream writer (``get_stream_writer``)."""
-        if metadata.get(RUN_ID_KEY):
-            run = self.recorder.runs.for_config({"metadata": metadata, "configurable": {}})
-            payload = {
-                "name": None,
-                "source": "stream_writer",
-                "data": self.recorder.jsonable(chunk),
-            }
-            self._emit(run, "custom", payload, task_context(metadata))
-
-
-def model_name(serialized: Any, params: dict[str, Any], metadata: Any, name: Any) -> str:
-    """The provider's model name, else the model's class name."""
-    for key in ("model", "model_name", "model_id", "deployment_name"):
-        if isinstance(params.get(key), str) and params[key]:
-            return str(params[key])
-    if metadata and isinstance(metadata.get("ls_model_name"), str):
-        return str(metadata["ls_model_name"])
-    ident = (serialized or {}).get("id")
-    if isinstance(ident, list) and ident:
-        return str(ident[-1])
-    return str(name or params.get("_type") or "unknown")
-
-
-def served_by(response: Any) -> str | None:
-    """``cassette`` or ``swap:…`` when a replay answered instead of the recorded model."""
-    for batch in response.generations:
-        for g in batch:
-            tag = (getattr(g, "generation_info", None) or {}).get("lgaudit_served_by")
-            if tag:
-                return str(tag)
-    return None
-
-
-def token_usage(response: Any) -> dict[str, int]:
-    """Token usage of an LLM result: message ``usage_metadata``, else ``llm_output``."""
-    totals = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-    found = False
-    for batch in response.generations:
-        for g in batch:
-            usage = getattr(getattr(g, "message", None), "usage_metadata", None)
-            if usage:
-                found = True
-                for k in totals:
-                    totals[k] += int(usage.get(k) or 0)
-    if not found:
-        raw = (response.llm_output or {}).get("token_usage") or {}
-        totals["input_tokens"] = int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0)
-        totals["output_tokens"] = int(raw.get("completion_tokens") or raw.get("output_tokens") or 0)
-        totals["total_tokens"] = int(
-            raw.get("total_tokens") or totals["input_tokens"] + totals["output_tokens"]
-        )
-    if not totals["total_tokens"]:
-        totals["total_tokens"] = totals["input_tokens"] + totals["output_tokens"]
-    return totals

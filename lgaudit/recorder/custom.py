@@ -48,15 +48,23 @@ class RecordingRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen
         return RecordingRuntime(**{**fields, "stream_writer": writer, "lgaudit_record": record})
 
 
-def recording_runtime(parent: Any, record: Record, store: Any = None) -> RecordingRuntime:
+def recording_runtime(
+    parent: Any,
+    record: Record,
+    store: Any = None,
+    wrap_store: Callable[[Any], Any] | None = None,
+) -> RecordingRuntime:
     """A ``RecordingRuntime`` carrying what a parent runtime given by the caller holds
     (a ``Runtime``, or an object with a ``context``, as LangGraph accepts), and the graph's
     own long-term memory ``store`` where the caller's runtime gives none: LangGraph takes a
-    run's store from a runtime in the config instead of the graph's (``compile(store=...)``)."""
+    run's store from a runtime in the config instead of the graph's (``compile(store=...)``).
+    ``wrap_store`` is applied to the store the run gets (to record its operations)."""
     if isinstance(parent, Runtime):
         fields = {f.name: getattr(parent, f.name) for f in dataclasses.fields(parent)}
     else:
         fields = {"context": getattr(parent, "context", None)}
     if fields.get("store") is None:
         fields["store"] = store
+    if wrap_store is not None and fields["store"] is not None:
+        fields["store"] = wrap_store(fields["store"])
     return RecordingRuntime(**{**fields, "lgaudit_record": record})

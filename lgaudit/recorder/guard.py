@@ -32,7 +32,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import GuardTripped
-from lgaudit.recorder.callback import model_name, task_context, token_usage
+from lgaudit.recorder.payloads import model_name, task_context, token_usage
 from lgaudit.store.kills import OrderRow, orders_since
 from lgaudit.store.runs import RUN_ID_KEY
 

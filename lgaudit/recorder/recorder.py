@@ -10,11 +10,10 @@ and write, subgraphs included. ``update_state`` is recorded as a run of its own 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -22,16 +21,19 @@ from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._config import DEFAULT_RECURSION_LIMIT
-from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME, PREVIOUS
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.store.base import BaseStore
 
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
 from lgaudit.recorder.guard import GuardCallback, load_guard_policy
+from lgaudit.recorder.memory import MemoryLog
+from lgaudit.recorder.payloads import state_fields
+from lgaudit.recorder.recorded import recorded_class
 from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
@@ -58,6 +60,9 @@ class Recorder:
             never waits on disk; ``flush()``, ``close()`` and the end of each run drain it.
             ``"sync"`` writes every event before the graph goes on; a store failure fails
             the run (fail-closed).
+        store: a LangGraph long-term memory store for graphs given none of their own
+            (``compile(store=...)``) or by the caller's runtime. Whichever store a run
+            uses is recorded: ``memory_read``/``memory_write`` events.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Recorder:
         redact: Redact | None = None,
         durability: Durability = "batched",
         guard: Policy | str | Path | Mapping[str, Any] | None = None,
+        store: BaseStore | None = None,
     ) -> None:
         if durability not in ("batched", "sync"):
             raise BadInputError(f"durability must be 'batched' or 'sync', not {durability!r}")
@@ -84,11 +90,14 @@ class Recorder:
             else DirectSink(self.store)
         )
         self.callback = RecordingCallback(self)
+        self.memory = MemoryLog(self)
+        self.memory_store = store
         self.checkpointer = AuditSaver(
             self.store,
             sink=self.sink,
             runs=self.runs,
             task_node=self.callback.node_for_task,
+            interrupt_task=self.callback.interrupt_task,
             redactor=self.redactor,
         )
         self.guard = GuardCallback(self, guard_policy) if guard_policy is not None else None
@@ -122,7 +131,7 @@ class Recorder:
             if k != "__orig_class__" and not k.startswith("_lgaudit_")
         }
         attrs["checkpointer"] = saver
-        recorded = _recorded_class(type(graph))(**attrs)
+        recorded = recorded_class(type(graph))(**attrs)
         recorded.__dict__["_lgaudit_recorder"] = self
         recorded.__dict__["_lgaudit_makes_threads"] = not isinstance(inner, BaseCheckpointSaver)
         return recorded
@@ -151,7 +160,7 @@ class Recorder:
             run_id=run_id,
             thread_id=str(thread_id) if thread_id is not None else None,
             parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
-            graph=graph.get_name(),
+            graph=graph_name(graph),
             environment=environment,
             replay=metadata.get("lgaudit_replay"),
             config=recorded_config,
@@ -164,7 +173,8 @@ class Recorder:
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
             configurable.get(CONFIG_KEY_RUNTIME),
             self.callback.on_stream_write,
-            getattr(graph, "store", None),
+            getattr(graph, "store", None) or self.memory_store,
+            self.memory.wrap,
         )
         config["configurable"] = configurable
         return config, run
@@ -208,7 +218,7 @@ class Recorder:
             return {"$ref": codec.encode(value, blobs)}
         if is_split_list(value):
             return {"$ref": codec.encode_list(value, blobs)}
-        fields = value if refs is None or type(value) is dict else _state_fields(value)
+        fields = value if refs is None or type(value) is dict else state_fields(value)
         if is_split_dict(fields) or (refs is not None and _str_keyed(fields)):
             # stored key by key: the checkpointer's own encoding of each value (``refs``)
             return {"$ref": codec.encode_dict(cast(dict[str, Any], fields), blobs, refs)}
@@ -285,18 +295,17 @@ def run_config(config: RunnableConfig) -> dict[str, Any]:
     return out
 
 
+def graph_name(graph: Pregel) -> str:
+    """The name runs of a graph are recorded under: its own, or for a Functional API
+    workflow, which LangGraph leaves named ``LangGraph``, its ``@entrypoint``'s."""
+    name = graph.get_name()
+    if name == "LangGraph" and PREVIOUS in graph.channels and len(graph.nodes) == 1:
+        return next(iter(graph.nodes))
+    return name
+
+
 def _str_keyed(value: Any) -> bool:
     return type(value) is dict and all(isinstance(k, str) for k in value)
-
-
-def _state_fields(value: Any) -> dict[str, Any] | None:
-    """The fields of a dataclass or pydantic state (each one a channel), else ``None``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    model_fields = getattr(type(value), "model_fields", None)
-    if isinstance(model_fields, dict) and hasattr(value, "model_dump"):
-        return {name: getattr(value, name) for name in model_fields}
-    return None
 
 
 def _writer_process() -> bool:
@@ -337,144 +346,3 @@ def _with_handler(
             manager.add_handler(h, inherit=True)
         return manager
     return [*callbacks, *ours]
-
-
-_CLASSES: dict[type, type] = {}
-
-
-def _recorded_class(base: type) -> type:
-    if base not in _CLASSES:
-        _CLASSES[base] = type(f"Recorded{base.__name__}", (RecordedGraph, base), {})
-    return _CLASSES[base]
-
-
-class RecordedGraph:
-    """Mixed in front of the graph's class by ``attach``: each top-level call is a run."""
-
-    __slots__ = ()
-    _lgaudit_recorder: Recorder
-
-    def copy(self, update: dict[str, Any] | None = None) -> Any:
-        """A copy (``with_config``, ``copy``) is recorded by the same recorder."""
-        attrs = {k: v for k, v in (update or {}).items() if not k.startswith("_lgaudit_")}
-        copied = super().copy(attrs)  # type: ignore[misc]
-        for key, value in self.__dict__.items():  # type: ignore[attr-defined]
-            if key.startswith("_lgaudit_"):
-                copied.__dict__[key] = value
-        if "checkpointer" in attrs:  # replay swaps it: a made thread follows the new one
-            copied.__dict__["_lgaudit_makes_threads"] = not isinstance(
-                attrs["checkpointer"], BaseCheckpointSaver
-            ) or isinstance(attrs["checkpointer"], AuditSaver)
-        return copied
-
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
-        yield from super().stream(input, config, **kwargs)  # type: ignore[misc]
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
-        async for chunk in super().astream(input, config, **kwargs):  # type: ignore[misc]
-            yield chunk
-
-    def bulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[Any]]) -> Any:
-        recorder = self._lgaudit_recorder
-        config, run = recorder.start_run(self, config)  # type: ignore[arg-type]
-        if run is None:
-            return super().bulk_update_state(config, supersteps)  # type: ignore[misc]
-        config = _update_config(config)
-        _record_update(recorder, run, supersteps)
-        try:
-            result = super().bulk_update_state(config, supersteps)  # type: ignore[misc]
-        except BaseException as e:
-            _end_update(recorder, run, e)
-            raise
-        _end_update(recorder, run, None, result)
-        return result
-
-    async def abulk_update_state(
-        self, config: RunnableConfig, supersteps: Sequence[Sequence[Any]]
-    ) -> Any:
-        recorder = self._lgaudit_recorder
-        config, run = recorder.start_run(self, config)  # type: ignore[arg-type]
-        if run is None:
-            return await super().abulk_update_state(config, supersteps)  # type: ignore[misc]
-        config = _update_config(config)
-        _record_update(recorder, run, supersteps)
-        try:
-            result = await super().abulk_update_state(config, supersteps)  # type: ignore[misc]
-        except BaseException as e:
-            _end_update(recorder, run, e)
-            raise
-        _end_update(recorder, run, None, result)
-        return result
-
-
-def _update_config(config: RunnableConfig) -> RunnableConfig:
-    """An update's config without the run id as LangChain's: the chains an update runs (the
-    node's writers, a routing function) are not the run's root, whose start and end the
-    update records itself."""
-    return cast(RunnableConfig, {k: v for k, v in config.items() if k != "run_id"})
-
-
-def _record_update(recorder: Recorder, run: NewRun, supersteps: Sequence[Sequence[Any]]) -> None:
-    recorder.record(
-        run,
-        "run_start",
-        {"graph": run.graph, "operation": "update_state", "recorder": recorder.live_id()},
-        checkpoint_ns="",
-    )
-    for step in supersteps:
-        for update in step:
-            values, as_node = update[0], update[1]
-            task_id = update[2] if len(update) > 2 else None
-            payload: dict[str, Any] = {"as_node": as_node, "task_id": task_id}
-            if isinstance(values, Command):
-                # ``update_state(cfg, Command(goto=..., update=...), as_node=...)``: the state
-                # values are the command's update; where it routes is kept beside them
-                payload["command"] = recorder.jsonable(
-                    {"goto": values.goto, "graph": values.graph, "resume": values.resume}
-                )
-                values = values.update
-            payload["values"] = recorder.jsonable(_update_values(values))
-            recorder.record(run, "state_update", payload, checkpoint_ns="", node=as_node)
-
-
-def _update_values(values: Any) -> Any:
-    """An update's values as a dict of state keys where LangGraph would read them so: a list
-    of ``(key, value)`` pairs, a dataclass or pydantic state."""
-    if (
-        isinstance(values, (list, tuple))
-        and values
-        and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in values)
-    ):
-        return dict(values)
-    fields = _state_fields(values)
-    return values if fields is None else fields
-
-
-def _end_update(
-    recorder: Recorder, run: NewRun, error: BaseException | None, result: Any = None
-) -> None:
-    from lgaudit.recorder.callback import error_view
-
-    if error is None:
-        checkpoint_id = ((result or {}).get("configurable") or {}).get("checkpoint_id")
-        recorder.record(
-            run,
-            "run_end",
-            {"status": "succeeded", "checkpoint_id": checkpoint_id},
-            checkpoint_ns="",
-            checkpoint_id=checkpoint_id,
-        )
-    else:
-        recorder.record(
-            run,
-            "run_error",
-            {"status": "failed", "error": recorder.jsonable(error_view(error))},
-            checkpoint_ns="",
-        )
-    recorder.end_run(run)

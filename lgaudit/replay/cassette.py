@@ -1,10 +1,12 @@
-"""The cassette: a recorded run's model and tool results, keyed so they survive forks.
+"""The cassette: a recorded run's model, tool and memory-read results, keyed so they survive forks.
 
 LangGraph gives a forked or replayed task a new task id (LangGraph issue 8458), so calls are
 never keyed by task id. A call's key is the task's identity — for it and each enclosing
 subgraph task: node name, step and task path (``__pregel_pull/node`` or
 ``__pregel_push/<index>`` for ``Send``) and the task's attempt — plus a call counter (model
-calls), or the tool name, a hash of its arguments and an occurrence counter (tool calls). A
+calls), or the tool name, a hash of its arguments and an occurrence counter (tool calls),
+or a hash of the operation and its arguments and an occurrence counter (long-term memory
+reads: ``get``, ``search``, ``list_namespaces``). A
 retry the recorded run did not make (a replay injected a fault) repeats the calls of the last
 recorded attempt. A hash of the
 request is kept as a consistency check: a model call whose messages differ from the recorded
@@ -14,11 +16,13 @@ ones is a miss.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from lgaudit.recorder.memory_ops import read_signature
 from lgaudit.store import Store
 from lgaudit.store.chain import canonical_json
 from lgaudit.store.records import EventRecord
@@ -85,6 +89,8 @@ class RecordedCall:
     result_ref: str | None
     result: Any
     error: dict[str, Any] | None
+    #: a tool call's long-term memory operations (payloads), made again when it is served
+    memory: tuple[dict[str, Any], ...] = ()
 
 
 class Cassette:
@@ -95,6 +101,10 @@ class Cassette:
         self.store = store
         self.llm: dict[tuple[TaskKey, int, int], RecordedCall] = {}
         self.tools: dict[tuple[TaskKey, int, str, str, int], RecordedCall] = {}
+        #: long-term memory reads: (task, attempt, read signature, occurrence)
+        self.memory: dict[tuple[TaskKey, int, str, int], RecordedCall] = {}
+        #: every recorded ``memory_read`` and ``memory_write`` payload, in order
+        self.memory_ops: list[dict[str, Any]] = []
         self._attempts: dict[TaskKey, list[int]] = defaultdict(list)
         self._load(events if events is not None else store.events(run_id))
 
@@ -114,6 +124,12 @@ class Cassette:
         )
         for e in events:
             tid = e["task_id"]
+            if e["kind"] in ("memory_read", "memory_write"):
+                self.memory_ops.append(e["payload"])
+                if tid and tid not in tasks:  # a task with no node events (a functional @task):
+                    # known by its node and step, as a replay's interceptor knows it
+                    tasks[tid] = TaskRef(e["node"] or "", e["step"], "")
+                    attempt[tid] = 1
             if e["kind"] == "node_start" and tid:
                 path = "/".join(e["payload"].get("path") or [])
                 tasks[tid] = TaskRef(e["node"] or "", e["step"], path)
@@ -128,11 +144,13 @@ class Cassette:
                 "tool_start": "tool_start",
                 "tool_end": "tool_end",
                 "tool_error": "tool_end",
+                "memory_read": "memory",
+                "memory_write": "memory",
             }.get(e["kind"])
             if group:
                 calls[(tid, attempt[tid])][group].append(e)
         for (tid, n_attempt), found in calls.items():
-            starts = found["llm_start"] or found["tool_start"]
+            starts = found["llm_start"] or found["tool_start"] or found["memory"]
             key = task_key(starts[0]["checkpoint_ns"], tasks[tid], tasks.get)
             if n_attempt not in self._attempts[key]:
                 self._attempts[key].append(n_attempt)
@@ -147,6 +165,7 @@ class Cassette:
                 )
             ends = found["tool_end"]
             seen: dict[tuple[str, str], int] = defaultdict(int)
+            windows: list[tuple[int, float, tuple[TaskKey, int, str, str, int]]] = []
             for i, start in enumerate(found["tool_start"]):
                 p = start["payload"]
                 tool, h = str(p.get("tool")), args_hash(_tool_args(p.get("input")))
@@ -156,6 +175,37 @@ class Cassette:
                 self.tools[(key, n_attempt, tool, h, n)] = self._recorded(
                     f"tool {tool!r} call #{n + 1} in {describe(key)}", h, end, "output"
                 )
+                windows.append(
+                    (start["seq"], end["seq"] if end else math.inf, (key, n_attempt, tool, h, n))
+                )
+            self._tool_memory(windows, found["memory"])
+            reads: dict[str, int] = defaultdict(int)
+            for read in (e for e in found["memory"] if e["kind"] == "memory_read"):
+                h = read_signature(read["payload"])
+                n = reads[h]
+                reads[h] += 1
+                label = f"{memory_label(read['payload'])} #{n + 1} in {describe(key)}"
+                error = read["payload"].get("error")
+                self.memory[(key, n_attempt, h, n)] = (
+                    RecordedCall(label, h, None, None, error)
+                    if error is not None
+                    else self._recorded(label, h, read, "result")
+                )
+
+    def _tool_memory(
+        self,
+        windows: list[tuple[int, float, tuple[TaskKey, int, str, str, int]]],
+        memory: list[EventRecord],
+    ) -> None:
+        """Give each tool call the memory operations made while it ran (the latest-started
+        call running at the time): a served tool makes them again."""
+        made: dict[tuple[TaskKey, int, str, str, int], list[dict[str, Any]]] = defaultdict(list)
+        for e in memory:
+            running = [w for w in windows if w[0] < e["seq"] < w[1]]
+            if running:
+                made[max(running)[2]].append(e["payload"])
+        for key, payloads in made.items():
+            self.tools[key] = replace(self.tools[key], memory=tuple(payloads))
 
     def _recorded(
         self, label: str, request: str, end: EventRecord | None, field: str
@@ -178,6 +228,12 @@ class Cassette:
         """The recorded result as objects (messages revived by the safe serializer)."""
         return self.store.load_value(call.result_ref) if call.result_ref else call.result
 
+    def stored(self, value: Any) -> Any:
+        """A payload value as objects: loaded when stored by reference (``{"$ref": h}``)."""
+        if isinstance(value, dict) and set(value) == {"$ref"}:
+            return self.store.load_value(value["$ref"])
+        return value
+
     def nearest_llm(self, key: TaskKey, index: int) -> str | None:
         same_node = [k for k in self.llm if k[0][-1][0] == key[-1][0]]
         if not same_node:
@@ -188,12 +244,25 @@ class Cassette:
         )
         return self.llm[best].label
 
+    def nearest_memory(self, key: TaskKey) -> str | None:
+        same = [k for k in self.memory if k[0][-1][0] == key[-1][0]] or list(self.memory)
+        if not same:
+            return None
+        best = min(same, key=lambda k: abs((k[0][-1][1] or 0) - (key[-1][1] or 0)))
+        return self.memory[best].label
+
     def nearest_tool(self, key: TaskKey, tool: str) -> str | None:
         same = [k for k in self.tools if k[2] == tool] or list(self.tools)
         if not same:
             return None
         best = min(same, key=lambda k: abs((k[0][-1][1] or 0) - (key[-1][1] or 0)))
         return self.tools[best].label
+
+
+def memory_label(request: dict[str, Any]) -> str:
+    """A memory read as a miss names it: ``memory search ('memories', 'bob')``."""
+    key = f" key {request['key']!r}" if request.get("key") is not None else ""
+    return f"memory {request.get('op')} {tuple(request.get('namespace') or ())!r}{key}"
 
 
 def _tool_args(value: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from langchain_core.language_models import BaseChatModel
-from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME, INTERRUPT, NULL_TASK_ID, RESUME
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
@@ -30,6 +30,7 @@ from lgaudit.recorder.custom import recording_runtime
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
+from lgaudit.replay.memory import replay_store
 from lgaudit.replay.spec import (
     REPLAY_SPEC_VERSION,
     CassetteMode,
@@ -165,6 +166,7 @@ class _Plan:
     tape: Cassette | None
     inputs: Any
     recorded_config: dict[str, Any] | None
+    carried: frozenset[tuple[str, str]]
 
 
 def _plan(
@@ -189,15 +191,16 @@ def _plan(
     if patch_values is not None and start["payload"].get("source") == "input":
         start = _state_to_patch(start, checkpoints, explicit=chosen)
     inputs: Any = None
+    carried: frozenset[tuple[str, str]] = frozenset()
     if not chosen and patch_values is None:
         continued = _continued_from(store, source, events, checkpoints)
         if continued is not None:  # a resume: replay the human's answer too
-            start, inputs = continued
+            start, inputs, carried = continued
     tape = Cassette(store, source["run_id"], events) if mode is not CassetteMode.OFF else None
     recorded_config = next(
         (e["payload"].get("config") for e in events if e["kind"] == "run_start"), None
     )
-    return _Plan(source, start, checkpoints, tape, inputs, recorded_config)
+    return _Plan(source, start, checkpoints, tape, inputs, recorded_config, carried)
 
 
 def _run_plan(
@@ -230,6 +233,7 @@ def _run_plan(
         use_async,
         plan.inputs,
         plan.recorded_config,
+        plan.carried,
         extra_spec,
     )
 
@@ -265,6 +269,7 @@ def _execute(
     use_async: bool | None,
     inputs: Any = None,
     recorded_config: dict[str, Any] | None = None,
+    carried: frozenset[tuple[str, str]] = frozenset(),
     extra_spec: Mapping[str, Any] | None = None,
 ) -> ReplayResult:
     run_id = str(uuid.uuid4())
@@ -300,16 +305,25 @@ def _execute(
     recorder.record(
         new_run,
         "run_start",
-        {"graph": graph_ref, "operation": "replay", "replay": spec, "recorder": recorder.live_id()},
+        {
+            "graph": graph_ref,
+            "operation": "replay",
+            "replay": spec,
+            "recorder": recorder.live_id(),
+            # what the replay runs under (a replay of it runs under it too; audit scopes by it)
+            **({"config": recorded_config} if recorded_config is not None else {}),
+        },
         checkpoint_ns="",
     )
     meta = {RUN_ID_KEY: run_id}
     # a run that recorded checkpoints ran on a thread (LangGraph's checkpointer requires one)
     source_thread = cast(str, source["thread_id"])
-    _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta)
+    _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta, carried)
     injector = FaultInjector(recorder, faults)
+    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
+    memory = replay_store(getattr(graph, "store", None), tape, mode, interceptor)
     runtime = recording_runtime(
-        None, recorder.callback.on_stream_write, getattr(graph, "store", None)
+        None, recorder.callback.on_stream_write, memory, recorder.memory.wrap
     )
     config = _run_config(recorded_config, checkpoints, start)
     config["configurable"] = {
@@ -320,7 +334,6 @@ def _execute(
     config["metadata"] = {**config.get("metadata", {}), **meta}
     config["run_id"] = uuid.UUID(run_id)
     config["callbacks"] = [recorder.callback, injector]
-    interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
     error: str | None = None
     if patch_values is not None:
         recorder.record(
@@ -405,8 +418,11 @@ def _seed(
     start: EventRecord,
     checkpoints: list[EventRecord],
     meta: dict[str, Any],
+    carried: frozenset[tuple[str, str]] = frozenset(),
 ) -> None:
-    """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread."""
+    """Copy the start checkpoint (and, inside a subgraph, its parent's) into the new thread,
+    with the ``carried`` writes saved on it (task id, channel): what tasks saved before a
+    resume."""
     ns = start["checkpoint_ns"] or ""
     chain = [(ns, start["checkpoint_id"])]
     parents = start["payload"].get("parents") or {}
@@ -426,7 +442,7 @@ def _seed(
         if tup is None:
             raise BadInputError(f"checkpoint {checkpoint_id} is not readable in the store")
         checkpoint = dict(tup.checkpoint)
-        saver.put(
+        seeded = saver.put(
             {
                 "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns},
                 "metadata": meta,
@@ -435,6 +451,12 @@ def _seed(
             dict(tup.metadata),
             dict(checkpoint["channel_versions"]),
         )
+        writes: dict[str, list[tuple[str, Any]]] = {}
+        for task_id, channel, value in tup.pending_writes or ():
+            if (task_id, channel) in carried:
+                writes.setdefault(task_id, []).append((channel, value))
+        for task_id, task_writes in writes.items():
+            saver.put_writes({**seeded, "metadata": meta}, task_writes, task_id)
 
 
 def _choose(
@@ -485,16 +507,20 @@ def _choose(
 
 def _continued_from(
     store: Store, source: RunRecord, events: list[EventRecord], checkpoints: list[EventRecord]
-) -> tuple[EventRecord, Command] | None:
-    """For a run that resumed its thread (``Command(resume=...)``): the checkpoint it
-    continued from — the previous run's, where the interrupted task waits — and the resume
-    it gave, so the replay runs that task with the recorded answer instead of starting
-    after it."""
+) -> tuple[EventRecord, Command | None, frozenset[tuple[str, str]]] | None:
+    """For a run that continued its thread — resumed it (``Command(resume=...)``), or ran on
+    from an earlier run's checkpoint with no input (``invoke(None, config)`` after an
+    ``update_state`` or a breakpoint): the checkpoint it continued from, where its first
+    tasks wait, and the resume it gave, so the replay runs those tasks (with the recorded
+    answer) instead of starting after them."""
     resumes = [e for e in events if e["kind"] == "resume"]
     roots = [c for c in checkpoints if not c["checkpoint_ns"]]
-    if not resumes or not roots or not source["thread_id"]:
+    if not roots or not source["thread_id"]:
         return None
-    parent_id = min(roots, key=lambda c: c["seq"])["payload"].get("parent_checkpoint_id")
+    first = min(roots, key=lambda c: c["seq"])
+    if not resumes and first["payload"].get("source") != "loop":
+        return None  # a new input, a fork of an old checkpoint: its own checkpoint is first
+    parent_id = first["payload"].get("parent_checkpoint_id")
     if not parent_id or any(c["checkpoint_id"] == parent_id for c in checkpoints):
         return None
     before = store.thread_events(source["thread_id"], upto_gseq=events[0]["gseq"] - 1)
@@ -504,9 +530,25 @@ def _continued_from(
         if e["kind"] == "checkpoint" and not e["checkpoint_ns"] and e["checkpoint_id"] == parent_id
     ]
     asked = [e for e in before if e["kind"] == "interrupt"]
-    if not earlier or not asked or any(e["checkpoint_ns"] for e in asked[-1:]):
+    if not earlier or (resumes and not asked) or any(e["checkpoint_ns"] for e in asked[-1:]):
         return None  # an interrupt inside a subgraph: its checkpoints are not copied
-    return earlier[0], Command(resume=resumes[0]["payload"].get("value"))
+    # what tasks saved there before the resume (a finished Functional API task, a parallel
+    # branch): the resume took those writes instead of running them again. The interrupt
+    # is asked again by the task the resume answers, as when the run was recorded.
+    carried = frozenset(
+        (cast(str, e["task_id"]), str(w["channel"]))
+        for e in before
+        if e["kind"] == "writes"
+        and not e["checkpoint_ns"]
+        and e["checkpoint_id"] == parent_id
+        and e["task_id"] not in (None, NULL_TASK_ID)
+        for w in e["payload"].get("writes") or ()
+        if w.get("channel") not in (RESUME, INTERRUPT)
+    )
+    resume: Command[Any] | None = None
+    if resumes:
+        resume = Command(resume=resumes[0]["payload"].get("value"))
+    return earlier[0], resume, carried
 
 
 def _state_to_patch(

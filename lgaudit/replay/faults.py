@@ -22,7 +22,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from lgaudit.recorder.callback import task_context
+from lgaudit.recorder.payloads import task_context
 from lgaudit.replay.cassette import request_hash
 from lgaudit.replay.spec import FaultSpec
 from lgaudit.store.runs import RUN_ID_KEY
@@ -119,8 +119,7 @@ class FaultInjector(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         md = metadata or {}
-        is_task = any(t.startswith("graph:step:") for t in tags or ())
-        if not is_task or kwargs.get("name") != md.get("langgraph_node"):
+        if not self.recorder.callback.is_task(run_id, kwargs.get("name"), tags, md):
             return
         fault = self._fire("node", (md.get("langgraph_node"),), self._task_attempt(md)[1])
         if fault is not None:

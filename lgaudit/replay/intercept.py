@@ -24,9 +24,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool
+from langgraph.config import get_store
 
 from lgaudit.errors import CassetteMissError, ReplayError
-from lgaudit.recorder.callback import model_name, task_context
+from lgaudit.recorder.memory_ops import recorded_op
+from lgaudit.recorder.payloads import model_name, task_context
 from lgaudit.replay.cassette import (
     Cassette,
     RecordedCall,
@@ -198,6 +200,8 @@ def _served_chat(cassette: Cassette, call: RecordedCall) -> ChatResult:
 
 
 def _served_tool(cassette: Cassette, call: RecordedCall, tool: BaseTool) -> Any:
+    if call.memory:
+        _remake_memory(cassette, call)
     if call.error is not None:
         raise _recorded_error(call)
     value = cassette.value(call)
@@ -205,6 +209,17 @@ def _served_tool(cassette: Cassette, call: RecordedCall, tool: BaseTool) -> Any:
     if tool.response_format == "content_and_artifact":
         return content, getattr(value, "artifact", None)
     return content
+
+
+def _remake_memory(cassette: Cassette, call: RecordedCall) -> None:
+    """A served tool's long-term memory operations, made again on the replay's store (its
+    reads served from the cassette, its writes kept to the replay), so that they are
+    recorded in the replay as in the original."""
+    store = get_store()
+    if store is None:
+        return
+    for payload in call.memory:
+        store.batch([recorded_op(payload, cassette.stored(payload.get("value")))])
 
 
 def _recorded_error(call: RecordedCall) -> BaseException:

@@ -95,6 +95,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         sink: EventSink | None = None,
         runs: RunRegistry | None = None,
         task_node: Callable[[str], str | None] | None = None,
+        interrupt_task: Callable[[str, str], str | None] | None = None,
         redactor: Any = None,
         serde: Any = None,
     ) -> None:
@@ -103,6 +104,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self.sink: EventSink = sink or DirectSink(store)
         self.runs = runs or RunRegistry()
         self._task_node = task_node or (lambda _task_id: None)
+        self._interrupt_task = interrupt_task or (lambda _interrupt_id, _ns: None)
         self.redactor = redactor
         self._elements = ElementCache()
         self._codec: ValueCodec | None = None
@@ -302,7 +304,11 @@ class AuditSaver(BaseCheckpointSaver[str]):
                     "interrupt_ids": ids,
                     "task_path": task_path,
                 }
-                events.append(NewEvent(kind="interrupt", payload=payload, **common))
+                raiser = self._interrupt_task(str(ids[0]), ns) if ids and ids[0] else None
+                asked = common
+                if raiser is not None and raiser != task_id:  # a @task its caller awaited
+                    asked = {**common, "task_id": raiser, "node": self._task_node(raiser)}
+                events.append(NewEvent(kind="interrupt", payload=payload, **asked))
         self._submit(events)
 
     def delete_thread(self, thread_id: str) -> None:

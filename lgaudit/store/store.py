@@ -336,6 +336,17 @@ class Store(CheckpointQueries):
         with translate_errors(), self._read.connect() as conn:
             return [event_record(e) for e in conn.execute(q, params)]
 
+    def events_of_kind(
+        self, kinds: Sequence[str], *, upto_gseq: int | None = None
+    ) -> list[EventRecord]:
+        """Every event of these kinds, of every run and thread, in global order (long-term
+        memory is shared by threads: who wrote a memory key is asked store-wide)."""
+        q = select(Event.__table__).where(Event.kind.in_(list(kinds))).order_by(Event.gseq)
+        if upto_gseq is not None:
+            q = q.where(Event.gseq <= upto_gseq)
+        with translate_errors(), self._read.connect() as conn:
+            return [event_record(e) for e in conn.execute(q)]
+
     def iter_chain(self, *, run_id: str | None = None, batch: int = 2000) -> Iterator[Any]:
         """Stored event rows in chain order, in batches (for verify)."""
         last = 0
