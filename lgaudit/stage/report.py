@@ -48,7 +48,8 @@ def render_text(result: StageResult) -> str:
     if bad:
         lines.append(f"changed or failed cases ({len(bad)}):")
         for c in bad:
-            lines.append(f"  {c.outcome:<7} {c.kind} {c.case}: {_divergence(c)}")
+            name = f"scenario {c.case!r}" if c.kind == "scenario" else c.case
+            lines.append(f"  {c.outcome:<7} {name}: {_divergence(c)}")
             if c.source_run_id and c.run_id and c.kind == "traffic":
                 lines.append(f"          lgaudit diff {c.source_run_id[:12]} {c.run_id[:12]}")
     for check in result.checks:

@@ -93,6 +93,9 @@ def run_scenario(
     status = last["status"] if last else "failed"
     if judge and detail is None:
         detail = _expected(scenario, status, _final_state(session, graph, config))
+        unused = len(scenario.humans) - len(given) if isinstance(scenario.humans, tuple) else 0
+        if detail is not None and unused > 0:
+            detail += f" ({unused} simulated answer(s) never asked for)"
         if broke is not None and (detail is not None or scenario.expect_status is None):
             detail = f"{detail} ({broke})" if detail else broke
     elif detail is None:
