@@ -157,3 +157,12 @@ def lottery_rude() -> Any:
     b.add_edge(START, "draw")
     b.add_edge("draw", "greet")
     return b.compile(name="lottery")
+
+
+def unmetered() -> Any:
+    """A node whose model reports no token usage (its cost cannot be observed)."""
+    llm = ScriptedChatModel(messages=_cycle([AIMessage("hello")]), model="quiet-model")
+    b = StateGraph(MessagesState)
+    b.add_node("talk", lambda s: {"messages": [llm.invoke(s["messages"])]})
+    b.add_edge(START, "talk")
+    return b.compile(name="unmetered")

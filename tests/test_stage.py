@@ -488,3 +488,24 @@ require = ["scenarios"]
     )
     assert expected.outcome == "passed" and expected.status == "failed"
     assert result.coverage["nodes"] == [{"name": "agent", "faulted": True}]
+
+
+def test_a_model_call_without_token_usage_fails_observability(db_url: str, tmp_path: Path) -> None:
+    text = """
+[suite]
+name = "quiet"
+graph = "stage_graphs:unmetered"
+[[scenario]]
+name = "hello"
+input = { messages = [{ type = "human", content = "hi" }] }
+expect = { status = "succeeded" }
+[gate]
+require = ["scenarios", "observability"]
+"""
+    result = stage(suite(tmp_path, text), url=db_url)
+
+    assert result.check("scenarios").ok
+    observability = result.check("observability")
+    assert not observability.ok and result.verdict == "block"
+    assert "1 model call(s) with no token usage" in observability.detail
+    assert result.cases[0].run_id[:12] in observability.detail

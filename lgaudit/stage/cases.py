@@ -54,6 +54,8 @@ class CaseRun:
     """What each of ``runs`` shows, by run id."""
     findings: list[Finding] = field(default_factory=list)
     """The audit's findings on ``runs`` (the suite's policy)."""
+    broken: dict[str, str] = field(default_factory=dict)
+    """Runs of ``runs`` whose events do not verify, and why."""
 
 
 def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:

@@ -75,6 +75,11 @@ def run_case(session: Session, case: Case) -> CaseRun:
         )
     store = session.recorder.store
     run.facts = {r: run_facts(store.events(r), session.suite.prices) for r in run.runs}
+    for run_id in run.runs:  # each run's own chain: the whole store's would grow with it
+        checked = store.verify(run=run_id)
+        if not checked["ok"] and checked["first_bad"] is not None:
+            bad = checked["first_bad"]
+            run.broken[run_id] = f"event {bad['seq']}: {bad['reason']}"
     if run.runs:
         run.findings = list(audit_runs(store, run.runs, session.suite.policy).findings)
     return run

@@ -138,8 +138,7 @@ def stage(
         runs += run_cases(suite, url, faults, workers=workers, progress=done)
     facts = {r: f for c in runs for r, f in c.facts.items()}
     findings = [f for c in runs for f in c.findings]
-    with Store.open(url) as store:
-        broken = _broken(store)
+    broken = {r: why for c in runs for r, why in c.broken.items()}
     cover = coverage(runs, facts)
     checks = gate_checks(suite, runs, facts, findings, cover, broken)
     verdict = "promote" if all(c.ok for c in checks if c.name in suite.require) else "block"
@@ -206,15 +205,6 @@ def _seen(cases: list[Case], runs: list[CaseRun]) -> dict[str, dict[str, Case]]:
                 for name in names:
                     seen[kind].setdefault(name, case)
     return seen
-
-
-def _broken(store: Store) -> dict[str, str]:
-    """The run whose event first breaks the hash chain, if one does."""
-    result = store.verify()
-    bad = result["first_bad"]
-    if result["ok"] or bad is None:
-        return {}
-    return {str(bad["run_id"]): f"event {bad['seq']}: {bad['reason']}"}
 
 
 def _case(run: CaseRun, priced: bool) -> StageCase:
