@@ -9,7 +9,7 @@ from typing import Any
 
 from lgaudit.audit.findings import Finding
 from lgaudit.errors import BadInputError
-from lgaudit.replay.spec import load_graph
+from lgaudit.replay.spec import load_graph, load_model
 from lgaudit.replay.targets import check_targets
 from lgaudit.stage.cases import (
     Case,
@@ -163,8 +163,6 @@ def _import(suite: Suite, key: str, ref: str) -> Any:
 def _check_scenarios(suite: Suite, candidate: Any) -> None:
     """Every scenario's simulated human, models and node/tool faults must exist before
     anything runs (a model fault is checked when its run calls models)."""
-    from lgaudit.replay.spec import load_model
-
     for s in suite.scenarios:
         at = f"{suite.path}: scenario {s.name!r}"
         load_humans(suite, s)
