@@ -36,6 +36,9 @@ class Session:
         self.recorder = Recorder(url, environment=suite.environment, durability=durability)
         self.attached = self.recorder.attach(self.candidate)
         self._models: dict[str, BaseChatModel] = {}
+        #: tool calls of traffic replays served from the recording whatever the cassette
+        #: (``lgaudit shadow``: a shadow never touches the world)
+        self.tools_from_recording = False
 
     def spec(self, case: str, kind: str) -> dict[str, Any]:
         """The replay spec's ``stage`` entry: which case of which suite a run is."""
@@ -96,6 +99,7 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         graph_ref=session.suite.graph,
         cassette=traffic.cassette,
         spec={"stage": session.spec(case.name, "traffic")},
+        tools_from_recording=session.tools_from_recording,
     )
     store = recorder.store
     found = diff_runs(store, source, result.run_id, ignore=traffic.ignore)
@@ -108,6 +112,7 @@ def _traffic(session: Session, case: Case) -> CaseRun:
             graph=session.baseline or session.candidate,
             graph_ref=session.suite.baseline or session.suite.graph,
             cassette=traffic.cassette,
+            tools_from_recording=session.tools_from_recording,
             spec={"stage": session.spec(case.name, "baseline")},
         ).run_id
         for _ in range(repeat)
