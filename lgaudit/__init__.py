@@ -2,9 +2,17 @@
 
 Record every LangGraph run (node events, model and tool calls, every checkpoint) into an
 append-only, tamper-evident SQL store; replay, diff and audit the runs.
+
+The public names are imported on first use (PEP 562): ``import lgaudit`` and the CLI verbs
+that only read the store never import LangGraph or LangChain.
 """
 
-import os
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from lgaudit.errors import (
     AppendOnlyViolation,
@@ -15,15 +23,65 @@ from lgaudit.errors import (
     StoreError,
     UnknownRunError,
 )
-from lgaudit.store.appender import LEAN_ENV
 
-if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
+if TYPE_CHECKING:
     from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
     from lgaudit.recorder import Recorder, RecordingSaver
     from lgaudit.replay import CassetteMode, ReplayResult, replay
     from lgaudit.stage import StageResult, stage
     from lgaudit.store import EVENT_KINDS, AuditSaver, Store
     from lgaudit.store.kills import Kill, kill, kills, lift_kill
+
+#: public name -> the module that defines it
+_LAZY = {
+    "AuditReport": "lgaudit.audit",
+    "Finding": "lgaudit.audit",
+    "Policy": "lgaudit.audit",
+    "RunDiff": "lgaudit.audit",
+    "audit": "lgaudit.audit",
+    "diff": "lgaudit.audit",
+    "Recorder": "lgaudit.recorder",
+    "RecordingSaver": "lgaudit.recorder",
+    "CassetteMode": "lgaudit.replay",
+    "ReplayResult": "lgaudit.replay",
+    "replay": "lgaudit.replay",
+    "StageResult": "lgaudit.stage",
+    "stage": "lgaudit.stage",
+    "EVENT_KINDS": "lgaudit.store",
+    "AuditSaver": "lgaudit.store",
+    "Store": "lgaudit.store",
+    "Kill": "lgaudit.store.kills",
+    "kill": "lgaudit.store.kills",
+    "kills": "lgaudit.store.kills",
+    "lift_kill": "lgaudit.store.kills",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lgaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Importing the subpackage ``lgaudit.audit`` (``replay``, ``stage``) binds, as
+    Python does for any submodule, its name on this package: here the function of that
+    name instead, so ``lgaudit.audit`` is always what ``from lgaudit import audit`` gives."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "EVENT_KINDS",

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from lgaudit import BadInputError, lift_kill
-from lgaudit import kill as kill_runs
-from lgaudit import kills as list_kills
 from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, pass_context
+from lgaudit.errors import BadInputError
 
 
 @cli.command()
@@ -29,6 +27,9 @@ def kill(
     as_json: bool,
 ) -> None:
     """Stop matching runs on every guarded recorder of the store, within a second."""
+    from lgaudit.store.kills import kill as kill_runs
+    from lgaudit.store.kills import lift_kill
+
     if lift is not None:
         if environment is not None or thread is not None or run is not None:
             raise BadInputError("--lift ID ends an order: give no --environment/--thread/--run")
@@ -54,6 +55,8 @@ def kill(
 @pass_context
 def kills(obj: Context, as_json: bool) -> None:
     """List kill orders, newest first, and whether each is still in force."""
+    from lgaudit.store.kills import kills as list_kills
+
     orders = list_kills(url=obj.db)
     if as_json:
         emit_json([k.to_json() for k in orders])

@@ -1,8 +1,14 @@
-"""The store: schema, append-only event log, serialization, checkpointer, upgrades."""
+"""The store: schema, append-only event log, serialization, checkpointer, upgrades.
 
-import os
+``Store`` and ``AuditSaver`` are imported on first use (PEP 562): the saver needs LangGraph,
+and readers of the store (and the writer process) need neither it nor LangChain.
+"""
 
-from lgaudit.store.appender import LEAN_ENV
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from lgaudit.store.records import (
     EVENT_KINDS,
     EventRecord,
@@ -12,9 +18,21 @@ from lgaudit.store.records import (
     VerifyResult,
 )
 
-if not os.environ.get(LEAN_ENV):  # the writer process needs none of these
+if TYPE_CHECKING:
     from lgaudit.store.saver import AuditSaver
     from lgaudit.store.store import Store
+
+_LAZY = {"AuditSaver": "lgaudit.store.saver", "Store": "lgaudit.store.store"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lgaudit.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EVENT_KINDS",

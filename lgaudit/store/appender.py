@@ -33,10 +33,6 @@ from typing import IO, Any
 
 from lgaudit.errors import StoreUnavailableError
 
-#: Set in the writer process's environment: ``lgaudit`` and ``lgaudit.store`` then skip
-#: their eager imports (LangGraph, LangChain, SQLAlchemy's ORM queries), which the writer
-#: process never uses.
-LEAN_ENV = "_LGAUDIT_WRITER_PROCESS"
 _HEADER = struct.Struct("<Q")
 
 
@@ -59,7 +55,6 @@ class AppenderProcess:
             # an embedding host (uWSGI, a frozen app): its executable is not Python's
             raise OSError(f"no Python interpreter to run it ({sys.executable!r})")
         env = dict(os.environ)
-        env[LEAN_ENV] = "1"
         root = str(Path(__file__).resolve().parents[2])  # where ``lgaudit`` is importable
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(

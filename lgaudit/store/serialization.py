@@ -1,4 +1,5 @@
-"""Serialization: safe value encoding, content-addressed blobs, canonical JSON, JSON views.
+"""Serialization: safe value encoding into content-addressed blobs (``blobs`` holds what
+reading them needs without LangGraph).
 
 Values go through LangGraph's ``JsonPlusSerializer`` with pickle off and strict msgpack:
 loading only revives the safe built-in types plus the types a compiled graph allowlists
@@ -13,18 +14,11 @@ value is serialized once.
 
 from __future__ import annotations
 
-import base64
 import bisect
-import dataclasses
-import datetime as dt
-import enum
-import hashlib
 import itertools
 import json
-import math
 import operator
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -33,38 +27,32 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from lgaudit.errors import StoreError
+from lgaudit.store.blobs import (
+    CHUNKS_TYPE,
+    DICT_TYPE,
+    EMPTY_TYPE,
+    LIST_TYPE,
+    PLACEHOLDER_KEY,
+    Blob,
+    BlobCache,
+    blob_hash,
+    children,
+    digests,
+    get_blob,
+    is_internal_channel,
+    short_repr,
+    to_jsonable,  # noqa: F401  (re-exported)
+)
 
-#: Blob type of a list stored element by element: data is the elements' 32-byte SHA-256
-#: digests, concatenated in order.
-LIST_TYPE = "lgaudit.list"
-#: Blob type of a long list: data is the digests of its chunks, each a ``LIST_TYPE`` blob
-#: of up to ``_CHUNK`` element digests (every chunk but the last is full).
-CHUNKS_TYPE = "lgaudit.chunks"
-#: Blob type of a dict holding large lists: data is a JSON object of key -> value hash.
-DICT_TYPE = "lgaudit.dict"
-#: Blob type marking a channel that has no value at a version (emptied channel).
-EMPTY_TYPE = "empty"
-#: Type tag inside a placeholder for a value that could not be serialized.
-PLACEHOLDER_KEY = "__lgaudit_unserializable__"
 _LIST_MIN = 8
 _LONG_TEXT = 256
 _CHUNK = 64
 _CHUNK_BYTES = 32 * _CHUNK
 
-Blob = tuple[str, bytes]  # (type, data)
-
 
 def safe_serializer() -> JsonPlusSerializer:
     """LangGraph's serializer with pickle off and the strict msgpack allowlist."""
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
-
-
-def blob_hash(type_: str, data: bytes) -> str:
-    """The content address of a blob: SHA-256 over its type and bytes."""
-    h = hashlib.sha256(type_.encode())
-    h.update(b"\0")
-    h.update(data)
-    return h.hexdigest()
 
 
 #: ``json.dumps(obj, sort_keys=True)``, the text of a ``DICT_TYPE`` blob, without building
@@ -113,7 +101,7 @@ class ValueCodec:
         except Exception as e:  # noqa: BLE001 - anything the serializer rejects
             placeholder = {
                 PLACEHOLDER_KEY: f"{type(value).__module__}.{type(value).__qualname__}",
-                "repr": _short_repr(value),
+                "repr": short_repr(value),
                 "error": f"{type(e).__name__}: {e}"[:300],
             }
             return self.serde.dumps_typed(placeholder)
@@ -271,35 +259,19 @@ class ValueCodec:
             fresh.append((key, blob))
         return key
 
-    @staticmethod
-    def children(blob: Blob) -> list[str]:
-        """Hashes a blob refers to (the parts of a list or dict manifest)."""
-        if blob[0] in (LIST_TYPE, CHUNKS_TYPE):
-            return _digests(blob[1])
-        if blob[0] == DICT_TYPE:
-            return list(json.loads(blob[1]).values())
-        return []
+    children = staticmethod(children)
 
     def decode(self, ref: str, blobs: Mapping[str, Blob]) -> Any:
         """Rebuild a value from its root hash; ``blobs`` must hold it and its parts."""
-        blob = _get(blobs, ref)
+        blob = get_blob(blobs, ref)
         if blob[0] == LIST_TYPE:
-            return [self.loads(_get(blobs, r)) for r in _digests(blob[1])]
+            return [self.loads(get_blob(blobs, r)) for r in digests(blob[1])]
         if blob[0] == CHUNKS_TYPE:
-            parts = [_digests(_get(blobs, c)[1]) for c in _digests(blob[1])]
-            return [self.loads(_get(blobs, r)) for part in parts for r in part]
+            parts = [digests(get_blob(blobs, c)[1]) for c in digests(blob[1])]
+            return [self.loads(get_blob(blobs, r)) for part in parts for r in part]
         if blob[0] == DICT_TYPE:
             return {k: self.decode(r, blobs) for k, r in json.loads(blob[1]).items()}
         return self.loads(blob)
-
-
-def _digests(data: bytes) -> list[str]:
-    return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
-
-
-def is_internal_channel(name: str) -> bool:
-    """LangGraph's bookkeeping channels (``__start__``, ``branch:to:x``…), not user state."""
-    return name.startswith("__") or ":" in name
 
 
 def is_split_list(value: Any) -> bool:
@@ -331,13 +303,6 @@ def is_split_dict(value: Any) -> bool:
             return False
         split = split or is_split_list(v)
     return split
-
-
-def _get(blobs: Mapping[str, Blob], ref: str) -> Blob:
-    try:
-        return blobs[ref]
-    except KeyError:
-        raise StoreError(f"store is missing blob {ref[:12]}: the database is damaged") from None
 
 
 _IMMUTABLE = (str, bytes, int, float, bool, type(None))
@@ -495,39 +460,6 @@ def _fingerprint(obj: Any) -> Any:
     return None if fields is None else tuple(map(id, fields.values()))
 
 
-class BlobCache:
-    """A bounded LRU of immutable blobs by hash (content-addressed, so never stale)."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self._items: OrderedDict[str, Blob] = OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
-
-    def get_many(self, hashes: Iterable[str]) -> tuple[dict[str, Blob], list[str]]:
-        found: dict[str, Blob] = {}
-        missing: list[str] = []
-        for h in hashes:
-            blob = self._items.get(h)
-            if blob is None:
-                missing.append(h)
-            else:
-                self._items.move_to_end(h)
-                found[h] = blob
-        return found, missing
-
-    def __contains__(self, h: object) -> bool:
-        return h in self._items
-
-    def add(self, h: str, blob: Blob) -> None:
-        if h in self._items:
-            return
-        self._items[h] = blob
-        self._bytes += len(blob[1])
-        while self._bytes > self._max and self._items:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= len(old[1])
-
-
 class SentBlobs:
     """Hashes of blobs handed to an ordered writer (bounded, oldest forgotten first).
 
@@ -549,51 +481,3 @@ class SentBlobs:
         if len(keys) > self._max:
             for old in list(itertools.islice(keys, len(keys) - self._max // 2)):
                 keys.pop(old, None)
-
-
-def _short_repr(value: Any, limit: int = 200) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not lose the event
-        text = f"<{type(value).__qualname__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def to_jsonable(value: Any, _depth: int = 0) -> Any:
-    """A JSON-safe, readable view of any state value (for events, show, diff and audit)."""
-    if _depth > 40:
-        return {"__type__": type(value).__qualname__, "repr": _short_repr(value)}
-    d = _depth + 1
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict | Mapping):
-        return {str(k): to_jsonable(v, d) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-        return [to_jsonable(v, d) for v in items]
-    if isinstance(value, bytes):
-        return {"__type__": "bytes", "base64": base64.b64encode(value[:4096]).decode()}
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value, d)
-    if isinstance(value, BaseException):
-        return {"__type__": "error", "type": type(value).__name__, "message": str(value)}
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):
-        try:
-            return to_jsonable(model_dump(), d)
-        except Exception:  # noqa: BLE001 - fall through to the generic view
-            pass
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name), d) for f in dataclasses.fields(value)}
-    if type(value).__name__ == "Send":
-        return {"__type__": "Send", "node": value.node, "arg": to_jsonable(value.arg, d)}
-    return {
-        "__type__": f"{type(value).__module__}.{type(value).__qualname__}",
-        "repr": _short_repr(value),
-    }

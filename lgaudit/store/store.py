@@ -19,6 +19,8 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
+from lgaudit.store.blobs import Blob as BlobT
+from lgaudit.store.blobs import BlobCache, children
 from lgaudit.store.chain import event_hash, rows_digest
 from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
@@ -33,8 +35,6 @@ from lgaudit.store.records import (
     iso,
 )
 from lgaudit.store.schema import Blob, Event, Run
-from lgaudit.store.serialization import Blob as BlobT
-from lgaudit.store.serialization import BlobCache, ValueCodec, safe_serializer
 from lgaudit.store.writer import ChainWriter, plan_append
 
 _MIN_PREFIX = 6
@@ -176,7 +176,7 @@ class Store(CheckpointQueries):
                             found[h] = (t, bytes(d))
                             self._blob_cache.add(h, (t, bytes(d)))
             out.update(found)
-            todo = [c for b in found.values() for c in ValueCodec.children(b) if c not in out]
+            todo = [c for b in found.values() for c in children(b) if c not in out]
         return out
 
     @property
@@ -186,6 +186,8 @@ class Store(CheckpointQueries):
 
     def load_value(self, ref: str, serde: Any = None) -> Any:
         """Decode a stored value into objects (safe serializer unless one is given)."""
+        from lgaudit.store.serialization import ValueCodec, safe_serializer
+
         codec = ValueCodec(serde or safe_serializer())
         return codec.decode(ref, self.load_blobs([ref]))
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select
 
+from lgaudit.store.blobs import blob_hash
 from lgaudit.store.chain import HASHED_FIELDS, event_hash, rows_digest, run_digest
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
 from lgaudit.store.schema import (
@@ -29,7 +30,6 @@ from lgaudit.store.schema import (
     Tombstone,
     WriteRow,
 )
-from lgaudit.store.serialization import blob_hash
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
