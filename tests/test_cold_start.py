@@ -1,0 +1,109 @@
+"""Verbs that only read the store start without LangGraph or LangChain: each runs in a fresh
+interpreter on a recorded store, and neither is in ``sys.modules`` when it is done."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import Command
+
+from lgaudit import Recorder
+from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("langgraph", "langchain_core", "langchain")
+
+# runs one verb as ``lgaudit`` would, then reports its exit code and the heavy modules loaded
+_PROBE = """
+import json, sys
+args, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
+sys.argv = ["lgaudit", *args]
+from lgaudit.cli import cli
+code = 0
+try:
+    cli()
+except SystemExit as e:
+    code = e.code or 0
+heavy = sorted({m.split(".")[0] for m in sys.modules} & watched)
+print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def _probe(args: list[str], url: str) -> dict[str, Any]:
+    env = {**os.environ, "LGAUDIT_DB": url, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    last = out.stdout.rstrip().rsplit("\n", 1)[-1]
+    assert last.startswith("PROBE "), (args, out.stdout[-500:], out.stderr[-2000:])
+    result: dict[str, Any] = json.loads(last.removeprefix("PROBE "))
+    result["stderr"] = out.stderr
+    result["stdout"] = out.stdout
+    return result
+
+
+def _record(url: str) -> list[str]:
+    with Recorder(url, environment="staging") as rec:
+        rec.attach(staging()).invoke(dict(STAGING_INPUT), {"configurable": {"thread_id": "s"}})
+        graph = rec.attach(agent())
+        cfg = {"configurable": {"thread_id": "a"}}
+        graph.invoke(dict(AGENT_INPUT), cfg)
+        graph.invoke(Command(resume="approve"), cfg)
+        rec.flush()
+        return [r["run_id"] for r in rec.store.runs(limit=None)]
+
+
+def test_read_verbs_import_neither_langgraph_nor_langchain(db_url: str, tmp_path: Path) -> None:
+    runs = _record(db_url)
+    newest, oldest = runs[0], runs[-1]
+    verbs = [
+        ["--help"],
+        ["runs"],
+        ["runs", "--json"],
+        ["verify"],
+        ["verify", "--run", newest],
+        ["db", "current"],
+        ["db", "upgrade"],
+        ["kills"],
+        ["checkpoints", newest],
+    ]
+    for args in verbs:
+        result = _probe(args, db_url)
+        assert result["code"] == 0, (args, result["stderr"])
+        assert result["heavy"] == [], (args, result["heavy"])
+    # and the verbs did their work: a listing of the three runs, an intact chain
+    listed = json.loads(_probe(["runs", "--json"], db_url)["stdout"].split("\nPROBE ")[0])
+    assert [r["run_id"] for r in listed] == runs
+    assert "events verified" in _probe(["verify"], db_url)["stdout"]
+    assert oldest != newest
+
+
+def test_help_lists_shadow_as_its_own_help_does() -> None:
+    # ``lgaudit shadow`` is loaded only when it runs; ``--help`` lists it by a stand-in
+    code = (
+        "from click.testing import CliRunner\n"
+        "from lgaudit.cli import cli\n"
+        "before = CliRunner().invoke(cli, ['--help']).output\n"
+        "import lgaudit.cli.shadow\n"
+        "after = CliRunner().invoke(cli, ['--help']).output\n"
+        "assert 'shadow' in after\n"
+        "print(before == after)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert out.stdout.strip() == "True", out.stderr
