@@ -107,3 +107,14 @@ def test_help_lists_shadow_as_its_own_help_does() -> None:
         timeout=120,
     )
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_migration_history_is_alembics() -> None:
+    # readers take the head from the scripts' text, Alembic is imported only to upgrade
+    from alembic.script import ScriptDirectory
+
+    from lgaudit.store import migrate
+
+    scripts = ScriptDirectory.from_config(migrate._config())
+    assert migrate.head_revision() == scripts.get_current_head()
+    assert migrate.history() == {s.revision: s.down_revision for s in scripts.walk_revisions()}

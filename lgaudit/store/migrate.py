@@ -1,6 +1,8 @@
 """Schema upgrade: Alembic migrations shipped in the package, driven from code.
 
-The only module that imports Alembic. lgaudit keeps its own version table
+The only module that imports Alembic, and only to upgrade: reading a store's revision and
+this lgaudit's head needs a query and the migration scripts' text, so readers start fast.
+lgaudit keeps its own version table
 (``lgaudit_alembic_version``) so it never collides with the host application's history.
 A new empty database is upgraded on first use by a writer; a database behind head, ahead of
 head, or holding lgaudit tables without lgaudit's version table is refused with one line
@@ -9,12 +11,11 @@ that names the fix, and is never modified.
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from lgaudit.errors import SchemaError
@@ -23,9 +24,16 @@ from lgaudit.store.schema import VERSION_TABLE, metadata
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x1A6A0D17  # advisory lock id for schema upgrades on PostgreSQL
+_ASSIGN = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(?:['\"](\w+)['\"]|None)", re.M)
+_CURRENT = text(f"SELECT version_num FROM {VERSION_TABLE}")
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     if connection is not None:
@@ -33,22 +41,40 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
+def history() -> dict[str, str | None]:
+    """``revision -> down_revision`` of every migration shipped, read from the scripts'
+    ``revision = "…"`` / ``down_revision = "…"`` lines (what Alembic reads, unimported)."""
+    out: dict[str, str | None] = {}
+    for path in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        found = dict((m[1], m[2] or None) for m in _ASSIGN.finditer(path.read_text("utf-8")))
+        revision = found.get("revision")
+        if revision:
+            out[revision] = found.get("down_revision")
+    return out
+
+
 def head_revision() -> str:
-    """The newest migration shipped with this lgaudit."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
+    """The newest migration shipped with this lgaudit (the one no other revises)."""
+    revisions = history()
+    heads = set(revisions) - set(revisions.values())
+    if len(heads) != 1:
+        raise SchemaError(f"lgaudit's migrations have {len(heads)} heads: a broken install")
+    return heads.pop()
 
 
 def known_revisions() -> set[str]:
-    return {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+    return set(history())
 
 
 def current_revision(conn: Connection) -> str | None:
     """The revision recorded in lgaudit's version table, or ``None`` when there is none."""
-    return MigrationContext.configure(
-        conn, opts={"version_table": VERSION_TABLE}
-    ).get_current_revision()
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    rows = conn.execute(_CURRENT).scalars().all()
+    if len(rows) > 1:
+        raise SchemaError(f"lgaudit's version table holds {len(rows)} revisions: not a store")
+    return rows[0] if rows else None
 
 
 def revision_of(conn: Connection) -> str | None:
@@ -104,5 +130,7 @@ def upgrade(engine: Engine, *, only_if_empty: bool = False) -> str:
             check(conn, allow_empty=True)  # raises: ahead of head
         if only_if_empty and rev is not None:
             check(conn, allow_empty=True)  # raises: behind head, needs an explicit upgrade
+        from alembic import command
+
         command.upgrade(_config(conn), "head")
         return head
