@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lgaudit.store.schema import metadata
@@ -47,11 +47,46 @@ def event_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
+_J = json.encoder.encode_basestring  # what the encoder uses with ensure_ascii=False
+
+
+def event_hash_of(values: Sequence[Any]) -> str:
+    """``event_hash`` of an event given as its ``HASHED_FIELDS`` values in that order: the
+    same canonical JSON, spelled out for the column types (str, int, None) instead of a dict
+    through the general encoder (verify hashes every stored event)."""
+    gseq, run_id, seq, ts, kind, thread_id, node, step, task_id, ns, cid, payload, prev = values
+    if not (type(gseq) is type(seq) is type(ts) is int and (step is None or type(step) is int)):
+        return event_hash(dict(zip(HASHED_FIELDS, values, strict=True)))
+    try:  # the nullable columns: thread_id, node, step, task_id, checkpoint_ns/_id
+        text = (
+            f'{{"checkpoint_id":{"null" if cid is None else _J(cid)},'
+            f'"checkpoint_ns":{"null" if ns is None else _J(ns)},"gseq":{gseq},'
+            f'"kind":{_J(kind)},"node":{"null" if node is None else _J(node)},'
+            f'"payload":{_J(payload)},"prev_hash":{_J(prev)},"run_id":{_J(run_id)},'
+            f'"seq":{seq},"step":{"null" if step is None else step},'
+            f'"task_id":{"null" if task_id is None else _J(task_id)},'
+            f'"thread_id":{"null" if thread_id is None else _J(thread_id)},"ts":{ts}}}'
+        )
+    except TypeError:  # a text column holding another type: the general encoder decides
+        return event_hash(dict(zip(HASHED_FIELDS, values, strict=True)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def row_line(table: str, values: tuple[Any, ...]) -> str:
+    """One state row in a ``rows_digest``: its table and its values but ``gseq``, in column
+    order."""
+    return table + repr(values)
+
+
+def lines_digest(lines: Iterable[str]) -> str:
+    """The ``rows_digest`` of an event's state rows given as their ``row_line``s."""
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
 def rows_digest(rows: Iterable[tuple[str, dict[str, Any]]]) -> str:
     """Digest of an event's state rows (column order, ``gseq`` left out), so verify also
     catches edits of the state tables."""
-    ordered = sorted(name + repr(row_values(name, r, skip="gseq")) for name, r in rows)
-    return hashlib.sha256("\n".join(ordered).encode()).hexdigest()
+    return lines_digest(row_line(name, row_values(name, r, skip="gseq")) for name, r in rows)
 
 
 def run_digest(row: Any) -> str:

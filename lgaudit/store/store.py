@@ -349,25 +349,6 @@ class Store(CheckpointQueries):
         with translate_errors(), self._read.connect() as conn:
             return [event_record(e) for e in conn.execute(q)]
 
-    def iter_chain(self, *, run_id: str | None = None, batch: int = 2000) -> Iterator[Any]:
-        """Stored event rows in chain order, in batches (for verify)."""
-        last = 0
-        with translate_errors(), self._read.connect() as conn:
-            while True:
-                q = (
-                    select(Event.__table__)
-                    .where(Event.gseq > last)
-                    .order_by(Event.gseq)
-                    .limit(batch)
-                )
-                if run_id is not None:
-                    q = q.where(Event.run_id == run_id)
-                rows = conn.execute(q).all()
-                if not rows:
-                    return
-                yield rows, conn
-                last = rows[-1].gseq
-
     def verify(self, *, run: str | None = None) -> VerifyResult:
         """Recompute the hash chain (and state-row digests); name the first bad event."""
         from lgaudit.store.verify import verify_chain

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select
 
 from lgaudit.store.blobs import blob_hash
-from lgaudit.store.chain import HASHED_FIELDS, event_hash, rows_digest, run_digest
+from lgaudit.store.chain import (
+    HASHED_FIELDS,
+    event_hash_of,
+    lines_digest,
+    row_line,
+    run_digest,
+)
+from lgaudit.store.engine import translate_errors
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
 from lgaudit.store.schema import (
     Blob,
@@ -42,41 +50,48 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
     prev_gseq, prev_hash = 0, GENESIS_HASH
     last_seq: dict[str, int] = defaultdict(int)
 
-    def bad(row: Any, reason: str) -> VerifyResult:
+    def bad(run: str, seq: int, reason: str) -> VerifyResult:
         return VerifyResult(
             ok=False,
             events_checked=checked,
-            first_bad=BadEvent(run_id=row.run_id, seq=row.seq, reason=reason),
+            first_bad=BadEvent(run_id=run, seq=seq, reason=reason),
         )
 
-    for rows, conn in store.iter_chain(run_id=run_id):
-        if run_id is not None:
-            predecessors = _hashes_of(conn, [r.gseq - 1 for r in rows])
-        digests = _state_digests(conn, rows[0].gseq, rows[-1].gseq, rows_digest)
-        run_rows = _run_digests(conn, {r.run_id for r in rows if '"run_digest"' in r.payload})
-        for row in rows:
-            if run_id is None:
-                if row.gseq != prev_gseq + 1:
-                    return bad(row, f"event(s) missing before global position {row.gseq}")
-                expected_prev = prev_hash
-            else:
-                expected_prev = predecessors.get(row.gseq - 1, GENESIS_HASH)
-            if row.prev_hash != expected_prev:
-                return bad(row, "prev_hash does not match the previous event: reordered or removed")
-            content = {c: getattr(row, c) for c in HASHED_FIELDS}
-            if event_hash(content) != row.hash:
-                return bad(row, "hash mismatch: the event's content was modified")
-            if row.seq != last_seq[row.run_id] + 1:
-                return bad(row, f"run sequence jumps from {last_seq[row.run_id]} to {row.seq}")
-            payload = json.loads(row.payload)
-            if payload.get("rows_digest", "") != digests.get(row.gseq, ""):
-                return bad(row, "state rows recorded by this event were modified or removed")
-            if "run_digest" in payload and payload["run_digest"] != run_rows.get(row.run_id):
-                return bad(row, "the run's row (thread, graph, environment, parent, replay) "
-                           "was modified or removed")  # fmt: skip
-            last_seq[row.run_id] = row.seq
-            prev_gseq, prev_hash = row.gseq, row.hash
-            checked += 1
+    with translate_errors(), store._read.connect() as conn:
+        for rows in _chain(conn, run_id):
+            if run_id is not None:
+                predecessors = _hashes_of(conn, [r[0] - 1 for r in rows])
+            digests = _state_digests(conn, rows[0][0], rows[-1][0])
+            run_rows = _run_digests(conn, {r[1] for r in rows if '"run_digest"' in r[11]})
+            for row in rows:
+                gseq, run, seq, payload = row[0], row[1], row[2], row[11]
+                if run_id is None:
+                    if gseq != prev_gseq + 1:
+                        return bad(run, seq, f"event(s) missing before global position {gseq}")
+                    expected_prev = prev_hash
+                else:
+                    expected_prev = predecessors.get(gseq - 1, GENESIS_HASH)
+                if row[12] != expected_prev:
+                    return bad(run, seq, "prev_hash does not match the previous event: "
+                               "reordered or removed")  # fmt: skip
+                if event_hash_of(row[:13]) != row[13]:
+                    return bad(run, seq, "hash mismatch: the event's content was modified")
+                if seq != last_seq[run] + 1:
+                    return bad(run, seq, f"run sequence jumps from {last_seq[run]} to {seq}")
+                digest = digests.get(gseq, "")
+                if digest or '"rows_digest"' in payload or '"run_digest"' in payload:
+                    # only events that recorded rows (or name a digest) need their payload read
+                    data = json.loads(payload)
+                    if data.get("rows_digest", "") != digest:
+                        return bad(
+                            run, seq, "state rows recorded by this event were modified or removed"
+                        )
+                    if "run_digest" in data and data["run_digest"] != run_rows.get(run):
+                        return bad(run, seq, "the run's row (thread, graph, environment, parent, "
+                                   "replay) was modified or removed")  # fmt: skip
+                last_seq[run] = seq
+                prev_gseq, prev_hash = gseq, row[13]
+                checked += 1
     if run_id is None:
         orphan = _first_orphan_row(store) or _first_eventless_run(store)
         if orphan is not None:
@@ -95,19 +110,44 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
     return VerifyResult(ok=True, events_checked=checked, first_bad=None)
 
 
+def _chain(conn: Any, run_id: str | None, batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+    """The stored events in chain order, in batches of plain tuples: ``HASHED_FIELDS`` then
+    ``hash`` (read past SQLAlchemy's rows: every event of the store passes here)."""
+    table = cast(Table, Event.__table__)
+    columns = [table.c[c] for c in (*HASHED_FIELDS, "hash")]
+    last = 0
+    while True:
+        q = select(*columns).where(table.c.gseq > last).order_by(table.c.gseq).limit(batch)
+        if run_id is not None:
+            q = q.where(table.c.run_id == run_id)
+        result = conn.execute(q)
+        rows = result.cursor.fetchall()  # the driver's tuples: ints, strings and None
+        result.close()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
 def _hashes_of(conn: Any, gseqs: list[int]) -> dict[int, str]:
     q = select(Event.gseq, Event.hash).where(Event.gseq.in_(gseqs))
     return dict(conn.execute(q).all())
 
 
-def _state_digests(conn: Any, lo: int, hi: int, rows_digest: Any) -> dict[int, str]:
-    grouped: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+def _state_digests(conn: Any, lo: int, hi: int) -> dict[int, str]:
+    """``rows_digest`` of the state rows of each event in ``lo..hi`` that recorded any."""
+    grouped: dict[int, list[str]] = defaultdict(list)
     for model in _STATE_TABLES:
         table = cast(Table, model.__table__)
-        q = select(table).where(table.c.gseq >= lo, table.c.gseq <= hi)
-        for r in conn.execute(q).mappings():
-            grouped[r["gseq"]].append((table.name, dict(r)))
-    return {g: rows_digest(rows) for g, rows in grouped.items()}
+        # the columns but gseq in table order, then gseq: a row's line is its head as is
+        cols = [c for c in table.c if c.name != "gseq"]
+        q = select(*cols, table.c.gseq).where(table.c.gseq >= lo, table.c.gseq <= hi)
+        name, n = table.name, len(cols)
+        result = conn.execute(q)
+        for r in result.cursor.fetchall():
+            grouped[r[n]].append(row_line(name, r[:n]))
+        result.close()
+    return {g: lines_digest(lines) for g, lines in grouped.items()}
 
 
 def _run_digests(conn: Any, run_ids: set[str]) -> dict[str, str]:
