@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from langchain_core.messages import convert_to_messages
-
-from lgaudit.store.serialization import to_jsonable
+from lgaudit.store.blobs import to_jsonable
 
 _MESSAGE_VOLATILE = frozenset({"id", "response_metadata", "usage_metadata", "tool_call_id"})
 
@@ -33,6 +31,8 @@ def as_message(value: Any) -> dict[str, Any] | None:
     it becomes, in the recorded form; ``None`` if it is not one."""
     if is_message(value) and "additional_kwargs" in value:
         return value  # recorded from a message object: already whole
+    from langchain_core.messages import convert_to_messages  # only here: audits start fast
+
     try:
         (message,) = convert_to_messages([tuple(value) if isinstance(value, list) else value])
     except Exception:  # noqa: BLE001 - not a message in any accepted form

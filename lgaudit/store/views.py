@@ -1,24 +1,20 @@
 """Readable views of stored events: references expanded into JSON values.
 
 Stored payloads refer to large values by blob hash (``{"$ref": h}``, checkpoint
-``value_refs``, write ``ref``). ``expand`` turns them back into JSON (decoded with the safe
-serializer: types outside the allowlist come back as plain dicts, never constructed), adds
-the full state ``values`` to checkpoint events and lifts ``model``/``usage``/``tool`` to
-the top of model and tool events, as ``lgaudit show --json`` documents.
+``value_refs``, write ``ref``). ``expand`` turns them back into JSON (the views the safe
+serializer gives, see ``decode``: types outside the allowlist come back as plain dicts,
+never constructed), adds the full state ``values`` to checkpoint events and lifts
+``model``/``usage``/``tool`` to the top of model and tool events, as ``lgaudit show
+--json`` documents.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lgaudit.store.blobs import EMPTY_TYPE, is_internal_channel
+from lgaudit.store.decode import ValueViews
 from lgaudit.store.records import EventRecord
-from lgaudit.store.serialization import (
-    EMPTY_TYPE,
-    ValueCodec,
-    is_internal_channel,
-    safe_serializer,
-    to_jsonable,
-)
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
@@ -31,7 +27,7 @@ class EventExpander:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.codec = ValueCodec(safe_serializer())
+        self.views = ValueViews()
         self._values: dict[str, Any] = {}
 
     def value(self, ref: str) -> Any:
@@ -41,7 +37,7 @@ class EventExpander:
             if blobs[ref][0] == EMPTY_TYPE:
                 self._values[ref] = None
             else:
-                self._values[ref] = to_jsonable(self.codec.decode(ref, blobs))
+                self._values[ref] = self.views.view(ref, blobs)
         return self._values[ref]
 
     def refs(self, obj: Any) -> Any:
