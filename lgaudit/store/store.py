@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select, tuple_
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
@@ -235,19 +235,23 @@ class Store(CheckpointQueries):
             q = q.where(Run.run_id.in_(list(run_ids)))
         else:  # kill orders and shadow progress are not runs of a graph
             q = q.where(or_(Run.graph.is_(None), Run.graph.not_in(INTERNAL_GRAPHS)))
+        # pages by key, not offset (a store of many runs); without a status filter the
+        # first ``limit`` runs are the answer
+        page = 500 if status is not None or limit is None else min(limit, 500)
         out: list[RunRecord] = []
-        offset = 0
+        after: tuple[int, str] | None = None
         with translate_errors(), self._read.connect() as conn:
             while limit is None or len(out) < limit:
-                batch = conn.execute(q.offset(offset).limit(500)).all()
+                qp = q if after is None else q.where(tuple_(Run.started_at, Run.run_id) < after)
+                batch = conn.execute(qp.limit(page)).all()
                 if not batch:
                     break
-                offset += len(batch)
+                after = (batch[-1].started_at, batch[-1].run_id)
                 for rec in self._run_records(conn, batch):
                     if status is None or rec["status"] == status:
                         out.append(rec)
-                if len(batch) < 500:
-                    break  # the last batch: no need to ask for the next one
+                if len(batch) < page:
+                    break  # the last page: no need to ask for the next one
         return out if limit is None else out[:limit]
 
     def _run_records(self, conn: Connection, runs: Sequence[Any]) -> list[RunRecord]:
