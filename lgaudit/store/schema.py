@@ -61,6 +61,7 @@ class Event(Base):
         Index("ix_lgaudit_events_thread", "thread_id", "gseq"),
         Index("ix_lgaudit_events_ts", "ts"),
         Index("ix_lgaudit_events_checkpoint", "checkpoint_id"),
+        Index("ix_lgaudit_events_run_kind", "run_id", "kind"),  # runs: ends, tokens, recorder
     )
 
 
