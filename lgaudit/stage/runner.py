@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.pregel import Pregel
 
 from lgaudit.audit.audit import audit as audit_runs
+from lgaudit.audit.diff import RunDiff
 from lgaudit.audit.diff import diff as diff_runs
 from lgaudit.errors import LgauditError, StoreError
 from lgaudit.recorder import Recorder
@@ -21,6 +22,9 @@ from lgaudit.stage.scenario import run_scenario
 from lgaudit.stage.suite import Scenario, Suite, load_humans
 from lgaudit.store import Store
 
+PENDING = "pending"
+"""The outcome of a traffic case whose diff ``analyze`` makes."""
+
 
 class Session:
     """What every case of one process shares: the imported graphs and one recorder."""
@@ -31,6 +35,8 @@ class Session:
         self.baseline: Pregel | None = load_graph(suite.baseline) if suite.baseline else None
         self.recorder = Recorder(url, environment=suite.environment)
         self.attached = self.recorder.attach(self.candidate)
+        #: leave traffic diffs (without baseline replays) to ``analyze``, elsewhere
+        self.defer_diffs = False
         self._models: dict[str, BaseChatModel] = {}
 
     def spec(self, case: str, kind: str) -> dict[str, Any]:
@@ -76,8 +82,10 @@ def execute_case(session: Session, case: Case) -> CaseRun:
 
 
 def analyze(store: Store, suite: Suite, run: CaseRun) -> CaseRun:
-    """Read what a case's runs show, audit them and verify their chains (reads only: any
-    process can do it)."""
+    """Judge a traffic case left pending, read what a case's runs show, audit them and
+    verify their chains (reads only: any process can do it)."""
+    if run.outcome == PENDING and suite.traffic is not None:
+        _judge(store, suite.traffic.ignore, run, None)
     run.facts = {r: run_facts(store.events(r), suite.prices) for r in run.runs}
     for run_id in run.runs:  # each run's own chain: the whole store's would grow with it
         checked = store.verify(run=run_id)
@@ -101,11 +109,16 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         cassette=traffic.cassette,
         spec={"stage": session.spec(case.name, "traffic")},
     )
-    store = recorder.store
-    found = diff_runs(store, source, result.run_id, ignore=traffic.ignore)
+    run = CaseRun(
+        case.name, "traffic", result.run_id, source, result.status, PENDING, None,
+        result.error, runs=[result.run_id],
+    )  # fmt: skip
+    if session.defer_diffs and not traffic.repeat_baseline:
+        return run  # judged by ``analyze``, in another process
+    found = diff_runs(recorder.store, source, result.run_id, ignore=traffic.ignore)
     # only a difference needs telling from noise: the baseline replays are made for those
     repeat = 0 if found.identical else traffic.repeat_baseline
-    baseline = [
+    run.baseline_runs = [
         replay_with(
             recorder,
             source,
@@ -116,34 +129,33 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         ).run_id
         for _ in range(repeat)
     ]
-    noise: list[str] = []
+    _judge(recorder.store, traffic.ignore, run, found)
+    return run
+
+
+def _judge(store: Store, ignore: tuple[str, ...], run: CaseRun, found: RunDiff | None) -> None:
+    """A traffic case's outcome from its diff against its source (made here if not given)
+    and the noise among its baseline replays."""
+    assert run.source_run_id is not None and run.run_id is not None
+    source = run.source_run_id
+    if found is None:
+        found = diff_runs(store, source, run.run_id, ignore=ignore)
+    baseline = run.baseline_runs
     if baseline:
         # Diffy's primary and secondary: what differs between runs of one version is noise
         pairs = [(baseline[0], b) for b in baseline[1:]] or [(source, baseline[0])]
         for a, b in pairs:
             for step in diff_runs(store, a, b).steps:
-                noise += [d["path"] for d in step["differences"] if d["path"] not in noise]
-    outcome = "same" if found.identical else "changed"
-    if noise and not found.identical:
-        beyond = diff_runs(store, source, result.run_id, ignore=[*traffic.ignore, *noise])
+                run.noise += [d["path"] for d in step["differences"] if d["path"] not in run.noise]
+    run.outcome = "same" if found.identical else "changed"
+    if run.noise and not found.identical:
+        beyond = diff_runs(store, source, run.run_id, ignore=[*ignore, *run.noise])
         if beyond.identical:
-            outcome = "noise"
+            run.outcome = "noise"
         else:
             found = beyond
-    return CaseRun(
-        case=case.name,
-        kind="traffic",
-        run_id=result.run_id,
-        source_run_id=source,
-        status=result.status,
-        outcome=outcome,
-        first_divergence=found.first_divergence,
-        detail=result.error,
-        runs=[result.run_id],
-        baseline_runs=baseline,
-        noise=noise,
-        diff=found.to_json(),
-    )
+    run.first_divergence = found.first_divergence
+    run.diff = found.to_json()
 
 
 def _fault(session: Session, case: Case) -> CaseRun:
