@@ -6,6 +6,7 @@ SQLAlchemy engine), the way a DBA or an attacker with database access would.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -56,9 +57,27 @@ def record_everything(store: Store) -> AuditSaver:
     record_loop(store, "deleted")
     saver.delete_thread("deleted")
     kill(reason="an operator's order", environment="staging", url=store.url)
+    _shadow_once(store.url)
     counts = row_counts(store.url)
     assert all(counts[t] > 0 for t in RECORDED_TABLES), counts
     return saver
+
+
+def _shadow_once(url: str) -> None:
+    """A shadow's progress rows: the recorded loop replayed on the same graph."""
+    import tempfile
+
+    from lgaudit.stage.shadow import shadow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = os.path.join(tmp, "suite.toml")
+        with open(suite, "w", encoding="utf-8") as f:
+            f.write('[suite]\nname = "helpers"\ngraph = "helpers:loop_graph"\n[traffic]\n')
+        shadow(suite, url=url, max_runs=1)
+
+
+def loop_graph() -> Any:
+    return loop_builder().compile()
 
 
 # -- checkpoints put directly through the saver --------------------------------------------

@@ -103,6 +103,35 @@ def test_call_limits_stop_the_next_call(
     assert rule in {f.rule for f in audit([run["run_id"]], url=db_url).findings}
 
 
+PRICES = {"gpt-4o": {"input": 2.5, "output": 10.0}}  # USD per million tokens
+
+
+@pytest.mark.parametrize(
+    ("prices", "message", "model_calls"),
+    [
+        # the first call (10 in, 4 out) costs $0.000065, past the limit: the second is refused
+        (PRICES, r"cost \$0.0001, more than max_cost_usd", 1),
+        # a model with no price has an unknown cost: never counted as free
+        ({"other-model": {"input": 1.0, "output": 1.0}}, "gpt-4o has no price", 1),
+    ],
+)
+def test_an_agent_over_its_cost_budget_stops_before_the_next_model_call(
+    db_url: str, prices: dict[str, Any], message: str, model_calls: int
+) -> None:
+    CALLS.clear()
+    policy = {"budget": {"max_cost_usd": 0.00005, "prices": prices}}
+    with Recorder(db_url, guard=policy) as recorder:
+        graph = recorder.attach(agent())
+        with pytest.raises(GuardTripped, match=message) as tripped:
+            graph.invoke(dict(AGENT_INPUT), {"configurable": {"thread_id": "w"}})
+    assert tripped.value.rule == "budget.cost"
+    assert CALLS["model"] == model_calls
+    run = _only_run(db_url)
+    assert [g["payload"]["rule"] for g in _events(db_url, run["run_id"], "guard")] == [
+        "budget.cost"
+    ]
+
+
 def test_within_its_limits_a_guarded_run_is_untouched(db_url: str) -> None:
     policy = {
         "budget": {"max_llm_calls": 3, "max_tokens": 100},

@@ -15,6 +15,7 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     kill,
     replay,
     runs,
+    shadow,
     stage,
     verify,
 )

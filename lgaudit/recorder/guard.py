@@ -75,6 +75,7 @@ class _RunCount:
     tool_calls: int = 0
     tokens: int = 0
     cost: float = 0.0
+    unpriced: set[str] = field(default_factory=set)  # models called that have no price
 
 
 class KillWatch:
@@ -245,7 +246,17 @@ class GuardCallback(BaseCallbackHandler):
                 f"the run used {count.tokens} tokens, more than max_tokens = {limit}; "
                 f"model call {count.llm_calls} ({model}) refused",
             )
-        max_cost = getattr(self.policy, "max_cost_usd", None)
+        max_cost = self.policy.max_cost_usd
+        if max_cost is not None and count.unpriced:  # unknown cost is never counted as free
+            self._trip(
+                run,
+                md,
+                "budget.cost",
+                max_cost,
+                None,
+                f"the run's cost is unknown: {', '.join(sorted(count.unpriced))} has no price "
+                f"in the policy; model call {count.llm_calls} ({model}) refused",
+            )
         if max_cost is not None and count.cost > max_cost:
             self._trip(
                 run,
@@ -267,9 +278,11 @@ class GuardCallback(BaseCallbackHandler):
         count = self._counts[owner[0]]
         with self._lock:
             count.tokens += usage["total_tokens"]
-            price = (getattr(self.policy, "prices", None) or {}).get(owner[1])
+            price = self.policy.prices.get(owner[1])
             if price is not None:
                 count.cost += price.cost(usage["input_tokens"], usage["output_tokens"])
+            else:
+                count.unpriced.add(owner[1])
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:

@@ -141,15 +141,24 @@ def replay_with(
     faults: Sequence[str | FaultSpec] = (),
     use_async: bool | None = None,
     spec: Mapping[str, Any] | None = None,
+    tools_from_recording: bool = False,
 ) -> ReplayResult:
     """``replay`` from its first checkpoint on an open recorder and an imported graph: what
     a caller replaying many runs uses (``lgaudit stage``), paying for neither a store nor
     a writer nor an import per replay. The replay is recorded in the recorder's store and
-    environment; ``spec`` is added to its replay spec (which case of which suite it is)."""
+    environment; ``spec`` is added to its replay spec (which case of which suite it is).
+    ``tools_from_recording``: tool calls are served from the recording whatever the
+    cassette mode (a strict miss for a call it lacks), never made live (``lgaudit
+    shadow``); the replay spec says ``"tools": "recording"``."""
     mode = CassetteMode.parse(cassette)
     fault_specs = [f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults]
     swap_models, swap_refs = _load_swaps(swaps)
-    plan = _plan(recorder.store, run, graph, mode, fault_specs, swap_models, None, (None,) * 3)
+    plan = _plan(
+        recorder.store, run, graph, mode, fault_specs, swap_models, None, (None,) * 3,
+        need_tape=tools_from_recording,
+    )  # fmt: skip
+    if tools_from_recording:
+        spec = {**(spec or {}), "tools": "recording"}
     return _run_plan(
         recorder, graph, plan, mode, swap_models, swap_refs, fault_specs, None,
         graph_ref or graph.get_name(), use_async, spec,
@@ -178,6 +187,8 @@ def _plan(
     swap_models: dict[str, BaseChatModel],
     patch_values: dict[str, Any] | None,
     where: tuple[str | None, int | None, str | None],
+    *,
+    need_tape: bool = False,
 ) -> _Plan:
     from_checkpoint, from_step, from_node = where
     source = store.run(run)
@@ -196,7 +207,11 @@ def _plan(
         continued = _continued_from(store, source, events, checkpoints)
         if continued is not None:  # a resume: replay the human's answer too
             start, inputs, carried = continued
-    tape = Cassette(store, source["run_id"], events) if mode is not CassetteMode.OFF else None
+    tape = (
+        Cassette(store, source["run_id"], events)
+        if mode is not CassetteMode.OFF or need_tape
+        else None
+    )
     recorded_config = next(
         (e["payload"].get("config") for e in events if e["kind"] == "run_start"), None
     )
@@ -321,6 +336,8 @@ def _execute(
     _seed(graph.checkpointer, source_thread, thread_id, start, checkpoints, meta, carried)
     injector = FaultInjector(recorder, faults)
     interceptor = Interceptor(recorder, tape, mode, swap_models, swap_refs)
+    if (extra_spec or {}).get("tools") == "recording":
+        interceptor.tool_mode = CassetteMode.STRICT
     memory = replay_store(getattr(graph, "store", None), tape, mode, interceptor)
     runtime = recording_runtime(
         None, recorder.callback.on_stream_write, memory, recorder.memory.wrap

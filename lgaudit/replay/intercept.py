@@ -70,6 +70,9 @@ class Interceptor:
         self.recorder = recorder
         self.cassette = cassette
         self.mode = mode
+        #: how tool calls are answered: the cassette's mode, or strict (``lgaudit shadow``:
+        #: tools never run live)
+        self.tool_mode = mode
         self.swaps = swaps
         self.swap_refs = swap_refs
         self.live_calls = 0
@@ -151,7 +154,7 @@ class Interceptor:
 
     def tool(self, tool: BaseTool, tool_input: Any, metadata: dict[str, Any] | None) -> Any:
         """A zero-argument callable serving the recorded result, or ``None`` to run live."""
-        if self.mode is CassetteMode.OFF or self.cassette is None:
+        if self.tool_mode is CassetteMode.OFF or self.cassette is None:
             self.live_calls += 1
             return None
         key, attempt = self._key(metadata), self._attempt(metadata)
@@ -165,7 +168,7 @@ class Interceptor:
         )
         if recorded is not None:
             return lambda: _served_tool(self.cassette, recorded, tool)  # type: ignore[arg-type]
-        if self.mode is CassetteMode.STRICT:
+        if self.tool_mode is CassetteMode.STRICT:
             label = f"tool {tool.name!r} call #{n + 1} with args {args!r} in {describe(key)}"
             raise CassetteMissError(
                 label,

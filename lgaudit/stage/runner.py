@@ -38,6 +38,9 @@ class Session:
         #: leave traffic diffs (without baseline replays) to ``analyze``, elsewhere
         self.defer_diffs = False
         self._models: dict[str, BaseChatModel] = {}
+        #: tool calls of traffic replays served from the recording whatever the cassette
+        #: (``lgaudit shadow``: a shadow never touches the world)
+        self.tools_from_recording = False
 
     def spec(self, case: str, kind: str) -> dict[str, Any]:
         """The replay spec's ``stage`` entry: which case of which suite a run is."""
@@ -108,6 +111,7 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         graph_ref=session.suite.graph,
         cassette=traffic.cassette,
         spec={"stage": session.spec(case.name, "traffic")},
+        tools_from_recording=session.tools_from_recording,
     )
     run = CaseRun(
         case.name, "traffic", result.run_id, source, result.status, PENDING, None,
@@ -125,6 +129,7 @@ def _traffic(session: Session, case: Case) -> CaseRun:
             graph=session.baseline or session.candidate,
             graph_ref=session.suite.baseline or session.suite.graph,
             cassette=traffic.cassette,
+            tools_from_recording=session.tools_from_recording,
             spec={"stage": session.spec(case.name, "baseline")},
         ).run_id
         for _ in range(repeat)

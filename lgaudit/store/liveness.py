@@ -30,6 +30,8 @@ from sqlalchemy.pool import NullPool
 
 #: The first key of lgaudit's advisory locks ('lgau'), kept apart from the application's.
 LOCK_SPACE = 0x6C676175
+#: The first key of lgaudit's claims ('lgac'): a shadow's claim on a run it replays.
+CLAIM_SPACE = 0x6C676163
 _KEEPALIVE = {
     "keepalives": 1,
     "keepalives_idle": 5,
@@ -150,3 +152,59 @@ def _live_dir(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         return None
     return Path(f"{database}.lgaudit-live")
+
+
+class Claims:
+    """Names one process at a time may hold (a shadow's claim on a recorded run): a
+    PostgreSQL session advisory lock, or an ``flock`` beside a SQLite database. A process
+    that dies lets go of its claims with it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pg: _PgHold | None = None
+        self._files: dict[str, int] = {}
+        if make_url(url).get_backend_name() == "postgresql":
+            engine = create_engine(url, poolclass=NullPool, connect_args=_KEEPALIVE)
+            self._pg = _PgHold(engine, engine.connect())
+
+    def claim(self, name: str) -> bool:
+        """Take ``name`` if no other process holds it (never waits)."""
+        if self._pg is not None:
+            got = self._pg.conn.execute(
+                text("SELECT pg_try_advisory_lock(:space, :key)"),
+                {"space": CLAIM_SPACE, "key": recorder_key(name)},
+            ).scalar()
+            self._pg.conn.commit()
+            return bool(got)
+        directory = _live_dir(self.url)
+        if directory is None:
+            return True  # an in-memory database has one process
+        directory.mkdir(exist_ok=True)
+        path = directory / f"claim-{zlib.crc32(name.encode()):08x}"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._files[name] = fd
+        return True
+
+    def release(self, name: str) -> None:
+        if self._pg is not None:
+            self._pg.conn.execute(
+                text("SELECT pg_advisory_unlock(:space, :key)"),
+                {"space": CLAIM_SPACE, "key": recorder_key(name)},
+            )
+            self._pg.conn.commit()
+            return
+        fd = self._files.pop(name, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for name in list(self._files):
+            self.release(name)
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None

@@ -46,6 +46,10 @@ RunStatus = Literal["running", "succeeded", "failed", "interrupted", "abandoned"
 #: The graph name of the runs that record kill orders (``lgaudit kills`` lists them, not
 #: ``lgaudit runs``).
 KILL_GRAPH = "lgaudit:kill"
+#: The graph name of the runs that record a shadow's progress (``lgaudit shadow``).
+SHADOW_GRAPH = "lgaudit:shadow"
+#: lgaudit's own bookkeeping runs, left out of ``lgaudit runs``.
+INTERNAL_GRAPHS = (KILL_GRAPH, SHADOW_GRAPH)
 
 #: ``prev_hash`` of the first event of a store.
 GENESIS_HASH = "0" * 64

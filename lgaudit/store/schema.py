@@ -158,8 +158,23 @@ class KillOrder(Base):
     ts: Mapped[int] = mapped_column(BigInteger)  # µs since epoch
 
 
+class ShadowProgress(Base):
+    """``lgaudit shadow``: a recorded run a suite's shadow replayed, and how it came out.
+    Recorded by a ``custom`` event of a short run of its own; a shadow resumes after the
+    runs its suite has rows for, and never replays one of them again."""
+
+    __tablename__ = "lgaudit_shadow_progress"
+
+    gseq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    suite: Mapped[str] = mapped_column(String(255), index=True)
+    source_run_id: Mapped[str] = mapped_column(String(64))
+    source_gseq: Mapped[int] = mapped_column(BigInteger)  # the source run's last event
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the replay on the candidate
+    outcome: Mapped[str] = mapped_column(String(32))
+
+
 #: Tables whose rows are recorded history: the database's triggers guard these (migrations
-#: 0002 and 0003 for the first seven, 0004 for kill orders).
+#: 0002 and 0003 for the first seven, 0004 kill orders, 0005 shadow progress).
 RECORDED_TABLES = (
     Run.__tablename__,
     Event.__tablename__,
@@ -169,4 +184,5 @@ RECORDED_TABLES = (
     WriteRow.__tablename__,
     Tombstone.__tablename__,
     KillOrder.__tablename__,
+    ShadowProgress.__tablename__,
 )

@@ -24,7 +24,7 @@ from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
 from lgaudit.store.liveness import alive
 from lgaudit.store.records import (
-    KILL_GRAPH,
+    INTERNAL_GRAPHS,
     EventRecord,
     NewEvent,
     RunRecord,
@@ -231,8 +231,8 @@ class Store(CheckpointQueries):
             q = q.where(Run.thread_id == thread_id)
         if run_ids is not None:
             q = q.where(Run.run_id.in_(list(run_ids)))
-        else:  # kill orders are listed by ``lgaudit kills``
-            q = q.where(or_(Run.graph.is_(None), Run.graph != KILL_GRAPH))
+        else:  # kill orders and shadow progress are not runs of a graph
+            q = q.where(or_(Run.graph.is_(None), Run.graph.not_in(INTERNAL_GRAPHS)))
         out: list[RunRecord] = []
         offset = 0
         with translate_errors(), self._read.connect() as conn:

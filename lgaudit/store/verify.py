@@ -25,6 +25,7 @@ from lgaudit.store.schema import (
     Event,
     KillOrder,
     Run,
+    ShadowProgress,
     Tombstone,
     WriteRow,
 )
@@ -33,7 +34,7 @@ from lgaudit.store.serialization import blob_hash
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-_STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone, KillOrder)
+_STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone, KillOrder, ShadowProgress)
 
 
 def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:

@@ -1,0 +1,235 @@
+"""``shadow(suite)``: replay recorded runs matching a suite's ``[traffic]`` on the candidate
+as they land, and keep a rolling verdict (``lgaudit shadow``).
+
+A shadow follows the store in global order: the runs it considers are the ended runs of the
+users' graphs (not replays) whose last event comes after the last run its suite has a
+progress row for. Each run is claimed first (a PostgreSQL advisory lock, a file lock beside
+a SQLite database), so several shadow processes on one suite share the work; a progress
+row (``lgaudit_shadow_progress``, append-only, in the hash chain) is recorded once the
+replay is done, so a restarted shadow resumes after it and no run is replayed twice. Tool
+calls are always served from the recording (never live, whatever the suite's cassette);
+models follow the suite's cassette. Outcomes and the JSON case shape are ``lgaudit
+stage``'s; the verdict counts every run the suite's shadows have replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from lgaudit.errors import BadInputError
+from lgaudit.stage.cases import Case, CaseRun, _moment
+from lgaudit.stage.checks import Check
+from lgaudit.stage.runner import Session, run_case
+from lgaudit.stage.staging import StageCase, _case, _import
+from lgaudit.stage.suite import Suite
+from lgaudit.store import Store
+from lgaudit.store.engine import translate_errors
+from lgaudit.store.liveness import Claims
+from lgaudit.store.records import INTERNAL_GRAPHS, SHADOW_GRAPH, NewEvent, NewRun
+from lgaudit.store.schema import Event, Run, ShadowProgress
+
+REGRESSIONS = ("changed", "failed")
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """What ``lgaudit shadow --json`` prints: this shadow's cases (as ``lgaudit stage``
+    prints them) and the rolling verdict over every run the suite's shadows replayed."""
+
+    suite: str
+    graph: str
+    verdict: str
+    checks: tuple[Check, ...]
+    cases: tuple[StageCase, ...]
+    replayed: int
+    """Runs the suite's shadows have replayed in all (this one and earlier ones)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "graph": self.graph,
+            "verdict": self.verdict,
+            "checks": [c.to_json() for c in self.checks],
+            "cases": [c.to_json() for c in self.cases],
+            "replayed": self.replayed,
+        }
+
+
+def shadow(
+    suite: str | Path | Suite,
+    *,
+    url: str | None = None,
+    graph: str | None = None,
+    follow: bool = False,
+    max_runs: int | None = None,
+    poll_s: float = 0.5,
+    progress: Callable[[StageCase], None] | None = None,
+    stop: threading.Event | None = None,
+) -> ShadowResult:
+    """Replay the new recorded runs a suite's ``[traffic]`` matches on its candidate.
+
+    Args:
+        suite: a suite file or a loaded ``Suite`` (its ``[traffic]`` is required).
+        url: the store the runs are recorded in, and the replays recorded into.
+        graph: ``module:attr`` of the candidate, overriding ``[suite] graph``.
+        follow: keep watching for new runs (every ``poll_s``) instead of stopping when
+            none is left.
+        max_runs: stop after replaying this many runs.
+        progress: called with each case as it is done.
+        stop: set it to end a following shadow (it finishes the run in hand).
+
+    Bad input (the suite, an unknown graph, no ``[traffic]``, ``max_runs`` below 1) raises
+    ``BadInputError`` before anything is recorded.
+    """
+    if not isinstance(suite, Suite):
+        suite = Suite.load(suite, graph=graph)
+    elif graph is not None:
+        suite = replace(suite, graph=graph)
+    if suite.traffic is None:
+        raise BadInputError(f"{suite.path}: lgaudit shadow needs a [traffic] table to follow")
+    if max_runs is not None and max_runs < 1:
+        raise BadInputError(f"--max-runs must be at least 1, not {max_runs}")
+    _import(suite, "--graph" if graph else "suite.graph", suite.graph)
+    with Store.open(url) as store:
+        url = store.url
+    session = Session(suite, url)
+    session.tools_from_recording = True
+    claims = Claims(url)
+    stop = stop or threading.Event()
+    cases: list[StageCase] = []
+    try:
+        while not stop.is_set() and (max_runs is None or len(cases) < max_runs):
+            store = session.recorder.store
+            done = _progress_rows(store, suite.name)
+            after = max((r["source_gseq"] for r in done), default=0)
+            skip = {r["source_run_id"] for r in done}
+            found = False
+            for run_id, last in _new_runs(store, suite, after):
+                if stop.is_set() or (max_runs is not None and len(cases) >= max_runs):
+                    break
+                if run_id in skip or not claims.claim(f"{suite.name}\0{run_id}"):
+                    continue
+                try:
+                    if any(r["source_run_id"] == run_id for r in _progress_rows(store, suite.name)):
+                        continue  # another shadow finished it meanwhile
+                    case = _replay(session, run_id, last)
+                finally:
+                    claims.release(f"{suite.name}\0{run_id}")
+                found = True
+                cases.append(case)
+                if progress is not None:
+                    progress(case)
+            if not found and not follow:
+                break
+            if not found:
+                stop.wait(poll_s)
+        outcomes = [r["outcome"] for r in _progress_rows(session.recorder.store, suite.name)]
+    finally:
+        claims.close()
+        session.close()
+    check = _rolling_check(suite, outcomes, cases)
+    return ShadowResult(
+        suite=suite.name,
+        graph=suite.graph,
+        verdict="promote" if check.ok else "block",
+        checks=(check,),
+        cases=tuple(cases),
+        replayed=len(outcomes),
+    )
+
+
+def _replay(session: Session, run_id: str, last: int) -> StageCase:
+    """Replay one recorded run on the candidate as a traffic case and record its progress
+    row once everything the replay recorded is in the store."""
+    case = Case(f"shadow {run_id[:12]}", "traffic", source_run_id=run_id)
+    ran: CaseRun = run_case(session, case)
+    recorder = session.recorder
+    recorder.flush()
+    row = {
+        "suite": session.suite.name,
+        "source_run_id": run_id,
+        "source_gseq": last,
+        "run_id": ran.run_id,
+        "outcome": ran.outcome,
+    }
+    run = NewRun(run_id=str(uuid.uuid4()), graph=SHADOW_GRAPH, environment=recorder.environment)
+    note = {"name": "lgaudit:shadow", "data": row}
+    recorder.store.append(
+        [
+            NewEvent(run=run, kind="run_start", payload={"graph": SHADOW_GRAPH}),
+            NewEvent(run=run, kind="custom", payload=note, rows=[(ShadowProgress, row)]),
+            NewEvent(run=run, kind="run_end", payload={"status": "succeeded"}),
+        ]
+    )
+    return _case(ran, bool(session.suite.prices))
+
+
+def _new_runs(store: Store, suite: Suite, after: int) -> list[tuple[str, int]]:
+    """Ended runs ``[traffic]`` selects whose last event is past ``after``, oldest first,
+    with that event's global position."""
+    t = suite.traffic
+    assert t is not None
+    ends = (
+        select(Event.run_id, func.max(Event.gseq).label("last"))
+        .where(Event.kind.in_(["run_end", "run_error"]), Event.gseq > after)
+        .group_by(Event.run_id)
+        .subquery()
+    )
+    q = (
+        select(Run.run_id, Run.started_at, ends.c.last)
+        .join(ends, ends.c.run_id == Run.run_id)
+        .where(Run.parent_run_id.is_(None), Run.replay.is_(None))
+        .where(Run.graph.is_(None) | Run.graph.not_in(INTERNAL_GRAPHS))
+        .order_by(ends.c.last)
+    )
+    if t.environment is not None:
+        q = q.where(Run.environment == t.environment)
+    if t.graph is not None:
+        q = q.where(Run.graph == t.graph)
+    if t.thread is not None:
+        q = q.where(Run.thread_id == t.thread)
+    with translate_errors(), store._read.connect() as conn:
+        rows = conn.execute(q).all()
+    since = _moment(t.since) if t.since else None
+    out: list[tuple[str, int]] = []
+    for run_id, started_at, last in rows:
+        if since is not None and started_at < int(since.timestamp() * 1e6):
+            continue
+        if t.status is not None and store.run(run_id)["status"] != t.status:
+            continue
+        out.append((run_id, int(last)))
+    return out
+
+
+def _progress_rows(store: Store, suite: str) -> list[dict[str, Any]]:
+    table = ShadowProgress.__table__
+    q = select(table).where(table.c.suite == suite).order_by(table.c.gseq)
+    with translate_errors(), store._read.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _rolling_check(suite: Suite, outcomes: list[str], cases: list[StageCase]) -> Check:
+    bad = sum(o in REGRESSIONS for o in outcomes)
+    noise = sum(o == "noise" for o in outcomes)
+    detail = (
+        f"{bad} regression(s) in {len(outcomes)} shadowed runs "
+        f"(max_regressions = {suite.max_regressions}; {noise} noise)"
+    )
+    named = [
+        f"{c.case} (from {str(c.source_run_id)[:12]}): {json.dumps(c.first_divergence)}"
+        for c in cases
+        if c.outcome in REGRESSIONS
+    ]
+    if named:
+        detail += (
+            ": " + "; ".join(named[:5]) + (f"; and {len(named) - 5} more" if len(named) > 5 else "")
+        )
+    return Check("traffic", bad <= suite.max_regressions, detail)
