@@ -538,3 +538,26 @@ def test_traffic_selection_filters_and_never_selects_staged_runs(
     )  # fmt: skip
     assert bad.exit_code == 2
     assert "[traffic] matches no recorded run (since = '2999-01-01')" in bad.stderr
+
+
+def test_runs_that_ran_no_step_are_not_traffic(db_url: str, tmp_path: Path) -> None:
+    """A resume of a finished thread, or a run a kill order refused, recorded no checkpoint:
+    nothing to replay, so not a regression of the candidate."""
+    from lgaudit import GuardTripped, kill, lift_kill
+
+    record_payments(db_url, amounts=(50,))
+    record(db_url, stage_graphs.payments(), [Command(resume="approve")], "pay-50")  # no-op
+    order = kill(reason="maintenance", environment="production", url=db_url)
+    with Recorder(db_url, environment="production", guard={}) as rec:
+        with pytest.raises(GuardTripped):
+            rec.attach(stage_graphs.payments()).invoke({"amount": 7})
+    lift_kill(order.id, url=db_url)
+    with Store.open(db_url) as store:
+        assert len(store.runs(limit=None)) == 4
+    text = (
+        '[suite]\nname = "s"\ngraph = "stage_graphs:payments"\n'
+        '[traffic]\n[gate]\nrequire = ["traffic"]\n'
+    )
+    result = stage(suite(tmp_path, text), url=db_url)
+    assert [c.outcome for c in result.cases] == ["same", "same"]
+    assert result.verdict == "promote"

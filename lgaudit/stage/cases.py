@@ -70,7 +70,7 @@ def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
         return (
             r["replay"] is None  # a replay or an earlier stage's case is not traffic
             and r["parent_run_id"] is None
-            and r["status"] != "running"
+            and r["status"] not in ("running", "abandoned")  # ended runs only
             and t.environment in (None, r["environment"])
             and t.graph in (None, r["graph"])
             and (since is None or _moment(r["started_at"]) >= since)
@@ -81,7 +81,7 @@ def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
     window = max(4 * t.limit, 200)
     while True:
         seen = store.runs(thread_id=t.thread, status=t.status, limit=window)
-        picked = [r for r in seen if wanted(r)][: t.limit]
+        picked = [r for r in seen if wanted(r) and replayable(store, r["run_id"])][: t.limit]
         if len(picked) >= t.limit or len(seen) < window:
             break
         window *= 4
@@ -97,6 +97,12 @@ def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
             "`lgaudit runs` lists what is recorded"
         )
     return picked
+
+
+def replayable(store: Store, run_id: str) -> bool:
+    """Whether a run recorded a checkpoint to replay from: a resume of a finished thread,
+    or a run a kill order refused, ran no step and is nothing to test a candidate on."""
+    return bool(store.events(run_id, kinds=["checkpoint"]))
 
 
 def _moment(value: str) -> dt.datetime:
