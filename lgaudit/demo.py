@@ -140,7 +140,9 @@ class AgentState(MessagesState):
     approved: bool
 
 
-def agent_builder(model: Any = None) -> StateGraph:
+def agent_builder(model: Any = None, *, internal_mail_unreviewed: bool = False) -> StateGraph:
+    """The approval-gated agent. ``internal_mail_unreviewed``: the demo's changed version,
+    whose routing sends mail to ``example.com`` addresses without asking the human."""
     llm = (model or scripted_model()).bind_tools([send_email])
 
     def call_model(state: AgentState) -> dict[str, Any]:
@@ -156,14 +158,18 @@ def agent_builder(model: Any = None) -> StateGraph:
 
     def route(state: AgentState) -> str:
         last = state["messages"][-1]
-        return "human_review" if getattr(last, "tool_calls", None) else END
+        calls = getattr(last, "tool_calls", None)
+        if calls and internal_mail_unreviewed:
+            if all(str(c["args"].get("to", "")).endswith("@example.com") for c in calls):
+                return "tools"  # the change: internal mail skips the approval gate
+        return "human_review" if calls else END
 
     builder = StateGraph(AgentState)
     builder.add_node("agent", call_model)
     builder.add_node("human_review", human_review, destinations=("tools", END))
     builder.add_node("tools", ToolNode([send_email]))
     builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", route, ["human_review", END])
+    builder.add_conditional_edges("agent", route, ["human_review", "tools", END])
     builder.add_edge("tools", "agent")
     return builder
 
@@ -171,6 +177,12 @@ def agent_builder(model: Any = None) -> StateGraph:
 def agent() -> Any:
     """The approval-gated agent, compiled (a zero-argument factory, usable by replay)."""
     return agent_builder().compile(name="approval_agent")
+
+
+def agent_fast_lane() -> Any:
+    """A candidate version of the agent: internal mail is sent without a human's approval
+    (``lgaudit demo`` stages it, and the gate blocks it)."""
+    return agent_builder(internal_mail_unreviewed=True).compile(name="approval_agent")
 
 
 AGENT_INPUT = {"messages": [HumanMessage("Email the Q3 report to the CFO.")], "approved": False}
@@ -234,9 +246,13 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
     policy_file = Path(policy_path or "lgaudit-demo-policy.toml")
     policy_file.write_text(DEMO_POLICY, encoding="utf-8")
     report = audit([staging_run, *agent_runs], Policy.load(policy_file), url=url)
+    from lgaudit.demo_stage import stage_demo
+
+    staged = stage_demo(url)
     with Store.open(url) as store:
         verify = store.verify()
     return {
+        "stage": staged,
         "url": url,
         "staging_run": staging_run,
         "agent_runs": agent_runs,

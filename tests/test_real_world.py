@@ -5,6 +5,7 @@ keeping what the graph was compiled with (store, cache, interrupts, retry polici
 from __future__ import annotations
 
 import asyncio
+import json
 import operator
 import re
 from pathlib import Path
@@ -150,13 +151,27 @@ def test_demo_runs_the_seed_config_as_written(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--json", "--db", url])
     assert result.exit_code == 0, result.output
     with Store.open(url) as store:
-        import json
-
         staging_run = store.run(json.loads(result.output)["staging_run"])
         assert staging_run["status"] == "succeeded"
         assert staging_run["thread_id"].startswith("lgaudit-")
         start = store.events(staging_run["run_id"], kinds=["run_start"])[0]
         assert start["payload"]["config"] == {"recursion_limit": 10}
+    # the demo stages two versions of its approval agent with a suite beside the database
+    staged = json.loads(result.output)["stage"]
+    assert Path(staged["suite"]) == tmp_path / "lgaudit-demo-suite.toml"
+    assert staged["unchanged"]["verdict"] == "promote"
+    assert staged["unchanged"]["failed_checks"] == []
+    blocked = staged["fast_lane"]
+    assert blocked["verdict"] == "block"
+    assert {"traffic", "oversight"} <= {c["name"] for c in blocked["failed_checks"]}
+    first = blocked["first_changed"]
+    assert first["outcome"] == "changed"
+    assert first["first_divergence"]["node"] == "human_review"
+    # the suite it wrote is the user's to run again: the changed version still blocks
+    again = CliRunner().invoke(
+        cli, ["stage", staged["suite"], "--graph", "lgaudit.demo:agent_fast_lane", "--db", url]
+    )
+    assert again.exit_code == 1 and "block" in again.output.lower()
 
 
 # -- prebuilt agents: a strict replay under the recorded config is identical ------------------

@@ -509,3 +509,55 @@ require = ["scenarios", "observability"]
     assert not observability.ok and result.verdict == "block"
     assert "1 model call(s) with no token usage" in observability.detail
     assert result.cases[0].run_id[:12] in observability.detail
+
+
+def test_traffic_selection_filters_and_never_selects_staged_runs(
+    db_url: str, tmp_path: Path
+) -> None:
+    record_payments(db_url)  # pay-50 then pay-500: an interrupted and a resumed run each
+
+    def picked(**traffic: Any) -> list[Any]:
+        table = "\n".join(f"{k} = {json.dumps(v)}" for k, v in traffic.items())
+        text = f'[suite]\nname = "s"\ngraph = "stage_graphs:payments"\n[traffic]\n{table}\n'
+        result = stage(suite(tmp_path, text, f"sel{len(traffic)}.toml"), url=db_url)
+        with Store.open(db_url) as store:
+            return [store.run(c.source_run_id) for c in result.cases]
+
+    everything = picked(environment="production")
+    assert len(everything) == 4
+    assert everything == sorted(everything, key=lambda r: r["started_at"], reverse=True)
+    # the stage above recorded 4 runs in "staging": still only the 4 recorded runs
+    assert len(picked()) == 4
+    (newest,) = picked(status="interrupted", limit=1)
+    assert newest["thread_id"] == "pay-500" and newest["status"] == "interrupted"
+    assert {r["thread_id"] for r in picked(thread="pay-50", graph="payments")} == {"pay-50"}
+    bad = cli_stage(
+        db_url,
+        suite(tmp_path, '[suite]\nname = "s"\ngraph = "stage_graphs:payments"\n'
+              '[traffic]\nsince = "2999-01-01"\n', "future.toml"),
+    )  # fmt: skip
+    assert bad.exit_code == 2
+    assert "[traffic] matches no recorded run (since = '2999-01-01')" in bad.stderr
+
+
+def test_runs_that_ran_no_step_are_not_traffic(db_url: str, tmp_path: Path) -> None:
+    """A resume of a finished thread, or a run a kill order refused, recorded no checkpoint:
+    nothing to replay, so not a regression of the candidate."""
+    from lgaudit import GuardTripped, kill, lift_kill
+
+    record_payments(db_url, amounts=(50,))
+    record(db_url, stage_graphs.payments(), [Command(resume="approve")], "pay-50")  # no-op
+    order = kill(reason="maintenance", environment="production", url=db_url)
+    with Recorder(db_url, environment="production", guard={}) as rec:
+        with pytest.raises(GuardTripped):
+            rec.attach(stage_graphs.payments()).invoke({"amount": 7})
+    lift_kill(order.id, url=db_url)
+    with Store.open(db_url) as store:
+        assert len(store.runs(limit=None)) == 4
+    text = (
+        '[suite]\nname = "s"\ngraph = "stage_graphs:payments"\n'
+        '[traffic]\n[gate]\nrequire = ["traffic"]\n'
+    )
+    result = stage(suite(tmp_path, text), url=db_url)
+    assert [c.outcome for c in result.cases] == ["same", "same"]
+    assert result.verdict == "promote"

@@ -12,7 +12,7 @@ from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, p
 @json_option
 @pass_context
 def demo(obj: Context, as_json: bool) -> None:
-    """Record two real graphs, replay one strictly and with a fault, diff, audit, verify."""
+    """Record real graphs, replay, diff, audit, stage two candidate versions, verify."""
     from lgaudit.demo import run_demo
 
     result = run_demo(obj.db)
@@ -46,6 +46,26 @@ def demo(obj: Context, as_json: bool) -> None:
             f"  {f['rule']} ({f['severity']}) run {f['run_id'][:12]} step {f['step']} "
             f"node {f['node']}: {f['message']}"
         )
+    staged = result["stage"]
+    echo(
+        f"staged two candidate versions with {staged['suite']} (production traffic, "
+        "simulated humans, the fault matrix, the cost envelope):"
+    )
+    for label in ("unchanged", "fast_lane"):
+        s = staged[label]
+        failing = ", ".join(c["name"] for c in s["failed_checks"])
+        line = f"  {s['graph']}: {s['verdict'].upper()} ({s['cases']} cases)"
+        if failing:
+            line += f"; failing checks: {failing}"
+        echo(line)
+        first = s["first_changed"]
+        if first:
+            fd = first["first_divergence"] or {}
+            echo(
+                f"    first changed case: {first['case']}, step {fd.get('step')} node "
+                f"{fd.get('node')} ({fd.get('kind')} {fd.get('path')}): {fd.get('a')} -> "
+                f"{fd.get('b')}"
+            )
     echo(f"verify: {'ok' if v['ok'] else 'BROKEN'}, {v['events_checked']} events in the chain")
     echo("\ntry next:")
     for command in (
@@ -59,6 +79,7 @@ def demo(obj: Context, as_json: bool) -> None:
         f"lgaudit audit {staging[:8]} --policy {result['policy']}",
         f"lgaudit blame {staging[:8]} approved",
         f"lgaudit report {agent_runs[-1][:8]} --against {faulty['run_id'][:8]} --html report.html",
+        f"lgaudit stage {staged['suite']} --graph lgaudit.demo:agent_fast_lane --html stage.html",
         "lgaudit verify",
     ):
         echo(f"  {command}{db}")

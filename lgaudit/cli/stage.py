@@ -23,7 +23,7 @@ from lgaudit.cli.audit import _write
 @click.argument("suite", metavar="SUITE.toml")
 @click.option("--graph", metavar="MODULE:ATTR", help="The candidate, overriding [suite] graph.")
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
     help="Run cases in N processes.",
 )  # fmt: skip
 @click.option("--junit", "junit_file", metavar="FILE", help="Write JUnit XML (cases and checks).")
@@ -41,7 +41,8 @@ def stage_cmd(
     as_json: bool,
 ) -> None:
     """Replay recorded traffic on a candidate graph, run scenarios with simulated humans
-    and the fault matrix, audit it all, and print one verdict (exit 0 promote, 1 block)."""
+    and the fault matrix, audit it all, and print one verdict (exit 0 promote, 1 block,
+    2 bad input)."""
     from lgaudit import stage
     from lgaudit.stage.report import render_html, render_junit, render_text
 

@@ -167,10 +167,8 @@ class GuardCallback(BaseCallbackHandler):
                 self._refuse(serialized, inputs, run_id, tags, md, run, kwargs)
             return
         name = kwargs.get("name")
-        if not md.get("langgraph_node") or name != md.get("langgraph_node"):
-            return
-        if not any(t.startswith("graph:step:") for t in tags or ()):
-            return
+        if not self.recorder.callback.is_task(run_id, name, tags, md):
+            return  # a chain inside a task, not a node or @task call starting
         self._check_kill(run, md, f"node {name}")
         step, ns = md.get("langgraph_step"), md.get("langgraph_checkpoint_ns") or ""
         count = self._counts[run.run_id]
@@ -182,27 +180,18 @@ class GuardCallback(BaseCallbackHandler):
             count.ran.add(where)
             if first:
                 count.repeats[str(name)] += 1
-        if "max_steps" in self.budget and len(count.steps) > self.budget["max_steps"]:
-            self._trip(
-                run,
-                md,
-                "budget.steps",
-                self.budget["max_steps"],
-                len(count.steps),
-                f"step {step} is the run's {len(count.steps)}th, more than "
-                f"max_steps = {self.budget['max_steps']}",
-            )
-        limit = self.budget.get("max_node_repeats")
-        if limit is not None and count.repeats[str(name)] > limit:
-            self._trip(
-                run,
-                md,
-                "loop.node_repeats",
-                limit,
-                count.repeats[str(name)],
-                f"node {name} would run {count.repeats[str(name)]} times, more than "
-                f"max_node_repeats = {limit}",
-            )
+        steps, repeats = len(count.steps), count.repeats[str(name)]
+        self._over(
+            run, md, "budget.steps", "max_steps", steps, f"step {step} is the run's {steps}th"
+        )
+        self._over(
+            run,
+            md,
+            "loop.node_repeats",
+            "max_node_repeats",
+            repeats,
+            f"node {name} would run {repeats} times",
+        )
 
     def on_chat_model_start(
         self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any
@@ -225,27 +214,18 @@ class GuardCallback(BaseCallbackHandler):
         with self._lock:
             count.llm_calls += 1
             self._llm[run_id] = (run.run_id, model)
-        limit = self.budget.get("max_llm_calls")
-        if limit is not None and count.llm_calls > limit:
-            self._trip(
-                run,
-                md,
-                "budget.llm_calls",
-                limit,
-                count.llm_calls,
-                f"model call {count.llm_calls} ({model}) exceeds max_llm_calls = {limit}",
-            )
-        limit = self.budget.get("max_tokens")
-        if limit is not None and count.tokens > limit:
-            self._trip(
-                run,
-                md,
-                "budget.tokens",
-                limit,
-                count.tokens,
-                f"the run used {count.tokens} tokens, more than max_tokens = {limit}; "
-                f"model call {count.llm_calls} ({model}) refused",
-            )
+        calls = count.llm_calls
+        self._over(
+            run, md, "budget.llm_calls", "max_llm_calls", calls, f"model call {calls} ({model})"
+        )
+        self._over(
+            run,
+            md,
+            "budget.tokens",
+            "max_tokens",
+            count.tokens,
+            f"model call {calls} ({model}) refused: the run used {count.tokens} tokens",
+        )
         max_cost = self.policy.max_cost_usd
         if max_cost is not None and count.unpriced:  # unknown cost is never counted as free
             self._trip(
@@ -300,16 +280,14 @@ class GuardCallback(BaseCallbackHandler):
         count = self._counts[run.run_id]
         with self._lock:
             count.tool_calls += 1
-        limit = self.budget.get("max_tool_calls")
-        if limit is not None and count.tool_calls > limit:
-            self._trip(
-                run,
-                md,
-                "budget.tool_calls",
-                limit,
-                count.tool_calls,
-                f"tool call {count.tool_calls} ({tool}) exceeds max_tool_calls = {limit}",
-            )
+        self._over(
+            run,
+            md,
+            "budget.tool_calls",
+            "max_tool_calls",
+            count.tool_calls,
+            f"tool call {count.tool_calls} ({tool})",
+        )
         self._check_rate(run, md, "tool", "max_tool_calls_per_minute", f"tool {tool}")
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -358,6 +336,14 @@ class GuardCallback(BaseCallbackHandler):
         except GuardTripped as e:
             recording.on_chain_error(e, run_id=run_id)
             raise
+
+    def _over(
+        self, run: NewRun, md: Mapping[str, Any], rule: str, key: str, value: int, what: str
+    ) -> None:
+        """Trip when ``value`` is past the policy's ``[budget] key``."""
+        limit = self.budget.get(key)
+        if limit is not None and value > limit:
+            self._trip(run, md, rule, limit, value, f"{what}: more than {key} = {limit}")
 
     def _check_rate(
         self, run: NewRun, md: Mapping[str, Any], kind: str, key: str, what: str

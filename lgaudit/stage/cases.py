@@ -60,24 +60,31 @@ class CaseRun:
 
 def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
     """The recorded runs ``[traffic]`` selects, newest first up to its limit: runs of the
-    users' graphs, not replays (a replay or an earlier stage is not traffic). Selecting
-    nothing is bad input naming the file and the filters."""
+    users' graphs, not replays. Selecting nothing is bad input naming the file and the
+    filters."""
     t = suite.traffic
     assert t is not None
     since = _moment(t.since) if t.since else None
-    picked: list[RunRecord] = []
-    for r in store.runs(thread_id=t.thread, status=t.status, limit=None):
-        if r["replay"] is not None or r["parent_run_id"] is not None or r["status"] == "running":
-            continue
-        if t.environment is not None and r["environment"] != t.environment:
-            continue
-        if t.graph is not None and r["graph"] != t.graph:
-            continue
-        if since is not None and _moment(r["started_at"]) < since:
-            continue
-        picked.append(r)
-        if len(picked) >= t.limit:
+
+    def wanted(r: RunRecord) -> bool:
+        return (
+            r["replay"] is None  # a replay or an earlier stage's case is not traffic
+            and r["parent_run_id"] is None
+            and r["status"] not in ("running", "abandoned")  # ended runs only
+            and t.environment in (None, r["environment"])
+            and t.graph in (None, r["graph"])
+            and (since is None or _moment(r["started_at"]) >= since)
+        )
+
+    # newest first, reading a growing prefix of the store's runs (not all of them: earlier
+    # stages' runs are the newest, and a store holds far more runs than a suite wants)
+    window = max(4 * t.limit, 200)
+    while True:
+        seen = store.runs(thread_id=t.thread, status=t.status, limit=window)
+        picked = [r for r in seen if wanted(r) and replayable(store, r["run_id"])][: t.limit]
+        if len(picked) >= t.limit or len(seen) < window:
             break
+        window *= 4
     if not picked:
         filters = {
             k: getattr(t, k)
@@ -90,6 +97,12 @@ def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
             "`lgaudit runs` lists what is recorded"
         )
     return picked
+
+
+def replayable(store: Store, run_id: str) -> bool:
+    """Whether a run recorded a checkpoint to replay from: a resume of a finished thread,
+    or a run a kill order refused, ran no step and is nothing to test a candidate on."""
+    return bool(store.events(run_id, kinds=["checkpoint"]))
 
 
 def _moment(value: str) -> dt.datetime:

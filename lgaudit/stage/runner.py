@@ -1,10 +1,8 @@
-"""Running cases: one ``Session`` per process (the candidate imported once, one recorder for
-every case), in the calling process or in ``workers`` forked processes."""
+"""Running a case: one ``Session`` per process (the candidate imported once, one recorder for
+every case) executes it; ``analyze`` reads, audits and verifies its runs."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue as queue_mod
 from collections.abc import Callable
 from typing import Any
 
@@ -12,29 +10,33 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.pregel import Pregel
 
 from lgaudit.audit.audit import audit as audit_runs
+from lgaudit.audit.diff import RunDiff
 from lgaudit.audit.diff import diff as diff_runs
 from lgaudit.errors import LgauditError, StoreError
 from lgaudit.recorder import Recorder
-from lgaudit.recorder.recorder import Durability
 from lgaudit.replay.engine import replay_with
 from lgaudit.replay.spec import CassetteMode, FaultSpec, load_graph, load_model, parse_fault
 from lgaudit.stage.cases import Case, CaseRun
 from lgaudit.stage.facts import run_facts
 from lgaudit.stage.scenario import run_scenario
 from lgaudit.stage.suite import Scenario, Suite, load_humans
+from lgaudit.store import Store
 
-Progress = Callable[[CaseRun], None]
+PENDING = "pending"
+"""The outcome of a traffic case whose diff ``analyze`` makes."""
 
 
 class Session:
     """What every case of one process shares: the imported graphs and one recorder."""
 
-    def __init__(self, suite: Suite, url: str, *, durability: Durability = "batched") -> None:
+    def __init__(self, suite: Suite, url: str) -> None:
         self.suite = suite
         self.candidate: Pregel = load_graph(suite.graph)
         self.baseline: Pregel | None = load_graph(suite.baseline) if suite.baseline else None
-        self.recorder = Recorder(url, environment=suite.environment, durability=durability)
+        self.recorder = Recorder(url, environment=suite.environment)
         self.attached = self.recorder.attach(self.candidate)
+        #: leave traffic diffs (without baseline replays) to ``analyze``, elsewhere
+        self.defer_diffs = False
         self._models: dict[str, BaseChatModel] = {}
         #: tool calls of traffic replays served from the recording whatever the cassette
         #: (``lgaudit shadow``: a shadow never touches the world)
@@ -58,33 +60,43 @@ class Session:
 
 
 def run_case(session: Session, case: Case) -> CaseRun:
-    """Run one case, then read what its runs show and audit them (in the worker that ran
-    it). Bad input met by one case (a recorded run that cannot be replayed) fails that
-    case with the message, never the whole stage."""
+    """Run one case and analyze its runs."""
+    return analyze(session.recorder.store, session.suite, execute_case(session, case))
+
+
+def execute_case(session: Session, case: Case) -> CaseRun:
+    """Run one case (its runs are in the store when this returns). Bad input met by one
+    case (a recorded run that cannot be replayed) fails that case with the message, never
+    the whole stage."""
     try:
         if case.kind == "traffic":
-            run = _traffic(session, case)
-        elif case.kind == "scenario":
+            return _traffic(session, case)
+        if case.kind == "scenario":
             assert case.scenario is not None
             scenario = session.suite.scenarios[case.scenario]
-            run = run_scenario(session, scenario, name=case.name, kind="scenario", faults=[])
-        else:
-            run = _fault(session, case)
+            return run_scenario(session, scenario, name=case.name, kind="scenario", faults=[])
+        return _fault(session, case)
     except LgauditError as e:
         if isinstance(e, StoreError):
             raise
         return CaseRun(
             case.name, case.kind, None, case.source_run_id, "failed", "failed", None, str(e)
         )
-    store = session.recorder.store
-    run.facts = {r: run_facts(store.events(r), session.suite.prices) for r in run.runs}
+
+
+def analyze(store: Store, suite: Suite, run: CaseRun) -> CaseRun:
+    """Judge a traffic case left pending, read what a case's runs show, audit them and
+    verify their chains (reads only: any process can do it)."""
+    if run.outcome == PENDING and suite.traffic is not None:
+        _judge(store, suite.traffic.ignore, run, None)
+    run.facts = {r: run_facts(store.events(r), suite.prices) for r in run.runs}
     for run_id in run.runs:  # each run's own chain: the whole store's would grow with it
         checked = store.verify(run=run_id)
         if not checked["ok"] and checked["first_bad"] is not None:
             bad = checked["first_bad"]
             run.broken[run_id] = f"event {bad['seq']}: {bad['reason']}"
     if run.runs:
-        run.findings = list(audit_runs(store, run.runs, session.suite.policy).findings)
+        run.findings = list(audit_runs(store, run.runs, suite.policy).findings)
     return run
 
 
@@ -101,11 +113,16 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         spec={"stage": session.spec(case.name, "traffic")},
         tools_from_recording=session.tools_from_recording,
     )
-    store = recorder.store
-    found = diff_runs(store, source, result.run_id, ignore=traffic.ignore)
+    run = CaseRun(
+        case.name, "traffic", result.run_id, source, result.status, PENDING, None,
+        result.error, runs=[result.run_id],
+    )  # fmt: skip
+    if session.defer_diffs and not traffic.repeat_baseline:
+        return run  # judged by ``analyze``, in another process
+    found = diff_runs(recorder.store, source, result.run_id, ignore=traffic.ignore)
     # only a difference needs telling from noise: the baseline replays are made for those
     repeat = 0 if found.identical else traffic.repeat_baseline
-    baseline = [
+    run.baseline_runs = [
         replay_with(
             recorder,
             source,
@@ -117,34 +134,33 @@ def _traffic(session: Session, case: Case) -> CaseRun:
         ).run_id
         for _ in range(repeat)
     ]
-    noise: list[str] = []
+    _judge(recorder.store, traffic.ignore, run, found)
+    return run
+
+
+def _judge(store: Store, ignore: tuple[str, ...], run: CaseRun, found: RunDiff | None) -> None:
+    """A traffic case's outcome from its diff against its source (made here if not given)
+    and the noise among its baseline replays."""
+    assert run.source_run_id is not None and run.run_id is not None
+    source = run.source_run_id
+    if found is None:
+        found = diff_runs(store, source, run.run_id, ignore=ignore)
+    baseline = run.baseline_runs
     if baseline:
         # Diffy's primary and secondary: what differs between runs of one version is noise
         pairs = [(baseline[0], b) for b in baseline[1:]] or [(source, baseline[0])]
         for a, b in pairs:
             for step in diff_runs(store, a, b).steps:
-                noise += [d["path"] for d in step["differences"] if d["path"] not in noise]
-    outcome = "same" if found.identical else "changed"
-    if noise and not found.identical:
-        beyond = diff_runs(store, source, result.run_id, ignore=[*traffic.ignore, *noise])
+                run.noise += [d["path"] for d in step["differences"] if d["path"] not in run.noise]
+    run.outcome = "same" if found.identical else "changed"
+    if run.noise and not found.identical:
+        beyond = diff_runs(store, source, run.run_id, ignore=[*ignore, *run.noise])
         if beyond.identical:
-            outcome = "noise"
+            run.outcome = "noise"
         else:
             found = beyond
-    return CaseRun(
-        case=case.name,
-        kind="traffic",
-        run_id=result.run_id,
-        source_run_id=source,
-        status=result.status,
-        outcome=outcome,
-        first_divergence=found.first_divergence,
-        detail=result.error,
-        runs=[result.run_id],
-        baseline_runs=baseline,
-        noise=noise,
-        diff=found.to_json(),
-    )
+    run.first_divergence = found.first_divergence
+    run.diff = found.to_json()
 
 
 def _fault(session: Session, case: Case) -> CaseRun:
@@ -201,77 +217,3 @@ def _fault_outcome(session: Session, run: CaseRun, fired: int) -> str:
         run.detail = f"the failed run does not verify: {check and check['first_bad']}"
         return "failed"
     return "failed_cleanly"
-
-
-def run_cases(
-    suite: Suite, url: str, cases: list[Case], *, workers: int = 1, progress: Progress | None = None
-) -> list[CaseRun]:
-    """Run cases in this process, or in ``workers`` forked processes (each with a session
-    of its own); results come back in the cases' order."""
-    if not cases:
-        return []
-    if workers <= 1 or len(cases) == 1:
-        session = Session(suite, url)
-        out: list[CaseRun] = []
-        try:
-            for case in cases:
-                out.append(run_case(session, case))
-                if progress is not None:
-                    progress(out[-1])
-        finally:
-            session.close()
-        return out
-    return _in_workers(suite, url, cases, min(workers, len(cases)), progress)
-
-
-def _in_workers(
-    suite: Suite, url: str, cases: list[Case], workers: int, progress: Progress | None
-) -> list[CaseRun]:
-    # fork: the candidate is already imported; spawn where fork is unavailable
-    ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    results: Any = ctx.Queue()
-    indexed = list(enumerate(cases))
-    procs = [
-        ctx.Process(target=_worker, args=(suite, url, indexed[i::workers], results), daemon=True)
-        for i in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    out: dict[int, CaseRun] = {}
-    try:
-        while len(out) < len(cases):
-            try:
-                tag, index, payload = results.get(timeout=1.0)
-            except queue_mod.Empty:
-                if not any(p.is_alive() for p in procs):
-                    raise StoreError("a stage worker exited before finishing its cases") from None
-                continue
-            if tag == "error":
-                raise LgauditError(f"a stage worker failed: {payload}")
-            out[index] = payload
-            if progress is not None:
-                progress(payload)
-    finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.terminate()
-    return [out[i] for i in range(len(cases))]
-
-
-def _worker(suite: Suite, url: str, cases: list[tuple[int, Case]], results: Any) -> None:
-    try:
-        # workers fill the cores: on SQLite (no fsync per commit in WAL mode) a writer
-        # process beside each only adds its IPC; PostgreSQL commits want the batching
-        sqlite = url.startswith("sqlite")
-        session = Session(suite, url, durability="sync" if sqlite else "batched")
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which fails the stage
-        results.put(("error", -1, f"{type(e).__name__}: {e}"))
-        return
-    try:
-        for index, case in cases:
-            results.put(("ok", index, run_case(session, case)))
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which fails the stage
-        results.put(("error", -1, f"{type(e).__name__}: {e}"))
-    finally:
-        session.close()

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from lgaudit.errors import BadInputError
-from lgaudit.stage.cases import Case, CaseRun, _moment
+from lgaudit.stage.cases import Case, CaseRun, _moment, replayable
 from lgaudit.stage.checks import Check
 from lgaudit.stage.runner import Session, run_case
 from lgaudit.stage.staging import StageCase, _case, _import
@@ -204,6 +204,8 @@ def _new_runs(store: Store, suite: Suite, after: int) -> list[tuple[str, int]]:
         if since is not None and started_at < int(since.timestamp() * 1e6):
             continue
         if t.status is not None and store.run(run_id)["status"] != t.status:
+            continue
+        if not replayable(store, run_id):
             continue
         out.append((run_id, int(last)))
     return out

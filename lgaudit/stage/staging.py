@@ -21,7 +21,7 @@ from lgaudit.stage.cases import (
 )
 from lgaudit.stage.checks import Check, coverage, gate_checks
 from lgaudit.stage.facts import RunFacts
-from lgaudit.stage.runner import run_cases
+from lgaudit.stage.pool import run_cases
 from lgaudit.stage.suite import Suite, load_humans
 from lgaudit.store import Store
 
