@@ -64,10 +64,14 @@ def record_everything(store: Store) -> AuditSaver:
 
 
 def _shadow_once(url: str) -> None:
-    """A shadow's progress rows: the recorded loop replayed on the same graph."""
+    """A shadow's progress rows: a recorded run of the loop replayed on the same graph."""
     import tempfile
 
+    from lgaudit import Recorder
     from lgaudit.stage.shadow import shadow
+
+    with Recorder(url) as recorder:
+        recorder.attach(loop_graph()).invoke(dict(LOOP_INPUT))
 
     with tempfile.TemporaryDirectory() as tmp:
         suite = os.path.join(tmp, "suite.toml")
