@@ -99,27 +99,6 @@ def test_read_verbs_import_neither_langgraph_nor_langchain(db_url: str, tmp_path
     assert oldest != newest
 
 
-def test_help_lists_shadow_as_its_own_help_does() -> None:
-    # ``lgaudit shadow`` is loaded only when it runs; ``--help`` lists it by a stand-in
-    code = (
-        "from click.testing import CliRunner\n"
-        "from lgaudit.cli import cli\n"
-        "before = CliRunner().invoke(cli, ['--help']).output\n"
-        "import lgaudit.cli.shadow\n"
-        "after = CliRunner().invoke(cli, ['--help']).output\n"
-        "assert 'shadow' in after\n"
-        "print(before == after)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert out.stdout.strip() == "True", out.stderr
-
-
 def test_migration_history_is_alembics() -> None:
     # readers take the head from the scripts' text, Alembic is imported only to upgrade
     from alembic.script import ScriptDirectory

@@ -15,19 +15,10 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     kill,
     replay,
     runs,
+    shadow,
     stage,
     verify,
 )
-from lgaudit.cli._base import LazyVerb, cli
-
-# imports LangGraph at module level: loaded only when it runs, so the other verbs start fast
-cli.add_command(
-    LazyVerb(
-        "shadow",
-        "lgaudit.cli.shadow",
-        help="Replay each new recorded run the suite's [traffic] matches on the candidate "
-        "(tools always from the recording), diff it against its source, keep a rolling verdict.",
-    )
-)
+from lgaudit.cli._base import cli
 
 __all__ = ["cli"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -31,27 +30,8 @@ class Context:
         return Store.open(self.db)
 
 
-class LazyVerb(click.Command):
-    """Stands for a verb whose module imports what the other verbs must not load
-    (LangGraph): the module is imported when the verb is invoked, which registers the real
-    command in its place; until then ``lgaudit --help`` lists it by ``help``."""
-
-    def __init__(self, name: str, module: str, help: str) -> None:  # noqa: A002 - click's name
-        super().__init__(name, help=help)
-        self.module = module
-
-
 class LgauditGroup(click.Group):
     """Turns lgaudit's own errors and usage errors into one line on stderr and exit 2."""
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, cmd, rest = super().resolve_command(ctx, args)
-        if isinstance(cmd, LazyVerb) and name is not None:
-            importlib.import_module(cmd.module)
-            cmd = self.commands[name]
-        return name, cmd, rest
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,7 +18,9 @@ from lgaudit.cli._base import (
     json_option,
     pass_context,
 )
-from lgaudit.stage import StageCase
+
+if TYPE_CHECKING:
+    from lgaudit.stage import StageCase
 
 
 @cli.command("shadow")
