@@ -12,12 +12,13 @@ from typing import Any
 from langgraph.types import Command
 from sqlalchemy.engine import make_url
 
-from lgaudit.demo import AGENT_INPUT, agent
+from lgaudit.demo import AGENT_INPUT, DEMO_POLICY, agent
 
 #: The suite ``lgaudit demo`` writes: version testing on the production traffic, two
 #: scenarios with a simulated human (one approving, one rejecting), the fault matrix, the
-#: cost envelope and the approval policy, every check required.
-DEMO_SUITE = """\
+#: cost envelope and the audit policy of the demo (``DEMO_POLICY``), every check required.
+DEMO_SUITE = (
+    """\
 [suite]
 name = "approval-agent"
 graph = "lgaudit.demo:agent"
@@ -49,21 +50,14 @@ max_cost_usd = 0.05
 max_total_cost_usd = 1.0
 prices = { "scripted-model" = { input = 2.50, output = 10.00 } }
 
-[approval]
-gates = ["human_review"]
-protected = ["tool:send_email"]
-approve = ["yes", "approve", true]
-state_key = "approved"
-
-[budget]
-max_steps = 50
-max_llm_calls = 20
-max_tool_calls = 20
-
+"""
+    + DEMO_POLICY
+    + """
 [gate]
 require = ["traffic", "scenarios", "faults", "oversight", "observability", "envelope", "audit"]
 max_regressions = 0
 """
+)
 
 #: The human's answers in production: three approvals, one rejection.
 PRODUCTION_ANSWERS = ("approve", "approve", "reject", "approve")
