@@ -10,6 +10,7 @@ PostgreSQL fails the run instead of skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -64,3 +65,20 @@ def store(db_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Debian's headless ``chromium`` driven by Playwright: HTML pages are checked as a
+    person sees them. A missing browser fails (``.ci/run`` installs it)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()

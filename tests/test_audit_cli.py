@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,7 +15,6 @@ from lgaudit import Recorder
 from lgaudit.cli import cli
 from lgaudit.demo import STAGING_INPUT, staging
 
-CHROMIUM = "/usr/bin/chromium"
 POLICY = """
 [approval]
 gates = ["human_review"]
@@ -167,7 +164,7 @@ class _Text(HTMLParser):
         self.text.append(data)
 
 
-def test_html_report_renders(recorded, db_url: str, tmp_path: Path) -> None:
+def test_html_report_renders(recorded, db_url: str, tmp_path: Path, browser) -> None:
     seed, agent_runs = recorded
     policy = tmp_path / "p.toml"
     policy.write_text(POLICY)
@@ -182,25 +179,11 @@ def test_html_report_renders(recorded, db_url: str, tmp_path: Path) -> None:
     for expected in (seed, "plan", "execute", "review", "approval.forged", "identical"):
         assert expected in text
     assert "style" in parser.tags and "script" not in parser.tags
-    if os.path.exists(CHROMIUM):
-        dom = subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-                "--dump-dom",
-                page.resolve().as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        for expected in (seed, "review", "approval.forged"):
-            assert expected in dom
+    shown = browser.new_page()
+    shown.goto(page.resolve().as_uri())
+    dom = shown.locator("body").inner_text()
+    for expected in (seed, "review", "approval.forged"):
+        assert expected in dom
     agent_page = tmp_path / "agent.html"
     assert run(db_url, "report", agent_runs[1], "--html", str(agent_page)).exit_code == 0
     agent_text = agent_page.read_text()

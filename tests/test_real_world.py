@@ -412,7 +412,9 @@ def test_attach_keeps_store_cache_interrupts_and_retries(db_url: str) -> None:
 # -- report --against: the page's own run is ``a`` ---------------------------------------------
 
 
-def test_report_against_labels_the_pages_run_as_a(db_url: str, tmp_path: Path) -> None:
+def test_report_against_labels_the_pages_run_as_a(
+    db_url: str, tmp_path: Path, browser: Any
+) -> None:
     with Recorder(db_url) as recorder:
         graph = recorder.attach(seed_builder().compile())
         graph.invoke(dict(SEED_INPUT), config=staging_config)
@@ -429,3 +431,8 @@ def test_report_against_labels_the_pages_run_as_a(db_url: str, tmp_path: Path) -
     first = re.search(r"first divergence.*?<code>(.*?)</code> → <code>(.*?)</code>", html)
     assert first is not None
     assert "Quarterly" in first.group(1) and "Annual" in first.group(2)
+    shown = browser.new_page()
+    shown.goto(page.as_uri())
+    header = shown.locator("table tr", has=shown.locator("th", has_text="path")).last
+    assert f"a ({run[:12]})" in header.inner_text() and f"b ({other[:12]})" in header.inner_text()
+    assert f"a = run {run}, b = run {other}" in shown.locator("body").inner_text()

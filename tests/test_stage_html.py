@@ -4,10 +4,8 @@ link leads to its diff."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from test_stage import record_payments, suite
 
@@ -22,21 +20,6 @@ environment = "production"
 [gate]
 require = ["traffic"]
 """
-
-
-@pytest.fixture
-def browser():
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_html_report_shows_the_verdict_and_a_failing_case_with_its_diff(
