@@ -102,7 +102,7 @@ def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:
 def replayable(store: Store, run_id: str) -> bool:
     """Whether a run recorded a checkpoint to replay from: a resume of a finished thread,
     or a run a kill order refused, ran no step and is nothing to test a candidate on."""
-    return bool(store.events(run_id, kinds=["checkpoint"]))
+    return store.has_event(run_id, "checkpoint")
 
 
 def _moment(value: str) -> dt.datetime:

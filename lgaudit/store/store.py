@@ -323,6 +323,12 @@ class Store(CheckpointQueries):
         run_id = self.resolve_run(run_ref)
         return found if run_id == run_ref else self._events(run_id, kinds)
 
+    def has_event(self, run_id: str, kind: str) -> bool:
+        """Whether a run (full id) recorded an event of this kind (one indexed lookup)."""
+        q = select(Event.gseq).where(Event.run_id == run_id, Event.kind == kind).limit(1)
+        with translate_errors(), self._read.connect() as conn:
+            return conn.execute(q).first() is not None
+
     def _events(self, run_id: str, kinds: Sequence[str] | None) -> list[EventRecord]:
         q = _RUN_EVENTS.where(Event.kind.in_(list(kinds))) if kinds else _RUN_EVENTS
         with translate_errors(), self._read.connect() as conn:
