@@ -327,6 +327,58 @@ def test_batched_store_outage_does_not_block_the_graph(db_url: str) -> None:
         rec.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_thread_read_waits_only_for_that_threads_unwritten_state(db_url: str) -> None:
+    """Reading a thread's checkpoint waits for that thread's checkpoints and writes still
+    queued, not for other threads': with one thread's events held by a store that takes no
+    writes (SQLite's write lock held elsewhere; readers go on, as WAL lets them), another
+    thread's state is read at once, and the held thread's state is read whole once the
+    store takes them."""
+    outage = Outage(db_url)
+    rec = Recorder(db_url, durability="batched")
+    workers: list[threading.Thread] = []
+    try:
+        graph = rec.attach(trail_graph(lambda s: s.get("outage") and outage.start()))
+        graph.invoke({"trail": []}, {"configurable": {"thread_id": "before"}})
+        down = threading.Thread(
+            target=lambda: graph.invoke(
+                {"trail": [], "outage": True}, {"configurable": {"thread_id": "down"}}
+            ),
+            daemon=True,
+        )
+        workers.append(down)
+        down.start()
+        wait_until(lambda: outage.active and rec.sink.pending > 0, 10, "queued events")
+
+        states: dict[str, Any] = {}
+
+        def read(thread: str) -> None:
+            states[thread] = graph.get_state({"configurable": {"thread_id": thread}})
+
+        for thread in ("before", "fresh"):
+            reader = threading.Thread(target=read, args=(thread,), daemon=True)
+            workers.append(reader)
+            reader.start()
+            reader.join(8)
+            assert not reader.is_alive(), f"reading {thread!r} waited on thread 'down'"
+        assert states["before"].values == {"trail": ["first", "second", "third"]}
+        assert states["fresh"].values == {}
+
+        held = threading.Thread(target=read, args=("down",), daemon=True)
+        workers.append(held)
+        held.start()
+        held.join(1)
+        assert held.is_alive(), "thread 'down' was read before its checkpoints were written"
+        outage.end()
+        held.join(30)
+        assert states["down"].values == {"trail": ["first", "second", "third"], "outage": True}
+    finally:
+        outage.end()
+        for w in workers:
+            w.join(60)
+        rec.close()
+
+
 def test_a_full_writer_makes_the_caller_wait_and_drops_nothing(db_url: str) -> None:
     """The batched writer's buffer is bounded: while the store takes no writes and the
     buffer is full, ``submit`` waits for room (back-pressure) instead of dropping events or

@@ -63,6 +63,9 @@ class BatchedWriter:
         self._buffer: list[NewEvent] = []
         self.sent = SentBlobs()  # blobs of queued events: committed before any later event
         self._pending = 0  # submitted, not yet in the store (buffered or being written)
+        # of those, events carrying state rows (checkpoints, writes, tombstones) per thread:
+        # a checkpoint read waits only for its own thread's (``flush_thread``)
+        self._state_pending: dict[str | None, int] = {}
         self._idle = False
         self._flushers = 0  # callers waiting in flush: the writer does not linger for them
         self._stopping = False
@@ -94,8 +97,11 @@ class BatchedWriter:
             before = len(self._buffer)
             self._buffer.extend(events)
             self._pending += len(events)
+            state = self._state_pending
             for e in events:  # after they are queued: later events may now refer to them
                 self.sent.update(e.blobs)
+                if e.rows:
+                    state[e.thread_id] = state.get(e.thread_id, 0) + 1
             if self._idle or before < self.min_batch <= len(self._buffer):
                 self._idle = False
                 self._cond.notify_all()
@@ -117,6 +123,17 @@ class BatchedWriter:
                     self._cond.wait(remaining if remaining is not None else 0.5)
             finally:
                 self._flushers -= 1
+
+    def flush_thread(self, thread_id: str | None, timeout: float | None = None) -> None:
+        """``flush`` if events with state rows of ``thread_id`` are not yet in the store
+        (``None``: of any thread): what a checkpoint read of that thread must wait for.
+        Blobs its rows refer to were carried by them or by events submitted before them,
+        which the writer commits first."""
+        with self._cond:
+            state = self._state_pending
+            held = any(state.values()) if thread_id is None else state.get(thread_id)
+        if held:
+            self.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         if self._closed:
@@ -164,6 +181,14 @@ class BatchedWriter:
             self._write(batch)
             with self._cond:
                 self._pending -= len(batch)
+                state = self._state_pending
+                for e in batch:
+                    if e.rows:
+                        left = state[e.thread_id] - 1
+                        if left:
+                            state[e.thread_id] = left
+                        else:
+                            del state[e.thread_id]
                 self._cond.notify_all()  # flushers and back-pressured submitters
 
     @property

@@ -62,6 +62,16 @@ class EventSink(Protocol):
     def flush(self, timeout: float | None = None) -> None: ...
 
 
+def _flush_thread(sink: EventSink, thread_id: str | None) -> None:
+    """Before a checkpoint read: wait for what the sink holds of that thread's state (all
+    of it for a sink that cannot tell)."""
+    by_thread = getattr(sink, "flush_thread", None)
+    if by_thread is not None:
+        by_thread(thread_id)
+    else:
+        sink.flush()
+
+
 class DirectSink:
     """Write-through: each submit is one append transaction before the graph goes on."""
 
@@ -411,8 +421,8 @@ class AuditSaver(BaseCheckpointSaver[str]):
     # -- reads --------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        self.sink.flush()
         conf = config["configurable"]
+        _flush_thread(self.sink, str(conf["thread_id"]))
         row = self.store.checkpoint_row(
             str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config)
         )
@@ -426,9 +436,9 @@ class AuditSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        self.sink.flush()
         conf = (config or {}).get("configurable", {})
         thread_id = conf.get("thread_id")
+        _flush_thread(self.sink, str(thread_id) if thread_id is not None else None)
         before_key = None
         if before is not None:
             bconf = before["configurable"]
