@@ -91,7 +91,7 @@ def test_modified_event_is_named(recorded: Store, column: str, value: Any) -> No
 
 def test_modified_and_rehashed_event_breaks_the_next_link(recorded: Store) -> None:
     """Recomputing the tampered event's own hash moves the break to its successor."""
-    from lgaudit.store.store import event_hash
+    from lgaudit.store.chain import event_hash
 
     url = recorded.url
     victim = _middle_checkpoint(url)

@@ -35,7 +35,7 @@ from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun
 from lgaudit.store.appender import AppenderGone
-from lgaudit.store.chain import event_hash, rows_digest
+from lgaudit.store.chain import event_hash_of, rows_digest
 from lgaudit.store.serialization import blob_hash
 from lgaudit.store.writer import ChainWriter, plan_append
 
@@ -348,7 +348,7 @@ def test_the_writer_process_copies_the_sqlite_wal_back_from_a_thread(tmp_path: P
     Store(url).close()
     db = tmp_path / "lgaudit.db"
     run = NewRun(run_id=str(uuid.uuid4()), thread_id="wal")
-    writer = ChainWriter(url, event_hash, rows_digest, background_checkpoints=True)
+    writer = ChainWriter(url, event_hash_of, rows_digest, background_checkpoints=True)
     try:
         _append_blobs(writer, run, 24, 256 * 1024)  # 6 MB, past the 4 MB mark
         wait_until(lambda: db.stat().st_size > 4 << 20, 30, "the WAL copied into the database")
@@ -365,7 +365,7 @@ def test_the_writer_process_wal_stays_bounded_under_sustained_writes(tmp_path: P
     url = f"sqlite:///{tmp_path}/lgaudit.db"
     Store(url).close()
     run = NewRun(run_id=str(uuid.uuid4()), thread_id="wal")
-    writer = ChainWriter(url, event_hash, rows_digest, background_checkpoints=True)
+    writer = ChainWriter(url, event_hash_of, rows_digest, background_checkpoints=True)
     wal = tmp_path / "lgaudit.db-wal"
     largest = 0
     try:

@@ -175,7 +175,7 @@ def _read_frame(pipe: IO[bytes]) -> Any:
 
 def main() -> None:
     """The writer process: append batches read on stdin."""
-    from lgaudit.store.chain import event_hash, rows_digest
+    from lgaudit.store.chain import event_hash_of, rows_digest
     from lgaudit.store.writer import ChainWriter, plan_append
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -194,7 +194,7 @@ def main() -> None:
     opened = _read_frame(inp)
     if not opened or opened[0] != "open":
         return
-    writer = ChainWriter(opened[1], event_hash, rows_digest, background_checkpoints=True)
+    writer = ChainWriter(opened[1], event_hash_of, rows_digest, background_checkpoints=True)
     try:
         writer.connect()  # ready means connected: the first batch does not wait for it
     except Exception:  # noqa: BLE001 - the store is down: the first append retries it

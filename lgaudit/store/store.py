@@ -21,7 +21,7 @@ from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, Unknow
 from lgaudit.store import migrate
 from lgaudit.store.blobs import Blob as BlobT
 from lgaudit.store.blobs import BlobCache, children
-from lgaudit.store.chain import event_hash, rows_digest
+from lgaudit.store.chain import event_hash_of, rows_digest
 from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
 from lgaudit.store.liveness import alive
@@ -79,7 +79,7 @@ class Store(CheckpointQueries):
         self.dialect = self._write.dialect.name
         self._blob_cache = BlobCache()
         self._known_runs: set[str] = set()
-        self._writer = ChainWriter(self.url, event_hash, rows_digest)
+        self._writer = ChainWriter(self.url, event_hash_of, rows_digest)
         try:
             if create:
                 _refuse_before_writing(self.url, self._read, behind_ok=False)

@@ -33,7 +33,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 
 from lgaudit.errors import AppendOnlyViolation, StoreError, StoreUnavailableError
-from lgaudit.store.chain import canonical_json, row_values, run_digest
+from lgaudit.store.chain import HASHED_FIELDS, canonical_json, row_values, run_digest
 from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
 from lgaudit.store.schema import Blob, Event, Run
 
@@ -46,6 +46,9 @@ _RETRIES = 12
 _TRANSIENT_RETRIES = 4
 _SQLITE_CHUNK = 128
 _WAL_BACKSTOP_PAGES = 4000
+# an event row is its hashed fields and its hash, in the table's column order
+if tuple(Event.__table__.columns.keys()) != (*HASHED_FIELDS, "hash"):
+    raise ImportError("lgaudit_events columns are not HASHED_FIELDS + hash, in order")
 
 
 class ChainWriter:
@@ -54,7 +57,7 @@ class ChainWriter:
     def __init__(
         self,
         url: str,
-        hasher: Callable[[dict[str, Any]], str],
+        hasher: Callable[[Sequence[Any]], str],
         digester: Callable[[Any], str],
         *,
         background_checkpoints: bool = False,
@@ -308,23 +311,23 @@ class ChainWriter:
             if e.run.run_id in runs and e.run.run_id not in digested:
                 digested.add(e.run.run_id)  # its row is inserted with this batch
                 payload["run_digest"] = run_digest(_run_row(e.run))
-            row = {
-                "gseq": gseq,
-                "run_id": e.run.run_id,
-                "seq": seqs[e.run.run_id],
-                "ts": e.ts,
-                "kind": e.kind,
-                "thread_id": e.thread_id,
-                "node": e.node,
-                "step": e.step,
-                "task_id": e.task_id,
-                "checkpoint_ns": e.checkpoint_ns,
-                "checkpoint_id": e.checkpoint_id,
-                "payload": canonical_json(payload),
-                "prev_hash": prev,
-            }
-            row["hash"] = prev = self._hash(row)
-            event_rows.append(row_values("lgaudit_events", row))
+            hashed = (  # ``HASHED_FIELDS``, in order
+                gseq,
+                e.run.run_id,
+                seqs[e.run.run_id],
+                e.ts,
+                e.kind,
+                e.thread_id,
+                e.node,
+                e.step,
+                e.task_id,
+                e.checkpoint_ns,
+                e.checkpoint_id,
+                canonical_json(payload),
+                prev,
+            )
+            prev = self._hash(hashed)
+            event_rows.append((*hashed, prev))  # the events table's columns, in order
             gseqs.append(gseq)
             for model, values in e.rows:  # state tables: gseq is the first column
                 table = model.__table__
