@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import LargeBinary, Table, bindparam, func, literal, select
 
 from lgaudit.store.blobs import blob_hash
 from lgaudit.store.chain import HASHED_FIELDS, event_hash_of, run_digest
@@ -187,12 +187,21 @@ def _run_digests(conn: Any, run_ids: set[str]) -> dict[str, str]:
 
 def first_bad_blob(conn: Any, lo: str | None = None, hi: str | None = None) -> str | None:
     """The first blob (by hash, within ``lo <= hash < hi``) whose content no longer has
-    its address."""
+    its address. PostgreSQL hashes the blobs where they are (the same bytes as
+    ``blob_hash``: the type in UTF-8, a zero byte, the data) and sends only those whose
+    hash differs, each checked again here."""
     q = select(Blob.hash, Blob.type, Blob.data).order_by(Blob.hash)
     if lo is not None:
         q = q.where(Blob.hash >= lo)
     if hi is not None:
         q = q.where(Blob.hash < hi)
+    if conn.dialect.name == "postgresql":
+        content = (
+            func.convert_to(Blob.type, "UTF8")
+            .op("||")(literal(b"\0", LargeBinary))
+            .op("||")(Blob.data)
+        )
+        q = q.where(func.encode(func.sha256(content), "hex") != Blob.hash)
     for h, t, d in conn.execution_options(yield_per=500).execute(q):
         if blob_hash(t, bytes(d)) != h:
             return str(h)
