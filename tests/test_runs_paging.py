@@ -4,8 +4,12 @@ page."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
+from click.testing import CliRunner
+
+from lgaudit.cli import cli
 from lgaudit.store import NewEvent, NewRun, Store
 from lgaudit.store.liveness import LivenessLock
 
@@ -83,5 +87,12 @@ def test_a_status_filter_lists_the_runs_of_that_status(store: Store) -> None:
                 r for r in expected if r["thread_id"] == "t1"
             ]
         assert store.runs(status="unknown", limit=None) == []
+        for status in STATUSES:  # the verb takes every status a run can have
+            out = CliRunner().invoke(
+                cli, ["runs", "--db", store.url, "--status", status, "--limit", "500", "--json"]
+            )
+            assert out.exit_code == 0, out.output
+            listed = [r["run_id"] for r in json.loads(out.stdout)]
+            assert listed == [r["run_id"] for r in every if r["status"] == status]
     finally:
         live.release()
