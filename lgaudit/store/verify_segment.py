@@ -21,6 +21,11 @@ from typing import Any, TypedDict, cast
 
 from sqlalchemy import LargeBinary, Table, bindparam, func, literal, select
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency of LangGraph's, not of lgaudit's
+    orjson = None  # type: ignore[assignment]
+
 from lgaudit.store.blobs import blob_hash
 from lgaudit.store.chain import HASHED_FIELDS, event_hash_of, run_digest
 from lgaudit.store.engine import create_engines, translate_errors
@@ -99,7 +104,7 @@ def check_segment(conn: Any, lo: int, hi: int | None, run_id: str | None = None)
                     return fail(GAP, run, seq, MISSING.format(gseq))
                 if row[12] != prev_hash:
                     return fail(PREV, run, seq, REORDERED)
-            if event_hash_of(row[:13]) != row[13]:
+            if _hash_of(row) != row[13] and event_hash_of(row[:13]) != row[13]:
                 return fail(HASH, run, seq, MODIFIED)
             before = last_seq.get(run)
             if before is None and predecessors is None:
@@ -122,16 +127,32 @@ def check_segment(conn: Any, lo: int, hi: int | None, run_id: str | None = None)
     return seg
 
 
-_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+def _hash_of(row: tuple[Any, ...]) -> str | None:
+    """``chain.event_hash_of`` through orjson (the same canonical JSON: sorted keys, no
+    spaces, strings escaped alike, here spelled in key order), twice as fast. Equal to the
+    stored hash only for the very text the recorder hashed; anything else (no orjson, a
+    value orjson spells otherwise or refuses) is decided by ``event_hash_of``."""
+    if orjson is None:
+        return None
+    g, run, seq, ts, kind, thread, node, step, task, ns, cid, payload, prev = row[:13]
+    body = {"checkpoint_id": cid, "checkpoint_ns": ns, "gseq": g, "kind": kind, "node": node,
+            "payload": payload, "prev_hash": prev, "run_id": run, "seq": seq, "step": step,
+            "task_id": task, "thread_id": thread, "ts": ts}  # fmt: skip
+    try:
+        return hashlib.sha256(orjson.dumps(body)).hexdigest()
+    except (TypeError, ValueError):
+        return None
 
 
 def _json_of(text: str) -> Any:
-    """``json.loads(text)``, a step shorter for the canonical payloads verify reads."""
-    try:
-        value, end = _SCAN(text, 0)
-    except StopIteration:
-        return json.loads(text)  # raises as json.loads does (leading space decodes there)
-    return value if end == len(text) else json.loads(text)
+    """``json.loads(text)``: orjson reads the same document (of which verify looks only at
+    two top-level strings); what it refuses goes to ``json.loads``, which decides."""
+    if orjson is not None:
+        try:
+            return orjson.loads(text)
+        except ValueError:
+            pass
+    return json.loads(text)
 
 
 def _chain(
