@@ -432,6 +432,20 @@ def test_a_rehashed_sequence_jump_is_named_wherever_segments_cut(
         assert store.verify() == expected, size
 
 
+def test_without_worker_processes_the_store_is_verified_in_one_pass(
+    recorded: Store, passes: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no worker starts (a Python embedded in another program) or one ends without
+    its result, verify checks the store in one pass: the same result."""
+    expected = recorded.verify()
+    for executable in ("/bin/false", "/no/such/python"):
+        monkeypatch.setattr("sys.executable", executable)
+        assert recorded.verify() == expected
+    victim = _middle_checkpoint(recorded.url)
+    tamper(recorded.url, [("UPDATE lgaudit_events SET ts = ? WHERE gseq = ?", [0, victim.gseq])])
+    _assert_names(recorded.verify(), victim, "modified")
+
+
 # -- one run ------------------------------------------------------------------------------
 
 

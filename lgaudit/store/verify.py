@@ -61,16 +61,19 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
     with translate_errors(), store._read.connect() as conn:
         last = conn.execute(select(func.max(Event.gseq))).scalar() or 0
     workers = min(_cores(), 8)
-    if workers < 2 or last < PARALLEL_FROM:
-        with translate_errors(), store._read.connect() as conn:
-            checked, bad = _join([check_segment(conn, 0, None)])
-            if bad is None:
-                bad = _first_unchained(conn)
-            if bad is None:
-                broken = first_bad_blob(conn)
-                bad = _blob_bad(broken) if broken else None
-        return _result(checked, bad)
-    return _verify_parallel(store, last, workers)
+    if workers >= 2 and last >= PARALLEL_FROM:
+        try:
+            return _verify_parallel(store, last, workers)
+        except _WorkerGone:  # no worker process here (an embedded Python): one pass then
+            pass
+    with translate_errors(), store._read.connect() as conn:
+        checked, bad = _join([check_segment(conn, 0, None)])
+        if bad is None:
+            bad = _first_unchained(conn)
+        if bad is None:
+            broken = first_bad_blob(conn)
+            bad = _blob_bad(broken) if broken else None
+    return _result(checked, bad)
 
 
 def _verify_parallel(store: Store, last: int, workers: int) -> VerifyResult:
@@ -95,6 +98,10 @@ def _verify_parallel(store: Store, last: int, workers: int) -> VerifyResult:
     return _result(checked, bad)
 
 
+class _WorkerGone(Exception):
+    pass
+
+
 class _Pool:
     """Worker processes (``python -m lgaudit.store.verify_segment``), each its own
     connection: tasks are handed out as workers come free, results read in task order."""
@@ -104,10 +111,15 @@ class _Pool:
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "PYTHONPATH": path}
         cmd = [sys.executable, "-m", "lgaudit.store.verify_segment", url]
-        self.procs = [
-            subprocess.Popen(cmd, stdin=PIPE, stdout=PIPE, env=env, text=True, cwd=root)
-            for _ in range(workers)
-        ]
+        self.procs: list[subprocess.Popen[str]] = []
+        try:
+            for _ in range(workers):
+                self.procs.append(
+                    subprocess.Popen(cmd, stdin=PIPE, stdout=PIPE, env=env, text=True, cwd=root)
+                )
+        except OSError as e:
+            self.__exit__()
+            raise _WorkerGone(str(e)) from e
 
     def map(self, tasks: list[tuple[str, Any, Any]]) -> Iterator[dict[str, Any]]:
         done: dict[int, dict[str, Any]] = {}
@@ -119,8 +131,11 @@ class _Pool:
                 task = next(todo, None)
                 if task is not None:
                     assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(json.dumps(task[1]) + "\n")
-                    proc.stdin.flush()
+                    try:
+                        proc.stdin.write(json.dumps(task[1]) + "\n")
+                        proc.stdin.flush()
+                    except OSError as e:  # the worker is gone
+                        raise _WorkerGone(str(e)) from e
                     busy[proc.stdout] = (proc, task[0])
                     sel.register(proc.stdout, selectors.EVENT_READ)
 
@@ -133,7 +148,7 @@ class _Pool:
                         sel.unregister(key.fileobj)
                         line = cast(Any, key.fileobj).readline()
                         if not line:
-                            raise StoreError("a verify worker ended without its result")
+                            raise _WorkerGone("a verify worker ended without its result")
                         done[index] = json.loads(line)
                         if "error" in done[index]:
                             raise StoreError(done[index]["error"])
