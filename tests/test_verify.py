@@ -28,7 +28,7 @@ def passes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "segments":
         monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
         monkeypatch.setattr(verify, "SEGMENT", 7)
-        monkeypatch.setattr(verify, "_cores", lambda: 2)
+        monkeypatch.setattr(verify, "_workers", lambda: 2)
     return str(request.param)
 
 
@@ -426,7 +426,7 @@ def test_a_rehashed_sequence_jump_is_named_wherever_segments_cut(
     }
     assert expected["events_checked"] == victim.gseq - 1
     monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(verify, "_cores", lambda: 2)
+    monkeypatch.setattr(verify, "_workers", lambda: 2)
     for size in (1, 2, 3, 5, 8, 13):
         monkeypatch.setattr(verify, "SEGMENT", size)
         assert store.verify() == expected, size

@@ -7,8 +7,8 @@ gapless, the state rows an event recorded still match its ``rows_digest``, a run
 matches the ``run_digest`` its first event carries, no state row lies outside the chain,
 every run row has events, and every blob still matches its content address.
 
-A large store is checked in ``gseq`` segments by worker processes (one per core, each with
-its own connection): each segment checks its own events (``verify_segment``), and the
+A large store is checked in ``gseq`` segments by worker processes (one per idle core, each
+with its own connection): each segment checks its own events (``verify_segment``), and the
 segments are then joined here in chain order: each segment's first event against the last
 one before it, each run's first ``seq`` in a segment against the run's last before it. The
 first failing check in chain order is the one reported, with the count of events checked
@@ -60,7 +60,7 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
         return _result(seg["count"], seg["failure"] and _bad(seg["failure"]))
     with translate_errors(), store._read.connect() as conn:
         last = conn.execute(select(func.max(Event.gseq))).scalar() or 0
-    workers = min(_cores(), 8)
+    workers = _workers()
     if workers >= 2 and last >= PARALLEL_FROM:
         try:
             return _verify_parallel(store, last, workers)
@@ -209,11 +209,18 @@ def _result(checked: int, bad: BadEvent | None) -> VerifyResult:
     return VerifyResult(ok=bad is None, events_checked=checked, first_bad=bad)
 
 
-def _cores() -> int:
+def _workers() -> int:
+    """How many worker processes: the cores this process may use that are idle (the load
+    average taken off, as ``make -l`` does), at most 8. Below 2, one pass is faster."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        idle = cores - os.getloadavg()[0]
+    except OSError:  # no load average to read
+        idle = cores
+    return max(1, min(cores, 8, round(idle)))
 
 
 def _first_unchained(conn: Any) -> BadEvent | None:
