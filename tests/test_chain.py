@@ -46,3 +46,31 @@ def test_unexpected_types_take_the_general_encoder() -> None:
     for change in ({"step": True}, {"seq": 3.0}, {"node": 5}):
         row = {**BASE, **change}
         assert event_hash_of([row[c] for c in HASHED_FIELDS]) == event_hash(row)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"thread_id": None, "node": None, "step": None, "task_id": None},
+        {"payload": canonical_json({"text": 'quote " backslash \\ tab \t nl \n ü 字 \u2028 🦜'})},
+        {"node": "é\x00\x1f\x7f", "kind": "custom", "seq": 10**18},
+        {"step": True},
+        {"seq": 3.0},
+        {"node": 5},
+        {"gseq": 2**70},
+    ],
+)
+def test_verify_reads_the_recorded_hash_or_leaves_it_to_event_hash_of(
+    change: dict[str, Any],
+) -> None:
+    """verify's orjson hash is the recorded one, or none (a value orjson refuses): then
+    ``event_hash_of`` decides."""
+    from lgaudit.store.verify_segment import _hash_of
+
+    row = {**BASE, **change}
+    values = tuple(row[c] for c in HASHED_FIELDS)
+    fast = _hash_of(values)
+    if change in ({}, {"thread_id": None, "node": None, "step": None, "task_id": None}):
+        assert fast == event_hash(row)  # what verify meets: no second hash
+    assert fast in (event_hash(row), None)

@@ -16,6 +16,20 @@ from helpers import fetch, insert_raw, record_loop, tamper
 
 from lgaudit import Store, UnknownRunError
 from lgaudit.cli import cli
+from lgaudit.store import verify
+
+
+@pytest.fixture(autouse=True, params=["one pass", "segments"])
+def passes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every check is made both ways a store is verified: one pass over the chain, and (as
+    a store of many events is) ``gseq`` segments checked by worker processes and joined in
+    chain order, here segments of 7 events so that tampered events fall at and across the
+    segments' boundaries."""
+    if request.param == "segments":
+        monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+        monkeypatch.setattr(verify, "SEGMENT", 7)
+        monkeypatch.setattr(verify, "_workers", lambda: 2)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -366,6 +380,70 @@ def test_modified_blob_is_detected(recorded: Store) -> None:
     assert result["first_bad"]["run_id"] is None
     assert ref in result["first_bad"]["reason"]
     assert "modified" in result["first_bad"]["reason"]
+
+
+def _rechain(url: str, edits: dict[int, dict[str, Any]]) -> None:
+    """Edit events and recompute the hashes of the chain from the first one edited: only
+    what the hashes do not cover (positions and sequences) can still be caught."""
+    from lgaudit.store.store import event_hash
+
+    rows = [dict(r._mapping) for r in fetch(url, "SELECT * FROM lgaudit_events ORDER BY gseq")]
+    first = min(edits)
+    statements: list[tuple[str, list[Any]]] = []
+    prev = None
+    for row in rows:
+        if row["gseq"] >= first:
+            row.update(edits.get(row["gseq"], {}))
+            row["prev_hash"] = prev if prev is not None else row["prev_hash"]
+            new = event_hash(row)
+            statements.append(
+                (
+                    "UPDATE lgaudit_events SET seq = ?, prev_hash = ?, hash = ? WHERE gseq = ?",
+                    [row["seq"], row["prev_hash"], new, row["gseq"]],
+                )
+            )
+            row["hash"] = new
+        prev = row["hash"]
+    tamper(url, statements)
+
+
+def test_a_rehashed_sequence_jump_is_named_wherever_segments_cut(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's ``seq`` jumping (the chain rehashed after the edit) is named the same at
+    every segment size: at a segment's start the run's last ``seq`` is in another one."""
+    record_loop(store, "thread-a")
+    record_loop(store, "thread-b")
+    events = _events(store.url)
+    victim = events[len(events) * 3 // 4]
+    _rechain(store.url, {victim.gseq: {"seq": victim.seq + 10_000}})
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 10**9)
+    expected = store.verify()
+    assert expected["first_bad"] == {
+        "run_id": victim.run_id,
+        "seq": victim.seq + 10_000,
+        "reason": f"run sequence jumps from {victim.seq - 1} to {victim.seq + 10_000}",
+    }
+    assert expected["events_checked"] == victim.gseq - 1
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(verify, "_workers", lambda: 2)
+    for size in (1, 2, 3, 5, 8, 13):
+        monkeypatch.setattr(verify, "SEGMENT", size)
+        assert store.verify() == expected, size
+
+
+def test_without_worker_processes_the_store_is_verified_in_one_pass(
+    recorded: Store, passes: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no worker starts (a Python embedded in another program) or one ends without
+    its result, verify checks the store in one pass: the same result."""
+    expected = recorded.verify()
+    for executable in ("/bin/false", "/no/such/python"):
+        monkeypatch.setattr("sys.executable", executable)
+        assert recorded.verify() == expected
+    victim = _middle_checkpoint(recorded.url)
+    tamper(recorded.url, [("UPDATE lgaudit_events SET ts = ? WHERE gseq = ?", [0, victim.gseq])])
+    _assert_names(recorded.verify(), victim, "modified")
 
 
 # -- one run ------------------------------------------------------------------------------

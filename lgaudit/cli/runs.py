@@ -13,7 +13,9 @@ from lgaudit.cli.timeline import render_checkpoints, render_runs, render_timelin
 
 @cli.command()
 @click.option("--thread", "thread_id", metavar="T", help="Only runs of this thread.")
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted"]))
+@click.option(
+    "--status", type=click.Choice(["running", "succeeded", "failed", "interrupted", "abandoned"])
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @db_option
 @json_option

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, bindparam, false, func, or_, select, tuple_
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
 from lgaudit.store import migrate
@@ -61,6 +61,29 @@ _THREAD_EVENTS = (
     select(Event.__table__).where(Event.thread_id == bindparam("thread_id")).order_by(Event.gseq)
 )
 _THREAD_EVENTS_UPTO = _THREAD_EVENTS.where(Event.gseq <= bindparam("upto"))
+
+
+def _may_have_status(status: str) -> ColumnElement[bool]:
+    """The runs that can have ``status``, in SQL: a superset of them (each run's status is
+    still derived from its events by ``_run_records``), so a status filter reads the runs
+    it may list instead of every run. A ``failed`` run has a ``run_error``, a ``succeeded``
+    one a ``run_end``, an ``interrupted`` one a ``run_end`` whose payload says so, a
+    ``running`` or ``abandoned`` one neither (indexed lookups by run and kind)."""
+
+    def has(kinds: tuple[str, ...], like: str | None = None) -> ColumnElement[bool]:
+        kind = Event.kind == kinds[0] if len(kinds) == 1 else Event.kind.in_(kinds)
+        q = select(Event.gseq).where(Event.run_id == Run.run_id, kind)
+        return (q if like is None else q.where(Event.payload.like(like))).exists()
+
+    if status == "failed":
+        return has(("run_error",))
+    if status == "succeeded":
+        return has(("run_end",))
+    if status == "interrupted":
+        return has(("run_end",), "%interrupted%")
+    if status in ("running", "abandoned"):
+        return ~has(("run_end", "run_error"))
+    return false()
 
 
 class Store(CheckpointQueries):
@@ -235,9 +258,11 @@ class Store(CheckpointQueries):
             q = q.where(Run.run_id.in_(list(run_ids)))
         else:  # kill orders and shadow progress are not runs of a graph
             q = q.where(or_(Run.graph.is_(None), Run.graph.not_in(INTERNAL_GRAPHS)))
-        # pages by key, not offset (a store of many runs); without a status filter the
-        # first ``limit`` runs are the answer
-        page = 500 if status is not None or limit is None else min(limit, 500)
+        if status is not None:
+            q = q.where(_may_have_status(status))
+        # pages by key, not offset (a store of many runs); the first ``limit`` runs the
+        # query finds are the answer unless the status filter drops some of them
+        page = 500 if limit is None else min(limit, 500)
         out: list[RunRecord] = []
         after: tuple[int, str] | None = None
         with translate_errors(), self._read.connect() as conn:

@@ -6,184 +6,243 @@ matches the event's recomputed canonical content (modified events), per-run ``se
 gapless, the state rows an event recorded still match its ``rows_digest``, a run's row still
 matches the ``run_digest`` its first event carries, no state row lies outside the chain,
 every run row has events, and every blob still matches its content address.
+
+A large store is checked in ``gseq`` segments by worker processes (one per idle core, each
+with its own connection): each segment checks its own events (``verify_segment``), and the
+segments are then joined here in chain order: each segment's first event against the last
+one before it, each run's first ``seq`` in a segment against the run's last before it. The
+first failing check in chain order is the one reported, with the count of events checked
+before it: the one a single pass gives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections import defaultdict
-from collections.abc import Iterator
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from subprocess import PIPE
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select
 
-from lgaudit.store.blobs import blob_hash
-from lgaudit.store.chain import (
-    HASHED_FIELDS,
-    event_hash_of,
-    lines_digest,
-    row_line,
-    run_digest,
-)
+from lgaudit.errors import StoreError
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
-from lgaudit.store.schema import (
-    Blob,
-    ChannelValue,
-    CheckpointRow,
-    Event,
-    KillOrder,
-    Run,
-    ShadowProgress,
-    Tombstone,
-    WriteRow,
+from lgaudit.store.schema import Event, Run
+from lgaudit.store.verify_segment import (
+    JUMP,
+    MISSING,
+    REORDERED,
+    STATE_TABLES,
+    Segment,
+    check_segment,
+    first_bad_blob,
 )
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-_STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone, KillOrder, ShadowProgress)
+#: Below this many events one process checks the store (a pool costs its start-up).
+PARALLEL_FROM = 200_000
+#: Events per segment at most: more segments than workers even out a busy machine.
+SEGMENT = 250_000
 
 
 def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
-    checked = 0
-    prev_gseq, prev_hash = 0, GENESIS_HASH
-    last_seq: dict[str, int] = defaultdict(int)
-
-    def bad(run: str, seq: int, reason: str) -> VerifyResult:
-        return VerifyResult(
-            ok=False,
-            events_checked=checked,
-            first_bad=BadEvent(run_id=run, seq=seq, reason=reason),
-        )
-
+    if run_id is not None:
+        with translate_errors(), store._read.connect() as conn:
+            seg = check_segment(conn, 0, None, run_id)
+        return _result(seg["count"], seg["failure"] and _bad(seg["failure"]))
     with translate_errors(), store._read.connect() as conn:
-        for rows in _chain(conn, run_id):
-            if run_id is not None:
-                predecessors = _hashes_of(conn, [r[0] - 1 for r in rows])
-            digests = _state_digests(conn, rows[0][0], rows[-1][0])
-            run_rows = _run_digests(conn, {r[1] for r in rows if '"run_digest"' in r[11]})
-            for row in rows:
-                gseq, run, seq, payload = row[0], row[1], row[2], row[11]
-                if run_id is None:
-                    if gseq != prev_gseq + 1:
-                        return bad(run, seq, f"event(s) missing before global position {gseq}")
-                    expected_prev = prev_hash
-                else:
-                    expected_prev = predecessors.get(gseq - 1, GENESIS_HASH)
-                if row[12] != expected_prev:
-                    return bad(run, seq, "prev_hash does not match the previous event: "
-                               "reordered or removed")  # fmt: skip
-                if event_hash_of(row[:13]) != row[13]:
-                    return bad(run, seq, "hash mismatch: the event's content was modified")
-                if seq != last_seq[run] + 1:
-                    return bad(run, seq, f"run sequence jumps from {last_seq[run]} to {seq}")
-                digest = digests.get(gseq, "")
-                if digest or '"rows_digest"' in payload or '"run_digest"' in payload:
-                    # only events that recorded rows (or name a digest) need their payload read
-                    data = json.loads(payload)
-                    if data.get("rows_digest", "") != digest:
-                        return bad(
-                            run, seq, "state rows recorded by this event were modified or removed"
-                        )
-                    if "run_digest" in data and data["run_digest"] != run_rows.get(run):
-                        return bad(run, seq, "the run's row (thread, graph, environment, parent, "
-                                   "replay) was modified or removed")  # fmt: skip
-                last_seq[run] = seq
-                prev_gseq, prev_hash = gseq, row[13]
-                checked += 1
-    if run_id is None:
-        orphan = _first_orphan_row(store) or _first_eventless_run(store)
-        if orphan is not None:
-            return VerifyResult(
-                ok=False,
-                events_checked=checked,
-                first_bad=BadEvent(run_id=None, seq=None, reason=orphan),
-            )
-        broken = _first_bad_blob(store)
-        if broken is not None:
-            return VerifyResult(
-                ok=False,
-                events_checked=checked,
-                first_bad=BadEvent(run_id=None, seq=None, reason=f"blob {broken} was modified"),
-            )
-    return VerifyResult(ok=True, events_checked=checked, first_bad=None)
+        last = conn.execute(select(func.max(Event.gseq))).scalar() or 0
+    workers = _workers()
+    if workers >= 2 and last >= PARALLEL_FROM:
+        try:
+            return _verify_parallel(store, last, workers)
+        except _WorkerGone:  # no worker process here (an embedded Python): one pass then
+            pass
+    with translate_errors(), store._read.connect() as conn:
+        checked, bad = _join([check_segment(conn, 0, None)])
+        if bad is None:
+            bad = _first_unchained(conn)
+        if bad is None:
+            broken = first_bad_blob(conn)
+            bad = _blob_bad(broken) if broken else None
+    return _result(checked, bad)
 
 
-def _chain(conn: Any, run_id: str | None, batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
-    """The stored events in chain order, in batches of plain tuples: ``HASHED_FIELDS`` then
-    ``hash`` (read past SQLAlchemy's rows: every event of the store passes here)."""
-    table = cast(Table, Event.__table__)
-    columns = [table.c[c] for c in (*HASHED_FIELDS, "hash")]
-    last = 0
-    while True:
-        q = select(*columns).where(table.c.gseq > last).order_by(table.c.gseq).limit(batch)
-        if run_id is not None:
-            q = q.where(table.c.run_id == run_id)
-        result = conn.execute(q)
-        rows = result.cursor.fetchall()  # the driver's tuples: ints, strings and None
-        result.close()
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
+def _verify_parallel(store: Store, last: int, workers: int) -> VerifyResult:
+    n = max(workers, -(-last // SEGMENT))
+    bounds = [last * k // n for k in range(n + 1)]
+    tasks: list[tuple[str, Any, Any]] = [
+        ("chain", bounds[k], bounds[k + 1] if k + 1 < n else None) for k in range(n)
+    ]
+    cuts = [None, *(f"{16 * k // workers:x}" for k in range(1, workers)), None]
+    tasks += [("blobs", cuts[k], cuts[k + 1]) for k in range(workers)]
+    with _Pool(store.url, workers) as pool:
+        results = pool.map(tasks)
+        segments = (cast(Segment, next(results)) for _ in range(n))
+        checked, bad = _join(segments)
+        if bad is not None:  # the chain is broken: what follows would not be reported
+            return _result(checked, bad)
+        with translate_errors(), store._read.connect() as conn:
+            bad = _first_unchained(conn)
+        broken = [r["blob"] for r in results]
+    if bad is None:
+        bad = next((_blob_bad(b) for b in broken if b is not None), None)
+    return _result(checked, bad)
 
 
-def _hashes_of(conn: Any, gseqs: list[int]) -> dict[int, str]:
-    q = select(Event.gseq, Event.hash).where(Event.gseq.in_(gseqs))
-    return dict(conn.execute(q).all())
+class _WorkerGone(Exception):
+    pass
 
 
-def _state_digests(conn: Any, lo: int, hi: int) -> dict[int, str]:
-    """``rows_digest`` of the state rows of each event in ``lo..hi`` that recorded any."""
-    grouped: dict[int, list[str]] = defaultdict(list)
-    for model in _STATE_TABLES:
-        table = cast(Table, model.__table__)
-        # the columns but gseq in table order, then gseq: a row's line is its head as is
-        cols = [c for c in table.c if c.name != "gseq"]
-        q = select(*cols, table.c.gseq).where(table.c.gseq >= lo, table.c.gseq <= hi)
-        name, n = table.name, len(cols)
-        result = conn.execute(q)
-        for r in result.cursor.fetchall():
-            grouped[r[n]].append(row_line(name, r[:n]))
-        result.close()
-    return {g: lines_digest(lines) for g, lines in grouped.items()}
+class _Pool:
+    """Worker processes (``python -m lgaudit.store.verify_segment``), each its own
+    connection: tasks are handed out as workers come free, results read in task order."""
+
+    def __init__(self, url: str, workers: int) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # this lgaudit, whatever the path
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path}
+        cmd = [sys.executable, "-m", "lgaudit.store.verify_segment", url]
+        self.procs: list[subprocess.Popen[str]] = []
+        try:
+            for _ in range(workers):
+                self.procs.append(
+                    subprocess.Popen(cmd, stdin=PIPE, stdout=PIPE, env=env, text=True, cwd=root)
+                )
+        except OSError as e:
+            self.__exit__()
+            raise _WorkerGone(str(e)) from e
+
+    def map(self, tasks: list[tuple[str, Any, Any]]) -> Iterator[dict[str, Any]]:
+        done: dict[int, dict[str, Any]] = {}
+        busy: dict[Any, tuple[subprocess.Popen[str], int]] = {}
+        todo = iter(enumerate(tasks))
+        with selectors.DefaultSelector() as sel:
+
+            def give(proc: subprocess.Popen[str]) -> None:
+                task = next(todo, None)
+                if task is not None:
+                    assert proc.stdin is not None and proc.stdout is not None
+                    try:
+                        proc.stdin.write(json.dumps(task[1]) + "\n")
+                        proc.stdin.flush()
+                    except OSError as e:  # the worker is gone
+                        raise _WorkerGone(str(e)) from e
+                    busy[proc.stdout] = (proc, task[0])
+                    sel.register(proc.stdout, selectors.EVENT_READ)
+
+            for proc in self.procs:
+                give(proc)
+            for want in range(len(tasks)):
+                while want not in done:
+                    for key, _ in sel.select():
+                        proc, index = busy.pop(key.fileobj)
+                        sel.unregister(key.fileobj)
+                        line = cast(Any, key.fileobj).readline()
+                        if not line:
+                            raise _WorkerGone("a verify worker ended without its result")
+                        done[index] = json.loads(line)
+                        if "error" in done[index]:
+                            raise StoreError(done[index]["error"])
+                        give(proc)
+                yield done.pop(want)
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()  # a worker still checking what is no longer needed
+            proc.wait()
+            for f in (proc.stdin, proc.stdout):
+                if f is not None:
+                    with contextlib.suppress(OSError):
+                        f.close()
 
 
-def _run_digests(conn: Any, run_ids: set[str]) -> dict[str, str]:
-    if not run_ids:
-        return {}
-    table = cast(Table, Run.__table__)
-    q = select(table).where(table.c.run_id.in_(sorted(run_ids)))
-    return {r["run_id"]: run_digest(dict(r)) for r in conn.execute(q).mappings()}
+def _join(segments: Iterable[Segment]) -> tuple[int, BadEvent | None]:
+    """The segments in chain order, joined as one pass over the chain would check them:
+    the events checked, and the first bad one."""
+    checked, prev_gseq, prev_hash = 0, 0, GENESIS_HASH
+    last_seq: dict[str, int] = {}
+    for seg in segments:
+        if seg["first"] is not None:
+            gseq, prev, run, seq = seg["first"]
+            if gseq != prev_gseq + 1:
+                return checked, BadEvent(run_id=run, seq=seq, reason=MISSING.format(gseq))
+            if prev != prev_hash:
+                return checked, BadEvent(run_id=run, seq=seq, reason=REORDERED)
+        for index, run, seq in seg["firsts"]:  # only those before the segment's failure
+            before = last_seq.get(run, 0)
+            if seq != before + 1:
+                return checked + index, BadEvent(
+                    run_id=run, seq=seq, reason=JUMP.format(before, seq)
+                )
+        failure = seg["failure"]
+        if failure is not None:
+            return checked + failure["index"], _bad(failure)
+        last_seq.update(seg["last_seq"])
+        if seg["last"] is not None:
+            prev_gseq, prev_hash = seg["last"]
+        checked += seg["count"]
+    return checked, None
 
 
-def _first_orphan_row(store: Store) -> str | None:
+def _bad(failure: Any) -> BadEvent:
+    return BadEvent(run_id=failure["run_id"], seq=failure["seq"], reason=failure["reason"])
+
+
+def _blob_bad(blob: str) -> BadEvent:
+    return BadEvent(run_id=None, seq=None, reason=f"blob {blob} was modified")
+
+
+def _result(checked: int, bad: BadEvent | None) -> VerifyResult:
+    return VerifyResult(ok=bad is None, events_checked=checked, first_bad=bad)
+
+
+def _workers() -> int:
+    """How many worker processes: the cores this process may use that are idle (the load
+    average taken off, as ``make -l`` does), at most 8. Below 2, one pass is faster."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        idle = cores - os.getloadavg()[0]
+    except OSError:  # no load average to read
+        idle = cores
+    return max(1, min(cores, 8, round(idle)))
+
+
+def _first_unchained(conn: Any) -> BadEvent | None:
+    orphan = _first_orphan_row(conn) or _first_eventless_run(conn)
+    return BadEvent(run_id=None, seq=None, reason=orphan) if orphan else None
+
+
+def _first_orphan_row(conn: Any) -> str | None:
     """A state row no event recorded (outside the chain), which the digests cannot see."""
     last = select(func.coalesce(func.max(Event.gseq), 0)).scalar_subquery()
-    with store._read.connect() as conn:
-        for model in _STATE_TABLES:
-            table = cast(Table, model.__table__)
-            q = select(table.c.gseq).where((table.c.gseq < 1) | (table.c.gseq > last)).limit(1)
-            gseq = conn.execute(q).scalar()
-            if gseq is not None:
-                return f"a row of {table.name} at global position {gseq} was recorded by no event"
+    for model in STATE_TABLES:
+        table = cast(Table, model.__table__)
+        q = select(table.c.gseq).where((table.c.gseq < 1) | (table.c.gseq > last)).limit(1)
+        gseq = conn.execute(q).scalar()
+        if gseq is not None:
+            return f"a row of {table.name} at global position {gseq} was recorded by no event"
     return None
 
 
-def _first_eventless_run(store: Store) -> str | None:
+def _first_eventless_run(conn: Any) -> str | None:
     """A run row with no event (runs are only ever inserted with their events)."""
     runs = cast(Table, Run.__table__)
     has_events = select(Event.run_id).where(Event.run_id == runs.c.run_id).exists()
-    with store._read.connect() as conn:
-        run_id = conn.execute(select(runs.c.run_id).where(~has_events).limit(1)).scalar()
+    run_id = conn.execute(select(runs.c.run_id).where(~has_events).limit(1)).scalar()
     return f"run {run_id} has a row but no recorded event" if run_id is not None else None
-
-
-def _first_bad_blob(store: Store) -> str | None:
-    with store._read.connect() as conn:
-        q = select(Blob.hash, Blob.type, Blob.data).order_by(Blob.hash)
-        for h, t, d in conn.execution_options(yield_per=500).execute(q):
-            if blob_hash(t, bytes(d)) != h:
-                return str(h)
-    return None
