@@ -11,42 +11,42 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Row, and_, bindparam, exists, select, tuple_
+from sqlalchemy import Row, Table, and_, bindparam, exists, select, tuple_
 
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
+from lgaudit.store.tables import channel_values, checkpoints, tombstones, writes
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
-def _visible(model: Any) -> Any:
+def _visible(table: Table) -> Any:
     return ~exists().where(
-        and_(Tombstone.thread_id == model.thread_id, Tombstone.gseq > model.gseq)
+        and_(tombstones.c.thread_id == table.c.thread_id, tombstones.c.gseq > table.c.gseq)
     )
 
 
 def _latest_checkpoint(by_id: bool) -> Any:
-    q = select(CheckpointRow).where(
-        CheckpointRow.thread_id == bindparam("thread_id"),
-        CheckpointRow.checkpoint_ns == bindparam("checkpoint_ns"),
-        _visible(CheckpointRow),
+    q = select(checkpoints).where(
+        checkpoints.c.thread_id == bindparam("thread_id"),
+        checkpoints.c.checkpoint_ns == bindparam("checkpoint_ns"),
+        _visible(checkpoints),
     )
     if by_id:
-        q = q.where(CheckpointRow.checkpoint_id == bindparam("checkpoint_id"))
-    return q.order_by(CheckpointRow.gseq.desc()).limit(1)
+        q = q.where(checkpoints.c.checkpoint_id == bindparam("checkpoint_id"))
+    return q.order_by(checkpoints.c.gseq.desc()).limit(1)
 
 
 def _checkpoint_writes() -> Any:
     return (
-        select(WriteRow)
+        select(writes)
         .where(
-            WriteRow.thread_id == bindparam("thread_id"),
-            WriteRow.checkpoint_ns == bindparam("checkpoint_ns"),
-            WriteRow.checkpoint_id == bindparam("checkpoint_id"),
-            _visible(WriteRow),
+            writes.c.thread_id == bindparam("thread_id"),
+            writes.c.checkpoint_ns == bindparam("checkpoint_ns"),
+            writes.c.checkpoint_id == bindparam("checkpoint_id"),
+            _visible(writes),
         )
-        .order_by(WriteRow.gseq, WriteRow.position)
+        .order_by(writes.c.gseq, writes.c.position)
     )
 
 
@@ -103,35 +103,35 @@ class CheckpointQueries:
         batch: int = 200,
     ) -> Generator[Row[Any], None, None]:
         """Visible checkpoints newest first; a re-put checkpoint id appears once (latest)."""
-        q = select(CheckpointRow).where(_visible(CheckpointRow))
+        q = select(checkpoints).where(_visible(checkpoints))
         if thread_id is not None:
-            q = q.where(CheckpointRow.thread_id == thread_id)
+            q = q.where(checkpoints.c.thread_id == thread_id)
         if checkpoint_ns is not None:
-            q = q.where(CheckpointRow.checkpoint_ns == checkpoint_ns)
+            q = q.where(checkpoints.c.checkpoint_ns == checkpoint_ns)
         if checkpoint_id is not None:
-            q = q.where(CheckpointRow.checkpoint_id == checkpoint_id)
+            q = q.where(checkpoints.c.checkpoint_id == checkpoint_id)
         with translate_errors(), self._read.connect() as conn:
             if before is not None:
                 bound = conn.execute(
-                    select(CheckpointRow.gseq)
+                    select(checkpoints.c.gseq)
                     .where(
-                        CheckpointRow.thread_id == before[0],
-                        CheckpointRow.checkpoint_id == before[1],
+                        checkpoints.c.thread_id == before[0],
+                        checkpoints.c.checkpoint_id == before[1],
                     )
-                    .order_by(CheckpointRow.gseq)
+                    .order_by(checkpoints.c.gseq)
                     .limit(1)
                 ).scalar()
                 q = q.where(
-                    CheckpointRow.gseq < bound
+                    checkpoints.c.gseq < bound
                     if bound is not None
-                    else CheckpointRow.checkpoint_id < before[1]
+                    else checkpoints.c.checkpoint_id < before[1]
                 )
             seen: set[tuple[str, str, str]] = set()
             last: int | None = None
             while True:
-                page = q.order_by(CheckpointRow.gseq.desc()).limit(batch)
+                page = q.order_by(checkpoints.c.gseq.desc()).limit(batch)
                 if last is not None:
-                    page = page.where(CheckpointRow.gseq < last)
+                    page = page.where(checkpoints.c.gseq < last)
                 rows = conn.execute(page).all()
                 if not rows:
                     return
@@ -154,15 +154,15 @@ class CheckpointQueries:
             return {}
         keys = [(ch, str(v)) for ch, v in versions.items()]
         q = (
-            select(ChannelValue.channel, ChannelValue.version, ChannelValue.ref)
+            select(channel_values.c.channel, channel_values.c.version, channel_values.c.ref)
             .where(
-                ChannelValue.thread_id == thread_id,
-                ChannelValue.checkpoint_ns == checkpoint_ns,
-                ChannelValue.gseq <= upto_gseq,
-                tuple_(ChannelValue.channel, ChannelValue.version).in_(keys),
-                _visible(ChannelValue),
+                channel_values.c.thread_id == thread_id,
+                channel_values.c.checkpoint_ns == checkpoint_ns,
+                channel_values.c.gseq <= upto_gseq,
+                tuple_(channel_values.c.channel, channel_values.c.version).in_(keys),
+                _visible(channel_values),
             )
-            .order_by(ChannelValue.gseq)
+            .order_by(channel_values.c.gseq)
         )
         with translate_errors(), self._read.connect() as conn:
             return {ch: ref for ch, _v, ref in conn.execute(q)}
