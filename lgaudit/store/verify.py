@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 
 from lgaudit.store.blobs import blob_hash
 from lgaudit.store.chain import (
@@ -27,22 +27,22 @@ from lgaudit.store.chain import (
 )
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
-from lgaudit.store.schema import (
-    Blob,
-    ChannelValue,
-    CheckpointRow,
-    Event,
-    KillOrder,
-    Run,
-    ShadowProgress,
-    Tombstone,
-    WriteRow,
+from lgaudit.store.tables import (
+    blobs,
+    channel_values,
+    checkpoints,
+    events,
+    kill_orders,
+    runs,
+    shadow_progress,
+    tombstones,
+    writes,
 )
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-_STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone, KillOrder, ShadowProgress)
+_STATE_TABLES = (checkpoints, channel_values, writes, tombstones, kill_orders, shadow_progress)
 
 
 def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
@@ -113,7 +113,7 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
 def _chain(conn: Any, run_id: str | None, batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
     """The stored events in chain order, in batches of plain tuples: ``HASHED_FIELDS`` then
     ``hash`` (read past SQLAlchemy's rows: every event of the store passes here)."""
-    table = cast(Table, Event.__table__)
+    table = events
     columns = [table.c[c] for c in (*HASHED_FIELDS, "hash")]
     last = 0
     while True:
@@ -130,15 +130,14 @@ def _chain(conn: Any, run_id: str | None, batch: int = 5000) -> Iterator[list[tu
 
 
 def _hashes_of(conn: Any, gseqs: list[int]) -> dict[int, str]:
-    q = select(Event.gseq, Event.hash).where(Event.gseq.in_(gseqs))
+    q = select(events.c.gseq, events.c.hash).where(events.c.gseq.in_(gseqs))
     return dict(conn.execute(q).all())
 
 
 def _state_digests(conn: Any, lo: int, hi: int) -> dict[int, str]:
     """``rows_digest`` of the state rows of each event in ``lo..hi`` that recorded any."""
     grouped: dict[int, list[str]] = defaultdict(list)
-    for model in _STATE_TABLES:
-        table = cast(Table, model.__table__)
+    for table in _STATE_TABLES:
         # the columns but gseq in table order, then gseq: a row's line is its head as is
         cols = [c for c in table.c if c.name != "gseq"]
         q = select(*cols, table.c.gseq).where(table.c.gseq >= lo, table.c.gseq <= hi)
@@ -153,17 +152,15 @@ def _state_digests(conn: Any, lo: int, hi: int) -> dict[int, str]:
 def _run_digests(conn: Any, run_ids: set[str]) -> dict[str, str]:
     if not run_ids:
         return {}
-    table = cast(Table, Run.__table__)
-    q = select(table).where(table.c.run_id.in_(sorted(run_ids)))
+    q = select(runs).where(runs.c.run_id.in_(sorted(run_ids)))
     return {r["run_id"]: run_digest(dict(r)) for r in conn.execute(q).mappings()}
 
 
 def _first_orphan_row(store: Store) -> str | None:
     """A state row no event recorded (outside the chain), which the digests cannot see."""
-    last = select(func.coalesce(func.max(Event.gseq), 0)).scalar_subquery()
+    last = select(func.coalesce(func.max(events.c.gseq), 0)).scalar_subquery()
     with store._read.connect() as conn:
-        for model in _STATE_TABLES:
-            table = cast(Table, model.__table__)
+        for table in _STATE_TABLES:
             q = select(table.c.gseq).where((table.c.gseq < 1) | (table.c.gseq > last)).limit(1)
             gseq = conn.execute(q).scalar()
             if gseq is not None:
@@ -173,8 +170,7 @@ def _first_orphan_row(store: Store) -> str | None:
 
 def _first_eventless_run(store: Store) -> str | None:
     """A run row with no event (runs are only ever inserted with their events)."""
-    runs = cast(Table, Run.__table__)
-    has_events = select(Event.run_id).where(Event.run_id == runs.c.run_id).exists()
+    has_events = select(events.c.run_id).where(events.c.run_id == runs.c.run_id).exists()
     with store._read.connect() as conn:
         run_id = conn.execute(select(runs.c.run_id).where(~has_events).limit(1)).scalar()
     return f"run {run_id} has a row but no recorded event" if run_id is not None else None
@@ -182,7 +178,7 @@ def _first_eventless_run(store: Store) -> str | None:
 
 def _first_bad_blob(store: Store) -> str | None:
     with store._read.connect() as conn:
-        q = select(Blob.hash, Blob.type, Blob.data).order_by(Blob.hash)
+        q = select(blobs.c.hash, blobs.c.type, blobs.c.data).order_by(blobs.c.hash)
         for h, t, d in conn.execution_options(yield_per=500).execute(q):
             if blob_hash(t, bytes(d)) != h:
                 return str(h)
