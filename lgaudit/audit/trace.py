@@ -15,7 +15,7 @@ then step, subgraph steps nested under the step of the task that ran the subgrap
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from lgaudit.store import RunRecord, Store
@@ -26,6 +26,7 @@ Event = dict[str, Any]
 
 NULL_TASK = "00000000-0000-0000-0000-000000000000"
 RESUME = "__resume__"
+_NESTED = (dict, list)
 
 
 class Trace:
@@ -188,7 +189,10 @@ class TraceLoader:
         return run, self.thread(run["thread_id"], upto_gseq=own[-1]["gseq"])
 
     def expand(self, events: list[Any]) -> list[Event]:
-        self.store.load_blobs(ref for e in events for ref in _refs(e["payload"]))
+        refs: list[str] = []
+        for stored in events:
+            _refs(stored["payload"], refs)
+        self.expander.preload(refs)
         out: list[Event] = []
         known: dict[tuple[str, str, str], dict[str, Any]] = {}
         for event in events:
@@ -214,19 +218,21 @@ class TraceLoader:
         return out
 
 
-def _refs(payload: Any) -> Iterator[str]:
-    """Blob refs a stored payload points at (loaded in bulk before expanding)."""
+def _refs(payload: Any, out: list[str]) -> None:
+    """Add the blob refs a stored payload points at to ``out`` (loaded in bulk before
+    expanding)."""
     if isinstance(payload, dict):
-        if set(payload) == {"$ref"} and isinstance(payload["$ref"], str):
-            yield payload["$ref"]
+        if len(payload) == 1 and isinstance(payload.get("$ref"), str):
+            out.append(payload["$ref"])
             return
         for key, value in payload.items():
             if key == "value_refs" and isinstance(value, dict):
-                yield from (v for v in value.values() if isinstance(v, str))
+                out.extend(v for v in value.values() if isinstance(v, str))
             elif key == "ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from _refs(value)
+                out.append(value)
+            elif isinstance(value, _NESTED):
+                _refs(value, out)
     elif isinstance(payload, list):
         for value in payload:
-            yield from _refs(value)
+            if isinstance(value, _NESTED):
+                _refs(value, out)

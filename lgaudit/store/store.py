@@ -374,8 +374,21 @@ class Store(CheckpointQueries):
 
     def _events(self, run_id: str, kinds: Sequence[str] | None) -> list[EventRecord]:
         q = _RUN_EVENTS.where(event_table.c.kind.in_(list(kinds))) if kinds else _RUN_EVENTS
+        return self._event_records(q, {"run_id": run_id})
+
+    def _event_records(self, q: Any, params: dict[str, Any] | None = None) -> list[EventRecord]:
+        """The events ``q`` (all the columns, in table order) selects, as records. Rows come
+        from the driver in batches, past SQLAlchemy's row objects: a diff or an audit reads
+        every event of its runs."""
+        out: list[EventRecord] = []
         with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q, {"run_id": run_id})]
+            result = conn.execute(q, params)
+            try:
+                while rows := result.cursor.fetchmany(2000):
+                    out.extend(map(_event_of_row, rows))
+            finally:
+                result.close()
+        return out
 
     def show(self, run_ref: str) -> dict[str, Any]:
         """``{"run": RunRecord, "events": [...]}`` with values expanded (``lgaudit show``)."""
@@ -388,8 +401,7 @@ class Store(CheckpointQueries):
         """Every event of a thread (all its runs) in global order."""
         q = _THREAD_EVENTS if upto_gseq is None else _THREAD_EVENTS_UPTO
         params = {"thread_id": thread_id, "upto": upto_gseq}
-        with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q, params)]
+        return self._event_records(q, params)
 
     def events_of_kind(
         self, kinds: Sequence[str], *, upto_gseq: int | None = None
@@ -403,8 +415,7 @@ class Store(CheckpointQueries):
         )
         if upto_gseq is not None:
             q = q.where(event_table.c.gseq <= upto_gseq)
-        with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q)]
+        return self._event_records(q)
 
     def verify(self, *, run: str | None = None) -> VerifyResult:
         """Recompute the hash chain (and state-row digests); name the first bad event."""
@@ -437,23 +448,17 @@ def _require_existing(url: str) -> None:
         raise SchemaError(f"no lgaudit store at {path}: record a run or `lgaudit db upgrade`")
 
 
-def event_record(e: Any) -> EventRecord:
-    return EventRecord(
-        gseq=e.gseq,
-        run_id=e.run_id,
-        seq=e.seq,
-        ts=iso(e.ts) or "",
-        kind=e.kind,
-        thread_id=e.thread_id,
-        node=e.node,
-        step=e.step,
-        task_id=e.task_id,
-        checkpoint_ns=e.checkpoint_ns,
-        checkpoint_id=e.checkpoint_id,
-        payload=json.loads(e.payload),
-        prev_hash=e.prev_hash,
-        hash=e.hash,
-    )
+_EVENT_FIELDS = tuple(c.name for c in event_table.c)
+_TS, _PAYLOAD = _EVENT_FIELDS.index("ts"), _EVENT_FIELDS.index("payload")
+_decode_json = json.JSONDecoder().decode
+
+
+def _event_of_row(row: Sequence[Any]) -> EventRecord:
+    """The record of a driver row of the events table (its columns in order)."""
+    e: dict[str, Any] = dict(zip(_EVENT_FIELDS, row, strict=True))
+    e["ts"] = iso(row[_TS]) or ""
+    e["payload"] = _decode_json(row[_PAYLOAD])
+    return e  # type: ignore[return-value]
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:
