@@ -19,14 +19,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from lgaudit.store import RunRecord, Store
-from lgaudit.store.views import EventExpander, is_internal_channel
+from lgaudit.store.views import EventExpander, is_internal_channel, payload_refs
 
 Event = dict[str, Any]
 """An expanded ``EventRecord`` (``payload`` with values, ``values`` on checkpoints)."""
 
 NULL_TASK = "00000000-0000-0000-0000-000000000000"
 RESUME = "__resume__"
-_NESTED = (dict, list)
 
 
 class Trace:
@@ -191,7 +190,7 @@ class TraceLoader:
     def expand(self, events: list[Any]) -> list[Event]:
         refs: list[str] = []
         for stored in events:
-            _refs(stored["payload"], refs)
+            payload_refs(stored["payload"], refs)
         self.expander.preload(refs)
         out: list[Event] = []
         known: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -216,23 +215,3 @@ class TraceLoader:
             e["payload"] = payload
             out.append(e)
         return out
-
-
-def _refs(payload: Any, out: list[str]) -> None:
-    """Add the blob refs a stored payload points at to ``out`` (loaded in bulk before
-    expanding)."""
-    if isinstance(payload, dict):
-        if len(payload) == 1 and isinstance(payload.get("$ref"), str):
-            out.append(payload["$ref"])
-            return
-        for key, value in payload.items():
-            if key == "value_refs" and isinstance(value, dict):
-                out.extend(v for v in value.values() if isinstance(v, str))
-            elif key == "ref" and isinstance(value, str):
-                out.append(value)
-            elif isinstance(value, _NESTED):
-                _refs(value, out)
-    elif isinstance(payload, list):
-        for value in payload:
-            if isinstance(value, _NESTED):
-                _refs(value, out)

@@ -66,6 +66,9 @@ _RUN_EVENTS = (
     .where(event_table.c.run_id == bindparam("run_id"))
     .order_by(event_table.c.seq)
 )
+_RUN_EVENTS_AFTER = _RUN_EVENTS.where(event_table.c.seq > bindparam("after"))
+#: events read per query when a run is streamed (``iter_events``, ``show``, ``export``)
+EVENT_BATCH = 1000
 _THREAD_EVENTS = (
     select(event_table)
     .where(event_table.c.thread_id == bindparam("thread_id"))
@@ -390,12 +393,35 @@ class Store(CheckpointQueries):
                 result.close()
         return out
 
+    def event_batches(
+        self, run_ref: str, *, batch: int | None = None
+    ) -> Iterator[list[EventRecord]]:
+        """A run's events in order, ``batch`` (default ``EVENT_BATCH``) at a time, one query
+        each, by key on ``seq``: a long run is read in constant memory, its first events
+        before its last."""
+        run_id = self.resolve_run(run_ref)
+        batch = batch or EVENT_BATCH
+        after = -1
+        while True:
+            page = _RUN_EVENTS_AFTER.limit(batch)
+            events = self._event_records(page, {"run_id": run_id, "after": after})
+            if events:
+                yield events
+            if len(events) < batch:
+                return
+            after = events[-1]["seq"]
+
     def show(self, run_ref: str) -> dict[str, Any]:
         """``{"run": RunRecord, "events": [...]}`` with values expanded (``lgaudit show``)."""
-        from lgaudit.store.views import expand_events
-
         run = self.run(run_ref)
-        return {"run": run, "events": expand_events(self, self.events(run["run_id"]))}
+        return {"run": run, "events": list(self.expanded_events(run["run_id"]))}
+
+    def expanded_events(self, run_ref: str) -> Iterator[dict[str, Any]]:
+        """A run's events with values expanded, as ``show`` has them, read and expanded a
+        batch at a time (``lgaudit export`` writes each as it comes)."""
+        from lgaudit.store.views import expand_batches
+
+        return expand_batches(self, self.event_batches(run_ref))
 
     def thread_events(self, thread_id: str, *, upto_gseq: int | None = None) -> list[EventRecord]:
         """Every event of a thread (all its runs) in global order."""

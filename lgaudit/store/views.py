@@ -10,7 +10,7 @@ never constructed), adds the full state ``values`` to checkpoint events and lift
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lgaudit.store.blobs import EMPTY_TYPE, Blob, is_internal_channel
@@ -20,7 +20,7 @@ from lgaudit.store.records import EventRecord
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-__all__ = ["EventExpander", "expand_events", "is_internal_channel"]
+__all__ = ["EventExpander", "expand_batches", "is_internal_channel", "payload_refs"]
 
 _NESTED = (dict, list)
 
@@ -94,6 +94,34 @@ class EventExpander:
         return out
 
 
-def expand_events(store: Store, events: list[EventRecord]) -> list[dict[str, Any]]:
-    expander = EventExpander(store)
-    return [expander.expand(e) for e in events]
+def expand_batches(store: Store, batches: Iterable[list[EventRecord]]) -> Iterator[dict[str, Any]]:
+    """Expanded events, a batch at a time: a batch's blobs are loaded in one pass, and
+    nothing of it is kept once its events are handed out (the store's blob cache is
+    bounded)."""
+    for batch in batches:
+        expander = EventExpander(store)
+        refs: list[str] = []
+        for e in batch:
+            payload_refs(e["payload"], refs)
+        expander.preload(refs)
+        for e in batch:
+            yield expander.expand(e)
+
+
+def payload_refs(payload: Any, out: list[str]) -> None:
+    """Add the blob refs a stored payload points at to ``out`` (to load them in bulk)."""
+    if isinstance(payload, dict):
+        if len(payload) == 1 and isinstance(payload.get("$ref"), str):
+            out.append(payload["$ref"])
+            return
+        for key, value in payload.items():
+            if key == "value_refs" and isinstance(value, dict):
+                out.extend(v for v in value.values() if isinstance(v, str))
+            elif key == "ref" and isinstance(value, str):
+                out.append(value)
+            elif isinstance(value, _NESTED):
+                payload_refs(value, out)
+    elif isinstance(payload, list):
+        for value in payload:
+            if isinstance(value, _NESTED):
+                payload_refs(value, out)
