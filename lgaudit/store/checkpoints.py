@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, exists, select, tuple_
+from sqlalchemy import BindParameter, Row, Table, and_, bindparam, exists, or_, select
 
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.tables import channel_values, checkpoints, tombstones, writes
@@ -61,13 +61,40 @@ _QUERIES: dict[str, Any] = {
 _COMPILED: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
 
+def _channel_refs(n: int) -> Any:
+    """Channel value refs of ``n`` channels at their versions (``channel_refs``): binds
+    ``c0..`` and ``v0..``. The channels and the versions are also given as lists: SQLite
+    searches the index by neither a row-value IN nor an OR of pairs, and would read every
+    channel value of the thread (a long thread's checkpoints would cost O(n) each)."""
+    cv = channel_values.c
+    chs: list[BindParameter[str]] = [bindparam(f"c{i}") for i in range(n)]
+    vs: list[BindParameter[str]] = [bindparam(f"v{i}") for i in range(n)]
+    return (
+        select(cv.channel, cv.version, cv.ref)
+        .where(
+            cv.thread_id == bindparam("thread_id"),
+            cv.checkpoint_ns == bindparam("checkpoint_ns"),
+            cv.gseq <= bindparam("upto"),
+            cv.channel.in_(chs),
+            cv.version.in_(vs),
+            or_(*(and_(cv.channel == c, cv.version == v) for c, v in zip(chs, vs, strict=True))),
+            _visible(channel_values),
+        )
+        .order_by(cv.gseq)
+    )
+
+
 def _run_precompiled(conn: Any, name: str, params: dict[str, Any]) -> Any:
-    """Run query ``name`` with named ``params`` as driver SQL (no compilation per call)."""
+    """Run query ``name`` with named ``params`` as driver SQL (no compilation per call).
+    ``channel_refs:N`` is the channel refs query for N channels."""
     dialect = conn.dialect
     key = (dialect.name, dialect.driver, dialect.paramstyle, name)  # the SQL text's form
     compiled = _COMPILED.get(key)
     if compiled is None:
-        c = _QUERIES[name]().compile(dialect=dialect)
+        kind, _, n = name.partition(":")
+        c = (_channel_refs(int(n)) if kind == "channel_refs" else _QUERIES[name]()).compile(
+            dialect=dialect
+        )
         order = tuple(c.positiontup) if c.positional and c.positiontup else None
         fixed = {k: v for k, v in c.construct_params(params).items() if k not in params}  # LIMIT
         compiled = _COMPILED[key] = (c.string, order, fixed)
@@ -152,20 +179,16 @@ class CheckpointQueries:
         """Blob refs of each channel at its version, as recorded at or before ``upto_gseq``."""
         if not versions:
             return {}
-        keys = [(ch, str(v)) for ch, v in versions.items()]
-        q = (
-            select(channel_values.c.channel, channel_values.c.version, channel_values.c.ref)
-            .where(
-                channel_values.c.thread_id == thread_id,
-                channel_values.c.checkpoint_ns == checkpoint_ns,
-                channel_values.c.gseq <= upto_gseq,
-                tuple_(channel_values.c.channel, channel_values.c.version).in_(keys),
-                _visible(channel_values),
-            )
-            .order_by(channel_values.c.gseq)
-        )
+        params: dict[str, Any] = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "upto": upto_gseq,
+        }
+        for i, (ch, v) in enumerate(versions.items()):
+            params[f"c{i}"], params[f"v{i}"] = ch, str(v)
         with translate_errors(), self._read.connect() as conn:
-            return {ch: ref for ch, _v, ref in conn.execute(q)}
+            rows = _run_precompiled(conn, f"channel_refs:{len(versions)}", params)
+            return {ch: ref for ch, _v, ref in rows}
 
     def write_rows(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Row[Any]]:
         """Pending writes of a checkpoint, resolved as LangGraph's savers do.
