@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BindParameter, Row, Table, and_, bindparam, exists, or_, select
+from sqlalchemy import Row, Table, and_, bindparam, exists, select, union_all
 
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.tables import channel_values, checkpoints, tombstones, writes
@@ -62,26 +62,24 @@ _COMPILED: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None, dict[str, An
 
 
 def _channel_refs(n: int) -> Any:
-    """Channel value refs of ``n`` channels at their versions (``channel_refs``): binds
-    ``c0..`` and ``v0..``. The channels and the versions are also given as lists: SQLite
-    searches the index by neither a row-value IN nor an OR of pairs, and would read every
-    channel value of the thread (a long thread's checkpoints would cost O(n) each)."""
+    """Channel value refs of ``n`` channels at their versions (``channel_refs``), binds
+    ``c0..`` and ``v0..``: one index lookup per channel, the whole key (thread, namespace,
+    channel, version). A row-value IN, or the pairs as an OR, is searched by the thread
+    alone (SQLite; PostgreSQL without statistics): every checkpoint of a long thread would
+    read all of its channel values."""
     cv = channel_values.c
-    chs: list[BindParameter[str]] = [bindparam(f"c{i}") for i in range(n)]
-    vs: list[BindParameter[str]] = [bindparam(f"v{i}") for i in range(n)]
-    return (
-        select(cv.channel, cv.version, cv.ref)
-        .where(
+    branches = [
+        select(cv.gseq, cv.channel, cv.ref).where(
             cv.thread_id == bindparam("thread_id"),
             cv.checkpoint_ns == bindparam("checkpoint_ns"),
+            cv.channel == bindparam(f"c{i}"),
+            cv.version == bindparam(f"v{i}"),
             cv.gseq <= bindparam("upto"),
-            cv.channel.in_(chs),
-            cv.version.in_(vs),
-            or_(*(and_(cv.channel == c, cv.version == v) for c, v in zip(chs, vs, strict=True))),
             _visible(channel_values),
         )
-        .order_by(cv.gseq)
-    )
+        for i in range(n)
+    ]
+    return (union_all(*branches) if n > 1 else branches[0]).order_by("gseq")
 
 
 def _run_precompiled(conn: Any, name: str, params: dict[str, Any]) -> Any:
@@ -188,7 +186,7 @@ class CheckpointQueries:
             params[f"c{i}"], params[f"v{i}"] = ch, str(v)
         with translate_errors(), self._read.connect() as conn:
             rows = _run_precompiled(conn, f"channel_refs:{len(versions)}", params)
-            return {ch: ref for ch, _v, ref in rows}
+            return {ch: ref for _gseq, ch, ref in rows}
 
     def write_rows(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Row[Any]]:
         """Pending writes of a checkpoint, resolved as LangGraph's savers do.
