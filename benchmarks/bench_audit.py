@@ -2,12 +2,15 @@
 
 Runs are recorded with the staging seed's plan -> execute -> review loop
 (``benchmarks.workloads.loop``) through ``Recorder``, into a fresh store per backend
-(a temp SQLite file; a fresh PostgreSQL database, dropped afterwards). Only the audit
-calls are timed (median of ``--reps``), each on a newly opened ``Store`` (no warm caches).
-Targets: each under 2 s.
+(a temp SQLite file; a fresh PostgreSQL database, dropped afterwards). Each is timed two
+ways (median of ``--reps``): in-process, the library call on a newly opened ``Store`` (no
+warm caches); and as a user runs it, ``lgaudit diff A B`` / ``lgaudit audit RUN --policy
+FILE`` in a fresh interpreter, start-up included (``python -m lgaudit.cli``, where
+``--root`` points). Targets (issue 18): each under 1 s.
 
     python -m benchmarks.bench_audit --reps 3
     python -m benchmarks.bench_audit --backend sqlite
+    python -m benchmarks.bench_audit --root /path/to/other/checkout
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from benchmarks.workloads import loop
 from lgaudit import Policy, Recorder, Store, audit, diff
 
+ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 POLICY = Policy.from_dict(
     {
@@ -37,6 +44,20 @@ POLICY = Policy.from_dict(
         "state": {"owners": {"output": ["execute"]}},
     }
 )
+POLICY_TOML = """
+[approval]
+gates = ["human_review"]
+protected = ["tool:send_email"]
+state_key = "approved"
+
+[budget]
+max_steps = 100000
+max_node_repeats = 100000
+max_tokens = 1000000000
+
+[state]
+owners = { output = ["execute"] }
+"""
 
 
 @contextlib.contextmanager
@@ -79,7 +100,27 @@ def timed(url: str, fn: Callable[[Store], Any], reps: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def bench(backend: str, reps: int) -> list[str]:
+def timed_cli(url: str, args: list[str], reps: int, root: str) -> float:
+    """Median wall time of ``lgaudit ARGS`` in a fresh interpreter (exit 1 is an answer:
+    differences, error findings)."""
+    env = {**os.environ, "LGAUDIT_DB": url, "PYTHONPATH": root}
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "lgaudit.cli", *args],
+            env=env,
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        times.append(time.perf_counter() - start)
+        assert done.returncode in (0, 1), (args, done.stderr)
+    return statistics.median(times)
+
+
+def bench(backend: str, reps: int, root: str) -> list[str]:
     lines = []
     with database(backend) as url:
         a, b = record(url, 1000, "diff-a"), record(url, 1000, "diff-b")
@@ -91,14 +132,19 @@ def bench(backend: str, reps: int) -> list[str]:
         assert d.identical and len(d.steps) >= 999, "two runs of one graph must be identical"
         t_audit, r = timed(url, lambda s: audit(s, [big], POLICY), reps)
         assert not r.findings or {f.rule for f in r.findings} == {"approval.forged"}
+        with tempfile.TemporaryDirectory() as d:
+            policy = Path(d) / "policy.toml"
+            policy.write_text(POLICY_TOML)
+            cli_diff = timed_cli(url, ["diff", a, b], reps, root)
+            cli_audit = timed_cli(url, ["audit", big, "--policy", str(policy)], reps, root)
         lines.append(
             f"| {backend} | diff, 2 × 999-step runs ({events_ab[0]} + {events_ab[1]} "
-            f"events) | {t_diff:.2f} s |"
+            f"events) | {t_diff:.2f} s | {cli_diff:.2f} s |"
         )
         lines.append(
             f"| {backend} | audit with a full policy, {events_big}-event run "
             f"({len(r.findings)} finding: the loop's reviewer forges 'approved') | "
-            f"{t_audit:.2f} s |"
+            f"{t_audit:.2f} s | {cli_audit:.2f} s |"
         )
     return lines
 
@@ -107,12 +153,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--root", default=str(ROOT), help="Where the CLI imports lgaudit from (compare checkouts)."
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
-    print("| backend | operation | median wall time |")
-    print("|---|---|---|")
+    print("| backend | operation | in-process (median) | `lgaudit` CLI, fresh process (median) |")
+    print("|---|---|---:|---:|")
     for backend in backends:
-        for line in bench(backend, args.reps):
+        for line in bench(backend, args.reps, args.root):
             print(line, flush=True)
 
 

@@ -1,6 +1,7 @@
-"""Verbs that only read the store start without LangGraph or LangChain: each runs in a fresh
-interpreter on a recorded store (model and tool calls, messages, an interrupt), and neither
-is in ``sys.modules`` when it is done."""
+"""Verbs that only read the store start without LangGraph, LangChain or SQLAlchemy's ORM:
+each runs in a fresh interpreter on a recorded store (model and tool calls, messages, an
+interrupt), and none of them is in ``sys.modules`` when it is done (the store reads through
+Core tables; the typed models of ``lgaudit.store.schema`` are for whoever imports them)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typing import Any
 
 from langgraph.types import Command
 
-from lgaudit import Recorder
+from lgaudit import Recorder, Store
 from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("langgraph", "langchain_core", "langchain")
+HEAVY = ("langgraph", "langchain_core", "langchain", "sqlalchemy.orm")
 
 # runs one verb as ``lgaudit`` would, then reports its exit code and the heavy modules loaded
 _PROBE = """
@@ -30,7 +31,7 @@ try:
     cli()
 except SystemExit as e:
     code = e.code or 0
-heavy = sorted({m.split(".")[0] for m in sys.modules} & watched)
+heavy = sorted(m for m in watched if m in sys.modules)
 print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}))
 """
 
@@ -64,7 +65,9 @@ def _record(url: str) -> list[str]:
         return [r["run_id"] for r in rec.store.runs(limit=None)]
 
 
-def test_read_verbs_import_neither_langgraph_nor_langchain(db_url: str, tmp_path: Path) -> None:
+def test_read_verbs_import_neither_langgraph_langchain_nor_the_orm(
+    db_url: str, tmp_path: Path
+) -> None:
     runs = _record(db_url)
     newest, oldest = runs[0], runs[-1]
     verbs = [
@@ -108,3 +111,28 @@ def test_migration_history_is_alembics() -> None:
     scripts = ScriptDirectory.from_config(migrate._config())
     assert migrate.head_revision() == scripts.get_current_head()
     assert migrate.history() == {s.revision: s.down_revision for s in scripts.walk_revisions()}
+
+
+def test_typed_models_read_a_recorded_store(db_url: str) -> None:
+    # the models are declared on the tables the store reads: a session sees what lgaudit shows
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from lgaudit.store.schema import Event, Run
+
+    newest = _record(db_url)[0]
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            run = session.get(Run, newest)
+            events = session.scalars(
+                select(Event).where(Event.run_id == newest).order_by(Event.seq)
+            ).all()
+    finally:
+        engine.dispose()
+    with Store.open(db_url) as store:
+        shown = store.events(newest)
+    assert run is not None and run.thread_id == store.run(newest)["thread_id"]
+    assert [(e.seq, e.kind, e.hash) for e in events] == [
+        (e["seq"], e["kind"], e["hash"]) for e in shown
+    ]

@@ -385,7 +385,7 @@ def test_modified_blob_is_detected(recorded: Store) -> None:
 def _rechain(url: str, edits: dict[int, dict[str, Any]]) -> None:
     """Edit events and recompute the hashes of the chain from the first one edited: only
     what the hashes do not cover (positions and sequences) can still be caught."""
-    from lgaudit.store.store import event_hash
+    from lgaudit.store.chain import event_hash
 
     rows = [dict(r._mapping) for r in fetch(url, "SELECT * FROM lgaudit_events ORDER BY gseq")]
     first = min(edits)

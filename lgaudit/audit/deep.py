@@ -1,10 +1,11 @@
-"""The one module that talks to deepdiff: structural differences as (path, a, b) triples."""
+"""The one module that talks to deepdiff: structural differences as (path, a, b) triples.
+
+deepdiff (with the pydantic it loads) is imported when two values first differ, not when a
+verb starts: ``lgaudit audit`` and a diff of equal runs never pay for it."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from deepdiff import DeepDiff
 
 MISSING: Any = None
 """What a side that lacks the compared item shows (JSON ``null``)."""
@@ -25,6 +26,8 @@ def differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """Every place where ``b`` differs from ``a``, in path order."""
     if a == b:
         return []
+    from deepdiff import DeepDiff
+
     tree = DeepDiff(a, b, view="tree", verbose_level=2)
     out: list[tuple[str, Any, Any]] = []
     for items in tree.values():

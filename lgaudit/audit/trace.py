@@ -15,11 +15,11 @@ then step, subgraph steps nested under the step of the task that ran the subgrap
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from lgaudit.store import RunRecord, Store
-from lgaudit.store.views import EventExpander, is_internal_channel
+from lgaudit.store.views import EventExpander, is_internal_channel, payload_refs
 
 Event = dict[str, Any]
 """An expanded ``EventRecord`` (``payload`` with values, ``values`` on checkpoints)."""
@@ -188,7 +188,10 @@ class TraceLoader:
         return run, self.thread(run["thread_id"], upto_gseq=own[-1]["gseq"])
 
     def expand(self, events: list[Any]) -> list[Event]:
-        self.store.load_blobs(ref for e in events for ref in _refs(e["payload"]))
+        refs: list[str] = []
+        for stored in events:
+            payload_refs(stored["payload"], refs)
+        self.expander.preload(refs)
         out: list[Event] = []
         known: dict[tuple[str, str, str], dict[str, Any]] = {}
         for event in events:
@@ -212,21 +215,3 @@ class TraceLoader:
             e["payload"] = payload
             out.append(e)
         return out
-
-
-def _refs(payload: Any) -> Iterator[str]:
-    """Blob refs a stored payload points at (loaded in bulk before expanding)."""
-    if isinstance(payload, dict):
-        if set(payload) == {"$ref"} and isinstance(payload["$ref"], str):
-            yield payload["$ref"]
-            return
-        for key, value in payload.items():
-            if key == "value_refs" and isinstance(value, dict):
-                yield from (v for v in value.values() if isinstance(v, str))
-            elif key == "ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from _refs(value)
-    elif isinstance(payload, list):
-        for value in payload:
-            yield from _refs(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
@@ -40,11 +41,32 @@ def runs(
 def show(obj: Context, run: str, as_json: bool) -> None:
     """Show a run: its timeline by step (nodes, model and tool calls, tokens, interrupts)."""
     with obj.open_store() as store:
-        data = store.show(run)
-    if as_json:
-        emit_json(data)
-    else:
-        click.echo(render_timeline(data))
+        record = store.run(run)
+        events = store.expanded_events(record["run_id"])
+        if as_json:  # written as read: a long run is never held whole
+            for chunk in show_json_chunks(record, events):
+                click.echo(chunk, nl=False)
+            click.echo()
+        else:
+            click.echo(render_timeline(record, events))
+
+
+def show_json_chunks(run: Any, events: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """``json.dumps({"run": run, "events": [...]}, indent=2)`` (``emit_json``'s text), an
+    event at a time."""
+
+    def dumps(value: Any, indent: str) -> str:
+        # JSON strings never hold a raw newline: every one is a line break of the layout
+        return json.dumps(value, indent=2, default=str, ensure_ascii=False).replace(
+            "\n", "\n" + indent
+        )
+
+    yield '{\n  "run": ' + dumps(run, "  ") + ',\n  "events": ['
+    sep = "\n    "
+    for event in events:
+        yield sep + dumps(event, "    ")
+        sep = ",\n    "
+    yield "]\n}" if sep == "\n    " else "\n  ]\n}"
 
 
 @cli.command()
@@ -86,6 +108,5 @@ def checkpoint_summaries(events: list[Any]) -> list[dict[str, Any]]:
 def export(obj: Context, run: str, fmt: str) -> None:
     """Export a run's events, one JSON object per line (values expanded)."""
     with obj.open_store() as store:
-        data = store.show(run)
-    for event in data["events"]:
-        click.echo(json.dumps(event, default=str, ensure_ascii=False))
+        for event in store.expanded_events(run):  # each line written as its event is read
+            click.echo(json.dumps(event, default=str, ensure_ascii=False))

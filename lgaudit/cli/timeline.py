@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -101,8 +101,8 @@ def _describe(e: dict[str, Any]) -> str | None:
     return None  # writes are shown through their checkpoints
 
 
-def render_timeline(data: dict[str, Any]) -> str:
-    r = data["run"]
+def render_timeline(r: Mapping[str, Any], events: Iterable[dict[str, Any]]) -> str:
+    """The text of ``lgaudit show``: the run, then its events by step."""
     lines = [
         f"run {r['run_id']}  thread {r['thread_id']}  graph {r['graph']}  status {r['status']}",
         f"    {r['event_count']} events, {r['tokens']} tokens, started {r['started_at']}"
@@ -112,11 +112,7 @@ def render_timeline(data: dict[str, Any]) -> str:
     if r.get("parent_run_id"):
         lines.append(f"    replay of {r['parent_run_id']}")
     last_step: object = object()
-    for e in _by_step(data["events"]):
-        text = _describe(e)
-        if text is None:
-            continue
-        step = e.get("step")
+    for step, text in _by_step(events):
         label = f"step {step:>3}" if isinstance(step, int) else "        "
         if step == last_step:
             label = " " * len(label)
@@ -125,9 +121,10 @@ def render_timeline(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _by_step(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Events in step order (checkpoints may be recorded after the next step started)."""
-    keyed = []
+def _by_step(events: Iterable[dict[str, Any]]) -> list[tuple[Any, str]]:
+    """Each described event's ``(step, text)`` in step order (checkpoints may be recorded
+    after the next step started): only the text of an event is kept, not its values."""
+    keyed: list[tuple[float, Any, str]] = []
     current = -2
     for e in events:
         if e["kind"] == "run_start":
@@ -137,8 +134,10 @@ def _by_step(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             current = e["step"] if isinstance(e.get("step"), int) else current
             key = current
-        keyed.append((key, e))
-    return [e for _, e in sorted(keyed, key=lambda pair: pair[0])]
+        text = _describe(e)
+        if text is not None:
+            keyed.append((key, e.get("step"), text))
+    return [(step, text) for _, step, text in sorted(keyed, key=lambda item: item[0])]
 
 
 def render_checkpoints(items: Sequence[dict[str, Any]]) -> str:

@@ -6,7 +6,7 @@ from typing import cast
 
 from alembic import context
 
-from lgaudit.store.schema import VERSION_TABLE, metadata
+from lgaudit.store.tables import VERSION_TABLE, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

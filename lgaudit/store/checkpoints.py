@@ -11,42 +11,42 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Row, and_, bindparam, exists, select, tuple_
+from sqlalchemy import Row, Table, and_, bindparam, exists, select, union_all
 
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
+from lgaudit.store.tables import channel_values, checkpoints, tombstones, writes
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
-def _visible(model: Any) -> Any:
+def _visible(table: Table) -> Any:
     return ~exists().where(
-        and_(Tombstone.thread_id == model.thread_id, Tombstone.gseq > model.gseq)
+        and_(tombstones.c.thread_id == table.c.thread_id, tombstones.c.gseq > table.c.gseq)
     )
 
 
 def _latest_checkpoint(by_id: bool) -> Any:
-    q = select(CheckpointRow).where(
-        CheckpointRow.thread_id == bindparam("thread_id"),
-        CheckpointRow.checkpoint_ns == bindparam("checkpoint_ns"),
-        _visible(CheckpointRow),
+    q = select(checkpoints).where(
+        checkpoints.c.thread_id == bindparam("thread_id"),
+        checkpoints.c.checkpoint_ns == bindparam("checkpoint_ns"),
+        _visible(checkpoints),
     )
     if by_id:
-        q = q.where(CheckpointRow.checkpoint_id == bindparam("checkpoint_id"))
-    return q.order_by(CheckpointRow.gseq.desc()).limit(1)
+        q = q.where(checkpoints.c.checkpoint_id == bindparam("checkpoint_id"))
+    return q.order_by(checkpoints.c.gseq.desc()).limit(1)
 
 
 def _checkpoint_writes() -> Any:
     return (
-        select(WriteRow)
+        select(writes)
         .where(
-            WriteRow.thread_id == bindparam("thread_id"),
-            WriteRow.checkpoint_ns == bindparam("checkpoint_ns"),
-            WriteRow.checkpoint_id == bindparam("checkpoint_id"),
-            _visible(WriteRow),
+            writes.c.thread_id == bindparam("thread_id"),
+            writes.c.checkpoint_ns == bindparam("checkpoint_ns"),
+            writes.c.checkpoint_id == bindparam("checkpoint_id"),
+            _visible(writes),
         )
-        .order_by(WriteRow.gseq, WriteRow.position)
+        .order_by(writes.c.gseq, writes.c.position)
     )
 
 
@@ -61,13 +61,38 @@ _QUERIES: dict[str, Any] = {
 _COMPILED: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
 
+def _channel_refs(n: int) -> Any:
+    """Channel value refs of ``n`` channels at their versions (``channel_refs``), binds
+    ``c0..`` and ``v0..``: one index lookup per channel, the whole key (thread, namespace,
+    channel, version). A row-value IN, or the pairs as an OR, is searched by the thread
+    alone (SQLite; PostgreSQL without statistics): every checkpoint of a long thread would
+    read all of its channel values."""
+    cv = channel_values.c
+    branches = [
+        select(cv.gseq, cv.channel, cv.ref).where(
+            cv.thread_id == bindparam("thread_id"),
+            cv.checkpoint_ns == bindparam("checkpoint_ns"),
+            cv.channel == bindparam(f"c{i}"),
+            cv.version == bindparam(f"v{i}"),
+            cv.gseq <= bindparam("upto"),
+            _visible(channel_values),
+        )
+        for i in range(n)
+    ]
+    return (union_all(*branches) if n > 1 else branches[0]).order_by("gseq")
+
+
 def _run_precompiled(conn: Any, name: str, params: dict[str, Any]) -> Any:
-    """Run query ``name`` with named ``params`` as driver SQL (no compilation per call)."""
+    """Run query ``name`` with named ``params`` as driver SQL (no compilation per call).
+    ``channel_refs:N`` is the channel refs query for N channels."""
     dialect = conn.dialect
     key = (dialect.name, dialect.driver, dialect.paramstyle, name)  # the SQL text's form
     compiled = _COMPILED.get(key)
     if compiled is None:
-        c = _QUERIES[name]().compile(dialect=dialect)
+        kind, _, n = name.partition(":")
+        c = (_channel_refs(int(n)) if kind == "channel_refs" else _QUERIES[name]()).compile(
+            dialect=dialect
+        )
         order = tuple(c.positiontup) if c.positional and c.positiontup else None
         fixed = {k: v for k, v in c.construct_params(params).items() if k not in params}  # LIMIT
         compiled = _COMPILED[key] = (c.string, order, fixed)
@@ -103,35 +128,35 @@ class CheckpointQueries:
         batch: int = 200,
     ) -> Generator[Row[Any], None, None]:
         """Visible checkpoints newest first; a re-put checkpoint id appears once (latest)."""
-        q = select(CheckpointRow).where(_visible(CheckpointRow))
+        q = select(checkpoints).where(_visible(checkpoints))
         if thread_id is not None:
-            q = q.where(CheckpointRow.thread_id == thread_id)
+            q = q.where(checkpoints.c.thread_id == thread_id)
         if checkpoint_ns is not None:
-            q = q.where(CheckpointRow.checkpoint_ns == checkpoint_ns)
+            q = q.where(checkpoints.c.checkpoint_ns == checkpoint_ns)
         if checkpoint_id is not None:
-            q = q.where(CheckpointRow.checkpoint_id == checkpoint_id)
+            q = q.where(checkpoints.c.checkpoint_id == checkpoint_id)
         with translate_errors(), self._read.connect() as conn:
             if before is not None:
                 bound = conn.execute(
-                    select(CheckpointRow.gseq)
+                    select(checkpoints.c.gseq)
                     .where(
-                        CheckpointRow.thread_id == before[0],
-                        CheckpointRow.checkpoint_id == before[1],
+                        checkpoints.c.thread_id == before[0],
+                        checkpoints.c.checkpoint_id == before[1],
                     )
-                    .order_by(CheckpointRow.gseq)
+                    .order_by(checkpoints.c.gseq)
                     .limit(1)
                 ).scalar()
                 q = q.where(
-                    CheckpointRow.gseq < bound
+                    checkpoints.c.gseq < bound
                     if bound is not None
-                    else CheckpointRow.checkpoint_id < before[1]
+                    else checkpoints.c.checkpoint_id < before[1]
                 )
             seen: set[tuple[str, str, str]] = set()
             last: int | None = None
             while True:
-                page = q.order_by(CheckpointRow.gseq.desc()).limit(batch)
+                page = q.order_by(checkpoints.c.gseq.desc()).limit(batch)
                 if last is not None:
-                    page = page.where(CheckpointRow.gseq < last)
+                    page = page.where(checkpoints.c.gseq < last)
                 rows = conn.execute(page).all()
                 if not rows:
                     return
@@ -152,20 +177,16 @@ class CheckpointQueries:
         """Blob refs of each channel at its version, as recorded at or before ``upto_gseq``."""
         if not versions:
             return {}
-        keys = [(ch, str(v)) for ch, v in versions.items()]
-        q = (
-            select(ChannelValue.channel, ChannelValue.version, ChannelValue.ref)
-            .where(
-                ChannelValue.thread_id == thread_id,
-                ChannelValue.checkpoint_ns == checkpoint_ns,
-                ChannelValue.gseq <= upto_gseq,
-                tuple_(ChannelValue.channel, ChannelValue.version).in_(keys),
-                _visible(ChannelValue),
-            )
-            .order_by(ChannelValue.gseq)
-        )
+        params: dict[str, Any] = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "upto": upto_gseq,
+        }
+        for i, (ch, v) in enumerate(versions.items()):
+            params[f"c{i}"], params[f"v{i}"] = ch, str(v)
         with translate_errors(), self._read.connect() as conn:
-            return {ch: ref for ch, _v, ref in conn.execute(q)}
+            rows = _run_precompiled(conn, f"channel_refs:{len(versions)}", params)
+            return {ch: ref for _gseq, ch, ref in rows}
 
     def write_rows(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[Row[Any]]:
         """Pending writes of a checkpoint, resolved as LangGraph's savers do.

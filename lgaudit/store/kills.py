@@ -18,8 +18,8 @@ from sqlalchemy import select
 from lgaudit.errors import BadInputError
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.records import KILL_GRAPH, NewEvent, NewRun, iso, now_us
-from lgaudit.store.schema import KillOrder
 from lgaudit.store.store import Store
+from lgaudit.store.tables import kill_orders
 
 
 class OrderRow(TypedDict):
@@ -139,8 +139,7 @@ def kills(*, url: str | None = None) -> list[Kill]:
 
 def orders_since(store: Store, gseq: int) -> list[OrderRow]:
     """Kill and lift rows recorded after global position ``gseq``, in chain order."""
-    table = KillOrder.__table__
-    q = select(table).where(table.c.gseq > gseq).order_by(table.c.gseq)
+    q = select(kill_orders).where(kill_orders.c.gseq > gseq).order_by(kill_orders.c.gseq)
     with translate_errors(), store._read.connect() as conn:
         return [OrderRow(**r) for r in conn.execute(q).mappings()]  # type: ignore[typeddict-item]
 
@@ -174,6 +173,8 @@ def _kills(rows: list[OrderRow], only: str | None = None) -> list[Kill]:
 
 
 def _record(store: Store, row: dict[str, Any]) -> None:
+    from lgaudit.store.schema import KillOrder  # the writer's row model (and the ORM)
+
     run = NewRun(
         run_id=str(uuid.uuid4()),
         graph=KILL_GRAPH,

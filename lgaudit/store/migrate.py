@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from lgaudit.errors import SchemaError
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.schema import VERSION_TABLE, metadata
+from lgaudit.store.tables import VERSION_TABLE, metadata
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x1A6A0D17  # advisory lock id for schema upgrades on PostgreSQL

@@ -8,6 +8,7 @@ what ``lgaudit ... --json`` prints, unchanged).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -61,10 +62,18 @@ def now_us() -> int:
 
 
 def iso(us: int | None) -> str | None:
-    """An event timestamp as ISO 8601 UTC."""
+    """An event timestamp as ISO 8601 UTC (``datetime.isoformat``: no fraction on a whole
+    second)."""
     if us is None:
         return None
-    return dt.datetime.fromtimestamp(us / 1e6, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+    seconds, micro = divmod(us, 1_000_000)
+    return f"{_iso_second(seconds)}.{micro:06d}Z" if micro else f"{_iso_second(seconds)}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(seconds: int) -> str:
+    # events come in runs of the same second: reading thousands formats few seconds
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat().removesuffix("+00:00")
 
 
 @dataclass(frozen=True)

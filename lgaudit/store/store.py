@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, false, func, or_, select, tuple_
 
@@ -34,33 +35,46 @@ from lgaudit.store.records import (
     VerifyResult,
     iso,
 )
-from lgaudit.store.schema import Blob, Event, Run
-from lgaudit.store.writer import ChainWriter, plan_append
+from lgaudit.store.tables import blobs as blob_table
+from lgaudit.store.tables import events as event_table
+from lgaudit.store.tables import runs as run_table
+
+if TYPE_CHECKING:
+    from lgaudit.store.writer import ChainWriter
 
 _MIN_PREFIX = 6
 
 # the event count rides on the runs query (an index range per run, one round trip)
 _EVENT_COUNT = (
     select(func.count())
-    .where(Event.run_id == Run.run_id)
-    .correlate(Run)
+    .where(event_table.c.run_id == run_table.c.run_id)
+    .correlate(run_table)
     .scalar_subquery()
     .label("event_count")
 )
 _ENDS = (
-    select(Event.run_id, Event.kind, Event.payload, Event.ts)
-    .where(Event.kind.in_(["run_end", "run_error", "llm_end"]))
-    .order_by(Event.gseq)
+    select(event_table.c.run_id, event_table.c.kind, event_table.c.payload, event_table.c.ts)
+    .where(event_table.c.kind.in_(["run_end", "run_error", "llm_end"]))
+    .order_by(event_table.c.gseq)
 )
 # one run by its full id: built once (statement building and cache keys cost more than the
 # lookup itself)
-_RUN_BY_ID = select(Run, _EVENT_COUNT).where(Run.run_id == bindparam("run_id"))
-_RUN_ENDS = _ENDS.where(Event.run_id == bindparam("run_id"))
-_RUN_EVENTS = select(Event.__table__).where(Event.run_id == bindparam("run_id")).order_by(Event.seq)
-_THREAD_EVENTS = (
-    select(Event.__table__).where(Event.thread_id == bindparam("thread_id")).order_by(Event.gseq)
+_RUN_BY_ID = select(run_table, _EVENT_COUNT).where(run_table.c.run_id == bindparam("run_id"))
+_RUN_ENDS = _ENDS.where(event_table.c.run_id == bindparam("run_id"))
+_RUN_EVENTS = (
+    select(event_table)
+    .where(event_table.c.run_id == bindparam("run_id"))
+    .order_by(event_table.c.seq)
 )
-_THREAD_EVENTS_UPTO = _THREAD_EVENTS.where(Event.gseq <= bindparam("upto"))
+_RUN_EVENTS_AFTER = _RUN_EVENTS.where(event_table.c.seq > bindparam("after"))
+#: events read per query when a run is streamed (``iter_events``, ``show``, ``export``)
+EVENT_BATCH = 1000
+_THREAD_EVENTS = (
+    select(event_table)
+    .where(event_table.c.thread_id == bindparam("thread_id"))
+    .order_by(event_table.c.gseq)
+)
+_THREAD_EVENTS_UPTO = _THREAD_EVENTS.where(event_table.c.gseq <= bindparam("upto"))
 
 
 def _may_have_status(status: str) -> ColumnElement[bool]:
@@ -71,9 +85,10 @@ def _may_have_status(status: str) -> ColumnElement[bool]:
     ``running`` or ``abandoned`` one neither (indexed lookups by run and kind)."""
 
     def has(kinds: tuple[str, ...], like: str | None = None) -> ColumnElement[bool]:
-        kind = Event.kind == kinds[0] if len(kinds) == 1 else Event.kind.in_(kinds)
-        q = select(Event.gseq).where(Event.run_id == Run.run_id, kind)
-        return (q if like is None else q.where(Event.payload.like(like))).exists()
+        ev = event_table.c
+        kind = ev.kind == kinds[0] if len(kinds) == 1 else ev.kind.in_(kinds)
+        q = select(ev.gseq).where(ev.run_id == run_table.c.run_id, kind)
+        return (q if like is None else q.where(ev.payload.like(like))).exists()
 
     if status == "failed":
         return has(("run_error",))
@@ -102,7 +117,10 @@ class Store(CheckpointQueries):
         self.dialect = self._write.dialect.name
         self._blob_cache = BlobCache()
         self._known_runs: set[str] = set()
-        self._writer = ChainWriter(self.url, event_hash_of, rows_digest)
+        # the append path is loaded by the first append: a store opened to read never
+        # imports it (nor the ORM models it is written against)
+        self._writer: ChainWriter | None = None
+        self._writer_lock = threading.Lock()
         try:
             if create:
                 _refuse_before_writing(self.url, self._read, behind_ok=False)
@@ -145,7 +163,8 @@ class Store(CheckpointQueries):
             read.dispose()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         self._write.dispose()
         if self._read is not self._write:
             self._read.dispose()
@@ -162,22 +181,34 @@ class Store(CheckpointQueries):
         """Append events (and their blobs and state rows) atomically; return their gseqs."""
         if not events:
             return []
+        from lgaudit.store.writer import plan_append
+
         runs, blobs, new_blobs = plan_append(events, self._blob_cache, self._known_runs)
-        gseqs = self._writer.append(events, runs, blobs, new_blobs)
+        gseqs = self._chain_writer().append(events, runs, blobs, new_blobs)
         for h in new_blobs:
             self._blob_cache.add(h, blobs[h])
         self._known_runs.update(runs)
         return gseqs
 
+    def _chain_writer(self) -> ChainWriter:
+        if self._writer is not None:
+            return self._writer
+        with self._writer_lock:
+            if self._writer is None:
+                from lgaudit.store.writer import ChainWriter
+
+                self._writer = ChainWriter(self.url, event_hash_of, rows_digest)
+            return self._writer
+
     def is_recorded(self, event: NewEvent) -> bool:
         """Whether an event handed to a writer that then vanished is in the store (by its
         run, timestamp, kind, task and checkpoint: a batch commits whole or not at all)."""
         q = (
-            select(Event.gseq)
-            .where(Event.run_id == event.run.run_id, Event.ts == event.ts)
-            .where(Event.kind == event.kind)
-            .where(Event.task_id.is_not_distinct_from(event.task_id))
-            .where(Event.checkpoint_id.is_not_distinct_from(event.checkpoint_id))
+            select(event_table.c.gseq)
+            .where(event_table.c.run_id == event.run.run_id, event_table.c.ts == event.ts)
+            .where(event_table.c.kind == event.kind)
+            .where(event_table.c.task_id.is_not_distinct_from(event.task_id))
+            .where(event_table.c.checkpoint_id.is_not_distinct_from(event.checkpoint_id))
             .limit(1)
         )
         with translate_errors(), self._read.connect() as conn:
@@ -194,7 +225,9 @@ class Store(CheckpointQueries):
             if missing:
                 with translate_errors(), self._read.connect() as conn:
                     for chunk in _chunks(missing, 500):
-                        q = select(Blob.hash, Blob.type, Blob.data).where(Blob.hash.in_(chunk))
+                        q = select(blob_table.c.hash, blob_table.c.type, blob_table.c.data).where(
+                            blob_table.c.hash.in_(chunk)
+                        )
                         for h, t, d in conn.execute(q):
                             found[h] = (t, bytes(d))
                             self._blob_cache.add(h, (t, bytes(d)))
@@ -220,12 +253,16 @@ class Store(CheckpointQueries):
         """The full run id for a run id or unique prefix of at least 6 characters."""
         ref = (ref or "").strip()
         with translate_errors(), self._read.connect() as conn:
-            if conn.execute(select(Run.run_id).where(Run.run_id == ref)).first():
+            if conn.execute(select(run_table.c.run_id).where(run_table.c.run_id == ref)).first():
                 return ref
             if len(ref) < _MIN_PREFIX:
                 raise UnknownRunError(ref) if ref else BadInputError("empty run reference")
             like = ref.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
-            q = select(Run.run_id).where(Run.run_id.like(like, escape="\\")).limit(6)
+            q = (
+                select(run_table.c.run_id)
+                .where(run_table.c.run_id.like(like, escape="\\"))
+                .limit(6)
+            )
             matches = [r[0] for r in conn.execute(q)]
         if not matches:
             raise UnknownRunError(ref)
@@ -251,13 +288,15 @@ class Store(CheckpointQueries):
         run_ids: Sequence[str] | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first, with status, counts and tokens derived from their events."""
-        q = select(Run, _EVENT_COUNT).order_by(Run.started_at.desc(), Run.run_id.desc())
+        q = select(run_table, _EVENT_COUNT).order_by(
+            run_table.c.started_at.desc(), run_table.c.run_id.desc()
+        )
         if thread_id is not None:
-            q = q.where(Run.thread_id == thread_id)
+            q = q.where(run_table.c.thread_id == thread_id)
         if run_ids is not None:
-            q = q.where(Run.run_id.in_(list(run_ids)))
+            q = q.where(run_table.c.run_id.in_(list(run_ids)))
         else:  # kill orders and shadow progress are not runs of a graph
-            q = q.where(or_(Run.graph.is_(None), Run.graph.not_in(INTERNAL_GRAPHS)))
+            q = q.where(or_(run_table.c.graph.is_(None), run_table.c.graph.not_in(INTERNAL_GRAPHS)))
         if status is not None:
             q = q.where(_may_have_status(status))
         # pages by key, not offset (a store of many runs); the first ``limit`` runs the
@@ -267,7 +306,11 @@ class Store(CheckpointQueries):
         after: tuple[int, str] | None = None
         with translate_errors(), self._read.connect() as conn:
             while limit is None or len(out) < limit:
-                qp = q if after is None else q.where(tuple_(Run.started_at, Run.run_id) < after)
+                qp = (
+                    q
+                    if after is None
+                    else q.where(tuple_(run_table.c.started_at, run_table.c.run_id) < after)
+                )
                 batch = conn.execute(qp.limit(page)).all()
                 if not batch:
                     break
@@ -287,7 +330,7 @@ class Store(CheckpointQueries):
         if len(ids) == 1:
             rows = conn.execute(_RUN_ENDS, {"run_id": ids[0]})
         else:
-            rows = conn.execute(_ENDS.where(Event.run_id.in_(ids)))
+            rows = conn.execute(_ENDS.where(event_table.c.run_id.in_(ids)))
         for run_id, kind, payload, ts in rows:
             data = json.loads(payload)
             if kind == "llm_end":
@@ -328,8 +371,8 @@ class Store(CheckpointQueries):
         if not run_ids:
             return set()
         owners: dict[str, str] = {}
-        q = select(Event.run_id, Event.payload).where(
-            Event.run_id.in_(run_ids), Event.kind == "run_start"
+        q = select(event_table.c.run_id, event_table.c.payload).where(
+            event_table.c.run_id.in_(run_ids), event_table.c.kind == "run_start"
         )
         for run_id, payload in conn.execute(q):
             recorder = json.loads(payload).get("recorder")
@@ -350,39 +393,81 @@ class Store(CheckpointQueries):
 
     def has_event(self, run_id: str, kind: str) -> bool:
         """Whether a run (full id) recorded an event of this kind (one indexed lookup)."""
-        q = select(Event.gseq).where(Event.run_id == run_id, Event.kind == kind).limit(1)
+        q = (
+            select(event_table.c.gseq)
+            .where(event_table.c.run_id == run_id, event_table.c.kind == kind)
+            .limit(1)
+        )
         with translate_errors(), self._read.connect() as conn:
             return conn.execute(q).first() is not None
 
     def _events(self, run_id: str, kinds: Sequence[str] | None) -> list[EventRecord]:
-        q = _RUN_EVENTS.where(Event.kind.in_(list(kinds))) if kinds else _RUN_EVENTS
+        q = _RUN_EVENTS.where(event_table.c.kind.in_(list(kinds))) if kinds else _RUN_EVENTS
+        return self._event_records(q, {"run_id": run_id})
+
+    def _event_records(self, q: Any, params: dict[str, Any] | None = None) -> list[EventRecord]:
+        """The events ``q`` (all the columns, in table order) selects, as records. Rows come
+        from the driver in batches, past SQLAlchemy's row objects: a diff or an audit reads
+        every event of its runs."""
+        out: list[EventRecord] = []
         with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q, {"run_id": run_id})]
+            result = conn.execute(q, params)
+            try:
+                while rows := result.cursor.fetchmany(2000):
+                    out.extend(map(_event_of_row, rows))
+            finally:
+                result.close()
+        return out
+
+    def event_batches(
+        self, run_ref: str, *, batch: int | None = None
+    ) -> Iterator[list[EventRecord]]:
+        """A run's events in order, ``batch`` (default ``EVENT_BATCH``) at a time, one query
+        each, by key on ``seq``: a long run is read in constant memory, its first events
+        before its last."""
+        run_id = self.resolve_run(run_ref)
+        batch = batch or EVENT_BATCH
+        after = -1
+        while True:
+            page = _RUN_EVENTS_AFTER.limit(batch)
+            events = self._event_records(page, {"run_id": run_id, "after": after})
+            if events:
+                yield events
+            if len(events) < batch:
+                return
+            after = events[-1]["seq"]
 
     def show(self, run_ref: str) -> dict[str, Any]:
         """``{"run": RunRecord, "events": [...]}`` with values expanded (``lgaudit show``)."""
-        from lgaudit.store.views import expand_events
-
         run = self.run(run_ref)
-        return {"run": run, "events": expand_events(self, self.events(run["run_id"]))}
+        return {"run": run, "events": list(self.expanded_events(run["run_id"]))}
+
+    def expanded_events(self, run_ref: str) -> Iterator[dict[str, Any]]:
+        """A run's events with values expanded, as ``show`` has them, read and expanded a
+        batch at a time (``lgaudit export`` writes each as it comes)."""
+        from lgaudit.store.views import expand_batches
+
+        return expand_batches(self, self.event_batches(run_ref))
 
     def thread_events(self, thread_id: str, *, upto_gseq: int | None = None) -> list[EventRecord]:
         """Every event of a thread (all its runs) in global order."""
         q = _THREAD_EVENTS if upto_gseq is None else _THREAD_EVENTS_UPTO
         params = {"thread_id": thread_id, "upto": upto_gseq}
-        with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q, params)]
+        return self._event_records(q, params)
 
     def events_of_kind(
         self, kinds: Sequence[str], *, upto_gseq: int | None = None
     ) -> list[EventRecord]:
         """Every event of these kinds, of every run and thread, in global order (long-term
         memory is shared by threads: who wrote a memory key is asked store-wide)."""
-        q = select(Event.__table__).where(Event.kind.in_(list(kinds))).order_by(Event.gseq)
+        q = (
+            select(event_table)
+            .where(event_table.c.kind.in_(list(kinds)))
+            .order_by(event_table.c.gseq)
+        )
         if upto_gseq is not None:
-            q = q.where(Event.gseq <= upto_gseq)
-        with translate_errors(), self._read.connect() as conn:
-            return [event_record(e) for e in conn.execute(q)]
+            q = q.where(event_table.c.gseq <= upto_gseq)
+        return self._event_records(q)
 
     def verify(self, *, run: str | None = None) -> VerifyResult:
         """Recompute the hash chain (and state-row digests); name the first bad event."""
@@ -415,23 +500,17 @@ def _require_existing(url: str) -> None:
         raise SchemaError(f"no lgaudit store at {path}: record a run or `lgaudit db upgrade`")
 
 
-def event_record(e: Any) -> EventRecord:
-    return EventRecord(
-        gseq=e.gseq,
-        run_id=e.run_id,
-        seq=e.seq,
-        ts=iso(e.ts) or "",
-        kind=e.kind,
-        thread_id=e.thread_id,
-        node=e.node,
-        step=e.step,
-        task_id=e.task_id,
-        checkpoint_ns=e.checkpoint_ns,
-        checkpoint_id=e.checkpoint_id,
-        payload=json.loads(e.payload),
-        prev_hash=e.prev_hash,
-        hash=e.hash,
-    )
+_EVENT_FIELDS = tuple(c.name for c in event_table.c)
+_TS, _PAYLOAD = _EVENT_FIELDS.index("ts"), _EVENT_FIELDS.index("payload")
+_decode_json = json.JSONDecoder().decode
+
+
+def _event_of_row(row: Sequence[Any]) -> EventRecord:
+    """The record of a driver row of the events table (its columns in order)."""
+    e: dict[str, Any] = dict(zip(_EVENT_FIELDS, row, strict=True))
+    e["ts"] = iso(row[_TS]) or ""
+    e["payload"] = _decode_json(row[_PAYLOAD])
+    return e  # type: ignore[return-value]
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:

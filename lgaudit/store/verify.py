@@ -28,12 +28,12 @@ from pathlib import Path
 from subprocess import PIPE
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 
 from lgaudit.errors import StoreError
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
-from lgaudit.store.schema import Event, Run
+from lgaudit.store.tables import events, runs
 from lgaudit.store.verify_segment import (
     JUMP,
     MISSING,
@@ -59,7 +59,7 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
             seg = check_segment(conn, 0, None, run_id)
         return _result(seg["count"], seg["failure"] and _bad(seg["failure"]))
     with translate_errors(), store._read.connect() as conn:
-        last = conn.execute(select(func.max(Event.gseq))).scalar() or 0
+        last = conn.execute(select(func.max(events.c.gseq))).scalar() or 0
     workers = _workers()
     if workers >= 2 and last >= PARALLEL_FROM:
         try:
@@ -230,9 +230,8 @@ def _first_unchained(conn: Any) -> BadEvent | None:
 
 def _first_orphan_row(conn: Any) -> str | None:
     """A state row no event recorded (outside the chain), which the digests cannot see."""
-    last = select(func.coalesce(func.max(Event.gseq), 0)).scalar_subquery()
-    for model in STATE_TABLES:
-        table = cast(Table, model.__table__)
+    last = select(func.coalesce(func.max(events.c.gseq), 0)).scalar_subquery()
+    for table in STATE_TABLES:
         q = select(table.c.gseq).where((table.c.gseq < 1) | (table.c.gseq > last)).limit(1)
         gseq = conn.execute(q).scalar()
         if gseq is not None:
@@ -242,7 +241,7 @@ def _first_orphan_row(conn: Any) -> str | None:
 
 def _first_eventless_run(conn: Any) -> str | None:
     """A run row with no event (runs are only ever inserted with their events)."""
-    runs = cast(Table, Run.__table__)
-    has_events = select(Event.run_id).where(Event.run_id == runs.c.run_id).exists()
+    ev = events.c
+    has_events = select(ev.run_id).where(ev.run_id == runs.c.run_id).exists()
     run_id = conn.execute(select(runs.c.run_id).where(~has_events).limit(1)).scalar()
     return f"run {run_id} has a row but no recorded event" if run_id is not None else None

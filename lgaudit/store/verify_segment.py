@@ -17,9 +17,9 @@ import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict
 
-from sqlalchemy import LargeBinary, Table, bindparam, func, literal, select
+from sqlalchemy import LargeBinary, bindparam, func, literal, select
 
 try:
     import orjson
@@ -30,19 +30,19 @@ from lgaudit.store.blobs import blob_hash
 from lgaudit.store.chain import HASHED_FIELDS, event_hash_of, run_digest
 from lgaudit.store.engine import create_engines, translate_errors
 from lgaudit.store.records import GENESIS_HASH
-from lgaudit.store.schema import (
-    Blob,
-    ChannelValue,
-    CheckpointRow,
-    Event,
-    KillOrder,
-    Run,
-    ShadowProgress,
-    Tombstone,
-    WriteRow,
+from lgaudit.store.tables import (
+    blobs,
+    channel_values,
+    checkpoints,
+    events,
+    kill_orders,
+    runs,
+    shadow_progress,
+    tombstones,
+    writes,
 )
 
-STATE_TABLES = (CheckpointRow, ChannelValue, WriteRow, Tombstone, KillOrder, ShadowProgress)
+STATE_TABLES = (checkpoints, channel_values, writes, tombstones, kill_orders, shadow_progress)
 BATCH = 5000
 
 #: The order of an event's checks: the first failing one is the one reported.
@@ -160,7 +160,7 @@ def _chain(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The stored events in chain order, in batches of plain tuples: ``HASHED_FIELDS`` then
     ``hash`` (read past SQLAlchemy's rows: every event of the store passes here)."""
-    table = cast(Table, Event.__table__)
+    table = events
     columns = [table.c[c] for c in (*HASHED_FIELDS, "hash")]
     base = select(*columns).order_by(table.c.gseq).limit(BATCH)
     if hi is not None:
@@ -179,14 +179,13 @@ def _chain(
 
 
 def _hashes_of(conn: Any, gseqs: list[int]) -> dict[int, str]:
-    q = select(Event.gseq, Event.hash).where(Event.gseq.in_(gseqs))
+    q = select(events.c.gseq, events.c.hash).where(events.c.gseq.in_(gseqs))
     return dict(conn.execute(q).all())
 
 
 def _state_queries() -> list[tuple[str, Any]]:
     out = []
-    for model in STATE_TABLES:
-        table = cast(Table, model.__table__)
+    for table in STATE_TABLES:
         # gseq, then the other columns in table order: a row's line is its tail as is
         cols = [c for c in table.c if c.name != "gseq"]
         q = select(table.c.gseq, *cols).where(
@@ -215,7 +214,7 @@ def _state_digests(conn: Any, lo: int, hi: int) -> dict[int, str]:
 def _run_digests(conn: Any, run_ids: set[str]) -> dict[str, str]:
     if not run_ids:
         return {}
-    table = cast(Table, Run.__table__)
+    table = runs
     q = select(table).where(table.c.run_id.in_(sorted(run_ids)))
     return {r["run_id"]: run_digest(dict(r)) for r in conn.execute(q).mappings()}
 
@@ -225,18 +224,18 @@ def first_bad_blob(conn: Any, lo: str | None = None, hi: str | None = None) -> s
     its address. PostgreSQL hashes the blobs where they are (the same bytes as
     ``blob_hash``: the type in UTF-8, a zero byte, the data) and sends only those whose
     hash differs, each checked again here."""
-    q = select(Blob.hash, Blob.type, Blob.data).order_by(Blob.hash)
+    q = select(blobs.c.hash, blobs.c.type, blobs.c.data).order_by(blobs.c.hash)
     if lo is not None:
-        q = q.where(Blob.hash >= lo)
+        q = q.where(blobs.c.hash >= lo)
     if hi is not None:
-        q = q.where(Blob.hash < hi)
+        q = q.where(blobs.c.hash < hi)
     if conn.dialect.name == "postgresql":
         content = (
-            func.convert_to(Blob.type, "UTF8")
+            func.convert_to(blobs.c.type, "UTF8")
             .op("||")(literal(b"\0", LargeBinary))
-            .op("||")(Blob.data)
+            .op("||")(blobs.c.data)
         )
-        q = q.where(func.encode(func.sha256(content), "hex") != Blob.hash)
+        q = q.where(func.encode(func.sha256(content), "hex") != blobs.c.hash)
     for h, t, d in conn.execution_options(yield_per=500).execute(q):
         if blob_hash(t, bytes(d)) != h:
             return str(h)

@@ -10,16 +10,19 @@ never constructed), adds the full state ``values`` to checkpoint events and lift
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from lgaudit.store.blobs import EMPTY_TYPE, is_internal_channel
+from lgaudit.store.blobs import EMPTY_TYPE, Blob, is_internal_channel
 from lgaudit.store.decode import ValueViews
 from lgaudit.store.records import EventRecord
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
 
-__all__ = ["EventExpander", "expand_events", "is_internal_channel"]
+__all__ = ["EventExpander", "expand_batches", "is_internal_channel", "payload_refs"]
+
+_NESTED = (dict, list)
 
 
 class EventExpander:
@@ -29,24 +32,32 @@ class EventExpander:
         self.store = store
         self.views = ValueViews()
         self._values: dict[str, Any] = {}
+        self._blobs: dict[str, Blob] = {}
+
+    def preload(self, refs: Iterable[str]) -> None:
+        """Load these values' blobs in bulk (a few queries for a whole trace, rather than
+        one lookup per value); they are kept for the expander's life."""
+        self._blobs.update(self.store.load_blobs(refs))
 
     def value(self, ref: str) -> Any:
         """The JSON view of a stored value (``None`` for an emptied channel)."""
-        if ref not in self._values:
-            blobs = self.store.load_blobs([ref])
-            if blobs[ref][0] == EMPTY_TYPE:
-                self._values[ref] = None
-            else:
-                self._values[ref] = self.views.view(ref, blobs)
-        return self._values[ref]
+        try:
+            return self._values[ref]
+        except KeyError:
+            pass
+        blobs = self._blobs if ref in self._blobs else self.store.load_blobs([ref])
+        view = None if blobs[ref][0] == EMPTY_TYPE else self.views.view(ref, blobs)
+        self._values[ref] = view
+        return view
 
     def refs(self, obj: Any) -> Any:
+        """``obj`` with every ``{"$ref": h}`` in it replaced by the value's view."""
         if isinstance(obj, dict):
-            if set(obj) == {"$ref"} and isinstance(obj["$ref"], str):
+            if len(obj) == 1 and isinstance(obj.get("$ref"), str):
                 return self.value(obj["$ref"])
-            return {k: self.refs(v) for k, v in obj.items()}
+            return {k: self.refs(v) if isinstance(v, _NESTED) else v for k, v in obj.items()}
         if isinstance(obj, list):
-            return [self.refs(v) for v in obj]
+            return [self.refs(v) if isinstance(v, _NESTED) else v for v in obj]
         return obj
 
     def state_refs(self, event: EventRecord) -> dict[str, str]:
@@ -83,6 +94,34 @@ class EventExpander:
         return out
 
 
-def expand_events(store: Store, events: list[EventRecord]) -> list[dict[str, Any]]:
-    expander = EventExpander(store)
-    return [expander.expand(e) for e in events]
+def expand_batches(store: Store, batches: Iterable[list[EventRecord]]) -> Iterator[dict[str, Any]]:
+    """Expanded events, a batch at a time: a batch's blobs are loaded in one pass, and
+    nothing of it is kept once its events are handed out (the store's blob cache is
+    bounded)."""
+    for batch in batches:
+        expander = EventExpander(store)
+        refs: list[str] = []
+        for e in batch:
+            payload_refs(e["payload"], refs)
+        expander.preload(refs)
+        for e in batch:
+            yield expander.expand(e)
+
+
+def payload_refs(payload: Any, out: list[str]) -> None:
+    """Add the blob refs a stored payload points at to ``out`` (to load them in bulk)."""
+    if isinstance(payload, dict):
+        if len(payload) == 1 and isinstance(payload.get("$ref"), str):
+            out.append(payload["$ref"])
+            return
+        for key, value in payload.items():
+            if key == "value_refs" and isinstance(value, dict):
+                out.extend(v for v in value.values() if isinstance(v, str))
+            elif key == "ref" and isinstance(value, str):
+                out.append(value)
+            elif isinstance(value, _NESTED):
+                payload_refs(value, out)
+    elif isinstance(payload, list):
+        for value in payload:
+            if isinstance(value, _NESTED):
+                payload_refs(value, out)
