@@ -17,11 +17,13 @@ import psycopg
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import StateGraph
+from langgraph.types import Command
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from lgaudit.demo import staging_builder
-from lgaudit.store import AuditSaver, Store
+from lgaudit import Recorder
+from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging, staging_builder
+from lgaudit.store import AuditSaver, RunRecord, Store
 from lgaudit.store.schema import RECORDED_TABLES
 
 # -- a real graph: the plan -> execute -> review loop of the staging seed ------------------
@@ -200,3 +202,16 @@ def insert_raw(url: str, table: str, row: dict[str, Any]) -> None:
     marks = ", ".join(f":{c}" for c in row)
     with raw_engine(url) as engine, engine.begin() as conn:
         conn.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({marks})"), row)
+
+
+def record_demo_runs(url: str) -> list[RunRecord]:
+    """The demo's staging loop once and its approval agent (interrupted, then approved) on
+    ``url``, as ``environment="staging"``: three runs, newest first."""
+    with Recorder(url, environment="staging") as rec:
+        rec.attach(staging()).invoke(dict(STAGING_INPUT), {"configurable": {"thread_id": "s"}})
+        graph = rec.attach(agent())
+        cfg = {"configurable": {"thread_id": "a"}}
+        graph.invoke(dict(AGENT_INPUT), cfg)
+        graph.invoke(Command(resume="approve"), cfg)
+        rec.flush()
+        return rec.store.runs(limit=None)

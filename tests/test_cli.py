@@ -9,12 +9,11 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from langgraph.types import Command
+from helpers import record_demo_runs
 
 import lgaudit
-from lgaudit import EVENT_KINDS, Recorder
+from lgaudit import EVENT_KINDS
 from lgaudit.cli import cli
-from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
 
 RUN_FIELDS = {
     "run_id",
@@ -136,15 +135,7 @@ def test_every_command_has_help() -> None:
 
 @pytest.fixture
 def recorded(db_url: str) -> dict[str, Any]:
-    with Recorder(db_url, environment="staging") as rec:
-        rec.attach(staging()).invoke(dict(STAGING_INPUT), {"configurable": {"thread_id": "s"}})
-        graph = rec.attach(agent())
-        cfg = {"configurable": {"thread_id": "a"}}
-        graph.invoke(dict(AGENT_INPUT), cfg)
-        graph.invoke(Command(resume="approve"), cfg)
-        rec.flush()
-        runs = rec.store.runs(limit=None)
-    return {"url": db_url, "runs": runs}
+    return {"url": db_url, "runs": record_demo_runs(db_url)}
 
 
 def run_json(*args: str) -> Any:

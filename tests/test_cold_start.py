@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from langgraph.types import Command
+from helpers import record_demo_runs
 
-from lgaudit import Recorder, Store
-from lgaudit.demo import AGENT_INPUT, STAGING_INPUT, agent, staging
+from lgaudit import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("langgraph", "langchain_core", "langchain", "sqlalchemy.orm")
@@ -55,14 +54,7 @@ def _probe(args: list[str], url: str) -> dict[str, Any]:
 
 
 def _record(url: str) -> list[str]:
-    with Recorder(url, environment="staging") as rec:
-        rec.attach(staging()).invoke(dict(STAGING_INPUT), {"configurable": {"thread_id": "s"}})
-        graph = rec.attach(agent())
-        cfg = {"configurable": {"thread_id": "a"}}
-        graph.invoke(dict(AGENT_INPUT), cfg)
-        graph.invoke(Command(resume="approve"), cfg)
-        rec.flush()
-        return [r["run_id"] for r in rec.store.runs(limit=None)]
+    return [r["run_id"] for r in record_demo_runs(url)]
 
 
 def test_read_verbs_import_neither_langgraph_langchain_nor_the_orm(

@@ -55,7 +55,11 @@ class EventSink(Protocol):
 
     A sink that commits events in the order they were submitted may say so with a ``sent``
     attribute (``SentBlobs``): blobs of events it has taken, which later events may refer to
-    without carrying them. Without it, only blobs known to be committed are left out."""
+    without carrying them. Without it, only blobs known to be committed are left out.
+
+    A sink that knows which threads its queued events belong to may have
+    ``flush_thread(thread_id)``: a checkpoint read of a thread then waits only for that
+    thread's state (``_flush_thread``); without it, a read flushes the whole sink."""
 
     def submit(self, events: list[NewEvent]) -> None: ...
 
