@@ -1,11 +1,16 @@
-"""``lgaudit kill`` / ``lgaudit kills``: the kill switch of guarded recorders."""
+"""``lgaudit kill`` / ``lgaudit kills``: the kill switch of every recorder on the store."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, pass_context
 from lgaudit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from lgaudit.store.kills import Kill
 
 
 @cli.command()
@@ -26,7 +31,14 @@ def kill(
     lift: str | None,
     as_json: bool,
 ) -> None:
-    """Stop matching runs on every guarded recorder of the store, within a second."""
+    """Stop matching runs on every recorder of the store, within a second.
+
+    Every recorder on the store, in any process (lgaudit stage, replay and shadow too),
+    refuses new matching runs and stops running ones at their next node, model or tool
+    call, until --lift ID; only Recorder(kill_switch=False) opts out. Prints how many live
+    recorders and running runs the order reaches (--json: the order with its "reach").
+    No target: every run.
+    """
     from lgaudit.store.kills import kill as kill_runs
     from lgaudit.store.kills import lift_kill
 
@@ -44,9 +56,39 @@ def kill(
     )
     if as_json:
         emit_json(order.to_json())
+        return
+    click.echo(f"kill order {order.id} recorded: {order.target()} ({order.reason})")
+    click.echo(f"  {_reach_text(order)}")
+    click.echo(f"  lift it with: lgaudit kill --lift {order.id}")
+
+
+def _reach_text(order: Kill) -> str:
+    reach = order.reach
+    assert reach is not None
+    if not reach.recorders and not reach.runs:
+        unused = "" if reach.target_used else f"; no run was ever recorded on {order.target()}"
+        text = (
+            f"it reaches nothing now: no live recorder and no running run match "
+            f"{order.target()}{unused}. Runs that start matching it are refused until "
+            "it is lifted"
+        )
     else:
-        click.echo(f"kill order {order.id}: {order.target()} stopped ({order.reason})")
-        click.echo(f"  lift it with: lgaudit kill --lift {order.id}")
+        recorders = _count(reach.recorders, "live recorder")
+        runs = _count(len(reach.runs), "running run")
+        text = (
+            f"reaches {recorders} and {runs}: running ones stop at their next node, "
+            "model or tool call, new matching runs are refused"
+        )
+    if reach.opted_out:
+        text += (
+            f" ({_count(len(reach.opted_out), 'running run')} of a recorder built with "
+            "kill_switch=False not reached)"
+        )
+    return text
+
+
+def _count(n: int, what: str) -> str:
+    return f"no {what}" if n == 0 else f"{n} {what}{'s' if n != 1 else ''}"
 
 
 @cli.command()

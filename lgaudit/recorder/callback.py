@@ -212,6 +212,7 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
             if run.config is not None:
                 payload["config"] = run.config
             payload["recorder"] = self.recorder.live_id()
+            payload["kill_switch"] = self.recorder.kill_switch
             with self._lock:
                 self._active[run_id] = Active("run", run, ctx, name)
             if not self.recorder.runs.mark_started(run.run_id):

@@ -1,13 +1,12 @@
-"""The live guard: a policy's budget and rate limits, and kill orders, enforced while a run
-executes (``Recorder(..., guard=POLICY)``).
+"""The live guard: a policy's budget and rate limits enforced while a run executes
+(``Recorder(..., guard=POLICY)``).
 
-``GuardCallback`` sits first among the run's callback handlers and raises
+``GuardCallback`` sits among the run's callback handlers, after the kill check
+(``lgaudit.recorder.killswitch``) and before the recording handler, and raises
 ``GuardTripped`` from the start of the next node task, model call or tool call past a
 limit — inside the graph, so retry policies, fallbacks and ``handle_tool_errors`` see it
 — after recording a ``guard`` event naming the rule and the figures. The counters live in
-the recorder (no store round trip on the hot path); kill orders are read by ``KillWatch``,
-a thread polling the store every 250 ms, so an order reaches every guarded recorder on
-the store, in any process or host, within a second.
+the recorder (no store round trip on the hot path).
 
 Limits, as the audit counts them: ``max_steps`` distinct root steps, ``max_node_repeats``
 executions of one node (tasks of one step, a ``Send`` fan-out, count once),
@@ -18,7 +17,6 @@ of the run's thread.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -33,28 +31,13 @@ from langchain_core.callbacks import BaseCallbackHandler
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context, token_usage
-from lgaudit.store.kills import OrderRow, orders_since
 from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
-    from lgaudit.store import NewRun, Store
+    from lgaudit.store import NewRun
 
-log = logging.getLogger("lgaudit")
-KILL_POLL_S = 0.25
 _RATE_WINDOW_S = 60.0
-
-
-class _TripIsNotAHandlerError(logging.Filter):
-    """LangChain logs every exception a callback handler raises as a handler error; a
-    guard's trip is the handler working (recorded as a ``guard`` event, raised on purpose)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (len(args) >= 1 and args[0] == "GuardCallback")
-
-
-logging.getLogger("langchain_core.callbacks.manager").addFilter(_TripIsNotAHandlerError())
 
 
 def load_guard_policy(policy: Policy | str | Path | Mapping[str, Any]) -> Policy:
@@ -78,57 +61,6 @@ class _RunCount:
     unpriced: set[str] = field(default_factory=set)  # models called that have no price
 
 
-class KillWatch:
-    """The kill orders in force on a store, refreshed by a daemon thread every 250 ms."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.active: dict[str, OrderRow] = {}
-        self._last = 0
-        self._stop = threading.Event()
-        self.poll()  # orders already in force refuse the first run too
-        self._thread = threading.Thread(target=self._loop, name="lgaudit-kill-watch", daemon=True)
-        self._thread.start()
-
-    def poll(self) -> None:
-        rows = orders_since(self.store, self._last)
-        if not rows:
-            return
-        active = dict(self.active)
-        for r in rows:
-            if r["action"] == "kill":
-                active[r["order_id"]] = r
-            else:
-                active.pop(r["order_id"], None)
-            self._last = max(self._last, r["gseq"])
-        self.active = active  # swapped whole: readers never see it half-updated
-
-    def _loop(self) -> None:
-        while not self._stop.wait(KILL_POLL_S):
-            try:
-                self.poll()
-            except Exception as e:  # noqa: BLE001 - a store outage must not end the watch
-                log.warning("lgaudit: kill orders unreadable: %s", e)
-
-    def matching(self, run: NewRun) -> OrderRow | None:
-        for order in self.active.values():
-            if (
-                (order["environment"] is not None and order["environment"] == run.environment)
-                or (order["thread_id"] is not None and order["thread_id"] == run.thread_id)
-                or (order["run_id"] is not None and order["run_id"] == run.run_id)
-                or (
-                    order["environment"] is None
-                    and order["thread_id"] is None
-                    and order["run_id"] is None
-                )
-            ):
-                return order
-        return None
-
-    def close(self) -> None:
-        self._stop.set()
-
-
 class GuardCallback(BaseCallbackHandler):
     """Counts a guarded recorder's runs and stops them at the first call past a limit."""
 
@@ -140,7 +72,6 @@ class GuardCallback(BaseCallbackHandler):
         self.policy = policy
         self.budget = policy.budget
         self.rate = policy.rate
-        self.kills = KillWatch(recorder.store)
         self._counts: dict[str, _RunCount] = defaultdict(_RunCount)
         self._calls: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._llm: dict[UUID, tuple[str, str]] = {}  # model call -> (run, model name)
@@ -162,14 +93,11 @@ class GuardCallback(BaseCallbackHandler):
         run = self._run(md)
         if run is None:
             return
-        if str(run_id) == run.run_id:  # the run itself: refused while an order matches
-            if self.kills.active and self.kills.matching(run) is not None:
-                self._refuse(serialized, inputs, run_id, tags, md, run, kwargs)
-            return
+        if str(run_id) == run.run_id:
+            return  # the run itself, not a node or @task call starting
         name = kwargs.get("name")
         if not self.recorder.callback.is_task(run_id, name, tags, md):
             return  # a chain inside a task, not a node or @task call starting
-        self._check_kill(run, md, f"node {name}")
         step, ns = md.get("langgraph_step"), md.get("langgraph_checkpoint_ns") or ""
         count = self._counts[run.run_id]
         with self._lock:
@@ -209,7 +137,6 @@ class GuardCallback(BaseCallbackHandler):
         model = model_name(
             serialized, dict(kwargs.get("invocation_params") or {}), md, kwargs.get("name")
         )
-        self._check_kill(run, md, f"model {model}")
         count = self._counts[run.run_id]
         with self._lock:
             count.llm_calls += 1
@@ -276,7 +203,6 @@ class GuardCallback(BaseCallbackHandler):
         if run is None:
             return
         tool = (serialized or {}).get("name") or kwargs.get("name") or "tool"
-        self._check_kill(run, md, f"tool {tool}")
         count = self._counts[run.run_id]
         with self._lock:
             count.tool_calls += 1
@@ -301,41 +227,6 @@ class GuardCallback(BaseCallbackHandler):
     def _run(self, md: Mapping[str, Any]) -> NewRun | None:
         run_id = md.get(RUN_ID_KEY)
         return self.recorder.runs.get(run_id) if run_id else None
-
-    def _check_kill(self, run: NewRun, md: Mapping[str, Any], what: str) -> None:
-        order = self.kills.matching(run) if self.kills.active else None
-        if order is not None:
-            self._trip(
-                run,
-                md,
-                "guard.killed",
-                None,
-                None,
-                f"kill order {order['order_id']} ({order['reason']}) stopped {what}",
-                kill_order=order["order_id"],
-            )
-
-    def _refuse(
-        self,
-        serialized: Any,
-        inputs: Any,
-        run_id: UUID,
-        tags: Any,
-        md: dict[str, Any],
-        run: NewRun,
-        kwargs: dict[str, Any],
-    ) -> None:
-        """A new run a kill order matches: recorded whole (start, ``guard``, ``run_error``),
-        since LangChain calls no further handler, nor the run's end, once a start raised."""
-        recording = self.recorder.callback
-        recording.on_chain_start(
-            serialized, inputs, run_id=run_id, tags=tags, metadata=md, **kwargs
-        )
-        try:
-            self._check_kill(run, md, "a new run")
-        except GuardTripped as e:
-            recording.on_chain_error(e, run_id=run_id)
-            raise
 
     def _over(
         self, run: NewRun, md: Mapping[str, Any], rule: str, key: str, value: int, what: str
@@ -378,12 +269,9 @@ class GuardCallback(BaseCallbackHandler):
         limit: float | None,
         value: float | None,
         message: str,
-        **extra: Any,
     ) -> None:
-        payload = {"rule": rule, "limit": limit, "value": value, "message": message, **extra}
+        payload = {"rule": rule, "limit": limit, "value": value, "message": message}
         ctx = {k: v for k, v in task_context(dict(md)).items() if k != "thread_id"}
         self.recorder.record(run, "guard", payload, **ctx)
         raise GuardTripped(rule, message, limit=limit, value=value)
 
-    def close(self) -> None:
-        self.kills.close()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from langchain_core.callbacks import BaseCallbackManager
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._config import DEFAULT_RECURSION_LIMIT
@@ -31,6 +31,7 @@ from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
 from lgaudit.recorder.guard import GuardCallback, load_guard_policy
+from lgaudit.recorder.killswitch import KillCheck
 from lgaudit.recorder.memory import MemoryLog
 from lgaudit.recorder.payloads import state_fields
 from lgaudit.recorder.recorded import recorded_class
@@ -63,6 +64,10 @@ class Recorder:
         store: a LangGraph long-term memory store for graphs given none of their own
             (``compile(store=...)``) or by the caller's runtime. Whichever store a run
             uses is recorded: ``memory_read``/``memory_write`` events.
+        kill_switch: ``True`` (default): kill orders recorded in the store (``lgaudit
+            kill``) refuse this recorder's matching new runs and stop its running ones at
+            their next node, model or tool call. ``False`` opts out; each ``run_start``
+            says which (``"kill_switch"``).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Recorder:
         durability: Durability = "batched",
         guard: Policy | str | Path | Mapping[str, Any] | None = None,
         store: BaseStore | None = None,
+        kill_switch: bool = True,
     ) -> None:
         if durability not in ("batched", "sync"):
             raise BadInputError(f"durability must be 'batched' or 'sync', not {durability!r}")
@@ -81,7 +87,8 @@ class Recorder:
         self.durability = durability
         self.environment = environment
         self.store = Store(url)
-        self.liveness = LivenessLock(self.store.url)
+        self.kill_switch = kill_switch
+        self.liveness = LivenessLock(self.store.url, watching=kill_switch, environment=environment)
         self.redactor = Redactor(redact)
         self.runs = RunRegistry(environment)
         self.sink: BatchedWriter | DirectSink = (
@@ -101,6 +108,7 @@ class Recorder:
             redactor=self.redactor,
         )
         self.guard = GuardCallback(self, guard_policy) if guard_policy is not None else None
+        self.kill_check = KillCheck(self) if kill_switch else None
 
     @property
     def url(self) -> str:
@@ -169,7 +177,7 @@ class Recorder:
         metadata[RUN_ID_KEY] = run_id
         config["metadata"] = metadata
         config["run_id"] = uuid.UUID(run_id)
-        config["callbacks"] = _with_handler(config.get("callbacks"), self.callback, self.guard)
+        config["callbacks"] = _with_handlers(config.get("callbacks"), self.handlers())
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
             configurable.get(CONFIG_KEY_RUNTIME),
             self.callback.on_stream_write,
@@ -178,6 +186,12 @@ class Recorder:
         )
         config["configurable"] = configurable
         return config, run
+
+    def handlers(self) -> list[BaseCallbackHandler]:
+        """lgaudit's callback handlers for a run, in order: the kill check and the guard
+        (those on), which stop a call before the recording handler records it started."""
+        controls = [h for h in (self.kill_check, self.guard) if h is not None]
+        return [*controls, self.callback]
 
     def end_run(self, run: NewRun) -> None:
         """Called when a run's last event is submitted: drain the writer, for a bounded
@@ -249,8 +263,8 @@ class Recorder:
 
     def close(self) -> None:
         """Drain the writer and release the store's connections."""
-        if self.guard is not None:
-            self.guard.close()
+        if self.kill_check is not None:
+            self.kill_check.close()
         if isinstance(self.sink, BatchedWriter):
             self.sink.close()
         self.liveness.release()
@@ -332,12 +346,8 @@ def _graph_allowlist(graph: Pregel) -> set[tuple[str, ...]] | None:
         return None
 
 
-def _with_handler(
-    callbacks: Any, handler: RecordingCallback, guard: GuardCallback | None = None
-) -> Any:
-    """The call's callbacks and lgaudit's: the guard (if any) before the recording handler,
-    so a call the guard stops is not recorded as started."""
-    ours: list[Any] = [handler] if guard is None else [guard, handler]
+def _with_handlers(callbacks: Any, ours: list[BaseCallbackHandler]) -> Any:
+    """The call's callbacks, then lgaudit's (``Recorder.handlers``)."""
     if callbacks is None:
         return ours
     if isinstance(callbacks, BaseCallbackManager):

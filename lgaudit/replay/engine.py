@@ -326,6 +326,7 @@ def _execute(
             "operation": "replay",
             "replay": spec,
             "recorder": recorder.live_id(),
+            "kill_switch": recorder.kill_switch,
             # what the replay runs under (a replay of it runs under it too; audit scopes by it)
             **({"config": recorded_config} if recorded_config is not None else {}),
         },
@@ -351,7 +352,7 @@ def _execute(
     }
     config["metadata"] = {**config.get("metadata", {}), **meta}
     config["run_id"] = uuid.UUID(run_id)
-    config["callbacks"] = [recorder.callback, injector]
+    config["callbacks"] = [*recorder.handlers(), injector]  # the kill check first
     error: str | None = None
     if patch_values is not None:
         recorder.record(

@@ -3,23 +3,32 @@
 An order is a row of ``lgaudit_kill_orders`` recorded by a ``guard`` event of a short run of
 its own (graph ``lgaudit:kill``: ``run_start``, ``guard``, ``run_end``), so the orders are
 append-only and in the hash chain: ``verify`` finds an edited or removed order by its
-event's ``rows_digest``. Guarded recorders read the orders recorded after the last one
-they saw (``orders_since``), a single indexed query.
+event's ``rows_digest``. Every recorder that obeys kill orders (all but those built with
+``kill_switch=False``) reads the orders recorded after the last one it saw
+(``orders_since``), a single indexed query, every 250 ms.
+
+``kill`` also says whom the order reaches as it is recorded (``Reach``): the running runs it
+targets (their ``run_start`` names the recorder and whether it obeys kill orders) and the
+live recorders that obey them, known from their liveness locks.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from lgaudit.errors import BadInputError
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.records import KILL_GRAPH, NewEvent, NewRun, iso, now_us
+from lgaudit.store.liveness import environment_key, recorder_key, watching
+from lgaudit.store.records import INTERNAL_GRAPHS, KILL_GRAPH, NewEvent, NewRun, iso, now_us
 from lgaudit.store.store import Store
+from lgaudit.store.tables import events as event_table
 from lgaudit.store.tables import kill_orders
+from lgaudit.store.tables import runs as run_table
 
 
 class OrderRow(TypedDict):
@@ -36,8 +45,34 @@ class OrderRow(TypedDict):
 
 
 @dataclass(frozen=True)
+class Reach:
+    """Whom a kill order reached when it was recorded (``lgaudit kill`` prints it)."""
+
+    recorders: int
+    """Live recorders that obey kill orders and run a run the order targets — or, for an
+    order on an environment or on every run, record that environment (or any)."""
+    runs: tuple[str, ...]
+    """The running runs it targets, of recorders that obey kill orders: each stops at its
+    next node, model or tool call."""
+    opted_out: tuple[str, ...] = ()
+    """Running runs it targets whose recorder was built with ``kill_switch=False``."""
+    target_used: bool = True
+    """Whether any recorded run ever had the order's thread or environment."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recorders": self.recorders,
+            "running_runs": len(self.runs),
+            "run_ids": list(self.runs),
+            "opted_out_runs": list(self.opted_out),
+            "target_used": self.target_used,
+        }
+
+
+@dataclass(frozen=True)
 class Kill:
-    """A kill order and, once lifted, its end (what ``lgaudit kills --json`` lists)."""
+    """A kill order and, once lifted, its end (what ``lgaudit kills --json`` lists).
+    ``reach`` is set on the order ``kill`` returns: whom it reached when recorded."""
 
     id: str
     environment: str | None
@@ -48,9 +83,14 @@ class Kill:
     active: bool
     lifted_at: str | None = None
     lift_reason: str | None = None
+    reach: Reach | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["reach"]
+        if self.reach is not None:
+            out["reach"] = self.reach.to_json()
+        return out
 
     def target(self) -> str:
         if self.environment is not None:
@@ -71,8 +111,9 @@ def kill(
     url: str | None = None,
 ) -> Kill:
     """Record an order stopping the runs of one environment, thread or run (or, with none
-    given, every run) on every guarded recorder of the store (``lgaudit kill``): running
-    ones at their next node, model or tool call, new ones at their start, until lifted."""
+    given, every run) on every recorder of the store that obeys kill orders, in any process
+    (``lgaudit kill``): running ones at their next node, model or tool call, new ones at
+    their start, until lifted. The order returned says whom it reached (``reach``)."""
     if not reason or not reason.strip():
         raise BadInputError("a kill order needs --reason TEXT (what an operator will read)")
     if sum(x is not None for x in (environment, thread, run)) > 1:
@@ -99,7 +140,60 @@ def _kill(
         "ts": now_us(),
     }
     _record(store, row)
-    return _kills(orders_since(store, 0), order_id)[0]
+    order = _kills(orders_since(store, 0), order_id)[0]
+    return replace(order, reach=reach(store, environment, thread, run_id))
+
+
+def reach(
+    store: Store, environment: str | None, thread: str | None, run_id: str | None
+) -> Reach:
+    """Whom an order on this target reaches now: the running runs it targets and the live
+    recorders that obey kill orders and run one of them (or record its environment)."""
+    if run_id is not None:
+        found = store.runs(run_ids=[run_id], limit=None)
+    else:
+        found = store.runs(thread_id=thread, status="running", limit=None)
+    running = [
+        r["run_id"]
+        for r in found
+        if r["status"] == "running" and environment in (None, r["environment"])
+    ]
+    with translate_errors(), store._read.connect() as conn:
+        owners = _owners(conn, running)
+        keys = {recorder_key(o[0]) for o in owners.values() if o[1]}
+        if thread is None and run_id is None:
+            env = environment_key(environment)
+            live = watching(store.url, conn)
+            keys |= {k for k, e in live.items() if environment is None or e == env}
+        used = True
+        if thread is not None or environment is not None:
+            column = run_table.c.thread_id if thread is not None else run_table.c.environment
+            q = select(run_table.c.run_id).where(
+                column == (thread if thread is not None else environment),
+                or_(run_table.c.graph.is_(None), run_table.c.graph.not_in(INTERNAL_GRAPHS)),
+            )
+            used = conn.execute(q.limit(1)).first() is not None
+    return Reach(
+        recorders=len(keys),
+        runs=tuple(r for r in running if owners.get(r, ("", False))[1]),
+        opted_out=tuple(r for r in running if r in owners and not owners[r][1]),
+        target_used=used,
+    )
+
+
+def _owners(conn: Any, run_ids: list[str]) -> dict[str, tuple[str, bool]]:
+    """Each run's recorder and whether it obeys kill orders, as its ``run_start`` says."""
+    if not run_ids:
+        return {}
+    q = select(event_table.c.run_id, event_table.c.payload).where(
+        event_table.c.run_id.in_(run_ids), event_table.c.kind == "run_start"
+    )
+    out: dict[str, tuple[str, bool]] = {}
+    for rid, payload in conn.execute(q):
+        start = json.loads(payload)
+        if isinstance(start.get("recorder"), str):
+            out[rid] = (start["recorder"], start.get("kill_switch") is True)
+    return out
 
 
 def lift_kill(order_id: str, *, reason: str | None = None, url: str | None = None) -> Kill:

@@ -10,12 +10,19 @@ reader that finds the lock free knows no one is recording that run any more.
   look in ``pg_locks``.
 - SQLite: an exclusive ``flock`` on a file beside the database
   (``DB.lgaudit-live/<recorder>``); readers try the lock without waiting.
+
+A recorder that obeys kill orders (``Recorder(kill_switch=True)``, the default) says so in its
+lock, with its environment, so ``lgaudit kill`` can count the live recorders an order
+reaches (``watching``): on PostgreSQL a second, shared advisory lock ``(WATCH_SPACE,
+environment key)`` on the same session; on SQLite the lock file's content
+(``{"kill_switch": true, "environment": ...}``), written before the lock is taken.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import threading
 import uuid
@@ -32,6 +39,8 @@ from sqlalchemy.pool import NullPool
 LOCK_SPACE = 0x6C676175
 #: The first key of lgaudit's claims ('lgac'): a shadow's claim on a run it replays.
 CLAIM_SPACE = 0x6C676163
+#: The first key of the shared lock a recorder that obeys kill orders holds ('lgak').
+WATCH_SPACE = 0x6C67616B
 _KEEPALIVE = {
     "keepalives": 1,
     "keepalives_idle": 5,
@@ -45,11 +54,20 @@ def recorder_key(recorder_id: str) -> int:
     return zlib.crc32(recorder_id.encode()) & 0x7FFFFFFF
 
 
+def environment_key(environment: str | None) -> int:
+    """The key of a recorder's environment in its watch lock (``None``: no environment)."""
+    return recorder_key("\0" if environment is None else f"={environment}")
+
+
 class LivenessLock:
     """Held by one recorder from its first run until its process ends (or ``release``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, watching: bool = True, environment: str | None = None
+    ) -> None:
         self.url = url
+        self.watching = watching
+        self.environment = environment
         self.recorder_id = uuid.uuid4().hex
         self._held: Any = None
         self._lock = threading.Lock()
@@ -58,7 +76,7 @@ class LivenessLock:
         """Take the lock (once); the recorder id to name in ``run_start``."""
         with self._lock:
             if self._held is None:
-                self._held = _take(self.url, self.recorder_id)
+                self._held = _take(self.url, self.recorder_id, self.watching, self.environment)
         return self.recorder_id
 
     def release(self) -> None:
@@ -70,7 +88,7 @@ class LivenessLock:
             held.close()
 
 
-def _take(url: str, recorder_id: str) -> Any:
+def _take(url: str, recorder_id: str, watching: bool, environment: str | None) -> Any:
     backend = make_url(url).get_backend_name()
     if backend == "postgresql":
         engine = create_engine(url, poolclass=NullPool, connect_args=_KEEPALIVE)
@@ -79,6 +97,11 @@ def _take(url: str, recorder_id: str) -> Any:
             text("SELECT pg_advisory_lock(:space, :key)"),
             {"space": LOCK_SPACE, "key": recorder_key(recorder_id)},
         )
+        if watching:
+            conn.execute(
+                text("SELECT pg_advisory_lock_shared(:space, :key)"),
+                {"space": WATCH_SPACE, "key": environment_key(environment)},
+            )
         conn.commit()
         return _PgHold(engine, conn)
     directory = _live_dir(url)
@@ -87,6 +110,7 @@ def _take(url: str, recorder_id: str) -> Any:
     directory.mkdir(exist_ok=True)
     path = directory / recorder_id
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    os.write(fd, json.dumps({"kill_switch": watching, "environment": environment}).encode())
     fcntl.flock(fd, fcntl.LOCK_EX)
     return _FileHold(fd, path)
 
@@ -131,6 +155,40 @@ def alive(url: str, conn: Any, recorder_ids: Iterable[str]) -> set[str]:
     if directory is None:
         return ids
     return {i for i in ids if _file_locked(directory / i)}
+
+
+def watching(url: str, conn: Any) -> dict[int, int]:
+    """The live recorders that obey kill orders: each one's ``recorder_key``, with the
+    ``environment_key`` of its environment."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text(
+                "SELECT live.objid, watch.objid FROM pg_locks watch "
+                "JOIN pg_locks live ON live.pid = watch.pid "
+                "WHERE watch.locktype = 'advisory' AND watch.granted "
+                "AND watch.classid = :watch AND watch.objsubid = 2 "
+                "AND live.locktype = 'advisory' AND live.granted "
+                "AND live.classid = :live AND live.objsubid = 2 "
+                "AND watch.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"watch": WATCH_SPACE, "live": LOCK_SPACE},
+        )
+        return {int(live): int(env) for live, env in rows}
+    directory = _live_dir(url)
+    if directory is None or not directory.is_dir():
+        return {}
+    out: dict[int, int] = {}
+    for path in directory.iterdir():
+        if path.name.startswith("claim-"):
+            continue
+        try:
+            held = json.loads(path.read_text() or "{}")
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or written by no recorder
+        if isinstance(held, dict) and held.get("kill_switch") is True and _file_locked(path):
+            out[recorder_key(path.name)] = environment_key(held.get("environment"))
+    return out
 
 
 def _file_locked(path: Path) -> bool:
