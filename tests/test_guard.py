@@ -223,7 +223,7 @@ def test_kill_from_another_process_stops_a_running_graph_and_refuses_new_runs(
             graph.invoke({"n": 10**6 - 2})
         lifted = _lgaudit(db_url, "kill", "--lift", order["id"])
         assert lifted.returncode == 0, lifted.stderr
-        recorder.guard.kills.poll()  # what the watch does every 250 ms
+        recorder.kill_check.watch.poll()  # what the watch does every 250 ms
         assert graph.invoke({"n": 10**6 - 2})["n"] == 10**6
     with Store.open(db_url) as store:
         runs = store.runs()
@@ -237,7 +237,7 @@ def test_kill_from_another_process_stops_a_running_graph_and_refuses_new_runs(
     assert [k.active for k in kills(url=db_url)] == [False]
 
 
-def test_kill_orders_match_their_target_and_only_guarded_recorders(db_url: str) -> None:
+def test_kill_orders_match_their_target_and_spare_only_opted_out_recorders(db_url: str) -> None:
     order = kill(reason="stop thread t1", thread="t1", url=db_url)
     with Recorder(db_url, environment="staging", guard={}) as recorder:
         graph = recorder.attach(seed_builder().compile())
@@ -245,12 +245,12 @@ def test_kill_orders_match_their_target_and_only_guarded_recorders(db_url: str) 
             graph.invoke(dict(SEED_INPUT), {"configurable": {"thread_id": "t1"}})
         assert graph.invoke(dict(SEED_INPUT), {"configurable": {"thread_id": "t2"}}) == SEED_RESULT
     lift_kill(order.id, url=db_url)
-    kill(reason="everything", url=db_url)  # no target: every run of every guarded recorder
+    kill(reason="everything", url=db_url)  # no target: every run of every recorder
     with Recorder(db_url, environment="staging", guard={}) as guarded:
         with pytest.raises(GuardTripped, match="everything"):
             guarded.attach(seed_builder().compile()).invoke(dict(SEED_INPUT))
-    with Recorder(db_url, environment="staging") as unguarded:  # no guard, no kill switch
-        assert unguarded.attach(seed_builder().compile()).invoke(dict(SEED_INPUT)) == SEED_RESULT
+    with Recorder(db_url, environment="staging", kill_switch=False) as opted_out:
+        assert opted_out.attach(seed_builder().compile()).invoke(dict(SEED_INPUT)) == SEED_RESULT
     with Store.open(db_url) as store:
         assert [r["status"] for r in store.runs()] == ["succeeded", "failed", "succeeded", "failed"]
 

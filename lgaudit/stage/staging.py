@@ -141,7 +141,9 @@ def stage(
     broken = {r: why for c in runs for r, why in c.broken.items()}
     cover = coverage(runs, facts)
     checks = gate_checks(suite, runs, facts, findings, cover, broken)
-    verdict = "promote" if all(c.ok for c in checks if c.name in suite.require) else "block"
+    killed = any(f.rule == "guard.killed" for f in findings)  # a killed case is no pass
+    held = all(c.ok for c in checks if c.name in suite.require)
+    verdict = "promote" if held and not killed else "block"
     return StageResult(
         suite=suite.name,
         graph=suite.graph,
