@@ -274,4 +274,3 @@ class GuardCallback(BaseCallbackHandler):
         ctx = {k: v for k, v in task_context(dict(md)).items() if k != "thread_id"}
         self.recorder.record(run, "guard", payload, **ctx)
         raise GuardTripped(rule, message, limit=limit, value=value)
-

@@ -144,9 +144,7 @@ def _kill(
     return replace(order, reach=reach(store, environment, thread, run_id))
 
 
-def reach(
-    store: Store, environment: str | None, thread: str | None, run_id: str | None
-) -> Reach:
+def reach(store: Store, environment: str | None, thread: str | None, run_id: str | None) -> Reach:
     """Whom an order on this target reaches now: the running runs it targets and the live
     recorders that obey kill orders and run one of them (or record its environment)."""
     if run_id is not None:

@@ -62,9 +62,7 @@ def environment_key(environment: str | None) -> int:
 class LivenessLock:
     """Held by one recorder from its first run until its process ends (or ``release``)."""
 
-    def __init__(
-        self, url: str, *, watching: bool = True, environment: str | None = None
-    ) -> None:
+    def __init__(self, url: str, *, watching: bool = True, environment: str | None = None) -> None:
         self.url = url
         self.watching = watching
         self.environment = environment
