@@ -58,6 +58,7 @@ class KillWatch:
         #: whether the orders were read and the thread polls: checked at each run's start
         self.started = False
         self._last = 0
+        self._failing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -91,10 +92,18 @@ class KillWatch:
         self.active = active  # swapped whole: readers never see it half-updated
 
     def _poll_logged(self) -> None:
+        """``poll``, saying once when the orders become unreadable and once when they are
+        read again (a store outage must not end the watch, nor flood the log)."""
         try:
             self.poll()
-        except Exception as e:  # noqa: BLE001 - a store outage must not end the watch
-            log.warning("lgaudit: kill orders unreadable: %s", e)
+        except Exception as e:  # noqa: BLE001 - retried every 250 ms
+            if not self._failing:
+                log.warning("lgaudit: kill orders unreadable (retrying every 250 ms): %s", e)
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("lgaudit: kill orders readable again")
+        self._failing = False
 
     def _loop(self) -> None:
         while not self._stop.wait(KILL_POLL_S):
