@@ -128,11 +128,12 @@ def _timeline(steps: list[StepView]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def policy_html(policy: Policy | None) -> str:
-    """Which policy the findings below come from, table by table, or — in a warning — that
-    none was applied and only the rules that need none ran."""
-    tables = policy.tables() if policy is not None else {}
-    if not tables:
+def policy_html(policy: Policy | None, tables: tuple[str, ...] = AUDIT_TABLES) -> str:
+    """Which policy the findings below come from, table by table (and which of ``tables``,
+    the ones its source could set, it leaves unset), or — in a warning — that none was
+    applied and only the rules that need none ran."""
+    applied = policy.tables() if policy is not None else {}
+    if not applied:
         free = ", ".join(f"<code>{r}</code>" for r in NO_POLICY_RULES)
         what = (
             "No policy applied"
@@ -144,8 +145,8 @@ def policy_html(policy: Policy | None) -> str:
             "No findings here is not a clean bill under a policy.</p>"
         )
     assert policy is not None
-    items = "".join(f"<li><code>[{_e(t)}]</code> {_e(what)}</li>" for t, what in tables.items())
-    unset = [t for t in AUDIT_TABLES if t not in tables]
+    items = "".join(f"<li><code>[{_e(t)}]</code> {_e(what)}</li>" for t, what in applied.items())
+    unset = [t for t in tables if t not in applied]
     rest = (
         f"<p>Not set: {', '.join(f'<code>[{t}]</code>' for t in unset)}.</p>" if unset else ""
     )

@@ -120,7 +120,7 @@ def render_html(result: StageResult) -> str:
         f'<p><span class="verdict {_e(result.verdict)}" id="verdict">'
         f"{_e(result.verdict.upper())}</span> candidate <code>{_e(result.graph)}</code></p>",
         "<h2>Audit policy</h2>",
-        policy_html(result.policy),
+        policy_html(result.policy, ("approval", "budget", "state")),  # a suite's tables
         "<h2>Checks</h2>",
         _checks(result),
         "<h2>Coverage</h2>",
