@@ -54,7 +54,7 @@ NO_POLICY_RULES = ("state.unexplained_change", "run.error", "approval.resume_reu
 """The rules an audit runs with no policy (SPEC "Policy file")."""
 AUDIT_TABLES = ("approval", "budget", "state", "memory")
 """The policy tables an audit applies (``[rate]`` is a live guard's)."""
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{([^{}*]+)\}")
 
 
 @dataclass(frozen=True)
