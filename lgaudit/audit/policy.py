@@ -221,9 +221,7 @@ def policy_note(policy: Policy | None) -> str:
         )
     tables = policy.tables()
     if not tables:
-        return (
-            f"policy {policy.name} sets no rule: only the rules that need none ran ({free})"
-        )
+        return f"policy {policy.name} sets no rule: only the rules that need none ran ({free})"
     applied = "; ".join(f"[{name}] {what}" for name, what in tables.items())
     return f"policy {policy.name}: {applied}"
 
@@ -235,8 +233,7 @@ def _namespace_template(value: Any, source: str) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise BadInputError(
-            f"{source}: memory.namespace must be a list of labels, e.g. "
-            '["memories", "{user_id}"]'
+            f'{source}: memory.namespace must be a list of labels, e.g. ["memories", "{{user_id}}"]'
         )
     for label in value:
         literal = not any(c in label for c in "{}*")

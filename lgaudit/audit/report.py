@@ -147,9 +147,7 @@ def policy_html(policy: Policy | None, tables: tuple[str, ...] = AUDIT_TABLES) -
     assert policy is not None
     items = "".join(f"<li><code>[{_e(t)}]</code> {_e(what)}</li>" for t, what in applied.items())
     unset = [t for t in tables if t not in applied]
-    rest = (
-        f"<p>Not set: {', '.join(f'<code>[{t}]</code>' for t in unset)}.</p>" if unset else ""
-    )
+    rest = f"<p>Not set: {', '.join(f'<code>[{t}]</code>' for t in unset)}.</p>" if unset else ""
     return (
         f'<div class="policy" id="policy"><p>Policy <code>{_e(policy.name)}</code> applied:</p>'
         f"<ul>{items}</ul>{rest}</div>"
