@@ -9,6 +9,7 @@ need none ran. The pages are checked in a real headless Chromium.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,12 @@ def test_audit_text_and_json_name_the_policy_or_say_none_was_applied(
     assert judged.stdout.splitlines()[-1].startswith(
         f"policy {policy}: [approval] gates human_review"
     )
-    doc = json.loads(run(db_url, "audit", forged, "--policy", str(policy), "--json").stdout)
+    junit = tmp_path / "audit.xml"
+    args = ("audit", forged, "--policy", str(policy), "--json", "--junit", str(junit))
+    doc = json.loads(run(db_url, *args).stdout)
     assert doc["policy"] == str(policy)
+    (prop,) = ET.parse(junit).getroot().iter("property")
+    assert prop.get("name") == "policy" and prop.get("value").startswith(f"policy {policy}:")
     assert [f["rule"] for f in doc["findings"]] == ["approval.forged"]
     assert "approval.forged" in doc["rules"]
 

@@ -92,8 +92,11 @@ class AuditReport:
         }
 
     def to_junit(self) -> str:
-        """JUnit XML: one test case per rule per run, failed by that rule's findings."""
+        """JUnit XML: one test case per rule per run, failed by that rule's findings; the
+        suite's ``policy`` property says which policy was applied, or that none was."""
         suite = ET.Element("testsuite", name="lgaudit audit")
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="policy", value=self.policy_note)
         failures = 0
         for run_id in self.runs:
             for rule in self.rules:
