@@ -208,15 +208,33 @@ max_tokens = 20000
 
 
 def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[str, Any]:
+    """Run the whole demo (``demo_parts``) and return its final document."""
+    *_, (_last, doc) = demo_parts(url, policy_path=policy_path)
+    return doc
+
+
+def demo_parts(
+    url: str | None = None, *, policy_path: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Record the staging graph and the approval agent (interrupt, then an approving
     resume), replay the agent strictly and with an injected fault, diff the strict replay
-    against the original, and audit the runs; return what happened."""
+    against the original, audit the runs, stage two candidate versions on production-like
+    traffic, and verify the chain — yielding ``(part, document so far)`` as each part is
+    done: ``recorded``, ``replayed``, ``diff``, ``audit``, ``traffic``, ``unchanged`` and
+    ``fast_lane`` (the two candidates staged), ``verified``.
+
+    Every figure is this invocation's own, whatever the store already holds: its traffic is
+    recorded under an environment of its own (``production-<suffix>``) and staged alone,
+    and ``recorded`` counts the runs and events this demo made.
+    """
     from pathlib import Path
 
     from lgaudit import Recorder, replay
     from lgaudit.audit import Policy, audit, diff
+    from lgaudit.demo_stage import stage_demo
 
     suffix = uuid.uuid4().hex[:6]
+    doc: dict[str, Any] = {}
     with Recorder(url, environment="staging") as recorder:
         staging_graph = recorder.attach(staging())
         # the seed's call as written: its config names no thread (the recorder makes one)
@@ -234,6 +252,10 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
             r["run_id"]
             for r in reversed(recorder.store.runs(thread_id=f"order-{suffix}", limit=None))
         ]
+    doc.update(
+        url=url, staging_run=staging_run, agent_runs=agent_runs, agent_thread=f"order-{suffix}"
+    )
+    yield "recorded", doc
 
     strict = replay(agent_runs[-1], graph="lgaudit.demo:agent", url=url)
     faulty = replay(
@@ -242,25 +264,26 @@ def run_demo(url: str | None = None, *, policy_path: str | None = None) -> dict[
         url=url,
         faults=["tools:TimeoutError:mail server timed out@1"],
     )
-    same = diff(agent_runs[-1], strict.run_id, url=url)
+    doc.update(strict_replay=strict.to_json(), fault_replay=faulty.to_json())
+    yield "replayed", doc
+
+    doc["diff_identical"] = diff(agent_runs[-1], strict.run_id, url=url).identical
+    yield "diff", doc
+
     policy_file = Path(policy_path or "lgaudit-demo-policy.toml")
     policy_file.write_text(DEMO_POLICY, encoding="utf-8")
     report = audit([staging_run, *agent_runs], Policy.load(policy_file), url=url)
-    from lgaudit.demo_stage import stage_demo
+    doc.update(policy=str(policy_file), findings=[f.to_json() for f in report.findings])
+    yield "audit", doc
 
-    staged = stage_demo(url)
+    own = [staging_run, *agent_runs, strict.run_id, faulty.run_id]
+    for part, staged in stage_demo(url, suffix):
+        doc["stage"] = staged
+        own += staged["traffic_runs"] if part == "traffic" else staged[part].pop("runs")
+        yield part, doc
+
     with Store.open(url) as store:
-        verify = store.verify()
-    return {
-        "stage": staged,
-        "url": url,
-        "staging_run": staging_run,
-        "agent_runs": agent_runs,
-        "agent_thread": f"order-{suffix}",
-        "strict_replay": strict.to_json(),
-        "fault_replay": faulty.to_json(),
-        "diff_identical": same.identical,
-        "policy": str(policy_file),
-        "findings": [f.to_json() for f in report.findings],
-        "verify": verify,
-    }
+        doc["verify"] = store.verify()
+        runs = [store.run(r) for r in dict.fromkeys(own)]
+    doc["recorded"] = {"runs": len(runs), "events": sum(r["event_count"] for r in runs)}
+    yield "verified", doc

@@ -6,6 +6,7 @@ unchanged agent (promoted) and one that sends internal mail without asking the h
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +64,13 @@ max_regressions = 0
 PRODUCTION_ANSWERS = ("approve", "approve", "reject", "approve")
 
 
-def record_production(url: str) -> list[str]:
+def record_production(url: str, environment: str = "production") -> list[str]:
     """Record the approval agent as production would: each request interrupted at the
     human gate, then resumed with the human's answer. The threads' ids."""
     from lgaudit import Recorder
 
     threads = []
-    with Recorder(url, environment="production") as recorder:
+    with Recorder(url, environment=environment) as recorder:
         for answer in PRODUCTION_ANSWERS:
             graph = recorder.attach(agent())  # each request's model starts its script anew
             thread = f"prod-{uuid.uuid4().hex[:6]}"
@@ -88,23 +89,36 @@ def suite_path(url: str) -> Path:
     return Path("lgaudit-demo-suite.toml").resolve()
 
 
-def stage_demo(url: str) -> dict[str, Any]:
-    """Record production traffic, write the suite, stage the unchanged agent and the
-    changed one; what each verdict said."""
+def stage_demo(url: str, suffix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Record production traffic under an environment of this demo's own
+    (``production-<suffix>``, so that a store holding earlier demos' traffic stages only
+    this one's), write the suite selecting it, then stage the unchanged agent and the
+    changed one. Yields ``("traffic", doc)`` once the traffic is recorded, then
+    ``("unchanged", doc)`` and ``("fast_lane", doc)`` as each verdict is in; ``doc[label]
+    ["runs"]`` lists every run that candidate's stage recorded."""
+    from lgaudit import Store
     from lgaudit.stage import stage
 
-    record_production(url)
+    environment = f"production-{suffix}"
+    threads = record_production(url, environment)
+    with Store.open(url) as store:
+        traffic = [r["run_id"] for t in threads for r in store.runs(thread_id=t, limit=None)]
     path = suite_path(url)
-    path.write_text(DEMO_SUITE, encoding="utf-8")
-    out: dict[str, Any] = {"suite": str(path)}
+    path.write_text(
+        DEMO_SUITE.replace('environment = "production"', f'environment = "{environment}"'),
+        encoding="utf-8",
+    )
+    doc: dict[str, Any] = {"suite": str(path), "environment": environment, "traffic_runs": traffic}
+    yield "traffic", doc
     for label, graph in (("unchanged", None), ("fast_lane", "lgaudit.demo:agent_fast_lane")):
         result = stage(path, url=url, graph=graph)
         changed = [c for c in result.cases if c.outcome in ("changed", "failed")]
-        out[label] = {
+        doc[label] = {
             "graph": result.graph,
             "verdict": result.verdict,
             "failed_checks": [c.to_json() for c in result.checks if not c.ok],
             "cases": len(result.cases),
             "first_changed": changed[0].to_json() if changed else None,
+            "runs": [r for c in result.cases for r in (c.run_id, *c.runs) if r],
         }
-    return out
+        yield label, doc

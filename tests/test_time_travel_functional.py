@@ -100,7 +100,8 @@ async def test_time_travel_fork_and_re_execution_diff_from_the_checkpoint(
     assert first_divergence(db_url, first, re_executed) == (0, None)
     assert first_divergence(db_url, re_executed, first) == (0, None)
     # LangGraph's own fork and update checkpoints explain every state the thread had
-    assert lgaudit(db_url, "audit", "--thread", "jokes") == (0, {"findings": []})
+    code, found = lgaudit(db_url, "audit", "--thread", "jokes")
+    assert (code, found["findings"]) == (0, [])
     # two branches off the same checkpoint: compared from it, both one step ahead
     code, div = first_divergence(db_url, re_executed, forked)
     assert code == 1 and (div["step"], div["path"], div["a"], div["b"]) == (
@@ -345,7 +346,8 @@ def test_functional_time_travel_asks_the_human_again(db_url: str) -> None:
     asked, approved, asked_again, approved_again = (r["run_id"] for r in runs)
     assert first_divergence(db_url, asked, asked_again) == (0, None)
     assert first_divergence(db_url, approved_again, approved) == (0, None)
-    assert lgaudit(db_url, "audit", "--thread", "again") == (0, {"findings": []})
+    code, found = lgaudit(db_url, "audit", "--thread", "again")
+    assert (code, found["findings"]) == (0, [])
 
 
 # -- time travel through a human's decision --------------------------------------------------

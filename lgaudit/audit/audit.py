@@ -67,7 +67,7 @@ def audit(
         findings += _audit_trace(loader.thread(thread_id), ids, policy)
     order = {r["run_id"]: i for i, r in enumerate(records)}
     findings.sort(key=lambda f: (order[f.run_id], f.event_seq or 0, RULES.index(f.rule)))
-    return AuditReport(tuple(order), rules, tuple(findings))
+    return AuditReport(tuple(order), rules, tuple(findings), policy)
 
 
 def active_rules(policy: Policy | None) -> tuple[str, ...]:
@@ -80,7 +80,7 @@ def active_rules(policy: Policy | None) -> tuple[str, ...]:
             on.add("approval.forged")
         if policy.owners:
             on.add("state.owner")
-        if policy.memory_scope:
+        if policy.memory_scope or policy.memory_namespace is not None:
             on.add("memory.cross_scope")
         on.update(_BUDGET_RULES[k] for k in policy.budget)
         if policy.max_cost_usd is not None:
@@ -100,6 +100,6 @@ def _audit_trace(trace: Trace, run_ids: set[str], policy: Policy | None) -> list
         out += approval_findings(trace, run_ids, policy)
         if policy.owners:
             out += owner_violations(trace, run_ids, policy)
-        if policy.memory_scope:
-            out += cross_scope(trace, run_ids, policy.memory_scope)
+        if policy.memory_scope or policy.memory_namespace is not None:
+            out += cross_scope(trace, run_ids, policy)
     return out

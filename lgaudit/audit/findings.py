@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lgaudit.audit.policy import Policy, policy_note
+
 RULES = (
     "state.unexplained_change",
     "state.owner",
@@ -62,11 +64,18 @@ class Finding:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """The result of ``audit``: the runs audited, the rules run, the findings."""
+    """The result of ``audit``: the runs audited, the rules run, the findings, and the
+    policy applied (``None``: only the rules that need none ran)."""
 
     runs: tuple[str, ...]
     rules: tuple[str, ...]
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    policy: Policy | None = None
+
+    @property
+    def policy_note(self) -> str:
+        """Which policy was applied, or that none was, in one line."""
+        return policy_note(self.policy)
 
     @property
     def failed(self) -> bool:
@@ -74,11 +83,20 @@ class AuditReport:
         return any(f.severity == "error" for f in self.findings)
 
     def to_json(self) -> dict[str, Any]:
-        return {"findings": [f.to_json() for f in self.findings]}
+        """``lgaudit audit --json``: ``policy`` names the policy applied (its file), or is
+        ``null`` when none was; ``rules`` are the rules that ran."""
+        return {
+            "policy": self.policy.name if self.policy is not None else None,
+            "rules": list(self.rules),
+            "findings": [f.to_json() for f in self.findings],
+        }
 
     def to_junit(self) -> str:
-        """JUnit XML: one test case per rule per run, failed by that rule's findings."""
+        """JUnit XML: one test case per rule per run, failed by that rule's findings; the
+        suite's ``policy`` property says which policy was applied, or that none was."""
         suite = ET.Element("testsuite", name="lgaudit audit")
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="policy", value=self.policy_note)
         failures = 0
         for run_id in self.runs:
             for rule in self.rules:

@@ -2,9 +2,12 @@
 operations of a task as ``diff`` compares them.
 
 Memory events are ``memory_read``/``memory_write`` (``lgaudit.recorder.memory`` documents
-their payloads). A run's scope is a configurable key of its config as recorded at
-``run_start`` (``[memory] scope = "user_id"``): every namespace the run reads or writes must
-start with that key's value. A replay is scoped by the config of the run it replays.
+their payloads). A run's scope comes from its configurable keys as recorded at
+``run_start``: with ``[memory] scope = "user_id"`` every namespace the run reads or writes
+must hold that key's value as one of its labels (LangGraph's docs write
+``(user_id, "memories")``, LangMem ``("memories", user_id)``); with ``[memory] namespace =
+["memories", "{user_id}"]`` it must be exactly that shape. A replay is scoped by the config
+of the run it replays.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from lgaudit.audit.findings import Finding, finding_at
 from lgaudit.audit.normalize import summary
+from lgaudit.audit.policy import Policy
 from lgaudit.audit.trace import Event, Trace
 from lgaudit.errors import BadInputError
 from lgaudit.store import Store
@@ -27,13 +31,12 @@ _VERBS = {
     "put": "wrote",
     "delete": "deleted from",
 }
-_NO_SCOPE = object()
 
 
-def run_scope(trace: Trace, run_id: str, key: str) -> Any:
-    """The run's configurable ``key`` as recorded at its ``run_start`` (``None`` if the run
-    was given none). A replay records the config it ran under, its source's; one recorded
-    without it is scoped by the run it replays, when that run is in the trace."""
+def run_configurable(trace: Trace, run_id: str) -> dict[str, Any]:
+    """The run's configurable keys as recorded at its ``run_start`` (empty if it recorded
+    none). A replay records the config it ran under, its source's; one recorded without it
+    is scoped by the run it replays, when that run is in the trace."""
     starts = {e["run_id"]: e for e in [*trace.prior, *trace.events] if e["kind"] == "run_start"}
     current: str | None = run_id
     seen: set[str] = set()
@@ -41,45 +44,76 @@ def run_scope(trace: Trace, run_id: str, key: str) -> Any:
         seen.add(current)
         config = (starts.get(current) or {}).get("payload", {}).get("config")
         if isinstance(config, dict):
-            return (config.get("configurable") or {}).get(key)
+            return dict(config.get("configurable") or {})
         run = trace.runs.get(current)
         current = run.get("parent_run_id") if run else None
-    return None
+    return {}
 
 
-def cross_scope(trace: Trace, run_ids: set[str], scope: str) -> list[Finding]:
-    """``memory.cross_scope``: a namespace read or written outside the run's scope (one
-    finding per node, operation and namespace in a run)."""
+def cross_scope(trace: Trace, run_ids: set[str], policy: Policy) -> list[Finding]:
+    """``memory.cross_scope``: a namespace read or written outside the run's scope — one not
+    holding the run's ``[memory] scope`` key's value as an element, or not of the shape
+    ``[memory] namespace`` pins (one finding per node, operation and namespace in a run)."""
     out: list[Finding] = []
     for run_id in sorted(run_ids, key=lambda r: trace.run_order.get(r, 0)):
-        user: Any = _NO_SCOPE
+        configurable: dict[str, Any] | None = None
         reported: set[tuple[Any, ...]] = set()
         for e in trace.by_run.get(run_id, []):
             if e["kind"] not in MEMORY_KINDS:
                 continue
-            if user is _NO_SCOPE:
-                user = run_scope(trace, run_id, scope)
+            if configurable is None:
+                configurable = run_configurable(trace, run_id)
             p = e["payload"]
             namespace = tuple(str(label) for label in p.get("namespace") or ())
-            if user is not None and namespace[:1] == (str(user),):
+            outside = _outside(namespace, configurable, policy)
+            if outside is None:
                 continue
             mark = (e.get("node"), p.get("op"), namespace)
             if mark in reported:
                 continue
             reported.add(mark)
-            out.append(finding_at("memory.cross_scope", e, _message(e, namespace, scope, user)))
+            out.append(finding_at("memory.cross_scope", e, f"{_did(e, namespace)}, {outside}"))
     return out
 
 
-def _message(e: Event, namespace: tuple[str, ...], scope: str, user: Any) -> str:
+def _outside(
+    namespace: tuple[str, ...], configurable: dict[str, Any], policy: Policy
+) -> str | None:
+    """Why ``namespace`` is outside the run's scope (``None`` when it is inside)."""
+    if policy.memory_scope:
+        key = policy.memory_scope
+        if configurable.get(key) is None:
+            return f"but the run has no configurable {key!r} to scope it by"
+        value = configurable[key]
+        if str(value) in namespace:
+            return None
+        return f"outside the scope of the run's {key} {value!r}"
+    template = policy.memory_namespace or ()
+    expected: list[str | None] = []  # None: "*", any one label
+    for label in template:
+        if label == "*":
+            expected.append(None)
+        elif label.startswith("{"):
+            key = label[1:-1]
+            if configurable.get(key) is None:
+                return f"but the run has no configurable {key!r} for memory.namespace"
+            expected.append(str(configurable[key]))
+        else:
+            expected.append(label)
+    if len(namespace) == len(expected) and all(
+        want is None or want == got for want, got in zip(expected, namespace, strict=True)
+    ):
+        return None
+    shown = "(" + ", ".join("*" if x is None else repr(x) for x in expected) + ")"
+    return f"not the run's namespace {shown} (memory.namespace {list(template)})"
+
+
+def _did(e: Event, namespace: tuple[str, ...]) -> str:
     p = e["payload"]
     op = str(p.get("op"))
     key = f" key {p['key']!r}" if p.get("key") is not None and op != "search" else ""
     where = f"node {e.get('node') or '-'} at step {e.get('step')}"
-    what = f"{_VERBS.get(op, op)} namespace {namespace!r}{key}"
-    if user is None:
-        return f"{where} {what}, but the run has no configurable {scope!r} to scope it by"
-    return f"{where} {what}, outside the scope of the run's {scope} {user!r}"
+    return f"{where} {_VERBS.get(op, op)} namespace {namespace!r}{key}"
 
 
 def parse_namespace(text: str) -> tuple[str, ...]:

@@ -26,9 +26,11 @@
     max_llm_calls_per_minute = 60
     max_tool_calls_per_minute = 120
 
-    [memory]
-    scope = "user_id"                   # every memory namespace a run touches starts with
-                                        # this configurable key's value of the run
+    [memory]                            # one of:
+    scope = "user_id"                   # every memory namespace a run touches holds this
+                                        # configurable key's value as one of its elements
+    namespace = ["memories", "{user_id}"]   # or exactly this shape: "{key}" a configurable
+                                        # key's value, "*" any one element, else literal
 
 Anything else — an unknown table or key, a value of the wrong type, a file that is
 missing or not TOML — is ``BadInputError`` naming the file and the key.
@@ -36,6 +38,7 @@ missing or not TOML — is ``BadInputError`` naming the file and the key.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,11 @@ DEFAULT_APPROVE: tuple[Any, ...] = ("yes", "approve", True)
 BUDGET_KEYS = ("max_steps", "max_node_repeats", "max_llm_calls", "max_tool_calls", "max_tokens")
 RATE_KEYS = ("max_llm_calls_per_minute", "max_tool_calls_per_minute")
 COST_KEYS = ("max_cost_usd", "prices")
+NO_POLICY_RULES = ("state.unexplained_change", "run.error", "approval.resume_reused")
+"""The rules an audit runs with no policy (SPEC "Policy file")."""
+AUDIT_TABLES = ("approval", "budget", "state", "memory")
+"""The policy tables an audit applies (``[rate]`` is a live guard's)."""
+_PLACEHOLDER = re.compile(r"\{([^{}*]+)\}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ class Policy:
     prices: dict[str, Price] = field(default_factory=dict)
     rate: dict[str, int] = field(default_factory=dict)
     memory_scope: str | None = None
+    memory_namespace: tuple[str, ...] | None = None
+    """``[memory] namespace``: literal labels, ``{key}`` placeholders and ``*``."""
+    source: str | None = field(default=None, compare=False)
+    """Where the policy was read from (a policy file, a suite file); ``None`` for a dict."""
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -91,9 +103,45 @@ class Policy:
             raise BadInputError(f"policy file {str(p)!r} is not valid TOML: {e}") from None
         return cls.from_dict(data, source=str(p))
 
+    @property
+    def name(self) -> str:
+        """The file the policy came from, or how it was given."""
+        return self.source or "a policy given as a dict"
+
+    def tables(self) -> dict[str, str]:
+        """What an audit applies of the policy, table by table (the tables that set
+        something; ``[rate]`` is enforced live by a guard, not by an audit):
+        ``{"approval": "gates human_review; protected tool:send_email", ...}``."""
+        out: dict[str, str] = {}
+        approval = [
+            f"{label} {', '.join(names)}"
+            for label, names in (("gates", self.gates), ("protected", self.protected))
+            if names
+        ]
+        if self.state_key:
+            approval.append(f"state_key {self.state_key}")
+        if approval:
+            out["approval"] = "; ".join(approval)
+        budget = [f"{k} {v}" for k, v in self.budget.items()]
+        if self.max_cost_usd is not None:
+            budget.append(f"max_cost_usd {self.max_cost_usd:g}")
+        if budget:
+            out["budget"] = ", ".join(budget)
+        if self.owners:
+            out["state"] = "owners " + "; ".join(
+                f"{key} by {', '.join(nodes) or 'no node'}" for key, nodes in self.owners.items()
+            )
+        if self.memory_scope:
+            out["memory"] = f"scope {self.memory_scope}"
+        elif self.memory_namespace is not None:
+            out["memory"] = f"namespace {list(self.memory_namespace)}"
+        return out
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "policy") -> Policy:
-        """Validate a parsed policy (the TOML document as a dict)."""
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Policy:
+        """Validate a parsed policy (the TOML document as a dict); ``source`` names the file
+        it came from, in error messages and in reports."""
+        origin, source = source, source or "policy"
         _only(data, ("approval", "budget", "state", "rate", "memory"), source, "")
         approval = _table(data, "approval", source)
         _only(
@@ -114,10 +162,16 @@ class Policy:
                 if type(value) is not int or value < 0:
                     raise BadInputError(f"{source}: {name}.{key} must be a non-negative integer")
         memory = _table(data, "memory", source)
-        _only(memory, ("scope",), source, "memory.")
+        _only(memory, ("scope", "namespace"), source, "memory.")
         scope = memory.get("scope")
         if scope is not None and (not isinstance(scope, str) or not scope):
             raise BadInputError(f"{source}: memory.scope must be a configurable key name")
+        namespace = _namespace_template(memory.get("namespace"), source)
+        if scope is not None and namespace is not None:
+            raise BadInputError(
+                f"{source}: give memory.scope (the key anywhere in the namespace) or "
+                "memory.namespace (the exact shape), not both"
+            )
         owners = state.get("owners", {})
         if not isinstance(owners, dict):
             raise BadInputError(f"{source}: state.owners must be a table of key = [nodes]")
@@ -145,6 +199,8 @@ class Policy:
             prices=prices,
             rate=dict(rate),
             memory_scope=scope,
+            memory_namespace=namespace,
+            source=origin,
         )
 
     def approves(self, value: Any) -> bool:
@@ -152,6 +208,42 @@ class Policy:
         if isinstance(value, dict):
             return value.get("approved") is True
         return any(type(value) is type(v) and value == v for v in self.approve)
+
+
+def policy_note(policy: Policy | None) -> str:
+    """One line saying which policy an audit applied, or that none was: the line every
+    report (``audit``'s text, ``report``'s and ``stage``'s HTML) carries."""
+    free = ", ".join(NO_POLICY_RULES)
+    if policy is None:
+        return (
+            f"no policy applied: only the rules that need none ran ({free}); "
+            '"no findings" is not a clean bill under a policy'
+        )
+    tables = policy.tables()
+    if not tables:
+        return f"policy {policy.name} sets no rule: only the rules that need none ran ({free})"
+    applied = "; ".join(f"[{name}] {what}" for name, what in tables.items())
+    return f"policy {policy.name}: {applied}"
+
+
+def _namespace_template(value: Any, source: str) -> tuple[str, ...] | None:
+    """``[memory] namespace``, checked: a non-empty list of labels, each a literal, a whole
+    ``{key}`` placeholder, or ``*``."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise BadInputError(
+            f'{source}: memory.namespace must be a list of labels, e.g. ["memories", "{{user_id}}"]'
+        )
+    for label in value:
+        literal = not any(c in label for c in "{}*")
+        if label == "*" or _PLACEHOLDER.fullmatch(label) or (literal and label):
+            continue
+        raise BadInputError(
+            f"{source}: memory.namespace label {label!r}: a label is a literal, "
+            '"{key}" (a configurable key of the run, the whole label) or "*" (any one label)'
+        )
+    return tuple(value)
 
 
 def cost_limits(

@@ -11,7 +11,7 @@ from lgaudit.audit.audit import audit
 from lgaudit.audit.diff import RunDiff, diff
 from lgaudit.audit.memory import describe_memory, memory_data
 from lgaudit.audit.normalize import summary
-from lgaudit.audit.policy import Policy
+from lgaudit.audit.policy import AUDIT_TABLES, NO_POLICY_RULES, Policy
 from lgaudit.audit.steps import StepView, run_steps
 from lgaudit.audit.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
@@ -25,6 +25,9 @@ th{background:#eef0f6}code{font:12px ui-monospace,monospace;word-break:break-wor
 .meta td:first-child{font-weight:600;width:10em}.bad{color:#a40e26;font-weight:600}
 .ok{color:#1a7f37;font-weight:600}tr.different td{background:#fff4f4}
 ul{margin:0;padding-left:1.1em}
+.warn{background:#fff8e1;border-left:4px solid #d4a017;padding:.4em .7em;color:#5c4300}
+.policy{background:#f1f8ff;border-left:4px solid #4a7fc1;padding:.4em .7em}
+.none{color:#5c4300;font-weight:600}
 """
 
 
@@ -45,7 +48,8 @@ def render_report(
         "<h2>Timeline</h2>",
         _timeline(steps),
         f"<h2>Findings ({len(report.findings)})</h2>",
-        _findings(report.findings),
+        policy_html(policy),
+        _findings(report.findings, policy),
     ]
     if against is not None:
         parts += [
@@ -124,8 +128,36 @@ def _timeline(steps: list[StepView]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _findings(findings: tuple[Any, ...]) -> str:
+def policy_html(policy: Policy | None, tables: tuple[str, ...] = AUDIT_TABLES) -> str:
+    """Which policy the findings below come from, table by table (and which of ``tables``,
+    the ones its source could set, it leaves unset), or — in a warning — that none was
+    applied and only the rules that need none ran."""
+    applied = policy.tables() if policy is not None else {}
+    if not applied:
+        free = ", ".join(f"<code>{r}</code>" for r in NO_POLICY_RULES)
+        what = (
+            "No policy applied"
+            if policy is None
+            else f"Policy <code>{_e(policy.name)}</code> sets no rule"
+        )
+        return (
+            f'<p class="warn" id="policy">{what}: only the rules that need none ran ({free}). '
+            "No findings here is not a clean bill under a policy.</p>"
+        )
+    assert policy is not None
+    items = "".join(f"<li><code>[{_e(t)}]</code> {_e(what)}</li>" for t, what in applied.items())
+    unset = [t for t in tables if t not in applied]
+    rest = f"<p>Not set: {', '.join(f'<code>[{t}]</code>' for t in unset)}.</p>" if unset else ""
+    return (
+        f'<div class="policy" id="policy"><p>Policy <code>{_e(policy.name)}</code> applied:</p>'
+        f"<ul>{items}</ul>{rest}</div>"
+    )
+
+
+def _findings(findings: tuple[Any, ...], policy: Policy | None) -> str:
     if not findings:
+        if policy is None or not policy.tables():
+            return '<p class="none">No findings from the rules that ran.</p>'
         return '<p class="ok">No findings.</p>'
     head = "".join(
         f"<th>{h}</th>" for h in ("rule", "severity", "step", "node", "channel", "message")

@@ -130,7 +130,9 @@ def audit_cmd(
     if as_json:
         emit_json(report.to_json())
     elif not report.findings:
-        click.echo(f"clean: {len(report.runs)} run(s), rules: {', '.join(report.rules)}")
+        verdict = "clean" if report.policy is not None else "no findings"
+        click.echo(f"{verdict}: {len(report.runs)} run(s), rules: {', '.join(report.rules)}")
+        click.echo(report.policy_note)
     else:
         for f in report.findings:
             click.echo(
@@ -138,6 +140,7 @@ def audit_cmd(
                 f"node {f.node or '-'}: {f.message}"
             )
         click.echo(f"{len(report.findings)} finding(s) in {len(report.runs)} run(s)")
+        click.echo(report.policy_note)
     if report.failed:
         sys.exit(EXIT_FINDINGS)
 

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from lgaudit.audit.normalize import summary
-from lgaudit.audit.report import _CSS, _diff
+from lgaudit.audit.report import _CSS, _diff, policy_html
 from lgaudit.stage.staging import StageCase, StageResult
 
 _BAD = ("changed", "failed")
@@ -119,6 +119,8 @@ def render_html(result: StageResult) -> str:
         f"<h1>lgaudit stage <code>{_e(result.suite)}</code></h1>",
         f'<p><span class="verdict {_e(result.verdict)}" id="verdict">'
         f"{_e(result.verdict.upper())}</span> candidate <code>{_e(result.graph)}</code></p>",
+        "<h2>Audit policy</h2>",
+        policy_html(result.policy, ("approval", "budget", "state")),  # a suite's tables
         "<h2>Checks</h2>",
         _checks(result),
         "<h2>Coverage</h2>",

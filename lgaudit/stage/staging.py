@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lgaudit.audit.findings import Finding
+from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import load_graph, load_model
 from lgaudit.replay.targets import check_targets
@@ -75,6 +76,8 @@ class StageResult:
     cases: tuple[StageCase, ...]
     coverage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     require: tuple[str, ...] = ()
+    policy: Policy | None = None
+    """The audit policy of the suite (its [approval], [budget], [state] tables)."""
 
     @property
     def promoted(self) -> bool:
@@ -152,6 +155,7 @@ def stage(
         cases=tuple(_case(c, bool(suite.prices)) for c in runs),
         coverage=cover,
         require=suite.require,
+        policy=suite.policy,
     )
 
 
