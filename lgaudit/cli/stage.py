@@ -23,19 +23,28 @@ from lgaudit.suitefile import read_suite
 @cli.command("stage")
 @click.argument("suite", metavar="SUITE.toml")
 @click.option(
-    "--graph", metavar="MODULE:ATTR",
+    "--graph",
+    metavar="MODULE:ATTR",
     help="The candidate graph to stage, overriding [suite] graph (e.g. app.agent:graph).",
 )
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
     help="Run the cases in N processes.",
 )
 @click.option(
-    "--junit", "junit_file", metavar="FILE",
+    "--junit",
+    "junit_file",
+    metavar="FILE",
     help="Also write JUnit XML: a testcase per case and per check.",
 )
 @click.option(
-    "--html", "html_file", metavar="FILE",
+    "--html",
+    "html_file",
+    metavar="FILE",
     help="Also write a self-contained HTML report: checks, coverage, each case and its diff.",
 )
 @db_option

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from lgaudit.stage.shadow import ShadowResult
 from lgaudit.stage.staging import StageCase, StageResult
 from lgaudit.stage.words import divergence, shorten
 
@@ -46,3 +47,26 @@ def case_text(c: StageCase) -> str:
     if c.first_divergence is not None:
         return divergence(c.first_divergence)
     return shorten(c.detail) if c.detail else f"status {c.status}"
+
+
+def shadow_case_line(c: StageCase) -> str:
+    """The line ``lgaudit shadow`` prints as each run is replayed."""
+    shown = c.outcome in (*BAD, "noise")
+    return f"{c.outcome:<7} {c.case}" + (f": {case_text(c)}" if shown else "")
+
+
+def render_shadow(result: ShadowResult) -> str:
+    """The verdict line of ``lgaudit shadow``, then each regression behind it (every run
+    the shadows of this suite and candidate replayed, not only this call's)."""
+    check = result.checks[0]
+    lines = [
+        f"{result.verdict.upper()}: {result.suite} on {result.graph}: {len(result.cases)} "
+        f"run(s) replayed now, {result.replayed} in all; {check.brief or check.detail}"
+    ]
+    for r in result.regressions:
+        fd = r.first_divergence
+        what = divergence(fd) if fd is not None else shorten(r.detail or f"status {r.outcome}")
+        lines.append(f"  {r.outcome:<7} shadow {r.source_run_id[:12]}: {what}")
+        if r.run_id is not None:
+            lines.append(f"          lgaudit diff {r.source_run_id[:12]} {r.run_id[:12]}")
+    return "\n".join(lines)
