@@ -276,13 +276,17 @@ def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
     ]
     if bad:
         # one item per rule and message: the same error in many cases is said once
-        where: dict[tuple[str, str], list[str]] = {}
+        where: dict[tuple[str, str], list[CaseRun]] = {}
+        runs: dict[tuple[str, str], list[str]] = {}
         for f in bad:
-            where.setdefault((f.rule, f.message), []).append(
-                f"{kind[f.run_id].case} (run {f.run_id[:12]})"
-            )
-        items = [
-            f"{rule} in {_names(cases)}: {message}" for (rule, message), cases in where.items()
-        ]
-        return _failed("audit", f"{len(bad)} finding(s)", items)
+            where.setdefault((f.rule, f.message), []).append(kind[f.run_id])
+            runs.setdefault((f.rule, f.message), []).append(f.run_id[:12])
+        items, brief = [], []
+        for (rule, message), found in where.items():
+            named = [
+                f"{c.case} (run {r})" for c, r in zip(found, runs[(rule, message)], strict=True)
+            ]
+            items.append(f"{rule} in {_names(named)}: {message}")
+            brief.append(f"{rule} in {_names([c.case for c in found])}: {shorten(message, 100)}")
+        return _failed("audit", f"{len(bad)} finding(s)", items, brief)
     return Check("audit", True, f"no error findings in {len(kind)} runs")
