@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     "--follow",
     is_flag=True,
     help="Keep watching for new runs. Ctrl-C stops after the run in hand and prints the "
-    "verdict so far (exit code as below); a second Ctrl-C aborts.",
+    "verdict so far, with its exit code; a second Ctrl-C aborts.",
 )
 @click.option(
     "--max-runs",

@@ -62,7 +62,8 @@ def stage_cmd(
     """Stage a candidate graph: replay the suite's recorded [traffic] on it, run its
     scenarios with simulated humans and the fault matrix, audit every run, and print one
     verdict — the checks, then the changed and failed cases. Every case is recorded as a
-    run in the store. With --json, one document on stdout (SPEC "Staging").
+    run in the store; on a terminal, stderr counts the cases as they finish. With --json,
+    one document on stdout (the README's "Stage" section shows it).
 
     Exit codes: 0 promote (every required check holds), 1 block, 2 bad input (the suite,
     the graph, a scenario input or model price; reported before any case runs, the store
