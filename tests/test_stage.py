@@ -343,7 +343,6 @@ def test_an_over_budget_suite_is_blocked_by_the_envelope(db_url: str, tmp_path: 
     assert result.check("traffic").ok
 
 
-
 def test_budget_cost_is_an_audit_rule_when_prices_are_given(db_url: str, tmp_path: Path) -> None:
     record(db_url, agent(), [dict(AGENT_INPUT)], "weather-0")
     policy = Policy.from_dict(
