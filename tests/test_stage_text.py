@@ -87,3 +87,13 @@ def test_checks_together_then_cases_each_error_once_and_readable(
     assert audit["detail"].count("CassetteMissError") == 1
     traffic = next(c for c in doc["checks"] if c["name"] == "traffic")
     assert "`lgaudit diff " in traffic["detail"]
+
+
+def test_stage_and_shadow_help_state_exit_codes_and_describe_every_option() -> None:
+    for verb in ("stage", "shadow"):
+        command = cli.commands[verb]
+        shown = CliRunner().invoke(cli, [verb, "--help"]).output
+        assert "Exit codes: 0" in shown and "1 block, 2 bad input" in shown, verb
+        for option in command.params:
+            if option.param_type_name == "option":
+                assert getattr(option, "help", None), (verb, option.name)
