@@ -276,17 +276,13 @@ def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
     ]
     if bad:
         # one item per rule and message: the same error in many cases is said once
-        where: dict[tuple[str, str], list[CaseRun]] = {}
-        runs: dict[tuple[str, str], list[str]] = {}
+        found: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for f in bad:
-            where.setdefault((f.rule, f.message), []).append(kind[f.run_id])
-            runs.setdefault((f.rule, f.message), []).append(f.run_id[:12])
+            found.setdefault((f.rule, f.message), []).append((kind[f.run_id].case, f.run_id[:12]))
         items, brief = [], []
-        for (rule, message), found in where.items():
-            named = [
-                f"{c.case} (run {r})" for c, r in zip(found, runs[(rule, message)], strict=True)
-            ]
+        for (rule, message), where in found.items():
+            named = [f"{case} (run {run})" for case, run in where]
             items.append(f"{rule} in {_names(named)}: {message}")
-            brief.append(f"{rule} in {_names([c.case for c in found])}: {shorten(message, 100)}")
+            brief.append(f"{rule} in {_names([c for c, _ in where])}: {shorten(message, 100)}")
         return _failed("audit", f"{len(bad)} finding(s)", items, brief)
     return Check("audit", True, f"no error findings in {len(kind)} runs")
