@@ -17,17 +17,36 @@ from lgaudit.cli._base import (
     pass_context,
 )
 from lgaudit.cli.audit import _write
+from lgaudit.suitefile import read_suite
 
 
 @cli.command("stage")
 @click.argument("suite", metavar="SUITE.toml")
-@click.option("--graph", metavar="MODULE:ATTR", help="The candidate, overriding [suite] graph.")
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
-    help="Run cases in N processes.",
-)  # fmt: skip
-@click.option("--junit", "junit_file", metavar="FILE", help="Write JUnit XML (cases and checks).")
-@click.option("--html", "html_file", metavar="FILE", help="Write a self-contained HTML report.")
+    "--graph",
+    metavar="MODULE:ATTR",
+    help="The candidate graph to stage, overriding [suite] graph (e.g. app.agent:graph).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Run the cases in N processes.",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    metavar="FILE",
+    help="Also write JUnit XML: a testcase per case and per check.",
+)
+@click.option(
+    "--html",
+    "html_file",
+    metavar="FILE",
+    help="Also write a self-contained HTML report: checks, coverage, each case and its diff.",
+)
 @db_option
 @json_option
 @pass_context
@@ -39,12 +58,21 @@ def stage_cmd(
     junit_file: str | None,
     html_file: str | None,
     as_json: bool,
-) -> None:
-    """Replay recorded traffic on a candidate graph, run scenarios with simulated humans
-    and the fault matrix, audit it all, and print one verdict (exit 0 promote, 1 block,
-    2 bad input)."""
+) -> None:  # fmt: skip
+    """Stage a candidate graph: replay the suite's recorded [traffic] on it, run its
+    scenarios with simulated humans and the fault matrix, audit every run, and print one
+    verdict — the checks, then the changed and failed cases. Every case is recorded as a
+    run in the store; on a terminal, stderr counts the cases as they finish. With --json,
+    one document on stdout (the README's "Stage" section shows it).
+
+    Exit codes: 0 promote (every required check holds), 1 block, 2 bad input (the suite,
+    the graph, a scenario input or model price; reported before any case runs, the store
+    unchanged).
+    """
+    read_suite(suite)  # a missing or malformed file is said before the heavy imports
     from lgaudit import stage
-    from lgaudit.stage.report import render_html, render_junit, render_text
+    from lgaudit.stage.report import render_html, render_junit
+    from lgaudit.stage.text import render_text
 
     progress = _progress if sys.stderr.isatty() else None
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()

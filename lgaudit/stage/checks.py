@@ -5,13 +5,14 @@ Pure functions over what the cases' runs showed (``RunFacts``) and their audit f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lgaudit.audit.findings import Finding
 from lgaudit.stage.cases import CaseRun
 from lgaudit.stage.facts import RunFacts, add
 from lgaudit.stage.suite import Suite
+from lgaudit.stage.words import divergence, shorten
 
 _SHOWN = 3  # items named in a check's detail before "and N more"
 
@@ -24,6 +25,10 @@ class Check:
     name: str
     ok: bool
     detail: str
+    brief: str | None = None
+    """The detail as the text report prints it (``None``: the detail as it is): the cases a
+    check names are printed with their own line, so only named here, and other long
+    messages are cut (``detail``, in ``--json``, keeps the whole text)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
@@ -82,6 +87,13 @@ def _listing(items: list[str]) -> str:
     return "; ".join(items[:_SHOWN]) + more
 
 
+def _failed(name: str, head: str, items: list[str], brief: list[str] | None = None) -> Check:
+    """A failing check naming ``items`` (each whole in the detail); the text report shows
+    ``brief`` instead when given (the cases' names), else each item cut."""
+    short = brief if brief is not None else [shorten(i) for i in items]
+    return Check(name, False, f"{head}: {_listing(items)}", f"{head}: {_listing(short)}")
+
+
 def _traffic(suite: Suite, cases: list[CaseRun]) -> Check:
     traffic = [c for c in cases if c.kind == "traffic"]
     if not traffic:
@@ -94,30 +106,32 @@ def _traffic(suite: Suite, cases: list[CaseRun]) -> Check:
         f"{len(bad)} regression(s) in {len(traffic)} recorded runs "
         f"(max_regressions = {suite.max_regressions}; {noise} noise)"
     )
+    if not bad:
+        return Check("traffic", True, head)
     items = [f"{c.case} (from {str(c.source_run_id)[:12]}): {_divergence(c)}" for c in bad]
-    return Check(
-        "traffic", len(bad) <= suite.max_regressions, head + (": " + _listing(items) if bad else "")
-    )
+    check = _failed("traffic", head, items, [c.case for c in bad])
+    return replace(check, ok=len(bad) <= suite.max_regressions)
 
 
 def _divergence(c: CaseRun) -> str:
     fd = c.first_divergence
     if fd is None:
         return c.detail or c.status
-    return (
-        f"first divergence at step {fd.get('step')}, node {fd.get('node')} "
-        f"({fd.get('kind')} at {fd.get('path')}); `lgaudit diff {str(c.source_run_id)[:12]} "
-        f"{str(c.run_id)[:12]}`"
-    )
+    return f"{divergence(fd)}; `lgaudit diff {str(c.source_run_id)[:12]} {str(c.run_id)[:12]}`"
 
 
 def _scenarios(suite: Suite, cases: list[CaseRun]) -> Check:
     runs = [c for c in cases if c.kind == "scenario"]
     if not runs:
         return Check("scenarios", False, "no [[scenario]] in the suite")
-    bad = [f"scenario {c.case!r}: {c.detail}" for c in runs if c.outcome != "passed"]
-    if bad:
-        return Check("scenarios", False, f"{len(bad)} of {len(runs)} failed: {_listing(bad)}")
+    failed = [c for c in runs if c.outcome != "passed"]
+    if failed:
+        return _failed(
+            "scenarios",
+            f"{len(failed)} of {len(runs)} failed",
+            [f"scenario {c.case!r}: {c.detail}" for c in failed],
+            [f"scenario {c.case!r}" for c in failed],
+        )
     return Check("scenarios", True, f"all {len(runs)} scenarios met their expect")
 
 
@@ -134,7 +148,7 @@ def _faults(suite: Suite, cases: list[CaseRun], cover: dict[str, list[dict[str, 
     bad = [f"{c.case}: {c.detail or c.status}" for c in runs if c.outcome == "failed"]
     problems = [*(f"never faulted: {m}" for m in missed), *bad]
     if problems:
-        return Check("faults", False, f"{len(problems)} problem(s): {_listing(problems)}")
+        return _failed("faults", f"{len(problems)} problem(s)", problems)
     recovered = sum(c.outcome == "recovered" for c in runs)
     return Check(
         "faults",
@@ -176,13 +190,18 @@ def _oversight(
         if f.rule.startswith("approval.") and f.run_id in candidate:
             problems.append(f"{f.rule} in run {f.run_id[:12]}: {f.message}")
     if problems:
-        return Check("oversight", False, f"{len(problems)} problem(s): {_listing(problems)}")
+        return _failed("oversight", f"{len(problems)} problem(s)", problems)
     return Check(
         "oversight",
         True,
         f"gates {', '.join(policy.gates)} answered approving and rejecting; "
         "no rejection reached a protected node",
     )
+
+
+def _names(items: list[str]) -> str:
+    more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+    return ", ".join(items[:_SHOWN]) + more
 
 
 def _ran(protected: str, facts: RunFacts) -> bool:
@@ -203,7 +222,7 @@ def _observability(
         if f is not None and f.gaps:
             problems.append(f"run {run_id[:12]}: {', '.join(f.gaps)}")
     if problems:
-        return Check("observability", False, f"{len(problems)} problem(s): {_listing(problems)}")
+        return _failed("observability", f"{len(problems)} problem(s)", problems)
     return Check(
         "observability",
         True,
@@ -241,7 +260,7 @@ def _envelope(
             if found.run_id in candidate:
                 problems.append(f"{found.rule} in run {found.run_id[:12]}: {found.message}")
     if problems:
-        return Check("envelope", False, f"{len(problems)} problem(s): {_listing(problems)}")
+        return _failed("envelope", f"{len(problems)} problem(s)", problems)
     return Check("envelope", True, f"suite cost ${total:.4f}; every run within its limits")
 
 
@@ -256,8 +275,14 @@ def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
         and not (kind[f.run_id].kind == "fault" and f.rule == "run.error")  # expected
     ]
     if bad:
-        items = [
-            f"{f.rule} in {kind[f.run_id].case} (run {f.run_id[:12]}): {f.message}" for f in bad
-        ]
-        return Check("audit", False, f"{len(bad)} finding(s): {_listing(items)}")
+        # one item per rule and message: the same error in many cases is said once
+        found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for f in bad:
+            found.setdefault((f.rule, f.message), []).append((kind[f.run_id].case, f.run_id[:12]))
+        items, brief = [], []
+        for (rule, message), where in found.items():
+            named = [f"{case} (run {run})" for case, run in where]
+            items.append(f"{rule} in {_names(named)}: {message}")
+            brief.append(f"{rule} in {_names([c for c, _ in where])}: {shorten(message, 100)}")
+        return _failed("audit", f"{len(bad)} finding(s)", items, brief)
     return Check("audit", True, f"no error findings in {len(kind)} runs")

@@ -1,15 +1,15 @@
-"""A stage's reports: the text the CLI prints, JUnit XML, and a self-contained HTML page."""
+"""A stage's reports: JUnit XML and a self-contained HTML page (the text is ``stage.text``)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections import Counter
 from html import escape
 from typing import Any
 
 from lgaudit.audit.normalize import summary
 from lgaudit.audit.report import _CSS, _diff, policy_html
 from lgaudit.stage.staging import StageCase, StageResult
+from lgaudit.stage.words import divergence
 
 _BAD = ("changed", "failed")
 
@@ -21,49 +21,7 @@ def _order(result: StageResult) -> list[StageCase]:
 
 def _divergence(c: StageCase) -> str:
     fd = c.first_divergence
-    if fd is None:
-        return c.detail or f"status {c.status}"
-    return (
-        f"first divergence at step {fd.get('step')}, node {fd.get('node')}, "
-        f"{fd.get('kind')} at {fd.get('path')}: {summary(fd.get('a'), 60)} -> "
-        f"{summary(fd.get('b'), 60)}"
-    )
-
-
-def render_text(result: StageResult) -> str:
-    """Verdict line, the failing checks, the changed and failed cases, then the rest."""
-    failing = [c for c in result.checks if not c.ok and c.name in result.require]
-    head = f"{result.verdict.upper()} {result.suite} (candidate {result.graph})"
-    lines = [
-        head
-        + (
-            f": {len(failing)} required check(s) failed"
-            if failing
-            else ": every required check holds"
-        )
-    ]
-    for check in failing:
-        lines.append(f"  FAIL {check.name}: {check.detail}")
-    bad = [c for c in _order(result) if c.outcome in _BAD]
-    if bad:
-        lines.append(f"changed or failed cases ({len(bad)}):")
-        for c in bad:
-            name = f"scenario {c.case!r}" if c.kind == "scenario" else c.case
-            lines.append(f"  {c.outcome:<7} {name}: {_divergence(c)}")
-            if c.source_run_id and c.run_id and c.kind == "traffic":
-                lines.append(f"          lgaudit diff {c.source_run_id[:12]} {c.run_id[:12]}")
-    for check in result.checks:
-        if check.ok or check.name not in result.require:
-            state = "ok  " if check.ok else "skip"
-            note = "" if check.name in result.require else " (not required)"
-            lines.append(f"  {state} {check.name}{note}: {check.detail}")
-    counts = Counter(c.outcome for c in result.cases)
-    lines.append(
-        f"cases: {len(result.cases)} ("
-        + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        + ")"
-    )
-    return "\n".join(lines)
+    return divergence(fd) if fd is not None else c.detail or f"status {c.status}"
 
 
 def render_junit(result: StageResult) -> str:

@@ -10,8 +10,7 @@ from typing import Any
 from lgaudit.audit.findings import Finding
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError
-from lgaudit.replay.spec import load_graph, load_model
-from lgaudit.replay.targets import check_targets
+from lgaudit.replay.spec import load_graph
 from lgaudit.stage.cases import (
     Case,
     CaseRun,
@@ -23,7 +22,8 @@ from lgaudit.stage.cases import (
 from lgaudit.stage.checks import Check, coverage, gate_checks
 from lgaudit.stage.facts import RunFacts
 from lgaudit.stage.pool import run_cases
-from lgaudit.stage.suite import Suite, load_humans
+from lgaudit.stage.preflight import check_prices, check_scenarios
+from lgaudit.stage.suite import Suite
 from lgaudit.store import Store
 
 
@@ -113,10 +113,13 @@ def stage(
             recorded traffic is read from it and every case is recorded into it.
         graph: ``module:attr`` of the candidate, overriding ``[suite] graph``.
         workers: cases run in this many processes (1: in this one).
-        progress: called after each case with (cases done, cases in the phase, regressions).
+        progress: called after each case with (cases done, cases in all, regressions);
+            the fault matrix's cases join the total when the other cases are done.
 
-    Bad input — the suite, an unknown graph, a ``[traffic]`` selection that matches no run
-    — raises ``BadInputError`` before anything is recorded.
+    Bad input — the suite, an unknown graph, a ``[traffic]`` selection that matches no run,
+    a scenario ``input`` key the candidate's input schema lacks, a model the selected
+    traffic called that ``[envelope] prices`` leaves out — raises ``BadInputError`` before
+    any case runs (nothing is recorded).
     """
     if not isinstance(suite, Suite):
         suite = Suite.load(suite, graph=graph)
@@ -127,17 +130,18 @@ def stage(
     candidate = _import(suite, "--graph" if graph else "suite.graph", suite.graph)
     if suite.baseline:
         _import(suite, "suite.baseline", suite.baseline)
-    _check_scenarios(suite, candidate)
+    check_scenarios(suite, candidate)
     # traffic is read from an existing store; scenarios alone may start a new one
     with Store.open(url) if suite.traffic else Store(url) as store:
         url = store.url
         sources = select_traffic(store, suite) if suite.traffic else []
+        check_prices(store, suite, sources)
     cases = traffic_cases(sources) + scenario_cases(suite)
-    done = _tracker(progress, len(cases))
+    done = _Tracker(progress, len(cases))
     runs = run_cases(suite, url, cases, workers=workers, progress=done)
     if suite.fault_matrix:
         faults = fault_cases(_seen(cases, runs))
-        done = _tracker(progress, len(faults))
+        done.total += len(faults)  # known once the candidate showed its nodes, tools, models
         runs += run_cases(suite, url, faults, workers=workers, progress=done)
     facts = {r: f for c in runs for r, f in c.facts.items()}
     findings = [f for c in runs for f in c.findings]
@@ -166,36 +170,21 @@ def _import(suite: Suite, key: str, ref: str) -> Any:
         raise BadInputError(f"{suite.path}: {key}: {e}") from None
 
 
-def _check_scenarios(suite: Suite, candidate: Any) -> None:
-    """Every scenario's simulated human, models and node/tool faults must exist before
-    anything runs (a model fault is checked when its run calls models)."""
-    for s in suite.scenarios:
-        at = f"{suite.path}: scenario {s.name!r}"
-        load_humans(suite, s)
-        for name, ref in s.models.items():
-            try:
-                load_model(ref)
-            except BadInputError as e:
-                raise BadInputError(f"{at} models.{name}: {e}") from None
-        try:
-            check_targets(candidate, [], [f for f in s.inject if f.kind != "llm"], {}, None)
-        except BadInputError as e:
-            raise BadInputError(f"{at} inject: {e}") from None
+class _Tracker:
+    """Calls ``progress`` after each case with the cases done and in all (one count over
+    the whole stage: the fault cases are added to ``total`` once they are known)."""
 
+    def __init__(self, progress: Callable[[int, int, int], None] | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.regressions = 0
 
-def _tracker(
-    progress: Callable[[int, int, int], None] | None, total: int
-) -> Callable[[CaseRun], None] | None:
-    if progress is None:
-        return None
-    counts = {"done": 0, "regressions": 0}
-
-    def step(run: CaseRun) -> None:
-        counts["done"] += 1
-        counts["regressions"] += run.outcome in ("changed", "failed")
-        progress(counts["done"], total, counts["regressions"])
-
-    return step
+    def __call__(self, run: CaseRun) -> None:
+        self.done += 1
+        self.regressions += run.outcome in ("changed", "failed")
+        if self.progress is not None:
+            self.progress(self.done, self.total, self.regressions)
 
 
 def _seen(cases: list[Case], runs: list[CaseRun]) -> dict[str, dict[str, Case]]:

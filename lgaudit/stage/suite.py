@@ -8,7 +8,6 @@ naming the file and the key (``suite.toml: traffic.limit must be ...``).
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from lgaudit.audit.policy import Policy, Price, cost_limits
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import CassetteMode, FaultSpec, load_object, parse_fault
+from lgaudit.suitefile import read_suite
 
 CHECKS = ("traffic", "scenarios", "faults", "oversight", "observability", "envelope", "audit")
 """The gate's checks, exactly as SPEC names them (the default ``[gate] require``)."""
@@ -99,16 +99,8 @@ class Suite:
     @classmethod
     def load(cls, path: str | Path, *, graph: str | None = None) -> Suite:
         """Read and validate a suite file; ``graph`` overrides ``[suite] graph``."""
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BadInputError(f"suite file {str(p)!r} not found") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise BadInputError(f"cannot read suite file {str(p)!r}: {e}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise BadInputError(f"{p}: not valid TOML: {e}") from None
-        return cls.from_dict(data, source=str(p), graph=graph)
+        data = read_suite(path)
+        return cls.from_dict(data, source=str(Path(path)), graph=graph)
 
     @classmethod
     def from_dict(

@@ -159,7 +159,8 @@ class KillOrder(Base):
 
 
 class ShadowProgress(Base):
-    """``lgaudit shadow``: a recorded run a suite's shadow replayed, and how it came out."""
+    """``lgaudit shadow``: a recorded run a shadow of a suite and candidate replayed, and
+    how it came out."""
 
     __table__ = tables.shadow_progress
     __tablename__ = tables.shadow_progress.name
@@ -170,3 +171,6 @@ class ShadowProgress(Base):
     source_gseq: Mapped[int]  # the source run's last event
     run_id: Mapped[str | None]  # the replay on the candidate
     outcome: Mapped[str]
+    graph: Mapped[str | None]  # the candidate; NULL before migration 0007
+    first_divergence: Mapped[str | None]  # canonical JSON
+    detail: Mapped[str | None]

@@ -153,9 +153,13 @@ kill_orders = Table(
     Column("ts", BigInteger, nullable=False),  # µs since epoch
 )
 
-#: ``lgaudit shadow``: a recorded run a suite's shadow replayed, and how it came out.
-#: Recorded by a ``custom`` event of a short run of its own; a shadow resumes after the runs
-#: its suite has rows for, and never replays one of them again.
+#: ``lgaudit shadow``: a recorded run a shadow of a suite and candidate replayed, and how it
+#: came out. Recorded by a ``custom`` event of a short run of its own; a shadow resumes
+#: after the runs its suite and candidate have rows for, and never replays one of them
+#: again. ``graph``, ``first_divergence`` and ``detail`` came with migration 0007: a row
+#: recorded before it has them NULL, belongs to no candidate, and keeps its digest
+#: (``info["digest_width"]``: a row whose later columns are all NULL is digested without
+#: them, as it was recorded).
 shadow_progress = Table(
     "lgaudit_shadow_progress",
     metadata,
@@ -165,6 +169,11 @@ shadow_progress = Table(
     Column("source_gseq", BigInteger, nullable=False),  # the source run's last event
     Column("run_id", String(64)),  # the replay on the candidate
     Column("outcome", String(32), nullable=False),
+    Column("graph", String(255)),  # the candidate (module:attr)
+    Column("first_divergence", Text),  # canonical JSON of the diff's first divergence
+    Column("detail", Text),  # why the case failed
+    Index("ix_lgaudit_shadow_progress_suite_graph", "suite", "graph"),
+    info={"digest_width": 5},
 )
 
 #: Tables whose rows are recorded history: the database's triggers guard these (migrations

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - a dependency of LangGraph's, not of lg
     orjson = None  # type: ignore[assignment]
 
 from lgaudit.store.blobs import blob_hash
-from lgaudit.store.chain import HASHED_FIELDS, event_hash_of, run_digest
+from lgaudit.store.chain import DIGEST_WIDTH, HASHED_FIELDS, event_hash_of, row_line, run_digest
 from lgaudit.store.engine import create_engines, translate_errors
 from lgaudit.store.records import GENESIS_HASH
 from lgaudit.store.tables import (
@@ -204,8 +204,12 @@ def _state_digests(conn: Any, lo: int, hi: int) -> dict[int, str]:
     grouped: dict[int, list[str]] = defaultdict(list)
     for name, q in _STATE:
         result = conn.execute(q, {"lo": lo, "hi": hi})
-        for r in result.cursor.fetchall():
-            grouped[r[0]].append(name + repr(r[1:]))
+        if name in DIGEST_WIDTH:  # columns added later: ``chain.row_line`` decides
+            for r in result.cursor.fetchall():
+                grouped[r[0]].append(row_line(name, tuple(r[1:])))
+        else:
+            for r in result.cursor.fetchall():
+                grouped[r[0]].append(name + repr(r[1:]))
         result.close()
     sha = hashlib.sha256
     return {g: sha("\n".join(sorted(lines)).encode()).hexdigest() for g, lines in grouped.items()}
