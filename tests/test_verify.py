@@ -510,7 +510,8 @@ def test_cli_verify_json_broken(recorded: Store) -> None:
     result = _cli("--db", url, "verify", "--json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert set(doc) == {"ok", "events_checked", "first_bad"}
+    assert set(doc) == {"ok", "events_checked", "first_bad", "head_hash"}
+    assert doc["head_hash"] is None  # a broken chain has no head to pin
     assert doc["ok"] is False
     assert doc["events_checked"] == victim.gseq - 1
     assert doc["first_bad"]["run_id"] == victim.run_id
