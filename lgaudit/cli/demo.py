@@ -12,7 +12,10 @@ from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, p
 @json_option
 @pass_context
 def demo(obj: Context, as_json: bool) -> None:
-    """Record real graphs, replay, diff, audit, stage two candidate versions, verify."""
+    """Record real graphs, replay, diff, audit, stage two candidate versions, verify.
+
+    Exit codes: 0 the demo ran, 2 bad input (the store cannot be used).
+    """
     from lgaudit.demo import run_demo
 
     result = run_demo(obj.db)

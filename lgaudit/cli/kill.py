@@ -26,7 +26,10 @@ def kill(
     lift: str | None,
     as_json: bool,
 ) -> None:
-    """Stop matching runs on every guarded recorder of the store, within a second."""
+    """Stop matching runs on every guarded recorder of the store, within a second.
+
+    Exit codes: 0 the order is recorded (or lifted), 2 bad input.
+    """
     from lgaudit.store.kills import kill as kill_runs
     from lgaudit.store.kills import lift_kill
 
@@ -54,7 +57,10 @@ def kill(
 @json_option
 @pass_context
 def kills(obj: Context, as_json: bool) -> None:
-    """List kill orders, newest first, and whether each is still in force."""
+    """List kill orders, newest first, and whether each is still in force.
+
+    Exit codes: 0 listed, 2 bad input.
+    """
     from lgaudit.store.kills import kills as list_kills
 
     orders = list_kills(url=obj.db)
