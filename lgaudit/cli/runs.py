@@ -77,7 +77,8 @@ def runs(
     if as_json:
         emit_json(records)
     else:
-        click.echo(render_runs(records, more=max(more, 0), limit=limit))
+        filtered = any(v is not None for v in filters.values())
+        click.echo(render_runs(records, more=max(more, 0), limit=limit, filtered=filtered))
 
 
 @cli.command()

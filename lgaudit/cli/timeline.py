@@ -35,11 +35,13 @@ def graph_label(run: Mapping[str, Any]) -> str:
     return name if not ref or ref == name else f"{name} ({ref})"
 
 
-def render_runs(records: Sequence[dict[str, Any]], *, more: int = 0, limit: int = 50) -> str:
+def render_runs(
+    records: Sequence[dict[str, Any]], *, more: int = 0, limit: int = 50, filtered: bool = False
+) -> str:
     """The table of ``lgaudit runs``: graph names whole (the last column), and how many
     runs the limit left out."""
     if not records:
-        return "no runs recorded" if not more else f"… {more} more runs"
+        return "no runs match these filters" if filtered else "no runs recorded"
     thread_width = min(max(len(r["thread_id"] or "-") for r in records), _THREAD_MAX)
     thread_width = max(thread_width, len("THREAD"))
     lines = [

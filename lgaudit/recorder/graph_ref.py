@@ -27,15 +27,17 @@ from langgraph.pregel import Pregel
 _lock = threading.Lock()
 #: graph -> its reference, found or remembered (``None``: looked for, not found)
 _refs: weakref.WeakKeyDictionary[Pregel, str | None] = weakref.WeakKeyDictionary()
-#: graphs loaded by reference: ``attach``'s copies of them are known by their nodes
-_loaded: weakref.WeakKeyDictionary[Pregel, str] = weakref.WeakKeyDictionary()
+#: the nodes of graphs loaded by reference: ``attach``'s copies of a graph (which outlive it)
+#: share its node objects
+_loaded: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _FOREIGN = ("langgraph", "langchain", "pydantic", "typing", "builtins", "__main__")
 
 
 def remember(graph: Pregel, ref: str) -> None:
     """Note that ``graph`` was imported as ``ref`` (``module:attr``)."""
     with _lock:
-        _loaded[graph] = ref
+        for node in graph.nodes.values():
+            _loaded[node] = ref
         _refs[graph] = ref
 
 
@@ -46,8 +48,8 @@ def graph_ref(graph: Any) -> str | None:
     with _lock:
         if graph in _refs:
             return _refs[graph]
-        loaded = next((ref for g, ref in _loaded.items() if _same_graph(g, graph)), None)
-    ref = loaded if loaded is not None else _find(graph)
+        loaded = {_loaded.get(node) for node in graph.nodes.values()}
+    ref = loaded.pop() if len(loaded) == 1 and None not in loaded else _find(graph)
     with _lock:
         _refs[graph] = ref
     return ref
