@@ -69,30 +69,30 @@ _NEWEST_FIRST = (run_table.c.started_at.desc(), run_table.c.run_id.desc())
 _INTERRUPTED_END = '%"status":"interrupted"}'
 
 
-def _last_end() -> ColumnElement[Any]:
-    """The ``gseq`` of the run's last ``run_end``/``run_error`` (its status comes from it)."""
-    return (
-        select(func.max(_ev.gseq))
-        .where(_ev.run_id == run_table.c.run_id, _ev.kind.in_(_END_KINDS))
-        .correlate(run_table)
-        .scalar_subquery()
-    )
-
-
 def _has_status(status: str) -> ColumnElement[bool]:
     """The runs whose status is ``status``, in SQL: exactly so for an ended run (its last
     end event decides, as ``_records`` derives it); for ``running`` and ``abandoned``, every
-    run with no end (the recorder's liveness tells them apart, outside SQL)."""
+    run with no end (the recorder's liveness tells them apart, outside SQL). Each is an
+    indexed lookup by run and kind, which most runs fail at once."""
+    r = run_table.c.run_id
     if status in ("running", "abandoned"):
-        return _last_end().is_(None)
-    e = event_table.alias("last_end")
-    last = select(e.c.gseq).where(e.c.gseq == _last_end())
+        return ~select(_ev.gseq).where(_ev.run_id == r, _ev.kind.in_(_END_KINDS)).exists()
+    end = event_table.alias("end_event")
+    later = event_table.alias("later_end")
+    last = ~(
+        select(later.c.gseq)
+        .where(later.c.run_id == end.c.run_id, later.c.kind.in_(_END_KINDS))
+        .where(later.c.gseq > end.c.gseq)
+        .exists()
+    )
+    q = select(end.c.gseq).where(end.c.run_id == r, last)
     if status == "failed":
-        return last.where(e.c.kind == "run_error").exists()
+        return q.where(end.c.kind == "run_error").exists()
+    interrupted = end.c.payload.like(_INTERRUPTED_END)
     if status == "interrupted":
-        return last.where(e.c.kind == "run_end", e.c.payload.like(_INTERRUPTED_END)).exists()
+        return q.where(end.c.kind == "run_end", interrupted).exists()
     if status == "succeeded":
-        return last.where(e.c.kind == "run_end", not_(e.c.payload.like(_INTERRUPTED_END))).exists()
+        return q.where(end.c.kind == "run_end", not_(interrupted)).exists()
     return false()
 
 
