@@ -164,6 +164,20 @@ def test_runs_text_lists_graph_names_whole_and_how_many_more(
     assert listed[0]["kind"] == "replay" and listed[0]["graph_ref"] == "app.agents:agent"
 
 
+def test_runs_counts_no_further_than_it_needs(
+    store: Store, kinds: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting every run of a status reads every run: past a bound the text says "at
+    least" (10,000 runs past the page; 2 here)."""
+    assert store.count_runs(at_most=3) == 3 and store.count_runs(kind="stage", at_most=99) == 4
+    assert store.count_runs(status="succeeded", at_most=5) == 5
+    monkeypatch.setattr("lgaudit.cli.runs.MORE_COUNTED", 2)
+    out = CliRunner().invoke(cli, ["runs", "--db", store.url, "--limit", "3"])
+    assert out.stdout.splitlines()[-1] == "… at least 2 more runs; --limit 5 to see them"
+    out = CliRunner().invoke(cli, ["runs", "--db", store.url, "--limit", "6"])
+    assert out.stdout.splitlines()[-1] == "… 2 more runs; --limit 8 to see them"
+
+
 def test_the_count_of_more_runs_follows_a_status_filter(store: Store) -> None:
     events: list[NewEvent] = []
     for i in range(7):

@@ -14,6 +14,8 @@ from lgaudit.store.records import RunKind, RunStatus
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 KINDS: tuple[str, ...] = get_args(RunKind)
+#: how many runs past the limit ``runs`` counts (it says "at least" beyond)
+MORE_COUNTED = 10_000
 
 
 @cli.command()
@@ -40,7 +42,7 @@ KINDS: tuple[str, ...] = get_args(RunKind)
     type=click.IntRange(min=1),
     default=50,
     show_default=True,
-    help="List at most N runs (the text says how many more there are).",
+    help="List at most N runs; the text says how many more there are (up to 10000).",
 )
 @db_option
 @json_option
@@ -73,12 +75,19 @@ def runs(
     }
     with obj.open_store() as store:
         records = store.runs(limit=limit, **filters)
-        more = store.count_runs(**filters) - limit if len(records) == limit else 0
+        # counted no further than MORE_COUNTED past the page: counting every run of a
+        # status reads every run of a large store
+        more = 0
+        if len(records) == limit and not as_json:
+            more = store.count_runs(**filters, at_most=limit + MORE_COUNTED + 1) - limit
     if as_json:
         emit_json(records)
     else:
         filtered = any(v is not None for v in filters.values())
-        click.echo(render_runs(records, more=max(more, 0), limit=limit, filtered=filtered))
+        capped = more > MORE_COUNTED
+        more = min(max(more, 0), MORE_COUNTED)
+        text = render_runs(records, more=more, limit=limit, filtered=filtered, capped=capped)
+        click.echo(text)
 
 
 @cli.command()

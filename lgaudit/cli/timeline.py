@@ -36,7 +36,12 @@ def graph_label(run: Mapping[str, Any]) -> str:
 
 
 def render_runs(
-    records: Sequence[dict[str, Any]], *, more: int = 0, limit: int = 50, filtered: bool = False
+    records: Sequence[dict[str, Any]],
+    *,
+    more: int = 0,
+    limit: int = 50,
+    filtered: bool = False,
+    capped: bool = False,
 ) -> str:
     """The table of ``lgaudit runs``: graph names whole (the last column), and how many
     runs the limit left out."""
@@ -57,7 +62,8 @@ def render_runs(
         )
     if more:
         runs = "run" if more == 1 else "runs"
-        lines.append(f"… {more} more {runs}; --limit {limit + more} to see them")
+        least = "at least " if capped else ""
+        lines.append(f"… {least}{more} more {runs}; --limit {limit + more} to see them")
     return "\n".join(lines)
 
 

@@ -238,14 +238,21 @@ class RunQueries:
         environment: str | None = None,
         kind: str | None = None,
         suite: str | None = None,
+        at_most: int | None = None,
     ) -> int:
-        """How many runs ``runs(...)`` with these filters lists when given no limit (one
-        count in SQL; ``running``/``abandoned`` read the liveness of runs with no end)."""
+        """How many runs ``runs(...)`` with these filters lists when given no limit, counting
+        no further than ``at_most`` (the newest first): a count of every run of a status
+        reads every run (one count in SQL; ``running``/``abandoned`` read the liveness of
+        runs with no end)."""
         if status in ("running", "abandoned"):
             filters = {"graph": graph, "environment": environment, "kind": kind, "suite": suite}
-            return len(self.runs(thread_id=thread_id, status=status, limit=None, **filters))
+            return len(self.runs(thread_id=thread_id, status=status, limit=at_most, **filters))
         conds = self._conditions(thread_id, status, graph, environment, kind, suite, None)
-        q = select(func.count()).select_from(run_table).where(*conds)
+        if at_most is None:
+            q = select(func.count()).select_from(run_table).where(*conds)
+        else:
+            newest = select(run_table.c.run_id).where(*conds).order_by(*_NEWEST_FIRST)
+            q = select(func.count()).select_from(newest.limit(at_most).subquery())
         with translate_errors(), self._read.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
 
