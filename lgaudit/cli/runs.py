@@ -40,6 +40,7 @@ MORE_COUNTED = 10_000
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
+    metavar="N",
     default=50,
     show_default=True,
     help="List at most N runs; the text says how many more there are (up to 10000).",

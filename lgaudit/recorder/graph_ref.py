@@ -49,7 +49,13 @@ def graph_ref(graph: Any) -> str | None:
         if graph in _refs:
             return _refs[graph]
         loaded = {_loaded.get(node) for node in graph.nodes.values()}
-    ref = loaded.pop() if len(loaded) == 1 and None not in loaded else _find(graph)
+    if len(loaded) == 1 and None not in loaded:
+        ref = loaded.pop()
+    else:
+        try:
+            ref = _find(graph)
+        except Exception:  # noqa: BLE001 - user modules may be odd; a run never fails here
+            ref = None
     with _lock:
         _refs[graph] = ref
     return ref
