@@ -232,17 +232,18 @@ def demo_parts(
     from lgaudit import Recorder, replay
     from lgaudit.audit import Policy, audit, diff
     from lgaudit.demo_stage import stage_demo
+    from lgaudit.replay.spec import load_graph  # runs record the import path a replay needs
 
     suffix = uuid.uuid4().hex[:6]
     doc: dict[str, Any] = {}
     with Recorder(url, environment="staging") as recorder:
-        staging_graph = recorder.attach(staging())
+        staging_graph = recorder.attach(load_graph("lgaudit.demo:staging"))
         # the seed's call as written: its config names no thread (the recorder makes one)
         staging_graph.invoke(dict(STAGING_INPUT), config=dict(STAGING_CONFIG))
         recorder.flush()
         staging_run = recorder.store.runs(limit=1)[0]["run_id"]
 
-        agent_graph = recorder.attach(agent())
+        agent_graph = recorder.attach(load_graph("lgaudit.demo:agent"))
         agent_cfg = {"configurable": {"thread_id": f"order-{suffix}"}}
         agent_graph.invoke(dict(AGENT_INPUT), agent_cfg)
         agent_graph.invoke(Command(resume="approve"), agent_cfg)

@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.types import Command
 from sqlalchemy.engine import make_url
 
-from lgaudit.demo import AGENT_INPUT, DEMO_POLICY, agent
+from lgaudit.demo import AGENT_INPUT, DEMO_POLICY
 
 #: The suite ``lgaudit demo`` writes: version testing on the production traffic, two
 #: scenarios with a simulated human (one approving, one rejecting), the fault matrix, the
@@ -68,11 +68,13 @@ def record_production(url: str, environment: str = "production") -> list[str]:
     """Record the approval agent as production would: each request interrupted at the
     human gate, then resumed with the human's answer. The threads' ids."""
     from lgaudit import Recorder
+    from lgaudit.replay.spec import load_graph  # runs record the import path a replay needs
 
     threads = []
     with Recorder(url, environment=environment) as recorder:
         for answer in PRODUCTION_ANSWERS:
-            graph = recorder.attach(agent())  # each request's model starts its script anew
+            # each request's model starts its script anew
+            graph = recorder.attach(load_graph("lgaudit.demo:agent"))
             thread = f"prod-{uuid.uuid4().hex[:6]}"
             cfg = {"configurable": {"thread_id": thread}}
             graph.invoke(dict(AGENT_INPUT), cfg)

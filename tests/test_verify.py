@@ -75,14 +75,19 @@ def _assert_names(
 def test_recorded_graph_verifies(recorded: Store) -> None:
     events = _events(recorded.url)
     assert len(events) > 5
-    assert recorded.verify() == {"ok": True, "events_checked": len(events), "first_bad": None}
+    assert recorded.verify() == {
+        "ok": True,
+        "events_checked": len(events),
+        "first_bad": None,
+        "head_hash": events[-1].hash,
+    }
     # a reader opened later agrees
     with Store.open(recorded.url) as reader:
         assert reader.verify()["ok"]
 
 
 def test_empty_store_verifies(store: Store) -> None:
-    assert store.verify() == {"ok": True, "events_checked": 0, "first_bad": None}
+    assert store.verify() == {"ok": True, "events_checked": 0, "first_bad": None, "head_hash": None}
 
 
 # -- modified events ----------------------------------------------------------------------
@@ -461,6 +466,7 @@ def test_verify_one_run(store: Store) -> None:
         "ok": True,
         "events_checked": len(a_events),
         "first_bad": None,
+        "head_hash": a_events[-1].hash,  # the run's last event
     }
     assert store.verify(run=runs["thread-b"][:8])["events_checked"] == len(b_events)
 
@@ -485,10 +491,15 @@ def _cli(*args: str) -> Any:
 
 
 def test_cli_verify_json_ok(recorded: Store) -> None:
-    n = len(_events(recorded.url))
+    events = _events(recorded.url)
     result = _cli("verify", "--db", recorded.url, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"ok": True, "events_checked": n, "first_bad": None}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "events_checked": len(events),
+        "first_bad": None,
+        "head_hash": events[-1].hash,
+    }
     assert result.stderr == ""
 
 
@@ -499,7 +510,8 @@ def test_cli_verify_json_broken(recorded: Store) -> None:
     result = _cli("--db", url, "verify", "--json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert set(doc) == {"ok", "events_checked", "first_bad"}
+    assert set(doc) == {"ok", "events_checked", "first_bad", "head_hash"}
+    assert doc["head_hash"] is None  # a broken chain has no head to pin
     assert doc["ok"] is False
     assert doc["events_checked"] == victim.gseq - 1
     assert doc["first_bad"]["run_id"] == victim.run_id

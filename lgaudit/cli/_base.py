@@ -16,6 +16,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
+DB_HELP = "Store URL; default $LGAUDIT_DB, else sqlite:///lgaudit.db. Before or after the verb."
 
 
 class Context:
@@ -85,7 +86,7 @@ def db_option(fn: F) -> F:
         expose_value=False,
         callback=_set_db,
         is_eager=True,
-        help="Store URL (default $LGAUDIT_DB, else sqlite:///lgaudit.db).",
+        help=DB_HELP,
     )(fn)
 
 
@@ -98,13 +99,15 @@ def emit_json(data: Any) -> None:
 
 
 @click.group(cls=LgauditGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--db", metavar="URL", envvar="LGAUDIT_DB", help="Store URL (default sqlite:///lgaudit.db)."
-)
+@click.option("--db", metavar="URL", envvar="LGAUDIT_DB", help=DB_HELP)
 @click.version_option(package_name="lgaudit")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
-    """lgaudit: the flight recorder for LangGraph — record, replay, diff and audit runs."""
+    """lgaudit: the flight recorder for LangGraph — record, replay, diff and audit runs.
+
+    Exit codes: 0 success, 1 findings, differences, a broken chain or a blocked stage,
+    2 bad input (one line on stderr). Each verb's --help says what its codes mean.
+    """
     obj = ctx.ensure_object(Context)
     if obj.db is None:
         obj.db = db

@@ -49,7 +49,10 @@ def diff_cmd(
     ignore: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Align two runs step by step and show where they first diverge (exit 1 if they differ)."""
+    """Align two runs step by step and show where they first diverge.
+
+    Exit codes: 0 identical, 1 different, 2 bad input.
+    """
     from lgaudit.audit import diff
     from lgaudit.audit.report import render_diff
 
@@ -111,7 +114,11 @@ def audit_cmd(
     junit_file: str | None,
     as_json: bool,
 ) -> None:
-    """Check runs against the audit rules (and a policy); exit 1 on error findings."""
+    """Check runs against the audit rules (and a policy).
+
+    Exit codes: 0 no error finding, 1 error findings, 2 bad input (unknown run, malformed
+    policy).
+    """
     from lgaudit.audit import Policy, audit
 
     policy = Policy.load(policy_file) if policy_file else None
@@ -159,7 +166,10 @@ def audit_cmd(
 @json_option
 @pass_context
 def blame_cmd(obj: Context, run: str, key: str, namespace: str | None, as_json: bool) -> None:
-    """Every write to a state KEY in RUN's thread up to RUN: run, step, node, task, value."""
+    """Every write to a state KEY in RUN's thread up to RUN: run, step, node, task, value.
+
+    Exit codes: 0 listed (no writes included), 2 bad input.
+    """
     from lgaudit.audit import blame, blame_memory
 
     with obj.open_store() as store:
@@ -195,7 +205,10 @@ def blame_cmd(obj: Context, run: str, key: str, namespace: str | None, as_json: 
 def report_cmd(
     obj: Context, run: str, against: str | None, html_file: str | None, policy_file: str | None
 ) -> None:
-    """Write a self-contained HTML report: timeline, findings and an optional diff."""
+    """Write a self-contained HTML report: timeline, findings and an optional diff.
+
+    Exit codes: 0 written (its path is printed), 2 bad input.
+    """
     from lgaudit.audit import Policy, render_report
 
     policy = Policy.load(policy_file) if policy_file else None

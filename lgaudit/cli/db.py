@@ -16,7 +16,10 @@ def db() -> None:
 @db_option
 @pass_context
 def upgrade(obj: Context) -> None:
-    """Bring the store's schema to this lgaudit's head revision."""
+    """Bring the store's schema to this lgaudit's head revision.
+
+    Exit codes: 0 at head, 2 bad input (not an lgaudit store, or one ahead of this lgaudit).
+    """
     from lgaudit import Store
 
     revision = Store.upgrade(obj.db)
@@ -28,7 +31,10 @@ def upgrade(obj: Context) -> None:
 @json_option
 @pass_context
 def current(obj: Context, as_json: bool) -> None:
-    """Show the store's schema revision and this lgaudit's head."""
+    """Show the store's schema revision and this lgaudit's head.
+
+    Exit codes: 0 shown (at head or not), 2 bad input (the store cannot be read).
+    """
     from lgaudit import Store
 
     info = Store.revision(obj.db)

@@ -15,7 +15,10 @@ from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, p
 @json_option
 @pass_context
 def demo(obj: Context, as_json: bool) -> None:
-    """Record real graphs, replay, diff, audit, stage two candidate versions, verify."""
+    """Record real graphs, replay, diff, audit, stage two candidate versions, verify.
+
+    Exit codes: 0 the demo ran, 2 bad input (the store cannot be used).
+    """
     if not as_json:  # before LangGraph is imported: a few seconds on a busy machine
         click.echo("lgaudit demo: recording the seed's staging graph and an approval agent ...")
     from lgaudit.demo import demo_parts

@@ -38,6 +38,8 @@ def kill(
     call, until --lift ID; only Recorder(kill_switch=False) opts out. Prints how many live
     recorders and running runs the order reaches (--json: the order with its "reach").
     No target: every run.
+
+    Exit codes: 0 the order is recorded (or lifted), 2 bad input.
     """
     from lgaudit.store.kills import kill as kill_runs
     from lgaudit.store.kills import lift_kill
@@ -96,7 +98,10 @@ def _count(n: int, what: str) -> str:
 @json_option
 @pass_context
 def kills(obj: Context, as_json: bool) -> None:
-    """List kill orders, newest first, and whether each is still in force."""
+    """List kill orders, newest first, and whether each is still in force.
+
+    Exit codes: 0 listed, 2 bad input.
+    """
     from lgaudit.store.kills import kills as list_kills
 
     orders = list_kills(url=obj.db)

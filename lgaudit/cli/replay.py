@@ -57,7 +57,9 @@ from lgaudit.cli._base import (
     help="Raise at a node, llm:NAME or tool:NAME (on attempt N only, with @N).",
 )
 @click.option("--patch", metavar="JSON", help="State values to apply at the checkpoint first.")
-@click.option("--async", "use_async", is_flag=True, default=None, help="Run with ainvoke.")
+@click.option(
+    "--async", "use_async", is_flag=True, default=None, help="Run with ainvoke (async graphs)."
+)
 @db_option
 @json_option
 @pass_context
@@ -75,7 +77,13 @@ def replay(
     use_async: bool | None,
     as_json: bool,
 ) -> None:
-    """Replay RUN from a checkpoint with a cassette, swapped models, faults or a patch."""
+    """Replay RUN from a checkpoint with a cassette, swapped models, faults or a patch.
+
+    `lgaudit show RUN` prints the --graph the run was recorded from when it is known.
+
+    Exit codes: 0 the replay ran, 1 the replayed run failed (recorded all the same),
+    2 bad input (unknown run or checkpoint, a --graph that is not a graph, a bad spec).
+    """
     from lgaudit import replay as run_replay
 
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()

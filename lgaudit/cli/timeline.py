@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 
@@ -28,21 +28,55 @@ def short(value: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def render_runs(records: Sequence[dict[str, Any]]) -> str:
+def graph_label(run: Mapping[str, Any]) -> str:
+    """A run's graph as ``runs`` and ``show`` print it, never cut: its name, and the import
+    path a replay takes (``--graph module:attr``) when it is known and differs."""
+    name, ref = run["graph"] or "-", run.get("graph_ref")
+    return name if not ref or ref == name else f"{name} ({ref})"
+
+
+def render_runs(
+    records: Sequence[dict[str, Any]],
+    *,
+    more: int = 0,
+    limit: int = 50,
+    filtered: bool = False,
+    capped: bool = False,
+) -> str:
+    """The table of ``lgaudit runs``: graph names whole (the last column), and how many
+    runs the limit left out."""
     if not records:
-        return "no runs recorded"
+        return "no runs match these filters" if filtered else "no runs recorded"
+    thread_width = min(max(len(r["thread_id"] or "-") for r in records), _THREAD_MAX)
+    thread_width = max(thread_width, len("THREAD"))
     lines = [
-        f"{'RUN':<12} {'THREAD':<18} {'GRAPH':<16} {'STATUS':<12} {'EVENTS':>6} "
-        f"{'TOKENS':>7}  STARTED"
+        f"{'RUN':<12}  {'STATUS':<11}  {'KIND':<8}  {'EVENTS':>6}  {'TOKENS':>7}  "
+        f"{'STARTED':<27}  {'THREAD':<{thread_width}}  GRAPH"
     ]
     for r in records:
         lines.append(
-            f"{r['run_id'][:12]:<12} {short(r['thread_id'] or '-', 18):<18} "
-            f"{short(r['graph'] or '-', 16):<16} {r['status']:<12} {r['event_count']:>6} "
-            f"{r['tokens']:>7}  {r['started_at']}"
-            + (f"  (replay of {r['parent_run_id'][:12]})" if r["parent_run_id"] else "")
+            f"{r['run_id'][:12]:<12}  {r['status']:<11}  {r.get('kind') or '-':<8}  "
+            f"{r['event_count']:>6}  {r['tokens']:>7}  {r['started_at']:<27}  "
+            f"{_cut_middle(r['thread_id'] or '-', thread_width):<{thread_width}}  "
+            f"{graph_label(r)}"
         )
+    if more:
+        runs = "run" if more == 1 else "runs"
+        least = "at least " if capped else ""
+        lines.append(f"… {least}{more} more {runs}; --limit {limit + more} to see them")
     return "\n".join(lines)
+
+
+_THREAD_MAX = 30
+
+
+def _cut_middle(text: str, width: int) -> str:
+    """``text`` in ``width`` characters: its start and its end (where replay threads say
+    which replay they are) kept."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def _describe(e: dict[str, Any]) -> str | None:
@@ -102,9 +136,11 @@ def _describe(e: dict[str, Any]) -> str | None:
 
 
 def render_timeline(r: Mapping[str, Any], events: Iterable[dict[str, Any]]) -> str:
-    """The text of ``lgaudit show``: the run, then its events by step."""
+    """The text of ``lgaudit show``: the run, its events by step, the command that replays
+    it and its last event's hash."""
+    last: list[str] = []
     lines = [
-        f"run {r['run_id']}  thread {r['thread_id']}  graph {r['graph']}  status {r['status']}",
+        f"run {r['run_id']}  thread {r['thread_id']}  graph {graph_label(r)}  status {r['status']}",
         f"    {r['event_count']} events, {r['tokens']} tokens, started {r['started_at']}"
         + (f", ended {r['ended_at']}" if r["ended_at"] else "")
         + (f", environment {r['environment']}" if r["environment"] else ""),
@@ -112,13 +148,28 @@ def render_timeline(r: Mapping[str, Any], events: Iterable[dict[str, Any]]) -> s
     if r.get("parent_run_id"):
         lines.append(f"    replay of {r['parent_run_id']}")
     last_step: object = object()
-    for step, text in _by_step(events):
+    for step, text in _by_step(_noting_hash(events, last)):
         label = f"step {step:>3}" if isinstance(step, int) else "        "
         if step == last_step:
             label = " " * len(label)
         last_step = step
         lines.append(f"  {label}  {text}")
+    graph = f"--graph {r['graph_ref']}" if r.get("graph_ref") else "--graph MODULE:ATTR"
+    lines.append(f"replay: lgaudit replay {r['run_id']} {graph}")
+    if not r.get("graph_ref"):
+        lines.append(
+            f"    (where {r['graph'] or 'the graph'} is importable from was not found when it ran)"
+        )
+    if last:
+        lines.append(f"last event hash: {last[0]}")
     return "\n".join(lines)
+
+
+def _noting_hash(events: Iterable[dict[str, Any]], last: list[str]) -> Iterator[dict[str, Any]]:
+    """The events, keeping the newest one's hash in ``last``."""
+    for e in events:
+        last[:] = [e["hash"]]
+        yield e
 
 
 def _by_step(events: Iterable[dict[str, Any]]) -> list[tuple[Any, str]]:

@@ -211,6 +211,8 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
             payload = {"graph": run.graph or name, "input": self.recorder.pack(inputs, blobs)}
             if run.config is not None:
                 payload["config"] = run.config
+            if run.graph_ref is not None:  # what ``lgaudit replay --graph`` takes
+                payload["graph_ref"] = run.graph_ref
             payload["recorder"] = self.recorder.live_id()
             payload["kill_switch"] = self.recorder.kill_switch
             with self._lock:

@@ -30,6 +30,7 @@ from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
+from lgaudit.recorder.graph_ref import graph_ref
 from lgaudit.recorder.guard import GuardCallback, load_guard_policy
 from lgaudit.recorder.killswitch import KillCheck
 from lgaudit.recorder.memory import MemoryLog
@@ -169,6 +170,7 @@ class Recorder:
             thread_id=str(thread_id) if thread_id is not None else None,
             parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
             graph=graph_name(graph),
+            graph_ref=graph_ref(graph),
             environment=environment,
             replay=metadata.get("lgaudit_replay"),
             config=recorded_config,

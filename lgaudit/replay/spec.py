@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.pregel import Pregel
 
 from lgaudit.errors import BadInputError
+from lgaudit.recorder.graph_ref import module_graphs, remember
 
 #: Version of the replay spec stored on replayed runs (``runs.replay``).
 REPLAY_SPEC_VERSION = 1
@@ -151,16 +152,27 @@ def load_object(ref: str, *, what: str = "object") -> Any:
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise BadInputError(f"module {module_name!r} has no attribute {attr!r}")
+            there = f"; {_graphs_of(module)}" if what == "graph" else ""
+            raise BadInputError(f"{module_name} has no attribute {attr!r}{there}")
         obj = getattr(obj, part)
     return obj
 
 
+def _graphs_of(module: Any) -> str:
+    """What ``--graph`` could name in ``module`` (for the message of a wrong one)."""
+    names = module_graphs(module)
+    if not names:
+        return "it has no compiled graph, StateGraph or graph factory"
+    return f"its compiled graphs: {', '.join(names)}"
+
+
 def load_graph(ref: str) -> Pregel:
-    """A compiled graph from ``module:attr``: a compiled graph, a builder, or a factory."""
+    """A compiled graph from ``module:attr``: a compiled graph, a builder, or a factory.
+    Runs of it record ``ref`` as their ``graph_ref``."""
     obj = load_object(ref, what="graph")
     for _ in range(3):
         if isinstance(obj, Pregel):
+            remember(obj, ref)
             return obj
         if callable(getattr(obj, "compile", None)):
             obj = obj.compile()
@@ -172,7 +184,10 @@ def load_graph(ref: str) -> Pregel:
                 raise BadInputError(f"{ref} is not a zero-argument graph factory: {e}") from e
             continue
         break
-    raise BadInputError(f"{ref} is not a compiled graph, a StateGraph or a factory of either")
+    module = sys.modules[ref.partition(":")[0]]
+    raise BadInputError(
+        f"{ref} is not a compiled graph, a StateGraph or a factory of either; " + _graphs_of(module)
+    )
 
 
 def load_model(ref: str) -> Any:

@@ -43,6 +43,8 @@ EVENT_KINDS = (
 )
 
 RunStatus = Literal["running", "succeeded", "failed", "interrupted", "abandoned"]
+#: What made a run: an ordinary recorded call, a replay, or a case of a stage or shadow suite.
+RunKind = Literal["recorded", "replay", "stage"]
 
 #: The graph name of the runs that record kill orders (``lgaudit kills`` lists them, not
 #: ``lgaudit runs``).
@@ -90,6 +92,8 @@ class NewRun:
     #: the call's config as recorded at ``run_start`` (redacted; not a column): what a
     #: replay runs under — recursion limit, tags, metadata, configurable keys
     config: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: the graph's import path ``module:attr`` when known (not a column: ``run_start`` holds it)
+    graph_ref: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -141,7 +145,15 @@ class RunRecord(TypedDict):
     tokens: int
     """Total tokens over the run's ``llm_end`` events."""
     replay: dict[str, Any] | None
-    """The replay spec for a replayed run."""
+    """The replay spec for a replayed run (a stage or shadow case's names its suite and
+    case under ``stage``)."""
+    kind: RunKind
+    """``recorded`` (an ordinary call), ``replay`` (``parent_run_id`` or a replay spec), or
+    ``stage`` (a stage or shadow case: its replay spec names the suite)."""
+    graph_ref: str | None
+    """The graph's import path ``module:attr``, what ``lgaudit replay --graph`` takes, when
+    it was known at run start (a replay's or stage case's ``--graph``, else the module
+    global the graph is bound to); else ``None``."""
 
 
 class EventRecord(TypedDict):
@@ -182,3 +194,7 @@ class VerifyResult(TypedDict):
     ok: bool
     events_checked: int
     first_bad: BadEvent | None
+    head_hash: str | None
+    """The ``hash`` of the last event checked: the chain's head (of the run, with
+    ``--run``); keep it elsewhere to pin the chain's end. ``None`` when nothing was checked
+    or the chain is broken."""

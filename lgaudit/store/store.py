@@ -12,55 +12,26 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, false, func, or_, select, tuple_
+from sqlalchemy import bindparam, select
 
-from lgaudit.errors import AmbiguousRunError, BadInputError, SchemaError, UnknownRunError
+from lgaudit.errors import SchemaError
 from lgaudit.store import migrate
 from lgaudit.store.blobs import Blob as BlobT
 from lgaudit.store.blobs import BlobCache, children
 from lgaudit.store.chain import event_hash_of, rows_digest
 from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
-from lgaudit.store.liveness import alive
-from lgaudit.store.records import (
-    INTERNAL_GRAPHS,
-    EventRecord,
-    NewEvent,
-    RunRecord,
-    RunStatus,
-    VerifyResult,
-    iso,
-)
+from lgaudit.store.records import EventRecord, NewEvent, VerifyResult, iso
+from lgaudit.store.run_queries import RunQueries
 from lgaudit.store.tables import blobs as blob_table
 from lgaudit.store.tables import events as event_table
-from lgaudit.store.tables import runs as run_table
 
 if TYPE_CHECKING:
     from lgaudit.store.writer import ChainWriter
 
-_MIN_PREFIX = 6
-
-# the event count rides on the runs query (an index range per run, one round trip)
-_EVENT_COUNT = (
-    select(func.count())
-    .where(event_table.c.run_id == run_table.c.run_id)
-    .correlate(run_table)
-    .scalar_subquery()
-    .label("event_count")
-)
-_ENDS = (
-    select(event_table.c.run_id, event_table.c.kind, event_table.c.payload, event_table.c.ts)
-    .where(event_table.c.kind.in_(["run_end", "run_error", "llm_end"]))
-    .order_by(event_table.c.gseq)
-)
-# one run by its full id: built once (statement building and cache keys cost more than the
-# lookup itself)
-_RUN_BY_ID = select(run_table, _EVENT_COUNT).where(run_table.c.run_id == bindparam("run_id"))
-_RUN_ENDS = _ENDS.where(event_table.c.run_id == bindparam("run_id"))
 _RUN_EVENTS = (
     select(event_table)
     .where(event_table.c.run_id == bindparam("run_id"))
@@ -77,31 +48,7 @@ _THREAD_EVENTS = (
 _THREAD_EVENTS_UPTO = _THREAD_EVENTS.where(event_table.c.gseq <= bindparam("upto"))
 
 
-def _may_have_status(status: str) -> ColumnElement[bool]:
-    """The runs that can have ``status``, in SQL: a superset of them (each run's status is
-    still derived from its events by ``_run_records``), so a status filter reads the runs
-    it may list instead of every run. A ``failed`` run has a ``run_error``, a ``succeeded``
-    one a ``run_end``, an ``interrupted`` one a ``run_end`` whose payload says so, a
-    ``running`` or ``abandoned`` one neither (indexed lookups by run and kind)."""
-
-    def has(kinds: tuple[str, ...], like: str | None = None) -> ColumnElement[bool]:
-        ev = event_table.c
-        kind = ev.kind == kinds[0] if len(kinds) == 1 else ev.kind.in_(kinds)
-        q = select(ev.gseq).where(ev.run_id == run_table.c.run_id, kind)
-        return (q if like is None else q.where(ev.payload.like(like))).exists()
-
-    if status == "failed":
-        return has(("run_error",))
-    if status == "succeeded":
-        return has(("run_end",))
-    if status == "interrupted":
-        return has(("run_end",), "%interrupted%")
-    if status in ("running", "abandoned"):
-        return ~has(("run_end", "run_error"))
-    return false()
-
-
-class Store(CheckpointQueries):
+class Store(RunQueries, CheckpointQueries):
     """An lgaudit store on SQLite or PostgreSQL.
 
     ``Store.open(url)`` is the read side (refuses a database that is not an lgaudit store at
@@ -248,138 +195,6 @@ class Store(CheckpointQueries):
         return codec.decode(ref, self.load_blobs([ref]))
 
     # -- runs -------------------------------------------------------------------------
-
-    def resolve_run(self, ref: str) -> str:
-        """The full run id for a run id or unique prefix of at least 6 characters."""
-        ref = (ref or "").strip()
-        with translate_errors(), self._read.connect() as conn:
-            if conn.execute(select(run_table.c.run_id).where(run_table.c.run_id == ref)).first():
-                return ref
-            if len(ref) < _MIN_PREFIX:
-                raise UnknownRunError(ref) if ref else BadInputError("empty run reference")
-            like = ref.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
-            q = (
-                select(run_table.c.run_id)
-                .where(run_table.c.run_id.like(like, escape="\\"))
-                .limit(6)
-            )
-            matches = [r[0] for r in conn.execute(q)]
-        if not matches:
-            raise UnknownRunError(ref)
-        if len(matches) > 1:
-            raise AmbiguousRunError(ref, matches)
-        return matches[0]
-
-    def run(self, run_ref: str) -> RunRecord:
-        with translate_errors(), self._read.connect() as conn:
-            # a full run id (what code passes): statements built once, nothing to resolve
-            rows = conn.execute(_RUN_BY_ID, {"run_id": run_ref}).all() if run_ref else []
-            if rows:
-                return self._run_records(conn, rows)[0]
-        run_id = self.resolve_run(run_ref)
-        return self.runs(run_ids=[run_id], limit=None)[0]
-
-    def runs(
-        self,
-        *,
-        thread_id: str | None = None,
-        status: str | None = None,
-        limit: int | None = 50,
-        run_ids: Sequence[str] | None = None,
-    ) -> list[RunRecord]:
-        """Runs, newest first, with status, counts and tokens derived from their events."""
-        q = select(run_table, _EVENT_COUNT).order_by(
-            run_table.c.started_at.desc(), run_table.c.run_id.desc()
-        )
-        if thread_id is not None:
-            q = q.where(run_table.c.thread_id == thread_id)
-        if run_ids is not None:
-            q = q.where(run_table.c.run_id.in_(list(run_ids)))
-        else:  # kill orders and shadow progress are not runs of a graph
-            q = q.where(or_(run_table.c.graph.is_(None), run_table.c.graph.not_in(INTERNAL_GRAPHS)))
-        if status is not None:
-            q = q.where(_may_have_status(status))
-        # pages by key, not offset (a store of many runs); the first ``limit`` runs the
-        # query finds are the answer unless the status filter drops some of them
-        page = 500 if limit is None else min(limit, 500)
-        out: list[RunRecord] = []
-        after: tuple[int, str] | None = None
-        with translate_errors(), self._read.connect() as conn:
-            while limit is None or len(out) < limit:
-                qp = (
-                    q
-                    if after is None
-                    else q.where(tuple_(run_table.c.started_at, run_table.c.run_id) < after)
-                )
-                batch = conn.execute(qp.limit(page)).all()
-                if not batch:
-                    break
-                after = (batch[-1].started_at, batch[-1].run_id)
-                for rec in self._run_records(conn, batch):
-                    if status is None or rec["status"] == status:
-                        out.append(rec)
-                if len(batch) < page:
-                    break  # the last page: no need to ask for the next one
-        return out if limit is None else out[:limit]
-
-    def _run_records(self, conn: Connection, runs: Sequence[Any]) -> list[RunRecord]:
-        ids = [r.run_id for r in runs]
-        counts = {r.run_id: r.event_count for r in runs}
-        ends: dict[str, tuple[str, str, int]] = {}
-        tokens: dict[str, int] = defaultdict(int)
-        if len(ids) == 1:
-            rows = conn.execute(_RUN_ENDS, {"run_id": ids[0]})
-        else:
-            rows = conn.execute(_ENDS.where(event_table.c.run_id.in_(ids)))
-        for run_id, kind, payload, ts in rows:
-            data = json.loads(payload)
-            if kind == "llm_end":
-                tokens[run_id] += int((data.get("usage") or {}).get("total_tokens") or 0)
-            else:
-                ends[run_id] = (kind, data.get("status", ""), ts)
-        records: list[RunRecord] = []
-        dead = self._abandoned(conn, [r.run_id for r in runs if r.run_id not in ends])
-        for r in runs:
-            end = ends.get(r.run_id)
-            state: RunStatus = "abandoned" if r.run_id in dead else "running"
-            if end is not None:
-                state = (
-                    "failed"
-                    if end[0] == "run_error"
-                    else ("interrupted" if end[1] == "interrupted" else "succeeded")
-                )
-            records.append(
-                RunRecord(
-                    run_id=r.run_id,
-                    thread_id=r.thread_id,
-                    parent_run_id=r.parent_run_id,
-                    graph=r.graph,
-                    status=state,
-                    started_at=iso(r.started_at) or "",
-                    ended_at=iso(end[2]) if end else None,
-                    environment=r.environment,
-                    event_count=counts.get(r.run_id, 0),
-                    tokens=tokens.get(r.run_id, 0),
-                    replay=json.loads(r.replay) if r.replay else None,
-                )
-            )
-        return records
-
-    def _abandoned(self, conn: Connection, run_ids: list[str]) -> set[str]:
-        """The runs among these (none ended) whose recorder's process is gone: the
-        recorder named in their ``run_start`` no longer holds its liveness lock."""
-        if not run_ids:
-            return set()
-        owners: dict[str, str] = {}
-        q = select(event_table.c.run_id, event_table.c.payload).where(
-            event_table.c.run_id.in_(run_ids), event_table.c.kind == "run_start"
-        )
-        for run_id, payload in conn.execute(q):
-            recorder = json.loads(payload).get("recorder")
-            if isinstance(recorder, str):
-                owners[run_id] = recorder
-        live = alive(self.url, conn, set(owners.values()))
-        return {run_id for run_id, recorder in owners.items() if recorder not in live}
 
     # -- events -----------------------------------------------------------------------
 

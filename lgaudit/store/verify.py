@@ -57,7 +57,8 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
     if run_id is not None:
         with translate_errors(), store._read.connect() as conn:
             seg = check_segment(conn, 0, None, run_id)
-        return _result(seg["count"], seg["failure"] and _bad(seg["failure"]))
+        head = seg["last"][1] if seg["last"] is not None else None
+        return _result(seg["count"], seg["failure"] and _bad(seg["failure"]), head)
     with translate_errors(), store._read.connect() as conn:
         last = conn.execute(select(func.max(events.c.gseq))).scalar() or 0
     workers = _workers()
@@ -67,13 +68,13 @@ def verify_chain(store: Store, *, run_id: str | None = None) -> VerifyResult:
         except _WorkerGone:  # no worker process here (an embedded Python): one pass then
             pass
     with translate_errors(), store._read.connect() as conn:
-        checked, bad = _join([check_segment(conn, 0, None)])
+        checked, bad, head = _join([check_segment(conn, 0, None)])
         if bad is None:
             bad = _first_unchained(conn)
         if bad is None:
             broken = first_bad_blob(conn)
             bad = _blob_bad(broken) if broken else None
-    return _result(checked, bad)
+    return _result(checked, bad, head)
 
 
 def _verify_parallel(store: Store, last: int, workers: int) -> VerifyResult:
@@ -87,15 +88,15 @@ def _verify_parallel(store: Store, last: int, workers: int) -> VerifyResult:
     with _Pool(store.url, workers) as pool:
         results = pool.map(tasks)
         segments = (cast(Segment, next(results)) for _ in range(n))
-        checked, bad = _join(segments)
+        checked, bad, head = _join(segments)
         if bad is not None:  # the chain is broken: what follows would not be reported
-            return _result(checked, bad)
+            return _result(checked, bad, head)
         with translate_errors(), store._read.connect() as conn:
             bad = _first_unchained(conn)
         broken = [r["blob"] for r in results]
     if bad is None:
         bad = next((_blob_bad(b) for b in broken if b is not None), None)
-    return _result(checked, bad)
+    return _result(checked, bad, head)
 
 
 class _WorkerGone(Exception):
@@ -169,32 +170,31 @@ class _Pool:
                         f.close()
 
 
-def _join(segments: Iterable[Segment]) -> tuple[int, BadEvent | None]:
+def _join(segments: Iterable[Segment]) -> tuple[int, BadEvent | None, str | None]:
     """The segments in chain order, joined as one pass over the chain would check them:
-    the events checked, and the first bad one."""
+    the events checked, the first bad one, and the hash of the last one checked."""
     checked, prev_gseq, prev_hash = 0, 0, GENESIS_HASH
     last_seq: dict[str, int] = {}
     for seg in segments:
         if seg["first"] is not None:
             gseq, prev, run, seq = seg["first"]
             if gseq != prev_gseq + 1:
-                return checked, BadEvent(run_id=run, seq=seq, reason=MISSING.format(gseq))
+                return checked, BadEvent(run_id=run, seq=seq, reason=MISSING.format(gseq)), None
             if prev != prev_hash:
-                return checked, BadEvent(run_id=run, seq=seq, reason=REORDERED)
+                return checked, BadEvent(run_id=run, seq=seq, reason=REORDERED), None
         for index, run, seq in seg["firsts"]:  # only those before the segment's failure
             before = last_seq.get(run, 0)
             if seq != before + 1:
-                return checked + index, BadEvent(
-                    run_id=run, seq=seq, reason=JUMP.format(before, seq)
-                )
+                bad = BadEvent(run_id=run, seq=seq, reason=JUMP.format(before, seq))
+                return checked + index, bad, None
         failure = seg["failure"]
         if failure is not None:
-            return checked + failure["index"], _bad(failure)
+            return checked + failure["index"], _bad(failure), None
         last_seq.update(seg["last_seq"])
         if seg["last"] is not None:
             prev_gseq, prev_hash = seg["last"]
         checked += seg["count"]
-    return checked, None
+    return checked, None, (prev_hash if checked else None)
 
 
 def _bad(failure: Any) -> BadEvent:
@@ -205,8 +205,13 @@ def _blob_bad(blob: str) -> BadEvent:
     return BadEvent(run_id=None, seq=None, reason=f"blob {blob} was modified")
 
 
-def _result(checked: int, bad: BadEvent | None) -> VerifyResult:
-    return VerifyResult(ok=bad is None, events_checked=checked, first_bad=bad)
+def _result(checked: int, bad: BadEvent | None, head: str | None) -> VerifyResult:
+    return VerifyResult(
+        ok=bad is None,
+        events_checked=checked,
+        first_bad=bad,
+        head_hash=head if bad is None else None,
+    )
 
 
 def _workers() -> int:
