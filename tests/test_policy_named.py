@@ -117,11 +117,18 @@ def test_stage_page_names_the_suites_policy_tables(db_url: str, tmp_path: Path, 
         "with-policy.toml",
     )
     without = suite(tmp_path, PAYMENTS, "without.toml")
-    pages = {}
+    pages, texts = {}, {}
     for name, path in (("with", with_policy), ("without", without)):
         pages[name] = tmp_path / f"{name}.html"
         result = run(db_url, "stage", path, "--html", str(pages[name]))
         assert result.exit_code == 0, result.output
+        texts[name] = result.output
+    # the text report says it too, on the line after the checks
+    assert f"audit policy {with_policy}: [approval] gates human_review" in texts["with"]
+    assert (
+        f"audit policy {without} sets no rule: only the rules that need none ran"
+        in (texts["without"])
+    )
 
     page = browser.new_page()
     page.goto(pages["with"].as_uri())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from lgaudit.audit.policy import policy_note
 from lgaudit.stage.shadow import ShadowResult
 from lgaudit.stage.staging import StageCase, StageResult
 from lgaudit.stage.words import divergence, shorten
@@ -14,7 +15,8 @@ BAD = ("changed", "failed")
 
 
 def render_text(result: StageResult) -> str:
-    """Verdict line; every check (the failing required ones first); the case counts, then
+    """Verdict line; every check (the failing required ones first); the audit policy the
+    suite applied (or that it sets none); the case counts, then
     each changed or failed case with its first divergence or error."""
     failing = [c for c in result.checks if not c.ok and c.name in result.require]
     lines = [
@@ -27,6 +29,7 @@ def render_text(result: StageResult) -> str:
         state = "ok  " if check.ok else ("FAIL" if required else "skip")
         note = "" if required else " (not required)"
         lines.append(f"  {state} {check.name}{note}: {check.brief or check.detail}")
+    lines.append(f"audit {policy_note(result.policy)}")
     counts = Counter(c.outcome for c in result.cases)
     lines.append(
         f"cases: {len(result.cases)} ("
