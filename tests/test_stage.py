@@ -163,10 +163,11 @@ require = ["traffic"]
     lines = cli.stdout.splitlines()
     assert lines[0].startswith("BLOCK payments")
     assert lines[1].startswith("  FAIL traffic")
-    # the checks together, then the cases
+    # the checks together, the policy applied, then the cases
     assert all(line.startswith(("  FAIL ", "  ok ", "  skip ")) for line in lines[1:8])
-    assert lines[8].startswith("cases: 4 (")
-    assert any(small[0].case in line and "changed" in line for line in lines[9:])
+    assert lines[8].startswith(f"audit policy {path} sets no rule")
+    assert lines[9].startswith("cases: 4 (")
+    assert any(small[0].case in line and "changed" in line for line in lines[10:])
 
 
 LOTTERY_SUITE = """

@@ -66,8 +66,9 @@ def test_checks_together_then_cases_each_error_once_and_readable(
     states = [line.split()[0] for line in checks]
     assert states[:4] == ["FAIL"] * 4 and set(states[4:]) == {"ok"}  # failing first
     assert sorted(line.split()[1].rstrip(":") for line in checks) == sorted(CHECKS)
-    assert lines[1 + len(CHECKS)].startswith("cases: 15 (")
-    cases = lines[2 + len(CHECKS) :]
+    assert lines[1 + len(CHECKS)].startswith(f"audit policy {path}: [approval] gates")
+    assert lines[2 + len(CHECKS)].startswith("cases: 15 (")
+    cases = lines[3 + len(CHECKS) :]
     assert cases and all(not line.startswith(("  FAIL", "  ok ")) for line in cases)
     changed = [line for line in cases if line.startswith("  changed traffic")]
     assert len(changed) == 4
