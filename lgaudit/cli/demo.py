@@ -87,12 +87,10 @@ def _staged(label: str) -> Any:
         click.echo(line + (f"; failing checks: {failing}" if failing else ""))
         first = s["first_changed"]
         if first:
-            fd = first["first_divergence"] or {}
-            click.echo(
-                f"    first changed case: {first['case']}, step {fd.get('step')} node "
-                f"{fd.get('node')} ({fd.get('kind')} {fd.get('path')}): {fd.get('a')} -> "
-                f"{fd.get('b')}"
-            )
+            from lgaudit.stage.words import divergence  # as stage and shadow say it
+
+            said = divergence(first["first_divergence"] or {})
+            click.echo(f"    first changed case: {first['case']}, {said}")
 
     return show
 
