@@ -191,6 +191,14 @@ class BatchedWriter:
                             del state[e.thread_id]
                 self._cond.notify_all()  # flushers and back-pressured submitters
 
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the writer holds (for tests and diagnostics)."""
+        return {
+            "writer.pending": self._pending,
+            "writer.state_threads": len(self._state_pending),
+            "writer.sent": len(self.sent),
+        }
+
     @property
     def process_id(self) -> int | None:
         """The writer process's pid while batches go there, else ``None``."""

@@ -48,6 +48,10 @@ from lgaudit.store.serialization import (
 from lgaudit.store.store import Store
 
 _INTERRUPT = "__interrupt__"
+#: Threads, and checkpoints of one thread, whose steps are remembered outside their runs
+#: (least recent first forgotten; a forgotten step is read back from the store).
+STEP_THREADS = 1_000
+STEPS_PER_THREAD = 1_000
 
 
 class EventSink(Protocol):
@@ -122,13 +126,25 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self.redactor = redactor
         self._elements = ElementCache()
         self._codec: ValueCodec | None = None
-        self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        # thread -> (ns, checkpoint id) -> step, of the checkpoints this process saved or
+        # read: the step a write to one of them belongs to. Released when the thread's last
+        # run here ends (``forget_run``); threads read outside a run form an LRU
+        # (``STEP_THREADS``); a checkpoint not found here is looked up in the store
+        self._steps: OrderedDict[str, dict[tuple[str, str], int]] = OrderedDict()
+        self._steps_lock = threading.Lock()
         self._unredacted = Unredacted()
-        # (run, thread, ns, step) -> channel -> value hash: the values the first node of
-        # the next step read, recorded before it ran (``pin``)
-        self._pins: OrderedDict[tuple[str, str, str, int], dict[str, str]] = OrderedDict()
-        self._write_pins: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        # run -> (thread, ns, step) -> channel -> value hash: the values the first node of
+        # the next step read, recorded before it ran (``pin``); run -> task -> channel ->
+        # value hash: a node's writes as it returned them (``pin_writes``); both released
+        # at the run's end
+        self._pins: dict[str, dict[tuple[str, str, int], dict[str, str]]] = {}
+        self._write_pins: dict[str, dict[str, dict[str, str]]] = {}
         self._pins_lock = threading.Lock()
+
+    @property
+    def elements(self) -> ElementCache:
+        """The encodings of list elements this checkpointer reuses (``ElementCache``)."""
+        return self._elements
 
     @property
     def codec(self) -> ValueCodec:
@@ -286,7 +302,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
                 )
             )
             entries.append({"channel": channel, "idx": idx, "ref": ref})
-        prev_step = self._steps.get((thread_id, ns, checkpoint_id))
+        prev_step = self._step_of(thread_id, ns, checkpoint_id)
         step = prev_step + 1 if prev_step is not None else None
         common = {
             "run": run,
@@ -362,20 +378,43 @@ class AuditSaver(BaseCheckpointSaver[str]):
         hashes, already handed to the writer): they are the checkpoint of ``step``'s. With
         LangGraph's ``durability="async"`` that checkpoint may be saved after the node ran;
         stored as pinned, a node that mutates its input in place does not change it."""
-        key = (run_id, str(thread_id or ""), ns, step)
+        key = (str(thread_id or ""), ns, step)
         with self._pins_lock:
-            if key not in self._pins:  # the first node of the step read them first
-                self._pins[key] = refs
-                if len(self._pins) > 10_000:
-                    self._pins.popitem(last=False)
+            pins = self._pins.get(run_id)
+            if pins is None:
+                pins = self._pins[run_id] = {}
+            if key not in pins:  # the first node of the step read them first
+                pins[key] = refs
 
     def pin_writes(self, run_id: str, task_id: str, refs: dict[str, str]) -> None:
         """A node returned these values (their hashes, already handed to the writer): its
         writes, which LangGraph may save after a later node mutated them in place."""
         with self._pins_lock:
-            self._write_pins[(run_id, task_id)] = refs
-            if len(self._write_pins) > 10_000:
-                self._write_pins.popitem(last=False)
+            pins = self._write_pins.get(run_id)
+            if pins is None:
+                pins = self._write_pins[run_id] = {}
+            pins[task_id] = refs
+
+    def forget_run(self, run_id: str, thread_id: str | None, thread_done: bool) -> None:
+        """A run ended: drop its pins (a checkpoint saved before the node that pinned it
+        read it has none to take) and, when no other run of its thread is in progress here
+        (``thread_done``), the steps of the thread's checkpoints."""
+        with self._pins_lock:
+            self._pins.pop(run_id, None)
+            self._write_pins.pop(run_id, None)
+        if thread_done and thread_id is not None:
+            with self._steps_lock:
+                self._steps.pop(str(thread_id), None)
+
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the checkpointer remembers (for tests and diagnostics)."""
+        return {
+            "saver.pins": len(self._pins),
+            "saver.write_pins": len(self._write_pins),
+            "saver.step_threads": len(self._steps),
+            "saver.steps": sum(len(s) for s in list(self._steps.values())),
+            **self._elements.bookkeeping(),
+        }
 
     def _pinned_writes(
         self, run_id: str, task_id: str, writes: Sequence[tuple[str, Any]]
@@ -383,7 +422,8 @@ class AuditSaver(BaseCheckpointSaver[str]):
         if not self._write_pins:
             return {}
         with self._pins_lock:
-            refs = self._write_pins.pop((run_id, task_id), None)
+            pins = self._write_pins.get(run_id)
+            refs = pins.pop(task_id, None) if pins is not None else None
         if not refs:
             return {}
         channels = [channel for channel, _ in writes]
@@ -394,7 +434,8 @@ class AuditSaver(BaseCheckpointSaver[str]):
         if not self._pins or not isinstance(step, int):
             return {}
         with self._pins_lock:
-            return self._pins.pop((run_id, thread_id, ns, step), None) or {}
+            pins = self._pins.get(run_id)
+            return (pins.pop((thread_id, ns, step), None) if pins is not None else None) or {}
 
     def _keep(self, key: tuple[str, ...], value: Any) -> None:
         """Remember a value redaction masked, as it was (``Unredacted``)."""
@@ -417,10 +458,33 @@ class AuditSaver(BaseCheckpointSaver[str]):
         return self.redactor.redact(view) if self.redactor is not None else view
 
     def _remember_step(self, thread_id: str, ns: str, checkpoint_id: str, step: Any) -> None:
-        if isinstance(step, int):
-            self._steps[(thread_id, ns, checkpoint_id)] = step
-            if len(self._steps) > 10_000:
-                self._steps.popitem(last=False)
+        if not isinstance(step, int):
+            return
+        with self._steps_lock:
+            steps = self._steps.get(thread_id)
+            if steps is None:
+                steps = self._steps[thread_id] = {}
+                if len(self._steps) > STEP_THREADS:
+                    self._steps.popitem(last=False)
+            else:
+                self._steps.move_to_end(thread_id)
+            steps[(ns, checkpoint_id)] = step
+            if len(steps) > STEPS_PER_THREAD:
+                del steps[next(iter(steps))]
+
+    def _step_of(self, thread_id: str, ns: str, checkpoint_id: str) -> int | None:
+        """The step of a checkpoint of this thread: remembered, else from the store."""
+        steps = self._steps.get(thread_id)
+        step = steps.get((ns, checkpoint_id)) if steps is not None else None
+        if step is not None:
+            return step
+        _flush_thread(self.sink, thread_id)
+        row = self.store.checkpoint_row(thread_id, ns, checkpoint_id)
+        if row is None:
+            return None
+        found = self.codec.decode(row.metadata_ref, self.store.load_blobs([row.metadata_ref]))
+        step = found.get("step") if isinstance(found, dict) else None
+        return step if isinstance(step, int) else None
 
     # -- reads --------------------------------------------------------------------------
 
