@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import uuid
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -371,11 +372,51 @@ def test_replays_release_everything(db_url: str) -> None:
         graph.invoke(start(), thread())
         recorder.flush()
         source = recorder.store.runs(limit=1)[0]["run_id"]
-        replay_with(recorder, source, graph=linear().compile())
-        # the source thread's checkpoints were read outside a run: their steps stay, in an
-        # LRU of such threads (``STEP_THREADS``); nothing grows past them
         before = recorder.bookkeeping()
         for _ in range(runs_for(db_url) // 4):
             result = replay_with(recorder, source, graph=linear().compile())
             assert result.status == "succeeded"
         assert_released(recorder, before)
+
+
+SHADOW_SUITE = """
+[suite]
+name = "greeter-v2"
+graph = "shadow_graphs:greeter_changed"
+
+[traffic]
+environment = "production"
+graph = "greeter"
+"""
+
+
+def test_a_following_shadow_releases_everything(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lgaudit shadow --follow`` runs for hours: its recorder forgets each replay, and it
+    keeps only its last ``FOLLOW_CASES`` cases (the verdict counts them all)."""
+    import shadow_graphs
+
+    from lgaudit.stage import shadow as shadow_module
+
+    n = runs_for(db_url) // 4
+    with Recorder(db_url, environment="production") as recorder:
+        graph = recorder.attach(shadow_graphs.greeter())
+        for i in range(n):
+            graph.invoke({"name": "bob" if i % 10 == 0 else f"user {i}"})
+    sessions: list[tuple[Any, dict[str, int]]] = []
+
+    class Watched(shadow_module.Session):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            sessions.append((self, self.recorder.bookkeeping()))
+
+    monkeypatch.setattr(shadow_module, "Session", Watched)
+    monkeypatch.setattr(shadow_module, "FOLLOW_CASES", 5)
+    suite = tmp_path / "shadow.toml"
+    suite.write_text(SHADOW_SUITE, encoding="utf-8")
+    result = shadow_module.shadow(str(suite), url=db_url, follow=True, max_runs=n, poll_s=0.05)
+    assert result.replayed == n and len(result.cases) == 5
+    assert f"{(n + 9) // 10} regression(s) in {n} shadowed runs" in result.checks[0].detail
+    ((session, before),) = sessions
+    assert_released(session.recorder, before)

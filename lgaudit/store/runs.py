@@ -106,6 +106,11 @@ class RunRegistry:
             thread = run.thread_id if run is not None else None
             return thread is None or all(r.thread_id != thread for r in self._runs.values())
 
+    def thread_active(self, thread_id: str) -> bool:
+        """Whether a run of this thread is in progress here."""
+        with self._lock:
+            return any(r.thread_id == thread_id for r in self._runs.values())
+
     def _drop_interrupts(self, run_id: str) -> None:
         self._interrupted.discard(run_id)
         self._interrupt_ids.pop(run_id, None)

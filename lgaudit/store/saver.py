@@ -48,10 +48,9 @@ from lgaudit.store.serialization import (
 from lgaudit.store.store import Store
 
 _INTERRUPT = "__interrupt__"
-#: Threads, and checkpoints of one thread, whose steps are remembered outside their runs
-#: (least recent first forgotten; a forgotten step is read back from the store).
-STEP_THREADS = 1_000
-STEPS_PER_THREAD = 1_000
+#: Checkpoint steps remembered at most (least recent threads first forgotten; a forgotten
+#: step is read back from the store).
+STEPS_MAX = 10_000
 
 
 class EventSink(Protocol):
@@ -103,6 +102,46 @@ def _plain(value: Any) -> bool:
     return value is not _ABSENT and type(value).__module__.split(".")[0] != "langgraph"
 
 
+class CheckpointSteps:
+    """thread -> (ns, checkpoint id) -> step, of the checkpoints this process saved, or read
+    for a run in progress: the step a write to one of them belongs to. A thread's go when
+    its last run here ends (``forget_thread``); at most ``STEPS_MAX`` in all, least recent
+    threads forgotten first (a checkpointer used on its own is never told a run ended).
+    Shared by the copies of a saver (``with_allowlist``)."""
+
+    def __init__(self) -> None:
+        self.threads: OrderedDict[str, dict[tuple[str, str], int]] = OrderedDict()
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def get(self, thread_id: str, ns: str, checkpoint_id: str) -> int | None:
+        steps = self.threads.get(thread_id)
+        return steps.get((ns, checkpoint_id)) if steps is not None else None
+
+    def remember(self, thread_id: str, ns: str, checkpoint_id: str, step: int) -> None:
+        with self._lock:
+            threads = self.threads
+            steps = threads.get(thread_id)
+            if steps is None:
+                steps = threads[thread_id] = {}
+            else:
+                threads.move_to_end(thread_id)
+            if (ns, checkpoint_id) not in steps:
+                self.count += 1
+            steps[(ns, checkpoint_id)] = step
+            while self.count > STEPS_MAX:
+                oldest = next(iter(threads.values()))
+                if oldest is steps:  # one thread holds them all: its oldest checkpoint goes
+                    del steps[next(iter(steps))]
+                    self.count -= 1
+                else:
+                    self.count -= len(threads.popitem(last=False)[1])
+
+    def forget_thread(self, thread_id: str) -> None:
+        with self._lock:
+            self.count -= len(self.threads.pop(thread_id, None) or ())
+
+
 class AuditSaver(BaseCheckpointSaver[str]):
     """A LangGraph ``BaseCheckpointSaver`` (sync and async) backed by the lgaudit store."""
 
@@ -126,12 +165,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self.redactor = redactor
         self._elements = ElementCache()
         self._codec: ValueCodec | None = None
-        # thread -> (ns, checkpoint id) -> step, of the checkpoints this process saved or
-        # read: the step a write to one of them belongs to. Released when the thread's last
-        # run here ends (``forget_run``); threads read outside a run form an LRU
-        # (``STEP_THREADS``); a checkpoint not found here is looked up in the store
-        self._steps: OrderedDict[str, dict[tuple[str, str], int]] = OrderedDict()
-        self._steps_lock = threading.Lock()
+        self._steps = CheckpointSteps()
         self._unredacted = Unredacted()
         # run -> (thread, ns, step) -> channel -> value hash: the values the first node of
         # the next step read, recorded before it ran (``pin``); run -> task -> channel ->
@@ -403,16 +437,15 @@ class AuditSaver(BaseCheckpointSaver[str]):
             self._pins.pop(run_id, None)
             self._write_pins.pop(run_id, None)
         if thread_done and thread_id is not None:
-            with self._steps_lock:
-                self._steps.pop(str(thread_id), None)
+            self._steps.forget_thread(str(thread_id))
 
     def bookkeeping(self) -> dict[str, int]:
         """Sizes of what the checkpointer remembers (for tests and diagnostics)."""
         return {
             "saver.pins": len(self._pins),
             "saver.write_pins": len(self._write_pins),
-            "saver.step_threads": len(self._steps),
-            "saver.steps": sum(len(s) for s in list(self._steps.values())),
+            "saver.step_threads": len(self._steps.threads),
+            "saver.steps": self._steps.count,
             **self._elements.bookkeeping(),
         }
 
@@ -458,24 +491,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
         return self.redactor.redact(view) if self.redactor is not None else view
 
     def _remember_step(self, thread_id: str, ns: str, checkpoint_id: str, step: Any) -> None:
-        if not isinstance(step, int):
-            return
-        with self._steps_lock:
-            steps = self._steps.get(thread_id)
-            if steps is None:
-                steps = self._steps[thread_id] = {}
-                if len(self._steps) > STEP_THREADS:
-                    self._steps.popitem(last=False)
-            else:
-                self._steps.move_to_end(thread_id)
-            steps[(ns, checkpoint_id)] = step
-            if len(steps) > STEPS_PER_THREAD:
-                del steps[next(iter(steps))]
+        if isinstance(step, int):
+            self._steps.remember(thread_id, ns, checkpoint_id, step)
 
     def _step_of(self, thread_id: str, ns: str, checkpoint_id: str) -> int | None:
         """The step of a checkpoint of this thread: remembered, else from the store."""
-        steps = self._steps.get(thread_id)
-        step = steps.get((ns, checkpoint_id)) if steps is not None else None
+        step = self._steps.get(thread_id, ns, checkpoint_id)
         if step is not None:
             return step
         _flush_thread(self.sink, thread_id)
@@ -548,9 +569,10 @@ class AuditSaver(BaseCheckpointSaver[str]):
             for ch, ref in refs.items()
             if blobs[ref][0] != EMPTY_TYPE
         }
-        self._remember_step(
-            row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
-        )
+        if self.runs.thread_active(row.thread_id):  # a run of it may write to it
+            self._remember_step(
+                row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
+            )
         conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
         return CheckpointTuple(
             config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},
