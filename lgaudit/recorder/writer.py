@@ -243,6 +243,9 @@ class BatchedWriter:
         if self._appender is not None:
             outcome = self._via_process(self._appender, batch)
             if outcome == "written":
+                # the process appends from now on: what this process's store remembers of
+                # the runs it appended to (their rows are in) is the process's to know
+                self.store.forget_known_runs()
                 return
             uncertain = outcome == "uncertain"
         delay = 0.05

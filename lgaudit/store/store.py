@@ -196,6 +196,11 @@ class Store(CheckpointQueries):
             known.clear()  # they go on, which the insert ignores
         return gseqs
 
+    def forget_known_runs(self) -> None:
+        """Forget which runs' rows this store inserted (another appends for it now; a row
+        inserted again is ignored)."""
+        self._known_runs.clear()
+
     def known_runs_count(self) -> int:
         """How many runs this store remembers having inserted (a run's end forgets it)."""
         return len(self._known_runs)
