@@ -134,9 +134,7 @@ def run_case(impl: str, backend: str, mode: str, threads: int, runs: int, every:
 
     def one_input(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
         thread = f"t-{i}-{uuid.uuid4().hex[:8]}"
-        return {"request": f"r{i}", "count": 0, "note": ""}, {
-            "configurable": {"thread_id": thread}
-        }
+        return {"request": f"r{i}", "count": 0, "note": ""}, {"configurable": {"thread_id": thread}}
 
     with database(backend) as url:
         t0 = t1 = 0.0
@@ -252,8 +250,10 @@ def main(argv: list[str] | None = None) -> None:
     impls = ["langgraph", "recorder"] if args.impl == "both" else [args.impl]
     print(f"# {args.runs} runs of a {STEPS}-step graph on fresh threads; load average "
           f"{os.getloadavg()[0]:.2f} at start")  # fmt: skip
-    print("| backend | mode | threads | saver | ms / run | ratio | RSS after each "
-          f"{args.every} runs (MB) | growth after the first {args.every} (MB) |")
+    print(
+        "| backend | mode | threads | saver | ms / run | ratio | RSS after each "
+        f"{args.every} runs (MB) | growth after the first {args.every} (MB) |"
+    )
     print("|---|---|---:|---|---:|---:|---|---:|")
     for backend in backends:
         for mode in modes:
@@ -263,11 +263,15 @@ def main(argv: list[str] | None = None) -> None:
                     r = _subprocess(f"{impl},{backend},{mode},{threads}", args.runs, args.every)
                     if impl == "langgraph":
                         base = r["ms_per_run"]
-                    ratio = f"{r['ms_per_run'] / base:.2f}x" if base and impl != "langgraph" else "-"
-                    name = "Recorder (attach)" if impl == "recorder" else "LangGraph saver"
-                    rss = " ".join(f"{m:.0f}" for m in r["rss_mb"])
-                    print(f"| {backend} | {mode} | {threads} | {name} | {r['ms_per_run']:.2f} | "
-                          f"{ratio} | {rss} | {r['growth_after_first_mb']:+.1f} |", flush=True)  # fmt: skip
+                    print(_row(r, base if impl != "langgraph" else None), flush=True)
+
+
+def _row(r: dict, base: float | None) -> str:
+    ratio = f"{r['ms_per_run'] / base:.2f}x" if base else "-"
+    name = "Recorder (attach)" if r["impl"] == "recorder" else "LangGraph saver"
+    rss = " ".join(f"{m:.0f}" for m in r["rss_mb"])
+    cells = [r["backend"], r["mode"], r["threads"], name, f"{r['ms_per_run']:.2f}", ratio, rss]
+    return "| " + " | ".join(map(str, cells)) + f" | {r['growth_after_first_mb']:+.1f} |"
 
 
 if __name__ == "__main__":

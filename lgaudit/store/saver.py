@@ -139,7 +139,7 @@ class CheckpointSteps:
 
     def forget_thread(self, thread_id: str) -> None:
         with self._lock:
-            self.count -= len(self.threads.pop(thread_id, None) or ())
+            self.count -= len(self.threads.pop(thread_id, {}))
 
 
 class AuditSaver(BaseCheckpointSaver[str]):
