@@ -19,6 +19,11 @@ subprocess so RSS figures do not mix.
     python -m benchmarks.bench_longlived                       # 5,000 runs, every case
     python -m benchmarks.bench_longlived --runs 50000 --backend sqlite --mode sync --threads 1
     python -m benchmarks.bench_longlived --case recorder,sqlite,sync,1 --runs 2000  # one case
+    python -m benchmarks.bench_longlived --interleaved 10   # the time ratio on a busy machine
+
+``--interleaved`` alternates blocks of 50 runs on the recorder and on LangGraph's saver in
+one process (sync, one caller) and reports the median per-block ratio: on a shared machine
+the load moves between cases run one after the other, not between neighbouring blocks.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import asyncio
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -222,6 +228,40 @@ async def _adrive(
     return t0, time.perf_counter()
 
 
+def interleaved(backend: str, blocks: int, per_block: int) -> dict:
+    """Short-run time on a shared machine: blocks of ``per_block`` runs on the recorder and
+    on LangGraph's saver, alternately, in one process (sync, one caller): the median of the
+    per-block ratios compares the two under the same load."""
+    from lgaudit import Recorder
+
+    with database(backend) as url, database(backend) as lg_url:
+        rec = Recorder(url)
+        recorded = rec.attach(build().compile())
+        rec.sink.start_process()  # type: ignore[union-attr]
+        times: dict[str, list[float]] = {"recorder": [], "langgraph": []}
+        try:
+            with langgraph_saver(backend, lg_url, "sync") as saver:
+                graphs = {"recorder": recorded, "langgraph": build().compile(checkpointer=saver)}
+                for _ in range(blocks):
+                    for name, graph in graphs.items():
+                        t0 = time.perf_counter()
+                        for i in range(per_block):
+                            graph.invoke({"request": f"r{i}", "count": 0, "note": ""}, {
+                                "configurable": {"thread_id": uuid.uuid4().hex}})  # fmt: skip
+                        times[name].append((time.perf_counter() - t0) / per_block * 1000)
+        finally:
+            rec.close()
+    ratios = sorted(a / b for a, b in zip(times["recorder"], times["langgraph"], strict=True))
+    return {
+        "backend": backend,
+        "recorder_ms": statistics.median(times["recorder"]),
+        "langgraph_ms": statistics.median(times["langgraph"]),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": ratios[0],
+        "ratio_max": ratios[-1],
+    }
+
+
 def _subprocess(case: str, runs: int, every: int) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_longlived", "--case", case, "--runs", str(runs),
@@ -240,7 +280,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 8])
     p.add_argument("--impl", choices=["recorder", "langgraph", "both"], default="both")
     p.add_argument("--case", help="impl,backend,mode,threads: run one case here, print JSON")
+    p.add_argument(
+        "--interleaved",
+        type=int,
+        metavar="BLOCKS",
+        help="only the time ratio: BLOCKS alternating blocks of 50 runs per backend",
+    )
     args = p.parse_args(argv)
+    if args.interleaved:
+        for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
+            print(json.dumps(interleaved(backend, args.interleaved, 50)), flush=True)
+        return
     if args.case:
         impl, backend, mode, threads = args.case.split(",")
         print(json.dumps(run_case(impl, backend, mode, int(threads), args.runs, args.every)))
