@@ -505,7 +505,11 @@ class AuditSaver(BaseCheckpointSaver[str]):
             return None
         found = self.codec.decode(row.metadata_ref, self.store.load_blobs([row.metadata_ref]))
         step = found.get("step") if isinstance(found, dict) else None
-        return step if isinstance(step, int) else None
+        if not isinstance(step, int):
+            return None
+        if self.runs.thread_active(thread_id):  # the run's other writes to it need it too
+            self._steps.remember(thread_id, ns, checkpoint_id, step)
+        return step
 
     # -- reads --------------------------------------------------------------------------
 
