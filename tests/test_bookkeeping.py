@@ -21,6 +21,7 @@ from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
@@ -420,3 +421,20 @@ def test_a_following_shadow_releases_everything(
     assert f"{(n + 9) // 10} regression(s) in {n} shadowed runs" in result.checks[0].detail
     ((session, before),) = sessions
     assert_released(session.recorder, before)
+
+
+def test_a_graph_with_its_own_checkpointer_releases_everything(db_url: str) -> None:
+    """Teed (``RecordingSaver``): a resumed thread's state is read from the graph's own
+    checkpointer, so the step its writes belong to is read back from the store."""
+    with Recorder(db_url) as recorder:
+        graph = recorder.attach(approval().compile(checkpointer=InMemorySaver()))
+        before = recorder.bookkeeping()
+        for _ in range(runs_for(db_url) // 4):
+            config = thread()
+            assert "__interrupt__" in graph.invoke(start(), config)
+            assert graph.invoke(Command(resume="no"), config)["steps"][-1] == "human said no"
+        assert_released(recorder, before)
+        with Store.open(db_url) as store:
+            resumed = store.runs(limit=1)[0]["run_id"]
+            writes = store.events(resumed, kinds=["writes"])
+    assert writes and all(isinstance(e["step"], int) for e in writes)
