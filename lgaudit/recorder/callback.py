@@ -10,7 +10,6 @@ node and task id, so callback events line up with the checkpointer's events.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -48,9 +47,12 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
         self.recorder = recorder
         self.raise_error = recorder.durability == "sync"
         self._active: dict[UUID, Active] = {}
-        self._attempts: dict[tuple[str, str], int] = {}
-        self._tasks: OrderedDict[str, TaskInfo] = OrderedDict()
-        self._raised: OrderedDict[str, str] = OrderedDict()  # interrupt id -> task id
+        # per task and interrupt of the runs in progress, released at each run's end
+        # (``forget_run``): attempts by run, then task; what each run added to the maps below
+        self._attempts: dict[str, dict[str, int]] = {}
+        self._tasks: dict[str, TaskInfo] = {}
+        self._raised: dict[str, str] = {}  # interrupt id -> task id
+        self._run_keys: dict[str, tuple[list[str], list[str]]] = {}  # run -> tasks, interrupts
         self._lock = threading.Lock()
         #: a replay's swapped models: name -> the substitute's name, which calls record
         self.model_aliases: dict[str, str] = {}
@@ -98,7 +100,7 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
         caller = self._tasks.get(ns[-2].rsplit(":", 1)[-1]) if len(ns) > 1 else None
         return caller.namespace if caller is not None else "|".join(ns[:-2])
 
-    def _note_raised(self, error: GraphInterrupt, task_id: str) -> None:
+    def _note_raised(self, error: GraphInterrupt, run_id: str, task_id: str) -> None:
         """The task an interrupt was raised in: the first to fail with it (a task that
         called it fails with the same interrupt after it)."""
         with self._lock:
@@ -106,8 +108,34 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
                 interrupt_id = getattr(item, "id", None)
                 if interrupt_id and interrupt_id not in self._raised:
                     self._raised[interrupt_id] = task_id
-                    if len(self._raised) > 10_000:
-                        self._raised.popitem(last=False)
+                    self._keys_of(run_id)[1].append(interrupt_id)
+
+    def _keys_of(self, run_id: str) -> tuple[list[str], list[str]]:
+        keys = self._run_keys.get(run_id)
+        if keys is None:
+            keys = self._run_keys[run_id] = ([], [])
+        return keys
+
+    def forget_run(self, run_id: str) -> None:
+        """A run ended: forget its tasks, attempts and interrupts (a resumed thread runs
+        its tasks again, in a run of its own, and notes them anew)."""
+        with self._lock:
+            self._attempts.pop(run_id, None)
+            tasks, raised = self._run_keys.pop(run_id, ((), ()))
+            for task_id in tasks:
+                self._tasks.pop(task_id, None)
+            for interrupt_id in raised:
+                self._raised.pop(interrupt_id, None)
+
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the callback remembers (for tests and diagnostics)."""
+        return {
+            "callback.active": len(self._active),
+            "callback.attempts": len(self._attempts),
+            "callback.tasks": len(self._tasks),
+            "callback.raised": len(self._raised),
+            "callback.runs": len(self._run_keys),
+        }
 
     def interrupt_task(self, interrupt_id: str, checkpoint_ns: str) -> str | None:
         """The task of graph namespace ``checkpoint_ns`` that raised an interrupt, if this
@@ -132,7 +160,7 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
 
     def attempt_of(self, run_id: str, task_id: str | None) -> int:
         """The current attempt of a task (1 on its first start)."""
-        return self._attempts.get((run_id, task_id or ""), 1)
+        return self._attempts.get(run_id, {}).get(task_id or "", 1)
 
     def _run_for(self, run_id: UUID, parent_run_id: UUID | None, metadata: Any) -> NewRun | None:
         md = metadata or {}
@@ -217,6 +245,7 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
             payload["kill_switch"] = self.recorder.kill_switch
             with self._lock:
                 self._active[run_id] = Active("run", run, ctx, name)
+            self.recorder.begin_run(run)
             if not self.recorder.runs.mark_started(run.run_id):
                 self._emit(run, "run_start", payload, ctx, blobs)
             if isinstance(inputs, Command) and inputs.resume is not None:
@@ -231,16 +260,18 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
             if graph_ns is None:
                 return
             ctx["checkpoint_ns"] = graph_ns
-            key = (run.run_id, ctx["task_id"] or str(run_id))
-            attempt = self._attempts.get(key, 0) + 1
-            self._attempts[key] = attempt
+            attempts = self._attempts.get(run.run_id)
+            if attempts is None:
+                attempts = self._attempts[run.run_id] = {}
+            key = ctx["task_id"] or str(run_id)
+            attempt = attempts[key] = attempts.get(key, 0) + 1
             path = [str(p) for p in md.get("langgraph_path") or []]
             if ctx["task_id"]:
+                if ctx["task_id"] not in self._tasks:
+                    self._keys_of(run.run_id)[0].append(ctx["task_id"])
                 self._tasks[ctx["task_id"]] = TaskInfo(
                     ctx["node"], ctx["step"], path, ctx["checkpoint_ns"]
                 )
-                if len(self._tasks) > 50_000:
-                    self._tasks.popitem(last=False)
             self._active[run_id] = Active("node", run, ctx, name, attempt)
         blobs = {}
         # a node reading the graph's state reads the values of the checkpoint before its
@@ -311,7 +342,7 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
         if isinstance(error, GraphBubbleUp):
             status = "interrupted" if isinstance(error, GraphInterrupt) else "handed_to_parent"
             if isinstance(error, GraphInterrupt) and active.context["task_id"]:
-                self._note_raised(error, active.context["task_id"])
+                self._note_raised(error, active.run.run_id, active.context["task_id"])
             payload = {"status": status, "attempt": active.attempt}
             self._emit(active.run, "node_end", payload, active.context)
             return

@@ -217,10 +217,23 @@ class GuardCallback(BaseCallbackHandler):
         self._check_rate(run, md, "tool", "max_tool_calls_per_minute", f"tool {tool}")
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._counts.pop(str(run_id), None)  # the run ended: forget its counters
+        self._forget(str(run_id))  # the run ended: forget its counters
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._counts.pop(str(run_id), None)
+        self._forget(str(run_id))
+
+    def _forget(self, run_id: str) -> None:
+        if self._counts.pop(run_id, None) is None or not self._calls:
+            return
+        now = time.monotonic()  # and the rate windows of threads quiet for a whole window
+        with self._lock:
+            for key in [k for k, c in self._calls.items() if not c or now - c[-1] > _RATE_WINDOW_S]:
+                del self._calls[key]
+
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the guard remembers (rate windows: threads called in the last 60 s)."""
+        return {"guard.counts": len(self._counts), "guard.llm": len(self._llm),
+                "guard.rate_windows": len(self._calls)}  # fmt: skip
 
     # -- helpers ----------------------------------------------------------------------
 

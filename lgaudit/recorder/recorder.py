@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,6 +111,10 @@ class Recorder:
         )
         self.guard = GuardCallback(self, guard_policy) if guard_policy is not None else None
         self.kill_check = KillCheck(self) if kill_switch else None
+        # run -> the element cache's mark when it began (``begin_run``): at a run's end
+        # the encodings no run still in progress began before are released
+        self._open: dict[str, int] = {}
+        self._open_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -195,10 +200,16 @@ class Recorder:
         controls = [h for h in (self.kill_check, self.guard) if h is not None]
         return [*controls, self.callback]
 
+    def begin_run(self, run: NewRun) -> None:
+        """Called when a run's root chain starts (``end_run`` releases what it used)."""
+        with self._open_lock:
+            self._open.setdefault(run.run_id, self.checkpointer.elements.mark())
+
     def end_run(self, run: NewRun) -> None:
-        """Called when a run's last event is submitted: drain the writer, for a bounded
-        time — during a store outage the graph goes on and the events stay queued."""
-        self.runs.forget(run.run_id)
+        """Called when a run's last event is submitted: release what was remembered for it
+        and drain the writer, for a bounded time — during a store outage the graph goes on
+        and the events stay queued."""
+        self.release_run(run)
         if isinstance(self.sink, BatchedWriter) and not self.sink.healthy:
             log.warning("lgaudit: run %s ended during a store outage: %d events queued",
                         run.run_id, self.sink.pending)  # fmt: skip
@@ -207,6 +218,35 @@ class Recorder:
             self.sink.flush(timeout=RUN_END_FLUSH_S)
         except StoreUnavailableError as e:
             log.warning("lgaudit: run %s ended with events still queued: %s", run.run_id, e)
+
+    def release_run(self, run: NewRun) -> None:
+        """Forget what this process remembered for a run that ended: its tasks, attempts,
+        interrupts, pins, the steps of its thread's checkpoints (when no other run of the
+        thread is in progress here) and the encodings only it could still reuse."""
+        thread_done = self.runs.forget(run.run_id)
+        self.callback.forget_run(run.run_id)
+        self.checkpointer.forget_run(run.run_id, run.thread_id, thread_done)
+        with self._open_lock:
+            self._open.pop(run.run_id, None)
+            elements = self.checkpointer.elements
+            oldest = min(self._open.values(), default=elements.mark())
+        elements.trim(oldest)
+
+    def bookkeeping(self) -> dict[str, int]:
+        """The sizes of what this recorder remembers per run, thread, task, checkpoint and
+        value (maps and caches), by name: what returns to its size before a run once the
+        run ended, or stays under a stated bound. For tests and diagnostics."""
+        sizes = {"recorder.open_runs": len(self._open)}
+        sizes.update(self.runs.bookkeeping())
+        sizes.update(self.callback.bookkeeping())
+        sizes.update(self.checkpointer.bookkeeping())
+        sizes["store.known_runs"] = self.store.known_runs_count()
+        sizes["store.blob_cache"] = len(self.store.blob_cache)
+        if isinstance(self.sink, BatchedWriter):
+            sizes.update(self.sink.bookkeeping())
+        if self.guard is not None:
+            sizes.update(self.guard.bookkeeping())
+        return sizes
 
     # -- values in event payloads ---------------------------------------------------------------
 

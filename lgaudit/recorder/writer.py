@@ -191,6 +191,14 @@ class BatchedWriter:
                             del state[e.thread_id]
                 self._cond.notify_all()  # flushers and back-pressured submitters
 
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the writer holds (for tests and diagnostics)."""
+        return {
+            "writer.pending": self._pending,
+            "writer.state_threads": len(self._state_pending),
+            "writer.sent": len(self.sent),
+        }
+
     @property
     def process_id(self) -> int | None:
         """The writer process's pid while batches go there, else ``None``."""
@@ -235,6 +243,9 @@ class BatchedWriter:
         if self._appender is not None:
             outcome = self._via_process(self._appender, batch)
             if outcome == "written":
+                # the process appends from now on: what this process's store remembers of
+                # the runs it appended to (their rows are in) is the process's to know
+                self.store.forget_known_runs()
                 return
             uncertain = outcome == "uncertain"
         delay = 0.05

@@ -385,6 +385,7 @@ def _execute(
                     graph.invoke(inputs, config, durability="sync")
         except Exception as e:  # noqa: BLE001 - the failure is the replay's result
             error = f"{type(e).__name__}: {e}"
+    recorder.release_run(new_run)  # a refused patch never started the graph: nor ended it
     recorder.flush()
     record = recorder.store.run(run_id)
     return ReplayResult(

@@ -66,6 +66,11 @@ class ShadowRun:
         }
 
 
+#: The cases a following shadow keeps for its result (the verdict counts them all, from the
+#: progress rows): it runs for hours, and a case holds its diff.
+FOLLOW_CASES = 1_000
+
+
 @dataclass(frozen=True)
 class ShadowResult:
     """What ``lgaudit shadow --json`` prints: this call's cases (as ``lgaudit stage``
@@ -143,16 +148,17 @@ def shadow(
     session.tools_from_recording = True
     claims = Claims(url)
     stop = stop or threading.Event()
-    cases: list[StageCase] = []
+    cases: list[StageCase] = []  # a following shadow keeps its last ``FOLLOW_CASES``
+    replayed = 0
     try:
-        while not stop.is_set() and (max_runs is None or len(cases) < max_runs):
+        while not stop.is_set() and (max_runs is None or replayed < max_runs):
             store = session.recorder.store
             done = _progress_rows(store, suite)
             after = max((r["source_gseq"] for r in done), default=0)
             skip = {r["source_run_id"] for r in done}
             found = False
             for run_id, last in _new_runs(store, suite, after):
-                if stop.is_set() or (max_runs is not None and len(cases) >= max_runs):
+                if stop.is_set() or (max_runs is not None and replayed >= max_runs):
                     break
                 claim = f"{suite.name}\0{suite.graph}\0{run_id}"
                 if run_id in skip or not claims.claim(claim):
@@ -164,7 +170,10 @@ def shadow(
                 finally:
                     claims.release(claim)
                 found = True
+                replayed += 1
                 cases.append(case)
+                if follow and len(cases) > FOLLOW_CASES:
+                    del cases[0]
                 if progress is not None:
                     progress(case)
             if not found and not follow:

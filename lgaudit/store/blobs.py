@@ -72,12 +72,17 @@ def get_blob(blobs: Mapping[str, Blob], ref: str) -> Blob:
 
 
 class BlobCache:
-    """A bounded LRU of immutable blobs by hash (content-addressed, so never stale)."""
+    """A bounded LRU of immutable blobs by hash (content-addressed, so never stale): at most
+    ``max_bytes`` of data and ``max_items`` blobs."""
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_items: int = 10_000) -> None:
         self._items: OrderedDict[str, Blob] = OrderedDict()
         self._bytes = 0
         self._max = max_bytes
+        self._max_items = max_items
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get_many(self, hashes: Iterable[str]) -> tuple[dict[str, Blob], list[str]]:
         found: dict[str, Blob] = {}
@@ -99,7 +104,7 @@ class BlobCache:
             return
         self._items[h] = blob
         self._bytes += len(blob[1])
-        while self._bytes > self._max and self._items:
+        while (self._bytes > self._max or len(self._items) > self._max_items) and self._items:
             _, old = self._items.popitem(last=False)
             self._bytes -= len(old[1])
 

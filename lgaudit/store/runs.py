@@ -22,17 +22,25 @@ from lgaudit.store.records import NewRun
 #: The config metadata key naming the lgaudit run a LangGraph call belongs to.
 RUN_ID_KEY = "lgaudit_run_id"
 
+#: Threads whose implicit run a checkpointer used on its own remembers (least recent first
+#: forgotten).
+IMPLICIT_THREADS = 10_000
+
 
 class RunRegistry:
     """Maps LangGraph configs to runs: explicit (``lgaudit_run_id``) or implicit per thread."""
 
     def __init__(self, environment: str | None = None) -> None:
         self.environment = environment
+        # the runs in progress (``register`` to ``forget``) and what is noted about them
         self._runs: dict[str, NewRun] = {}
-        self._implicit: dict[str, NewRun] = {}
         self._interrupted: set[str] = set()
-        self._interrupt_ids: set[tuple[str, Any]] = set()  # (run, interrupt id) recorded
+        self._interrupt_ids: dict[str, set[Any]] = {}  # run -> interrupt ids recorded
         self._started: set[str] = set()
+        # a checkpointer used on its own: the implicit run of each thread, which has no end
+        # to be told of (an LRU: a thread idle past ``IMPLICIT_THREADS`` others starts a
+        # new implicit run at its next checkpoint)
+        self._implicit: OrderedDict[str, NewRun] = OrderedDict()
         self._threads: dict[str, NewRun] = {}  # thread -> its run begun by the callback
         self._lock = threading.Lock()
 
@@ -60,12 +68,13 @@ class RunRegistry:
         noted before (LangGraph writes a subgraph's interrupt in each enclosing graph)."""
         with self._lock:
             self._interrupted.add(run_id)
-            ids = {(run_id, i) for i in interrupt_ids if i is not None}
-            if ids and ids <= self._interrupt_ids:
+            ids = {i for i in interrupt_ids if i is not None}
+            seen = self._interrupt_ids.get(run_id)
+            if seen is None:
+                seen = self._interrupt_ids[run_id] = set()
+            elif ids and ids <= seen:
                 return False
-            if len(self._interrupt_ids) > 100_000:
-                self._interrupt_ids.clear()
-            self._interrupt_ids |= ids
+            seen |= ids
             return True
 
     def take_interrupted(self, run_id: str) -> bool:
@@ -84,13 +93,38 @@ class RunRegistry:
         """A run this process is recording, by id."""
         return self._runs.get(run_id)
 
-    def forget(self, run_id: str) -> None:
+    def forget(self, run_id: str) -> bool:
+        """A run ended: forget it. ``True`` when no other run of its thread is in progress
+        here (what is kept per thread may go too)."""
         with self._lock:
             run = self._runs.pop(run_id, None)
             if run is not None and run.thread_id and self._threads.get(run.thread_id) is run:
                 del self._threads[run.thread_id]
             self._started.discard(run_id)
-            self._interrupt_ids = {k for k in self._interrupt_ids if k[0] != run_id}
+            self._interrupted.discard(run_id)
+            self._interrupt_ids.pop(run_id, None)
+            thread = run.thread_id if run is not None else None
+            return thread is None or all(r.thread_id != thread for r in self._runs.values())
+
+    def thread_active(self, thread_id: str) -> bool:
+        """Whether a run of this thread is in progress here."""
+        with self._lock:
+            return any(r.thread_id == thread_id for r in self._runs.values())
+
+    def _drop_interrupts(self, run_id: str) -> None:
+        self._interrupted.discard(run_id)
+        self._interrupt_ids.pop(run_id, None)
+
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the registry remembers (for tests and diagnostics)."""
+        return {
+            "runs.runs": len(self._runs),
+            "runs.threads": len(self._threads),
+            "runs.started": len(self._started),
+            "runs.interrupted": len(self._interrupted),
+            "runs.interrupt_ids": len(self._interrupt_ids),
+            "runs.implicit": len(self._implicit),
+        }
 
     def for_config(
         self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
@@ -101,9 +135,8 @@ class RunRegistry:
         with self._lock:
             if run_id:
                 run = self._runs.get(run_id)
-                if run is None:
+                if run is None:  # not (or no longer) in progress here: not remembered
                     run = NewRun(run_id=run_id, thread_id=thread_id, environment=self.environment)
-                    self._runs[run_id] = run
                 return run
             begun = self._threads.get(thread_id)
             if begun is not None:
@@ -115,10 +148,15 @@ class RunRegistry:
             )
             run = self._implicit.get(thread_id)
             if run is None or starts_run:
+                if run is not None:
+                    self._drop_interrupts(run.run_id)  # the thread's previous input's run
                 run = NewRun(
                     run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.environment
                 )
                 self._implicit[thread_id] = run
+                if len(self._implicit) > IMPLICIT_THREADS:
+                    self._drop_interrupts(self._implicit.popitem(last=False)[1].run_id)
+            self._implicit.move_to_end(thread_id)
             return run
 
 

@@ -48,6 +48,9 @@ from lgaudit.store.serialization import (
 from lgaudit.store.store import Store
 
 _INTERRUPT = "__interrupt__"
+#: Checkpoint steps remembered at most (least recent threads first forgotten; a forgotten
+#: step is read back from the store).
+STEPS_MAX = 10_000
 
 
 class EventSink(Protocol):
@@ -99,6 +102,46 @@ def _plain(value: Any) -> bool:
     return value is not _ABSENT and type(value).__module__.split(".")[0] != "langgraph"
 
 
+class CheckpointSteps:
+    """thread -> (ns, checkpoint id) -> step, of the checkpoints this process saved, or read
+    for a run in progress: the step a write to one of them belongs to. A thread's go when
+    its last run here ends (``forget_thread``); at most ``STEPS_MAX`` in all, least recent
+    threads forgotten first (a checkpointer used on its own is never told a run ended).
+    Shared by the copies of a saver (``with_allowlist``)."""
+
+    def __init__(self) -> None:
+        self.threads: OrderedDict[str, dict[tuple[str, str], int]] = OrderedDict()
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def get(self, thread_id: str, ns: str, checkpoint_id: str) -> int | None:
+        steps = self.threads.get(thread_id)
+        return steps.get((ns, checkpoint_id)) if steps is not None else None
+
+    def remember(self, thread_id: str, ns: str, checkpoint_id: str, step: int) -> None:
+        with self._lock:
+            threads = self.threads
+            steps = threads.get(thread_id)
+            if steps is None:
+                steps = threads[thread_id] = {}
+            else:
+                threads.move_to_end(thread_id)
+            if (ns, checkpoint_id) not in steps:
+                self.count += 1
+            steps[(ns, checkpoint_id)] = step
+            while self.count > STEPS_MAX:
+                oldest = next(iter(threads.values()))
+                if oldest is steps:  # one thread holds them all: its oldest checkpoint goes
+                    del steps[next(iter(steps))]
+                    self.count -= 1
+                else:
+                    self.count -= len(threads.popitem(last=False)[1])
+
+    def forget_thread(self, thread_id: str) -> None:
+        with self._lock:
+            self.count -= len(self.threads.pop(thread_id, {}))
+
+
 class AuditSaver(BaseCheckpointSaver[str]):
     """A LangGraph ``BaseCheckpointSaver`` (sync and async) backed by the lgaudit store."""
 
@@ -122,13 +165,20 @@ class AuditSaver(BaseCheckpointSaver[str]):
         self.redactor = redactor
         self._elements = ElementCache()
         self._codec: ValueCodec | None = None
-        self._steps: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._steps = CheckpointSteps()
         self._unredacted = Unredacted()
-        # (run, thread, ns, step) -> channel -> value hash: the values the first node of
-        # the next step read, recorded before it ran (``pin``)
-        self._pins: OrderedDict[tuple[str, str, str, int], dict[str, str]] = OrderedDict()
-        self._write_pins: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        # run -> (thread, ns, step) -> channel -> value hash: the values the first node of
+        # the next step read, recorded before it ran (``pin``); run -> task -> channel ->
+        # value hash: a node's writes as it returned them (``pin_writes``); both released
+        # at the run's end
+        self._pins: dict[str, dict[tuple[str, str, int], dict[str, str]]] = {}
+        self._write_pins: dict[str, dict[str, dict[str, str]]] = {}
         self._pins_lock = threading.Lock()
+
+    @property
+    def elements(self) -> ElementCache:
+        """The encodings of list elements this checkpointer reuses (``ElementCache``)."""
+        return self._elements
 
     @property
     def codec(self) -> ValueCodec:
@@ -286,7 +336,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
                 )
             )
             entries.append({"channel": channel, "idx": idx, "ref": ref})
-        prev_step = self._steps.get((thread_id, ns, checkpoint_id))
+        prev_step = self._step_of(thread_id, ns, checkpoint_id)
         step = prev_step + 1 if prev_step is not None else None
         common = {
             "run": run,
@@ -362,20 +412,42 @@ class AuditSaver(BaseCheckpointSaver[str]):
         hashes, already handed to the writer): they are the checkpoint of ``step``'s. With
         LangGraph's ``durability="async"`` that checkpoint may be saved after the node ran;
         stored as pinned, a node that mutates its input in place does not change it."""
-        key = (run_id, str(thread_id or ""), ns, step)
+        key = (str(thread_id or ""), ns, step)
         with self._pins_lock:
-            if key not in self._pins:  # the first node of the step read them first
-                self._pins[key] = refs
-                if len(self._pins) > 10_000:
-                    self._pins.popitem(last=False)
+            pins = self._pins.get(run_id)
+            if pins is None:
+                pins = self._pins[run_id] = {}
+            if key not in pins:  # the first node of the step read them first
+                pins[key] = refs
 
     def pin_writes(self, run_id: str, task_id: str, refs: dict[str, str]) -> None:
         """A node returned these values (their hashes, already handed to the writer): its
         writes, which LangGraph may save after a later node mutated them in place."""
         with self._pins_lock:
-            self._write_pins[(run_id, task_id)] = refs
-            if len(self._write_pins) > 10_000:
-                self._write_pins.popitem(last=False)
+            pins = self._write_pins.get(run_id)
+            if pins is None:
+                pins = self._write_pins[run_id] = {}
+            pins[task_id] = refs
+
+    def forget_run(self, run_id: str, thread_id: str | None, thread_done: bool) -> None:
+        """A run ended: drop its pins (a checkpoint saved before the node that pinned it
+        read it has none to take) and, when no other run of its thread is in progress here
+        (``thread_done``), the steps of the thread's checkpoints."""
+        with self._pins_lock:
+            self._pins.pop(run_id, None)
+            self._write_pins.pop(run_id, None)
+        if thread_done and thread_id is not None:
+            self._steps.forget_thread(str(thread_id))
+
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the checkpointer remembers (for tests and diagnostics)."""
+        return {
+            "saver.pins": len(self._pins),
+            "saver.write_pins": len(self._write_pins),
+            "saver.step_threads": len(self._steps.threads),
+            "saver.steps": self._steps.count,
+            **self._elements.bookkeeping(),
+        }
 
     def _pinned_writes(
         self, run_id: str, task_id: str, writes: Sequence[tuple[str, Any]]
@@ -383,7 +455,8 @@ class AuditSaver(BaseCheckpointSaver[str]):
         if not self._write_pins:
             return {}
         with self._pins_lock:
-            refs = self._write_pins.pop((run_id, task_id), None)
+            pins = self._write_pins.get(run_id)
+            refs = pins.pop(task_id, None) if pins is not None else None
         if not refs:
             return {}
         channels = [channel for channel, _ in writes]
@@ -394,7 +467,8 @@ class AuditSaver(BaseCheckpointSaver[str]):
         if not self._pins or not isinstance(step, int):
             return {}
         with self._pins_lock:
-            return self._pins.pop((run_id, thread_id, ns, step), None) or {}
+            pins = self._pins.get(run_id)
+            return (pins.pop((thread_id, ns, step), None) if pins is not None else None) or {}
 
     def _keep(self, key: tuple[str, ...], value: Any) -> None:
         """Remember a value redaction masked, as it was (``Unredacted``)."""
@@ -418,9 +492,24 @@ class AuditSaver(BaseCheckpointSaver[str]):
 
     def _remember_step(self, thread_id: str, ns: str, checkpoint_id: str, step: Any) -> None:
         if isinstance(step, int):
-            self._steps[(thread_id, ns, checkpoint_id)] = step
-            if len(self._steps) > 10_000:
-                self._steps.popitem(last=False)
+            self._steps.remember(thread_id, ns, checkpoint_id, step)
+
+    def _step_of(self, thread_id: str, ns: str, checkpoint_id: str) -> int | None:
+        """The step of a checkpoint of this thread: remembered, else from the store."""
+        step = self._steps.get(thread_id, ns, checkpoint_id)
+        if step is not None:
+            return step
+        _flush_thread(self.sink, thread_id)
+        row = self.store.checkpoint_row(thread_id, ns, checkpoint_id)
+        if row is None:
+            return None
+        found = self.codec.decode(row.metadata_ref, self.store.load_blobs([row.metadata_ref]))
+        step = found.get("step") if isinstance(found, dict) else None
+        if not isinstance(step, int):
+            return None
+        if self.runs.thread_active(thread_id):  # the run's other writes to it need it too
+            self._steps.remember(thread_id, ns, checkpoint_id, step)
+        return step
 
     # -- reads --------------------------------------------------------------------------
 
@@ -484,9 +573,10 @@ class AuditSaver(BaseCheckpointSaver[str]):
             for ch, ref in refs.items()
             if blobs[ref][0] != EMPTY_TYPE
         }
-        self._remember_step(
-            row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
-        )
+        if self.runs.thread_active(row.thread_id):  # a run of it may write to it
+            self._remember_step(
+                row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
+            )
         conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
         return CheckpointTuple(
             config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},

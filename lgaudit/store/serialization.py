@@ -323,15 +323,21 @@ class ElementCache:
     Whole lists are remembered too: a list that starts with the very objects of the last
     list remembered with the same first element reuses that list's manifest for them —
     immutable elements as they are, messages while their fields are unchanged.
+
+    Entries are kept in the order they were last added; ``mark()`` and ``trim(mark)``
+    release those older than a mark (the recorder trims, at each run's end, what no run in
+    progress may still reuse). Bounds besides: ``max_items`` elements, 1,000 lists by
+    first element, and ``_WHOLE_MAX`` lists by their own id.
     """
 
     def __init__(self, max_items: int = 50_000) -> None:
-        self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob]]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[Any, Any, tuple[str, Blob], int]] = OrderedDict()
         self._lists: OrderedDict[int, _ListEntry] = OrderedDict()
         self._whole: OrderedDict[int, _ListEntry] = OrderedDict()
         self._whole_items = 0  # elements held by the entries of ``_whole``
         self._max = max_items
         self._lock = threading.Lock()
+        self._tick = 0  # counts additions: an entry's tick says when it was added
         self.masked: set[str] = set()  # hashes of element blobs redaction made
 
     def get(self, obj: Any) -> tuple[str, Blob] | None:
@@ -347,9 +353,38 @@ class ElementCache:
 
     def add(self, obj: Any, encoded: tuple[str, Blob]) -> None:
         with self._lock:
-            self._items[id(obj)] = (obj, _fingerprint(obj), encoded)
+            self._tick += 1
+            self._items.pop(id(obj), None)
+            self._items[id(obj)] = (obj, _fingerprint(obj), encoded, self._tick)
             if len(self._items) > self._max:
                 self._items.popitem(last=False)
+
+    def mark(self) -> int:
+        """Now, for ``trim``: entries added from here on are newer than the mark."""
+        return self._tick
+
+    def trim(self, mark: int) -> None:
+        """Forget the entries last added before ``mark`` (everything when nothing is newer).
+        A forgotten entry only means its value is encoded again."""
+        with self._lock:
+            items, lists, whole = self._items, self._lists, self._whole
+            while items and next(iter(items.values()))[3] <= mark:
+                items.popitem(last=False)
+            while lists and next(iter(lists.values())).tick <= mark:
+                lists.popitem(last=False)
+            while whole and next(iter(whole.values())).tick <= mark:
+                self._whole_items -= len(whole.popitem(last=False)[1].objs)
+            if not (items or lists or whole):
+                self.masked.clear()
+
+    def bookkeeping(self) -> dict[str, int]:
+        """Sizes of what the cache holds (for tests and diagnostics)."""
+        return {
+            "elements.items": len(self._items),
+            "elements.lists": len(self._lists),
+            "elements.whole": len(self._whole),
+            "elements.masked": len(self.masked),
+        }
 
     def prefix(self, value: list[Any]) -> tuple[int, bytes, _Fields, _ListEntry | None]:
         """``(k, digests, fields, entry)``: ``value[:k]`` are the very objects (unchanged
@@ -391,10 +426,13 @@ class ElementCache:
                 dicts.append(item.__dict__)
                 snaps.append(tuple(item.__dict__.values()))
             reusable += 1
-        entry = _ListEntry(
-            list(value), manifest, reusable, _Fields(positions, dicts, snaps), *encoded
-        )
         with self._lock:
+            self._tick += 1
+            entry = _ListEntry(
+                list(value), manifest, reusable, _Fields(positions, dicts, snaps), *encoded,
+                tick=self._tick,
+            )  # fmt: skip
+            self._lists.pop(id(value[0]), None)
             self._lists[id(value[0])] = entry
             if len(self._lists) > 1_000:
                 self._lists.popitem(last=False)
@@ -453,6 +491,7 @@ class _ListEntry(NamedTuple):
     root: str
     fresh: list[tuple[str, Blob]]
     masked: bool = False
+    tick: int = 0  # when it was remembered (``ElementCache.trim``)
 
 
 def _fingerprint(obj: Any) -> Any:
@@ -468,12 +507,15 @@ class SentBlobs:
     refer to those blobs without carrying them. A forgotten hash only means a blob travels
     again, which the store skips."""
 
-    def __init__(self, max_items: int = 50_000) -> None:
+    def __init__(self, max_items: int = 10_000) -> None:
         self._keys: dict[str, None] = {}
         self._max = max_items
 
     def __contains__(self, h: object) -> bool:
         return h in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     def update(self, hashes: Iterable[str]) -> None:
         keys = self._keys

@@ -134,8 +134,23 @@ class Store(RunQueries, CheckpointQueries):
         gseqs = self._chain_writer().append(events, runs, blobs, new_blobs)
         for h in new_blobs:
             self._blob_cache.add(h, blobs[h])
-        self._known_runs.update(runs)
+        known = self._known_runs
+        known.update(runs)
+        for e in events:  # a run's last event: its row is not needed again
+            if e.kind in ("run_end", "run_error"):
+                known.discard(e.run.run_id)
+        if len(known) > 10_000:  # runs that never ended: their row is inserted again if
+            known.clear()  # they go on, which the insert ignores
         return gseqs
+
+    def forget_known_runs(self) -> None:
+        """Forget which runs' rows this store inserted (another appends for it now; a row
+        inserted again is ignored)."""
+        self._known_runs.clear()
+
+    def known_runs_count(self) -> int:
+        """How many runs this store remembers having inserted (a run's end forgets it)."""
+        return len(self._known_runs)
 
     def _chain_writer(self) -> ChainWriter:
         if self._writer is not None:

@@ -367,9 +367,17 @@ class ChainWriter:
         if self._wal is not None:
             self._wal.committed()
         self._seqs.update(seqs)
-        if len(self._seqs) > 10_000:
+        for e in events:  # a run's last event: its next sequence number is not needed
+            if e.kind in _TERMINAL:
+                self._seqs.pop(e.run.run_id, None)
+        if len(self._seqs) > 10_000:  # runs that never ended (a process killed mid-run)
             self._seqs.clear()
         return gseqs
+
+
+#: The kinds of a run's last event (a later one, never expected, is still numbered right:
+#: the sequence is then read back from the store).
+_TERMINAL = frozenset({"run_end", "run_error"})
 
 
 def plan_append(
