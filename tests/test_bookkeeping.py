@@ -271,7 +271,7 @@ def test_guard_trips_and_kill_orders_release_everything(db_url: str) -> None:
             with pytest.raises(GuardTripped, match="budget.steps"):
                 graph.invoke(start(), thread())
         order = kill(reason="stop everything", url=db_url)
-        recorder.guard.kills.poll()  # type: ignore[union-attr] - seen now, not in 1 s
+        recorder.kill_check.watch.poll()  # type: ignore[union-attr] - seen now, not in 1 s
         for _ in range(n):
             with pytest.raises(GuardTripped, match="guard.killed"):
                 graph.invoke(start(), thread())
