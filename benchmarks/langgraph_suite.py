@@ -3,10 +3,11 @@
 LangGraph's tests ship in its source distribution, not in the wheel; they stay out of this
 repository. Fetch the installed version's::
 
-    cd /tmp && pip download --no-deps --no-binary :all: langgraph==$(python -c \
-        "import importlib.metadata as m; print(m.version('langgraph'))") && tar xzf langgraph-*.tar.gz
+    cd /tmp && pip download --no-deps --no-binary :all: langgraph==1.2.24  # the installed one
+    tar xzf langgraph-1.2.24.tar.gz
 
-then (``pip install pytest-mock syrupy`` first: LangGraph's tests use them)::
+then (``pip install pytest-mock syrupy pytest-timeout`` first: LangGraph's tests use the
+first two, and a test that hangs is cut at ``--timeout`` seconds)::
 
     python benchmarks/langgraph_suite.py /tmp/langgraph-1.2.24/tests
 
@@ -141,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--file", action="append", help="test file(s) (default: the issue's)")
     parser.add_argument("--json", type=Path, help="write the outcomes and summary here")
-    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--timeout", type=int, default=120, help="seconds per test (0: none)")
+    args, pytest_args = parser.parse_known_args(argv)
+    pytest_args = [a for a in pytest_args if a != "--"]  # the rest goes to pytest
+    if args.timeout:
+        pytest_args = [f"--timeout={args.timeout}", *pytest_args]
     source: Path = args.tests
     if not (source / "conftest_checkpointer.py").exists():
         print(f"error: {source} is not LangGraph's tests/ folder", file=sys.stderr)
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if REFERENCE not in configs:
         configs = [REFERENCE, *configs]
     files = args.file or FILES
-    results = {c: run_config(source, c, files, args.pytest_args) for c in configs}
+    results = {c: run_config(source, c, files, pytest_args) for c in configs}
     report = summary(results)
     for config, c in report["counts"].items():  # type: ignore[union-attr]
         print(

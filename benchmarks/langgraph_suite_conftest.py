@@ -3,12 +3,13 @@ of LangGraph's ``tests/`` folder: the fixtures LangGraph's tests use, with
 ``sync_checkpointer``/``async_checkpointer`` bound to one configuration
 (``$LGSUITE_CONFIG``):
 
-- ``sqlitesaver``: LangGraph's ``SqliteSaver``/``AsyncSqliteSaver`` in memory (the reference);
+- ``sqlitesaver``: LangGraph's ``SqliteSaver`` in memory (the reference), and for the async
+  tests LangGraph's ``InMemorySaver`` (its ``AsyncSqliteSaver`` hangs on some of them here);
 - ``bare-sqlite``/``bare-pg``: lgaudit's checkpointer (``Recorder(url).checkpointer``);
 - ``attach-sqlite``/``attach-pg``: the same checkpointer, and every graph compiled with it
   (``StateGraph.compile``, ``@entrypoint``, ``Pregel(...)``) passed through
   ``Recorder.attach``;
-- ``tee-sqlite``: graphs compiled with LangGraph's ``SqliteSaver`` passed through
+- ``tee-sqlite``: graphs compiled with the reference's saver passed through
   ``Recorder.attach`` (the checkpointer teed into lgaudit's store).
 
 Each test gets a store of its own (a copy of a migrated SQLite file, or a PostgreSQL database
@@ -167,7 +168,9 @@ def _attach_compiled(monkeypatch: pytest.MonkeyPatch, request: Any, recorder: An
 
     compile_ = StateGraph.compile
     call_ = entrypoint.__call__
-    monkeypatch.setattr(StateGraph, "compile", lambda self, *a, **kw: attach(compile_(self, *a, **kw)))
+    monkeypatch.setattr(
+        StateGraph, "compile", lambda self, *a, **kw: attach(compile_(self, *a, **kw))
+    )
     monkeypatch.setattr(entrypoint, "__call__", lambda self, func: attach(call_(self, func)))
 
     class AttachingPregel(Pregel):
@@ -199,14 +202,16 @@ async def async_checkpointer(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Any]:
     if CONFIG in ("sqlitesaver", "tee-sqlite"):
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        # LangGraph's in-memory saver: its AsyncSqliteSaver hangs here on the tests whose
+        # async graph calls a graph synchronously from a node (test_double_interrupt_subgraph)
+        from langgraph.checkpoint.memory import InMemorySaver
 
-        async with AsyncSqliteSaver.from_conn_string(":memory:") as saver:
-            if CONFIG == "sqlitesaver":
-                yield saver
-                return
-            for value in _with_recorder(request, monkeypatch, saver):
-                yield value
+        saver = InMemorySaver()
+        if CONFIG == "sqlitesaver":
+            yield saver
+            return
+        for value in _with_recorder(request, monkeypatch, saver):
+            yield value
         return
     for value in _with_recorder(request, monkeypatch, None):
         yield value

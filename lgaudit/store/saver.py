@@ -5,7 +5,7 @@ chain; ``delete_thread`` records a tombstone (and a ``delete`` event) that hides
 from this view while its history stays for audit. Channel values are stored per new version
 only (unchanged channels are never rewritten) and content-addressed.
 
-Events belong to the run that LangGraph's config names in ``metadata.lgaudit_run_id``
+Events belong to the run that LangGraph's config names (``runs.config_run_id``)
 (set by ``Recorder.attach``); a checkpointer used on its own records each top-level input
 of a thread as an implicit run.
 """
@@ -113,7 +113,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         redactor: Any = None,
         serde: Any = None,
     ) -> None:
-        super().__init__(serde=serde or safe_serializer())
+        super().__init__(serde=serde or safe_serializer(revive_written=True))
         self.store = store
         self.sink: EventSink = sink or DirectSink(store)
         self.runs = runs or RunRegistry()
