@@ -40,7 +40,7 @@ from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun, Store
 from lgaudit.store.liveness import LivenessLock
-from lgaudit.store.runs import RunRegistry, config_run_id
+from lgaudit.store.runs import RunRegistry, config_run_id, new_run_id
 from lgaudit.store.saver import AuditSaver, DirectSink
 from lgaudit.store.serialization import blob_hash, is_split_dict, is_split_list
 
@@ -146,7 +146,7 @@ class Recorder:
         outer = var_child_runnable_config.get()  # the node this call is made from
         if config_run_id(config) or config_run_id(outer):
             return config, None  # a nested call inside a recorded run belongs to that run
-        run_id = str(config.get("run_id") or uuid.uuid4())
+        run_id = str(config.get("run_id") or new_run_id())
         configurable = dict(config.get("configurable") or {})
         recorded_config = self.jsonable(run_config(config))
         thread_id = configurable.get("thread_id")

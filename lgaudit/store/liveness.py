@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import os
 import threading
-import uuid
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,7 +49,7 @@ class LivenessLock:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.recorder_id = uuid.uuid4().hex
+        self.recorder_id = os.urandom(16).hex()  # not ``uuid.uuid4``: a graph may patch it
         self._held: Any = None
         self._lock = threading.Lock()
 

@@ -10,6 +10,7 @@ masked in what was stored.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -27,6 +28,12 @@ RUN_ID_KEY = "lgaudit_run_id"
 #: LangGraph's configurable key for a run's ``Runtime`` (``CONFIG_KEY_RUNTIME``): a recorded
 #: run's carries its run id as ``lgaudit_run_id``.
 _RUNTIME_KEY = "__pregel_runtime"
+
+
+def new_run_id() -> str:
+    """A fresh random run id (a UUID4), made without ``uuid.uuid4``: recording takes none of
+    the ids a graph's own code draws from it (a test that patches it sees the same ids)."""
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
 
 
 def config_run_id(config: Any) -> str | None:
@@ -153,9 +160,7 @@ class RunRegistry:
             )
             run = self._implicit.get(thread_id)
             if run is None or starts_run:
-                run = NewRun(
-                    run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.environment
-                )
+                run = NewRun(run_id=new_run_id(), thread_id=thread_id, environment=self.environment)
                 self._implicit[thread_id] = run
             return run
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Protocol, cast
@@ -34,7 +33,7 @@ from langgraph.checkpoint.base import (
 from sqlalchemy import Row
 
 from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted
+from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.serialization import (
     EMPTY_TYPE,
@@ -329,9 +328,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         """Record a tombstone: the thread leaves the checkpointer's view, its history stays.
         The deletion is a run of its own (start, ``delete``, end), complete when recorded."""
         thread_id = str(thread_id)
-        run = NewRun(
-            run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.runs.environment
-        )
+        run = NewRun(run_id=new_run_id(), thread_id=thread_id, environment=self.runs.environment)
         self._submit(
             [
                 NewEvent(run=run, kind="run_start", payload={"operation": "delete_thread"},
