@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import operator
+import uuid
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
@@ -208,3 +209,27 @@ def test_a_stored_type_this_process_never_wrote_stays_plain_data(recorder: Recor
     # through lgaudit's checkpointer never calls that type's constructor
     blob = JsonPlusSerializer().dumps_typed({"x": NeverWritten(secret="s")})
     assert recorder.checkpointer.serde.loads_typed(blob) == {"x": {"secret": "s"}}
+
+
+def test_recording_draws_none_of_the_graphs_uuid4_ids(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LangGraph's tests patch ``uuid.uuid4`` to get deterministic message ids: recording must
+    # not take ids from it, or every id after the first shifts
+    def reply(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("hello")]}  # add_messages gives it a uuid4 id
+
+    def message_ids(graph: Any, thread: str) -> list[str]:
+        counter = itertools.count()
+        monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter), version=4))
+        out = graph.invoke({"messages": [HumanMessage("hi")]}, cfg(thread))
+        monkeypatch.undo()
+        return [m.id for m in out["messages"]]
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    plain = message_ids(builder.compile(checkpointer=InMemorySaver()), "a")
+    attached = message_ids(recorder.attach(builder.compile()), "b")
+    bare = message_ids(builder.compile(checkpointer=recorder.checkpointer), "c")
+    assert attached == plain and bare == plain
