@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
@@ -125,12 +124,12 @@ def _postgres_url() -> Iterator[str]:
     from lgaudit.store import Store
 
     if "pg" not in _template:
-        name = f"lgsuite_tpl_{uuid.uuid4().hex[:10]}"
+        name = f"lgsuite_tpl_{os.urandom(5).hex()}"  # not uuid4: tests patch it
         with _pg_admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         Store(_pg_url(name)).close()
         _template["pg"] = name
-    name = f"lgsuite_{uuid.uuid4().hex[:12]}"
+    name = f"lgsuite_{os.urandom(6).hex()}"
     with _pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_template["pg"]}"')
     try:
