@@ -21,7 +21,6 @@ from langgraph.types import Command
 from lgaudit.recorder.calls import Active, CallEvents
 from lgaudit.recorder.payloads import error_view, model_name, task_context
 from lgaudit.store import NewEvent, NewRun
-from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
@@ -164,9 +163,9 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
 
     def _run_for(self, run_id: UUID, parent_run_id: UUID | None, metadata: Any) -> NewRun | None:
         md = metadata or {}
-        lg_run = md.get(RUN_ID_KEY)
-        if lg_run:
-            return self.recorder.runs.for_config({"metadata": md, "configurable": {}})
+        named = self.recorder.runs.for_callback(run_id, parent_run_id, md)
+        if named is not None:
+            return named
         parent = self._active.get(parent_run_id) if parent_run_id else None
         if parent is not None:
             return parent.run

@@ -31,7 +31,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context, token_usage
-from lgaudit.store.runs import RUN_ID_KEY
+from lgaudit.store.runs import current_run_id
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
@@ -90,7 +90,7 @@ class GuardCallback(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         md = metadata or {}
-        run = self._run(md)
+        run = self._run(md, run_id, kwargs.get("parent_run_id"))
         if run is None:
             return
         if str(run_id) == run.run_id:
@@ -237,9 +237,13 @@ class GuardCallback(BaseCallbackHandler):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _run(self, md: Mapping[str, Any]) -> NewRun | None:
-        run_id = md.get(RUN_ID_KEY)
-        return self.recorder.runs.get(run_id) if run_id else None
+    def _run(
+        self, md: Mapping[str, Any], run_id: Any = None, parent_run_id: Any = None
+    ) -> NewRun | None:
+        named = current_run_id(md)
+        if named:
+            return self.recorder.runs.get(named)
+        return self.recorder.runs.for_callback(run_id, parent_run_id) if run_id else None
 
     def _over(
         self, run: NewRun, md: Mapping[str, Any], rule: str, key: str, value: int, what: str

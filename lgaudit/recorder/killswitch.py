@@ -25,7 +25,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context
 from lgaudit.store.kills import OrderRow, orders_since
-from lgaudit.store.runs import RUN_ID_KEY
+from lgaudit.store.runs import current_run_id
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
@@ -157,7 +157,7 @@ class KillCheck(BaseCallbackHandler):
         if watch.started and not watch.active:
             return  # no order in force: the whole cost of the kill switch
         md = metadata or {}
-        run = self._run(md)
+        run = self._run(md, run_id, kwargs.get("parent_run_id"))
         if run is None:
             return
         if str(run_id) == run.run_id:  # the run itself: refused while an order matches
@@ -202,9 +202,14 @@ class KillCheck(BaseCallbackHandler):
             params = dict(kwargs.get("invocation_params") or {})
             self._check(run, md, f"model {model_name(serialized, params, md, kwargs.get('name'))}")
 
-    def _run(self, md: Mapping[str, Any]) -> NewRun | None:
-        run_id = md.get(RUN_ID_KEY)
-        return self.recorder.runs.get(run_id) if run_id else None
+    def _run(
+        self, md: Mapping[str, Any], run_id: Any = None, parent_run_id: Any = None
+    ) -> NewRun | None:
+        """The recorded run a callback event belongs to (as the guard finds it)."""
+        named = current_run_id(md)
+        if named:
+            return self.recorder.runs.get(named)
+        return self.recorder.runs.for_callback(run_id, parent_run_id) if run_id else None
 
     def _check(self, run: NewRun, md: Mapping[str, Any], what: str) -> None:
         """Stop ``what`` (the run's next call) if an order in force targets the run."""

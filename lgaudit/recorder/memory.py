@@ -48,7 +48,7 @@ from lgaudit.recorder.memory_ops import READ_OPS, describe_op, list_op, result_v
 from lgaudit.recorder.payloads import error_view, task_context
 from lgaudit.store import NewEvent
 from lgaudit.store.chain import canonical_json
-from lgaudit.store.runs import RUN_ID_KEY
+from lgaudit.store.runs import RUN_ID_KEY, config_run_id
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
@@ -69,10 +69,11 @@ class MemoryLog:
     ) -> None:
         config = var_child_runnable_config.get() or {}
         metadata = config.get("metadata") or {}
-        if not metadata.get(RUN_ID_KEY):
+        run_id = config_run_id(config)
+        if not run_id:
             return  # not made from inside a recorded run (nothing to attribute it to)
         recorder = self.recorder
-        run = recorder.runs.for_config({"metadata": metadata, "configurable": {}})
+        run = recorder.runs.for_config({"metadata": {RUN_ID_KEY: run_id}, "configurable": {}})
         ctx = task_context(metadata)
         events = []
         for i, op in enumerate(ops):

@@ -57,8 +57,14 @@ class RecordedGraph:
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         config, _run = self._lgaudit_recorder.start_run(self, config)  # type: ignore[arg-type]
-        async for chunk in super().astream(input, config, **kwargs):  # type: ignore[misc]
-            yield chunk
+        stream = super().astream(input, config, **kwargs)  # type: ignore[misc]
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            # closed early (``aclose()``, a ``break`` under ``aclosing``): close LangGraph's
+            # stream too, which cancels the running nodes, as it does unattached
+            await stream.aclose()
 
     def bulk_update_state(self, config: RunnableConfig, supersteps: Sequence[Sequence[Any]]) -> Any:
         recorder = self._lgaudit_recorder

@@ -2,10 +2,11 @@
 
 ``recorder.attach(graph)`` returns a copy of the compiled graph bound to the recording
 checkpointer (or, when the graph has its own checkpointer, a ``RecordingSaver`` teeing it)
-whose top-level calls each start a run: the run id is put in the config (``run_id`` and
-``metadata.lgaudit_run_id``) so LangGraph hands it to the callback and to every checkpoint
-and write, subgraphs included. ``update_state`` is recorded as a run of its own holding a
-``state_update`` event.
+whose top-level calls each start a run: the run id is put in the config (LangChain's
+``run_id``, and on the LangGraph runtime the run is given, which reaches every task,
+checkpoint and write, subgraphs included, and which LangGraph never streams), so the
+callback and the checkpointer attribute everything to it. ``update_state`` is recorded
+as a run of its own holding a ``state_update`` event.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from lgaudit.recorder.tee import RecordingSaver
 from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun, Store
 from lgaudit.store.liveness import LivenessLock
-from lgaudit.store.runs import RUN_ID_KEY, RunRegistry
+from lgaudit.store.runs import RunRegistry, config_run_id, new_run_id
 from lgaudit.store.saver import AuditSaver, DirectSink
 from lgaudit.store.serialization import blob_hash, is_split_dict, is_split_list
 
@@ -156,10 +157,10 @@ class Recorder:
         """The config for one top-level call, carrying a new run id (``None`` if nested)."""
         config = cast(RunnableConfig, dict(config or {}))
         metadata = dict(config.get("metadata") or {})
-        outer = var_child_runnable_config.get() or {}  # the node this call is made from
-        if RUN_ID_KEY in metadata or RUN_ID_KEY in (outer.get("metadata") or {}):
+        outer = var_child_runnable_config.get()  # the node this call is made from
+        if config_run_id(config) or config_run_id(outer):
             return config, None  # a nested call inside a recorded run belongs to that run
-        run_id = str(config.get("run_id") or uuid.uuid4())
+        run_id = str(config.get("run_id") or new_run_id())
         configurable = dict(config.get("configurable") or {})
         recorded_config = self.jsonable(run_config(config))
         thread_id = configurable.get("thread_id")
@@ -167,6 +168,8 @@ class Recorder:
             # the graph had no checkpointer of its own: a call with no thread ran fresh
             # without the recorder, and does so on a thread made for this run alone
             thread_id = configurable["thread_id"] = f"lgaudit-{run_id}"
+        elif not configurable and isinstance(graph.checkpointer, BaseCheckpointSaver):
+            return config, None  # LangGraph's own ValueError: its checkpointer needs a thread
         environment = self.environment
         if environment is None and isinstance(config.get("environment"), str):
             environment = cast(str, config.get("environment"))  # the seed's staging_config
@@ -181,8 +184,6 @@ class Recorder:
             config=recorded_config,
         )
         self.runs.register(run)
-        metadata[RUN_ID_KEY] = run_id
-        config["metadata"] = metadata
         config["run_id"] = uuid.UUID(run_id)
         config["callbacks"] = _with_handlers(config.get("callbacks"), self.handlers())
         configurable[CONFIG_KEY_RUNTIME] = recording_runtime(
@@ -190,6 +191,7 @@ class Recorder:
             self.callback.on_stream_write,
             getattr(graph, "store", None) or self.memory_store,
             self.memory.wrap,
+            run_id=run_id,  # on the runtime, so nothing the graph streams shows it
         )
         config["configurable"] = configurable
         return config, run

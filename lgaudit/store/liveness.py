@@ -25,7 +25,6 @@ import fcntl
 import json
 import os
 import threading
-import uuid
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,7 +65,7 @@ class LivenessLock:
         self.url = url
         self.watching = watching
         self.environment = environment
-        self.recorder_id = uuid.uuid4().hex
+        self.recorder_id = os.urandom(16).hex()  # not ``uuid.uuid4``: a graph may patch it
         self._held: Any = None
         self._lock = threading.Lock()
 

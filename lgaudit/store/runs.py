@@ -1,13 +1,16 @@
 """Which run a LangGraph call belongs to, and what this process remembers about runs.
 
-``RunRegistry`` maps configs to runs: a run named in the config's metadata
-(``lgaudit_run_id``, set by ``Recorder.attach``), the run a recorder's callback began for a
-thread, or an implicit run per thread's top-level input. ``Unredacted`` keeps, for this
-process's checkpointer view only, the values redaction masked in what was stored.
+``RunRegistry`` maps configs to runs: a run named in the config (``Recorder.attach`` puts it
+on the run's LangGraph runtime, which LangGraph hands every task, subgraph and checkpoint
+but never streams; a replay names it in the metadata, ``lgaudit_run_id``), the run a
+recorder's callback began for a thread, or an implicit run per thread's top-level input.
+``Unredacted`` keeps, for this process's checkpointer view only, the values redaction
+masked in what was stored.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -15,12 +18,40 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.checkpoint.base import CheckpointMetadata
 
 from lgaudit.store.records import NewRun
 
-#: The config metadata key naming the lgaudit run a LangGraph call belongs to.
+#: The config metadata key naming the lgaudit run a replay's LangGraph call belongs to.
 RUN_ID_KEY = "lgaudit_run_id"
+#: LangGraph's configurable key for a run's ``Runtime`` (``CONFIG_KEY_RUNTIME``): a recorded
+#: run's carries its run id as ``lgaudit_run_id``.
+_RUNTIME_KEY = "__pregel_runtime"
+
+
+def new_run_id() -> str:
+    """A fresh random run id (a UUID4), made without ``uuid.uuid4``: recording takes none of
+    the ids a graph's own code draws from it (a test that patches it sees the same ids)."""
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+
+
+def config_run_id(config: Any) -> str | None:
+    """The lgaudit run a LangGraph config belongs to: the one its runtime carries (a run
+    ``attach`` started), or the one its metadata names (a replay's)."""
+    if not config:
+        return None
+    runtime = (config.get("configurable") or {}).get(_RUNTIME_KEY)
+    run_id = getattr(runtime, "lgaudit_run_id", None)
+    return cast("str | None", run_id or (config.get("metadata") or {}).get(RUN_ID_KEY))
+
+
+def current_run_id(metadata: Any = None) -> str | None:
+    """In a callback or a node: the run its metadata names (a replay's), else the run of the
+    config LangChain is running under (every runnable inside a graph's run inherits it)."""
+    run_id = (metadata or {}).get(RUN_ID_KEY)
+    return cast("str | None", run_id) or config_run_id(var_child_runnable_config.get())
+
 
 #: Threads whose implicit run a checkpointer used on its own remembers (least recent first
 #: forgotten).
@@ -28,7 +59,7 @@ IMPLICIT_THREADS = 10_000
 
 
 class RunRegistry:
-    """Maps LangGraph configs to runs: explicit (``lgaudit_run_id``) or implicit per thread."""
+    """Maps LangGraph configs to runs: explicit (``config_run_id``) or implicit per thread."""
 
     def __init__(self, environment: str | None = None) -> None:
         self.environment = environment
@@ -93,6 +124,22 @@ class RunRegistry:
         """A run this process is recording, by id."""
         return self._runs.get(run_id)
 
+    def for_callback(
+        self, run_id: Any, parent_run_id: Any = None, metadata: Any = None
+    ) -> NewRun | None:
+        """The run a LangChain callback event belongs to: the one its metadata or the config
+        it runs under names (``current_run_id``), else the run whose LangChain run it is or
+        is a child of (a recorded run's LangChain run id is its own: a graph's top-level
+        chain and its tasks' starts, which fire before LangChain sets their config)."""
+        named = current_run_id(metadata)
+        if named:
+            return self.for_config({"metadata": {RUN_ID_KEY: named}, "configurable": {}})
+        for rid in (run_id, parent_run_id):
+            run = self._runs.get(str(rid)) if rid is not None else None
+            if run is not None:
+                return run
+        return None
+
     def forget(self, run_id: str) -> bool:
         """A run ended: forget it. ``True`` when no other run of its thread is in progress
         here (what is kept per thread may go too)."""
@@ -129,8 +176,7 @@ class RunRegistry:
     def for_config(
         self, config: RunnableConfig, metadata: CheckpointMetadata | None = None
     ) -> NewRun:
-        meta = config.get("metadata") or {}
-        run_id = cast("str | None", meta.get(RUN_ID_KEY) or (metadata or {}).get(RUN_ID_KEY))
+        run_id = config_run_id(config) or cast("str | None", (metadata or {}).get(RUN_ID_KEY))
         thread_id = str(config.get("configurable", {}).get("thread_id", ""))
         with self._lock:
             if run_id:
@@ -150,9 +196,7 @@ class RunRegistry:
             if run is None or starts_run:
                 if run is not None:
                     self._drop_interrupts(run.run_id)  # the thread's previous input's run
-                run = NewRun(
-                    run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.environment
-                )
+                run = NewRun(run_id=new_run_id(), thread_id=thread_id, environment=self.environment)
                 self._implicit[thread_id] = run
                 if len(self._implicit) > IMPLICIT_THREADS:
                     self._drop_interrupts(self._implicit.popitem(last=False)[1].run_id)

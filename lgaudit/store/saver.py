@@ -5,7 +5,7 @@ chain; ``delete_thread`` records a tombstone (and a ``delete`` event) that hides
 from this view while its history stays for audit. Channel values are stored per new version
 only (unchanged channels are never rewritten) and content-addressed.
 
-Events belong to the run that LangGraph's config names in ``metadata.lgaudit_run_id``
+Events belong to the run that LangGraph's config names (``runs.config_run_id``)
 (set by ``Recorder.attach``); a checkpointer used on its own records each top-level input
 of a thread as an implicit run.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Protocol, cast
@@ -34,7 +33,7 @@ from langgraph.checkpoint.base import (
 from sqlalchemy import Row
 
 from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted
+from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.serialization import (
     EMPTY_TYPE,
@@ -156,7 +155,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         redactor: Any = None,
         serde: Any = None,
     ) -> None:
-        super().__init__(serde=serde or safe_serializer())
+        super().__init__(serde=serde or safe_serializer(revive_written=True))
         self.store = store
         self.sink: EventSink = sink or DirectSink(store)
         self.runs = runs or RunRegistry()
@@ -379,9 +378,7 @@ class AuditSaver(BaseCheckpointSaver[str]):
         """Record a tombstone: the thread leaves the checkpointer's view, its history stays.
         The deletion is a run of its own (start, ``delete``, end), complete when recorded."""
         thread_id = str(thread_id)
-        run = NewRun(
-            run_id=str(uuid.uuid4()), thread_id=thread_id, environment=self.runs.environment
-        )
+        run = NewRun(run_id=new_run_id(), thread_id=thread_id, environment=self.runs.environment)
         self._submit(
             [
                 NewEvent(run=run, kind="run_start", payload={"operation": "delete_thread"},

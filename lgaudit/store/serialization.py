@@ -2,8 +2,9 @@
 reading them needs without LangGraph).
 
 Values go through LangGraph's ``JsonPlusSerializer`` with pickle off and strict msgpack:
-loading only revives the safe built-in types plus the types a compiled graph allowlists
-through ``with_allowlist`` — a stored payload naming any other constructor is never called.
+loading only revives the safe built-in types, the types a compiled graph allowlists through
+``with_allowlist`` and, for the checkpointer, the types this process itself serialized — a
+stored payload naming any other constructor is never called.
 A value that cannot be encoded is stored as a typed, readable placeholder, never dropped.
 
 Large lists (a growing message history), and lists holding messages or long text, are
@@ -23,8 +24,14 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+import ormsgpack
 from langchain_core.messages import BaseMessage
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.jsonplus import (  # LangGraph's private encoder parts
+    JsonPlusSerializer,
+    _create_msgpack_ext_hook,
+    _msgpack_default,
+)
+from langgraph.checkpoint.serde.jsonplus import _option as _MSGPACK_OPTION
 
 from lgaudit.errors import StoreError
 from lgaudit.store.blobs import (
@@ -50,9 +57,72 @@ _CHUNK = 64
 _CHUNK_BYTES = 32 * _CHUNK
 
 
-def safe_serializer() -> JsonPlusSerializer:
-    """LangGraph's serializer with pickle off and the strict msgpack allowlist."""
+def safe_serializer(*, revive_written: bool = False) -> JsonPlusSerializer:
+    """LangGraph's serializer with pickle off and the strict msgpack allowlist.
+
+    ``revive_written`` (the checkpointer's) also revives the types this process itself
+    wrote: a graph reading its state back gets its own objects (a pydantic state, an
+    ``AgentAction``), as from LangGraph's savers. A type is noted only once this process has
+    serialized one of its instances (so it has imported it): a stored value naming any
+    other type still loads as plain data, never by calling its constructor."""
+    if revive_written:
+        return _RevivingSerializer()
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+
+
+#: ``(module, name)`` of each type this process serialized (and the types its fields name).
+_WRITTEN: set[tuple[str, ...]] = set()
+_WRITTEN_CLASSES: set[type] = set()
+
+
+def _note_written(cls: type) -> None:
+    keys: set[tuple[str, ...]] = {(cls.__module__, cls.__name__)}
+    try:  # the types its fields declare (nested values are encoded out of our sight)
+        from langgraph._internal._serde import collect_allowlist_from_schemas
+
+        keys |= collect_allowlist_from_schemas(schemas=[cls])
+    except Exception:  # noqa: BLE001 - not a schema LangGraph can walk: the type alone
+        pass
+    _WRITTEN.update(keys)
+    _WRITTEN_CLASSES.add(cls)
+
+
+def _noting_default(obj: Any) -> Any:
+    """LangGraph's msgpack encoding of a non-native value, noting its type once it encoded."""
+    encoded = _msgpack_default(obj)
+    if type(obj) not in _WRITTEN_CLASSES:
+        _note_written(type(obj))
+    return encoded
+
+
+class _Allowed(set):  # type: ignore[type-arg]
+    """A strict allowlist that also holds every type this process wrote (``_WRITTEN``)."""
+
+    def __contains__(self, key: object) -> bool:
+        return set.__contains__(self, key) or key in _WRITTEN
+
+
+class _RevivingSerializer(JsonPlusSerializer):
+    """Strict msgpack, pickle off; revives its allowlist and the types this process wrote."""
+
+    def __init__(self) -> None:
+        super().__init__(pickle_fallback=False, allowed_msgpack_modules=None)
+        self._unpack_ext_hook = _create_msgpack_ext_hook(_Allowed())
+
+    def with_msgpack_allowlist(self, extra_allowlist: Iterable[Any]) -> JsonPlusSerializer:
+        clone = super().with_msgpack_allowlist(extra_allowlist)
+        if clone is not self:
+            allowed = clone._allowed_msgpack_modules
+            clone._unpack_ext_hook = _create_msgpack_ext_hook(
+                _Allowed(allowed if isinstance(allowed, set) else ())
+            )
+        return clone
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if obj is None or isinstance(obj, (bytes, bytearray)):
+            return super().dumps_typed(obj)
+        # the bytes of ``JsonPlusSerializer.dumps_typed`` (the same encoder and options)
+        return "msgpack", ormsgpack.packb(obj, default=_noting_default, option=_MSGPACK_OPTION)
 
 
 #: ``json.dumps(obj, sort_keys=True)``, the text of a ``DICT_TYPE`` blob, without building
