@@ -31,7 +31,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context, token_usage
-from lgaudit.store.runs import current_run_id
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
@@ -240,10 +239,7 @@ class GuardCallback(BaseCallbackHandler):
     def _run(
         self, md: Mapping[str, Any], run_id: Any = None, parent_run_id: Any = None
     ) -> NewRun | None:
-        named = current_run_id(md)
-        if named:
-            return self.recorder.runs.get(named)
-        return self.recorder.runs.for_callback(run_id, parent_run_id) if run_id else None
+        return self.recorder.runs.in_progress(md, run_id, parent_run_id)
 
     def _over(
         self, run: NewRun, md: Mapping[str, Any], rule: str, key: str, value: int, what: str

@@ -25,7 +25,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context
 from lgaudit.store.kills import OrderRow, orders_since
-from lgaudit.store.runs import current_run_id
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder
@@ -205,11 +204,7 @@ class KillCheck(BaseCallbackHandler):
     def _run(
         self, md: Mapping[str, Any], run_id: Any = None, parent_run_id: Any = None
     ) -> NewRun | None:
-        """The recorded run a callback event belongs to (as the guard finds it)."""
-        named = current_run_id(md)
-        if named:
-            return self.recorder.runs.get(named)
-        return self.recorder.runs.for_callback(run_id, parent_run_id) if run_id else None
+        return self.recorder.runs.in_progress(md, run_id, parent_run_id)
 
     def _check(self, run: NewRun, md: Mapping[str, Any], what: str) -> None:
         """Stop ``what`` (the run's next call) if an order in force targets the run."""

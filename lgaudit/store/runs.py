@@ -124,6 +124,17 @@ class RunRegistry:
         """A run this process is recording, by id."""
         return self._runs.get(run_id)
 
+    def in_progress(
+        self, metadata: Any, run_id: Any = None, parent_run_id: Any = None
+    ) -> NewRun | None:
+        """The run in progress here that a callback event belongs to (what the guard and the
+        kill check stop): the one its metadata or config names, else the run whose LangChain
+        run it is or is a child of; ``None`` for anything else."""
+        named = current_run_id(metadata)
+        if named:
+            return self.get(named)
+        return self.for_callback(run_id, parent_run_id) if run_id else None
+
     def for_callback(
         self, run_id: Any, parent_run_id: Any = None, metadata: Any = None
     ) -> NewRun | None:
