@@ -51,7 +51,7 @@ class RecordingSaver(BaseCheckpointSaver):
         return self.inner.get_next_version(current, channel)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.inner.get_tuple(config)
+        return self.audit.loaded(self.inner.get_tuple(config))
 
     def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
         return self.inner.list(config, **kwargs)
@@ -82,7 +82,7 @@ class RecordingSaver(BaseCheckpointSaver):
         self.audit.delete_thread(thread_id)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self.inner.aget_tuple(config)
+        return self.audit.loaded(await self.inner.aget_tuple(config))
 
     async def alist(
         self, config: RunnableConfig | None, **kwargs: Any

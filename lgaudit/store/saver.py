@@ -487,6 +487,22 @@ class AuditSaver(BaseCheckpointSaver[str]):
         view = to_jsonable(value)
         return self.redactor.redact(view) if self.redactor is not None else view
 
+    def loaded(self, tup: CheckpointTuple | None) -> CheckpointTuple | None:
+        """A checkpoint another saver loaded for a run (``RecordingSaver``): its step is
+        remembered while a run of its thread is in progress here, as for one read here
+        (the run's writes to it are recorded with their step)."""
+        if tup is not None:
+            conf = tup.config["configurable"]
+            thread_id = str(conf["thread_id"])
+            if self.runs.thread_active(thread_id):
+                self._remember_step(
+                    thread_id,
+                    conf.get("checkpoint_ns", ""),
+                    str(conf["checkpoint_id"]),
+                    (tup.metadata or {}).get("step"),
+                )
+        return tup
+
     def _remember_step(self, thread_id: str, ns: str, checkpoint_id: str, step: Any) -> None:
         if isinstance(step, int):
             self._steps.remember(thread_id, ns, checkpoint_id, step)
@@ -496,6 +512,12 @@ class AuditSaver(BaseCheckpointSaver[str]):
         step = self._steps.get(thread_id, ns, checkpoint_id)
         if step is not None:
             return step
+        if self.runs.thread_active(thread_id):
+            # a run of the thread is in progress here: the checkpoints it loaded or saved are
+            # remembered, so this is a write LangGraph saved before its checkpoint's ``put``
+            # came (its background executor races them). Waiting for the store would let the
+            # run's other writes overtake this one in the log.
+            return None
         _flush_thread(self.sink, thread_id)
         row = self.store.checkpoint_row(thread_id, ns, checkpoint_id)
         if row is None:
@@ -504,8 +526,6 @@ class AuditSaver(BaseCheckpointSaver[str]):
         step = found.get("step") if isinstance(found, dict) else None
         if not isinstance(step, int):
             return None
-        if self.runs.thread_active(thread_id):  # the run's other writes to it need it too
-            self._steps.remember(thread_id, ns, checkpoint_id, step)
         return step
 
     # -- reads --------------------------------------------------------------------------
