@@ -22,12 +22,15 @@ from lgaudit.errors import (
     SchemaError,
     StoreError,
     UnknownRunError,
+    UnknownStageError,
 )
 
 if TYPE_CHECKING:
     from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
     from lgaudit.recorder import Recorder, RecordingSaver
     from lgaudit.replay import CassetteMode, ReplayResult, replay
+    from lgaudit.review import Promotability
+    from lgaudit.review.public import promotable, signoff, signoffs, stage_result, stages
     from lgaudit.stage import StageResult, stage
     from lgaudit.store import EVENT_KINDS, AuditSaver, Store
     from lgaudit.store.kills import Kill, kill, kills, lift_kill
@@ -54,6 +57,12 @@ _LAZY = {
     "kill": "lgaudit.store.kills",
     "kills": "lgaudit.store.kills",
     "lift_kill": "lgaudit.store.kills",
+    "Promotability": "lgaudit.review",
+    "promotable": "lgaudit.review.public",
+    "signoff": "lgaudit.review.public",
+    "signoffs": "lgaudit.review.public",
+    "stage_result": "lgaudit.review.public",
+    "stages": "lgaudit.review.public",
 }
 
 
@@ -95,6 +104,7 @@ __all__ = [
     "Kill",
     "LgauditError",
     "Policy",
+    "Promotability",
     "Recorder",
     "RecordingSaver",
     "ReplayResult",
@@ -104,11 +114,17 @@ __all__ = [
     "Store",
     "StoreError",
     "UnknownRunError",
+    "UnknownStageError",
     "audit",
     "diff",
     "kill",
     "kills",
     "lift_kill",
+    "promotable",
     "replay",
+    "signoff",
+    "signoffs",
     "stage",
+    "stage_result",
+    "stages",
 ]

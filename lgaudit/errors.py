@@ -5,7 +5,9 @@
     LgauditError                      base; ``str(e)`` is one line meant for the user
     ├── BadInputError                 the caller asked for something malformed or unknown
     │   ├── UnknownRunError           no run matches the reference
-    │   └── AmbiguousRunError         a run prefix matches several runs
+    │   ├── AmbiguousRunError         a run prefix matches several runs
+    │   └── UnknownStageError         no stage result matches the reference
+    │       └── AmbiguousStageError   a stage prefix matches several stage results
     ├── ReplayError                   a replay could not go on
     │   └── CassetteMissError         strict cassette: a call that was not recorded
     ├── GuardTripped                  a guarded run went past a limit or was killed
@@ -45,6 +47,27 @@ class AmbiguousRunError(BadInputError):
         shown = ", ".join(matches[:5])
         super().__init__(f"run prefix {ref!r} is ambiguous: matches {shown}; give more characters")
         self.ref = ref
+        self.matches = matches
+
+
+class UnknownStageError(BadInputError):
+    """No stage result matches the given stage id or prefix (the UI answers 404)."""
+
+    def __init__(self, ref: str, message: str | None = None) -> None:
+        super().__init__(
+            message or f"unknown stage {ref!r}: `lgaudit stages` lists the stage results"
+        )
+        self.ref = ref
+
+
+class AmbiguousStageError(UnknownStageError):
+    """A stage prefix matches more than one stage result."""
+
+    def __init__(self, ref: str, matches: list[str]) -> None:
+        shown = ", ".join(matches[:5])
+        super().__init__(
+            ref, f"stage prefix {ref!r} is ambiguous: matches {shown}; give more characters"
+        )
         self.matches = matches
 
 

@@ -59,7 +59,8 @@ def record_everything(store: Store) -> AuditSaver:
     record_loop(store, "deleted")
     saver.delete_thread("deleted")
     kill(reason="an operator's order", environment="staging", url=store.url)
-    _shadow_once(store.url)
+    _shadow_once(store.url)  # its first verdict is a stage result (kind shadow)
+    _signoff_once(store)
     counts = row_counts(store.url)
     assert all(counts[t] > 0 for t in RECORDED_TABLES), counts
     return saver
@@ -80,6 +81,14 @@ def _shadow_once(url: str) -> None:
         with open(suite, "w", encoding="utf-8") as f:
             f.write('[suite]\nname = "helpers"\ngraph = "helpers:loop_graph"\n[traffic]\n')
         shadow(suite, url=url, max_runs=1)
+
+
+def _signoff_once(store: Store) -> None:
+    """A sign-off of the newest stage result."""
+    from lgaudit.review import add_signoff, list_stages
+
+    newest = list_stages(store, limit=1)[0]
+    add_signoff(store, newest["stage_id"], by="helpers", decision="reject", note="a row")
 
 
 def loop_graph() -> Any:

@@ -54,6 +54,7 @@ def test_public_surface_is_pinned() -> None:
         "Kill",
         "LgauditError",
         "Policy",
+        "Promotability",
         "Recorder",
         "RecordingSaver",
         "ReplayResult",
@@ -63,13 +64,19 @@ def test_public_surface_is_pinned() -> None:
         "Store",
         "StoreError",
         "UnknownRunError",
+        "UnknownStageError",
         "audit",
         "diff",
         "kill",
         "kills",
         "lift_kill",
+        "promotable",
         "replay",
+        "signoff",
+        "signoffs",
         "stage",
+        "stage_result",
+        "stages",
     ]
     for name in lgaudit.__all__:
         assert getattr(lgaudit, name) is not None

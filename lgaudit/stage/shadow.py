@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from lgaudit.errors import BadInputError
+from lgaudit.review import list_stages, record_stage_result
 from lgaudit.stage.cases import Case, CaseRun, _moment, replayable
 from lgaudit.stage.checks import Check
 from lgaudit.stage.runner import Session, run_case
@@ -83,6 +84,9 @@ class ShadowResult:
     checks: tuple[Check, ...]
     cases: tuple[StageCase, ...]
     runs: tuple[ShadowRun, ...]
+    stage_id: str | None = None
+    """The stage result this call recorded when the rolling verdict changed (the last
+    one, if it changed more than once), else ``None``."""
 
     @property
     def replayed(self) -> int:
@@ -102,6 +106,7 @@ class ShadowResult:
             "cases": [c.to_json() for c in self.cases],
             "replayed": self.replayed,
             "runs": [r.to_json() for r in self.runs],
+            "stage_id": self.stage_id,
         }
 
 
@@ -150,6 +155,7 @@ def shadow(
     stop = stop or threading.Event()
     cases: list[StageCase] = []  # a following shadow keeps its last ``FOLLOW_CASES``
     replayed = 0
+    verdicts = _Verdicts(session.recorder.store, suite)
     try:
         while not stop.is_set() and (max_runs is None or replayed < max_runs):
             store = session.recorder.store
@@ -174,6 +180,7 @@ def shadow(
                 cases.append(case)
                 if follow and len(cases) > FOLLOW_CASES:
                     del cases[0]
+                verdicts.after_case(cases)
                 if progress is not None:
                     progress(case)
             if not found and not follow:
@@ -192,7 +199,46 @@ def shadow(
         checks=(check,),
         cases=tuple(cases),
         runs=runs,
+        stage_id=verdicts.stage_id,
     )
+
+
+class _Verdicts:
+    """Records the rolling verdict of a suite and candidate as a stage result (kind
+    ``shadow``) each time it changes: the first verdict, then each flip between promote
+    and block (known from a count of the regressions after each case)."""
+
+    def __init__(self, store: Store, suite: Suite) -> None:
+        self.store, self.suite = store, suite
+        last = list_stages(store, suite=suite.name, graph=suite.graph, kind="shadow", limit=1)
+        self.verdict: str | None = last[0]["verdict"] if last else None
+        self.stage_id: str | None = None
+
+    def after_case(self, cases: list[StageCase]) -> None:
+        table = ShadowProgress.__table__
+        q = select(func.count()).where(
+            table.c.suite == self.suite.name,
+            table.c.graph == self.suite.graph,
+            table.c.outcome.in_(REGRESSIONS),
+        )
+        with translate_errors(), self.store._read.connect() as conn:
+            bad = int(conn.execute(q).scalar() or 0)
+        verdict = "promote" if bad <= self.suite.max_regressions else "block"
+        if verdict == self.verdict:
+            return
+        runs = tuple(_shadow_run(r) for r in _progress_rows(self.store, self.suite))
+        check = _rolling_check(self.suite, runs)
+        result = ShadowResult(
+            suite=self.suite.name,
+            graph=self.suite.graph,
+            verdict="promote" if check.ok else "block",
+            checks=(check,),
+            cases=tuple(cases),
+            runs=runs,
+        )
+        doc = {k: v for k, v in result.to_json().items() if k != "stage_id"}
+        self.stage_id = record_stage_result(self.store, doc, kind="shadow")
+        self.verdict = result.verdict
 
 
 def _replay(session: Session, run_id: str, last: int) -> StageCase:

@@ -11,6 +11,7 @@ from lgaudit.audit.findings import Finding
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import load_graph
+from lgaudit.review import record_stage_result
 from lgaudit.stage.cases import (
     Case,
     CaseRun,
@@ -78,6 +79,8 @@ class StageResult:
     require: tuple[str, ...] = ()
     policy: Policy | None = None
     """The audit policy of the suite (its [approval], [budget], [state] tables)."""
+    stage_id: str | None = None
+    """The stored stage result (``lgaudit stages``, ``lgaudit signoff STAGE``)."""
 
     @property
     def promoted(self) -> bool:
@@ -88,6 +91,7 @@ class StageResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "stage_id": self.stage_id,
             "suite": self.suite,
             "graph": self.graph,
             "verdict": self.verdict,
@@ -151,7 +155,7 @@ def stage(
     killed = any(f.rule == "guard.killed" for f in findings)  # a killed case is no pass
     held = all(c.ok for c in checks if c.name in suite.require)
     verdict = "promote" if held and not killed else "block"
-    return StageResult(
+    result = StageResult(
         suite=suite.name,
         graph=suite.graph,
         verdict=verdict,
@@ -161,6 +165,9 @@ def stage(
         require=suite.require,
         policy=suite.policy,
     )
+    with Store(url) as store:  # the result, kept in the chain for review and sign-off
+        stage_id = record_stage_result(store, result.to_json())
+    return replace(result, stage_id=stage_id)
 
 
 def _import(suite: Suite, key: str, ref: str) -> Any:

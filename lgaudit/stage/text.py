@@ -41,6 +41,11 @@ def render_text(result: StageResult) -> str:
         lines.append(f"  {c.outcome:<7} {name}: {case_text(c)}")
         if c.source_run_id and c.run_id and c.kind == "traffic":
             lines.append(f"          lgaudit diff {c.source_run_id[:12]} {c.run_id[:12]}")
+    if result.stage_id is not None:
+        lines.append(
+            f"stage {result.stage_id} recorded: `lgaudit signoff {result.stage_id[:12]} "
+            "--by NAME --decision approve|reject`"
+        )
     return "\n".join(lines)
 
 

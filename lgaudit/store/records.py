@@ -51,8 +51,10 @@ RunKind = Literal["recorded", "replay", "stage"]
 KILL_GRAPH = "lgaudit:kill"
 #: The graph name of the runs that record a shadow's progress (``lgaudit shadow``).
 SHADOW_GRAPH = "lgaudit:shadow"
+#: The graph name of the runs that record stage results and sign-offs (``lgaudit.review``).
+REVIEW_GRAPH = "lgaudit:review"
 #: lgaudit's own bookkeeping runs, left out of ``lgaudit runs``.
-INTERNAL_GRAPHS = (KILL_GRAPH, SHADOW_GRAPH)
+INTERNAL_GRAPHS = (KILL_GRAPH, SHADOW_GRAPH, REVIEW_GRAPH)
 
 #: ``prev_hash`` of the first event of a store.
 GENESIS_HASH = "0" * 64

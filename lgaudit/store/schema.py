@@ -25,6 +25,8 @@ __all__ = [
     "KillOrder",
     "Run",
     "ShadowProgress",
+    "SignoffRow",
+    "StageResultRow",
     "Tombstone",
     "WriteRow",
     "metadata",
@@ -174,3 +176,37 @@ class ShadowProgress(Base):
     graph: Mapped[str | None]  # the candidate; NULL before migration 0007
     first_divergence: Mapped[str | None]  # canonical JSON
     detail: Mapped[str | None]
+
+
+class StageResultRow(Base):
+    """``lgaudit stage`` (or a change of a shadow's rolling verdict): its result and
+    ``--json`` document, in the hash chain like every other recorded row."""
+
+    __table__ = tables.stage_results
+    __tablename__ = tables.stage_results.name
+
+    gseq: Mapped[int]
+    stage_id: Mapped[str]
+    ts: Mapped[int]  # µs since epoch
+    suite: Mapped[str]
+    graph: Mapped[str]  # the candidate (module:attr)
+    verdict: Mapped[str]  # promote | block
+    kind: Mapped[str]  # stage | shadow
+    case_run_ids: Mapped[str]  # canonical JSON list
+    document: Mapped[str]  # canonical JSON
+
+
+class SignoffRow(Base):
+    """``lgaudit signoff``: a person's approval or rejection of a stage result."""
+
+    __table__ = tables.signoffs
+    __tablename__ = tables.signoffs.name
+
+    gseq: Mapped[int]
+    signoff_id: Mapped[str]
+    stage_id: Mapped[str]
+    ts: Mapped[int]  # µs since epoch
+    signed_by: Mapped[str]
+    decision: Mapped[str]  # approve | reject
+    note: Mapped[str | None]
+    override: Mapped[str | None]  # why a block verdict was approved

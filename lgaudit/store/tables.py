@@ -176,8 +176,42 @@ shadow_progress = Table(
     info={"digest_width": 5},
 )
 
+#: ``lgaudit stage`` (and each change of a shadow's rolling verdict): the result, its
+#: ``--json`` document as canonical JSON. Recorded by a ``custom`` event of a short run of
+#: its own (``lgaudit.review``), whose ``rows_digest`` covers the row.
+stage_results = Table(
+    "lgaudit_stage_results",
+    metadata,
+    _key("gseq"),
+    Column("stage_id", String(64), nullable=False, index=True),
+    Column("ts", BigInteger, nullable=False),  # µs since epoch
+    Column("suite", String(255), nullable=False),
+    Column("graph", String(255), nullable=False),  # the candidate (module:attr)
+    Column("verdict", String(16), nullable=False),  # promote | block
+    Column("kind", String(16), nullable=False),  # stage | shadow
+    Column("case_run_ids", Text, nullable=False),  # canonical JSON list
+    Column("document", Text, nullable=False),  # canonical JSON of the --json document
+    Index("ix_lgaudit_stage_results_suite_graph", "suite", "graph"),
+)
+
+#: ``lgaudit signoff``: a person's approval or rejection of a stage result, recorded like
+#: a stage result (a ``custom`` event whose ``rows_digest`` covers the row).
+signoffs = Table(
+    "lgaudit_signoffs",
+    metadata,
+    _key("gseq"),
+    Column("signoff_id", String(64), nullable=False),
+    Column("stage_id", String(64), nullable=False, index=True),
+    Column("ts", BigInteger, nullable=False),  # µs since epoch
+    Column("signed_by", String(255), nullable=False),
+    Column("decision", String(16), nullable=False),  # approve | reject
+    Column("note", Text),
+    Column("override", Text),  # why a block verdict was approved
+)
+
 #: Tables whose rows are recorded history: the database's triggers guard these (migrations
-#: 0002 and 0003 for the first seven, 0004 kill orders, 0005 shadow progress).
+#: 0002 and 0003 for the first seven, 0004 kill orders, 0005 shadow progress, 0008 stage
+#: results and sign-offs).
 RECORDED_TABLES = (
     runs.name,
     events.name,
@@ -188,4 +222,6 @@ RECORDED_TABLES = (
     tombstones.name,
     kill_orders.name,
     shadow_progress.name,
+    stage_results.name,
+    signoffs.name,
 )

@@ -38,11 +38,22 @@ from lgaudit.store.tables import (
     kill_orders,
     runs,
     shadow_progress,
+    signoffs,
+    stage_results,
     tombstones,
     writes,
 )
 
-STATE_TABLES = (checkpoints, channel_values, writes, tombstones, kill_orders, shadow_progress)
+STATE_TABLES = (
+    checkpoints,
+    channel_values,
+    writes,
+    tombstones,
+    kill_orders,
+    shadow_progress,
+    stage_results,
+    signoffs,
+)
 BATCH = 5000
 
 #: The order of an event's checks: the first failing one is the one reported.
