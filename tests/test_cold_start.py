@@ -80,6 +80,10 @@ def test_read_verbs_import_neither_langgraph_langchain_nor_the_orm(
         ["audit", "--json", newest],
         ["blame", newest, "messages"],
         ["report", newest, "--html", str(tmp_path / "report.html")],
+        ["stages"],
+        ["stages", "--json"],
+        ["signoffs", "--json"],
+        ["promotable", "payments"],
     ]
     for args in verbs:
         result = _probe(args, db_url)

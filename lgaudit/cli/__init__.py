@@ -14,6 +14,7 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     demo,
     kill,
     replay,
+    review,
     runs,
     shadow,
     stage,
