@@ -122,6 +122,6 @@ def render(
 
     env = request.app.state.templates
     html = env.get_template(template).render(
-        request=request, path=request.url.path, csrf_field=csrf_field, **context
+        request=request, here=request.url.path, csrf_field=csrf_field, **context
     )
     return HTMLResponse(html, status_code=status)
