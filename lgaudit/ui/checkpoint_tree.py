@@ -22,10 +22,11 @@ def checkpoint_tree(store: Store, thread_id: str | None, run_id: str) -> list[di
     nodes: dict[str, dict[str, Any]] = {}
     for rid in reversed(run_ids):  # oldest first: a checkpoint belongs to the run that made it
         for e in store.events(rid, kinds=["checkpoint"]):
-            if e["checkpoint_ns"] or e["checkpoint_id"] in nodes:
+            cp_id = e["checkpoint_id"]
+            if e["checkpoint_ns"] or cp_id is None or cp_id in nodes:
                 continue
-            nodes[e["checkpoint_id"]] = {
-                "id": e["checkpoint_id"],
+            nodes[cp_id] = {
+                "id": cp_id,
                 "parent": e["payload"].get("parent_checkpoint_id"),
                 "step": e["step"],
                 "source": e["payload"].get("source"),

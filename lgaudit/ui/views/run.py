@@ -6,7 +6,7 @@ findings anchored to their steps, the thread's checkpoint tree and the replay co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -109,7 +109,7 @@ def _timeline(
     shown: range,
     anchors: dict[tuple[str, int], str],
     flagged: dict[str, list[dict[str, Any]]],
-    record: dict[str, Any],
+    record: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     """The steps of this page, each with its tasks and its state change."""
     from lgaudit.audit.memory import describe_memory, memory_data
@@ -176,7 +176,7 @@ def _timeline(
     return out
 
 
-def _shape(store: Any, start: dict[str, Any] | None, record: dict[str, Any]) -> Any:
+def _shape(store: Any, start: dict[str, Any] | None, record: Mapping[str, Any]) -> Any:
     """The graph's nodes and edges from ``run_start``; a replay's from the run it replays."""
     shape = (start or {}).get("payload", {}).get("graph_shape")
     parent, hops = record.get("parent_run_id"), 0
@@ -190,7 +190,7 @@ def _shape(store: Any, start: dict[str, Any] | None, record: dict[str, Any]) -> 
     return shape if isinstance(shape, dict) else None
 
 
-def _duration(record: dict[str, Any]) -> float | None:
+def _duration(record: Mapping[str, Any]) -> float | None:
     if not record.get("ended_at"):
         return None
     started = datetime.fromisoformat(record["started_at"].replace("Z", "+00:00"))
@@ -212,7 +212,7 @@ def _cost(events: list[dict[str, Any]]) -> float | None:
     return total if known else None
 
 
-def _replays(store: Any, record: dict[str, Any]) -> list[dict[str, Any]]:
+def _replays(store: Any, record: Mapping[str, Any]) -> list[Any]:
     from lgaudit.store.run_children import child_runs
 
     return child_runs(store, record["run_id"])
