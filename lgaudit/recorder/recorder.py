@@ -32,7 +32,7 @@ from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
-from lgaudit.recorder.graph_ref import graph_ref
+from lgaudit.recorder.graph_ref import graph_ref, graph_shape
 from lgaudit.recorder.guard import GuardCallback, load_guard_policy
 from lgaudit.recorder.killswitch import KillCheck
 from lgaudit.recorder.memory import MemoryLog
@@ -179,6 +179,7 @@ class Recorder:
             parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
             graph=graph_name(graph),
             graph_ref=graph_ref(graph),
+            graph_shape=graph_shape(graph),
             environment=environment,
             replay=metadata.get("lgaudit_replay"),
             config=recorded_config,
