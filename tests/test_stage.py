@@ -93,7 +93,9 @@ def test_unchanged_agent_promotes_and_the_matrix_faults_every_node_tool_and_mode
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert list(doc)[0] == "stage_id"
-    assert set(doc) == {"stage_id", "suite", "graph", "verdict", "checks", "cases", "coverage"}
+    assert set(doc) == {
+        "stage_id", "suite", "graph", "verdict", "checks", "cases", "coverage", "require"
+    }  # fmt: skip
     assert doc["verdict"] == "promote"
     assert [c["name"] for c in doc["checks"]] == list(CHECKS)
     traffic = [c for c in doc["cases"] if c["kind"] == "traffic"]

@@ -14,6 +14,7 @@ from lgaudit.review.results import (
     record_stage_result,
     resolve_stage,
 )
+from lgaudit.review.shadows import shadow_verdicts
 from lgaudit.review.signoffs import DECISIONS, add_signoff, list_signoffs
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "promotable",
     "record_stage_result",
     "resolve_stage",
+    "shadow_verdicts",
 ]

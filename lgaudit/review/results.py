@@ -24,7 +24,16 @@ VERDICTS = ("promote", "block")
 MIN_PREFIX = 6
 
 #: The first keys of a document read back, in the order ``lgaudit stage --json`` prints them.
-_DOCUMENT_ORDER = ("stage_id", "suite", "graph", "verdict", "checks", "cases", "coverage")
+_DOCUMENT_ORDER = (
+    "stage_id",
+    "suite",
+    "graph",
+    "verdict",
+    "checks",
+    "cases",
+    "coverage",
+    "require",
+)
 
 _SUMMARY_COLUMNS = (
     result_table.c.gseq,

@@ -98,6 +98,7 @@ class StageResult:
             "checks": [c.to_json() for c in self.checks],
             "cases": [c.to_json() for c in self.cases],
             "coverage": self.coverage,
+            "require": list(self.require),
         }
 
 
@@ -152,6 +153,7 @@ def stage(
     broken = {r: why for c in runs for r, why in c.broken.items()}
     cover = coverage(runs, facts)
     checks = gate_checks(suite, runs, facts, findings, cover, broken)
+    _gate_answers(cover, suite, runs)
     killed = any(f.rule == "guard.killed" for f in findings)  # a killed case is no pass
     held = all(c.ok for c in checks if c.name in suite.require)
     verdict = "promote" if held and not killed else "block"
@@ -168,6 +170,24 @@ def stage(
     with Store(url) as store:  # the result, kept in the chain for review and sign-off
         stage_id = record_stage_result(store, result.to_json())
     return replace(result, stage_id=stage_id)
+
+
+def _gate_answers(
+    cover: dict[str, list[dict[str, Any]]], suite: Suite, runs: list[CaseRun]
+) -> None:
+    """Give each gate of the coverage its simulated humans' answers: the scenario cases
+    that answered it approving (``approve``) and rejecting (``reject``)."""
+    answers: dict[str, dict[str, list[str]]] = {}
+    for c in runs:
+        if c.kind != "scenario":
+            continue
+        for gate, value, _run_id in c.answers:
+            word = "approve" if suite.policy.approves(value) else "reject"
+            names = answers.setdefault(gate, {"approve": [], "reject": []})[word]
+            if c.case not in names:
+                names.append(c.case)
+    for entry in cover.get("gates", []):
+        entry["answers"] = answers.get(entry["name"], {"approve": [], "reject": []})
 
 
 def _import(suite: Suite, key: str, ref: str) -> Any:

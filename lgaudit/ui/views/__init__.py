@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: view modules of ``lgaudit.ui.views``, each registering its routes when imported
-VIEWS: list[str] = ["runs", "run", "diff", "kills"]
+VIEWS: list[str] = ["runs", "run", "diff", "kills", "stages", "shadow"]
 
 #: the top bar: ``(label, path)``
 NAV: list[tuple[str, str]] = [
