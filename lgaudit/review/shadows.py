@@ -44,12 +44,12 @@ def shadow_verdicts(
                 }
             )
     out = []
-    for (name, candidate), runs in sorted(groups.items()):
+    for (name, candidate), found in sorted(groups.items()):
         newest = list_stages(store, suite=name, graph=candidate, kind="shadow", limit=1)
         doc = get_stage(store, newest[0]["stage_id"])["document"] if newest else {}
         outcomes: dict[str, int] = {}
-        for r in runs:
-            outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
+        for run in found:
+            outcomes[run["outcome"]] = outcomes.get(run["outcome"], 0) + 1
         out.append(
             {
                 "suite": name,
@@ -58,10 +58,10 @@ def shadow_verdicts(
                 "stage_id": newest[0]["stage_id"] if newest else None,
                 "ts": newest[0]["ts"] if newest else None,
                 "checks": doc.get("checks", []),
-                "replayed": len(runs),
-                "regressions": sum(r["outcome"] in REGRESSIONS for r in runs),
+                "replayed": len(found),
+                "regressions": sum(run["outcome"] in REGRESSIONS for run in found),
                 "outcomes": outcomes,
-                "runs": runs,
+                "runs": found,
             }
         )
     return out
