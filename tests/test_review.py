@@ -258,3 +258,36 @@ def test_a_shadow_keeps_each_verdict_change(store: Store) -> None:
     _shadow_once(store.url)  # one more run replayed, the verdict unchanged: nothing new
     assert [s["stage_id"] for s in list_stages(store, kind="shadow")] == [first["stage_id"]]
     assert store.verify()["ok"]
+
+
+def test_a_shadow_records_its_verdict_when_it_flips(db_url: str, tmp_path: Path) -> None:
+    import shadow_graphs
+
+    from lgaudit import Recorder
+    from lgaudit.stage.shadow import shadow
+
+    path = tmp_path / "shadow.toml"
+    path.write_text(
+        '[suite]\nname = "greeter-v2"\ngraph = "shadow_graphs:greeter_changed"\n'
+        '[traffic]\nenvironment = "production"\ngraph = "greeter"\n',
+        encoding="utf-8",
+    )
+
+    def greet_then_shadow(name: str) -> Any:
+        with Recorder(db_url, environment="production") as recorder:
+            recorder.attach(shadow_graphs.greeter()).invoke({"name": name})
+        return shadow(str(path), url=db_url)
+
+    assert greet_then_shadow("alice").verdict == "promote"  # greeted alike
+    blocked = greet_then_shadow("bob")  # the candidate greets bob differently
+    assert blocked.verdict == "block" and blocked.stage_id is not None
+    assert greet_then_shadow("carol").stage_id is None  # still block: nothing new kept
+    kept = list_stages_of(db_url, kind="shadow")
+    assert [(s["verdict"], s["cases"]) for s in kept] == [("block", 2), ("promote", 1)]
+    assert kept[0]["stage_id"] == blocked.stage_id
+    with Store.open(db_url) as store:
+        doc = get_stage(store, blocked.stage_id)["document"]
+        assert [r["outcome"] for r in doc["runs"]] == ["same", "changed"]
+        # shadow verdicts are for watching: promotable asks for a stage result
+        assert promotable(store, "greeter-v2").missing == "stage"
+        assert store.verify()["ok"]

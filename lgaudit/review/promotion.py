@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lgaudit.errors import BadInputError
-from lgaudit.review.results import get_stage, list_stages
+from lgaudit.review.results import list_stages
+from lgaudit.review.signoffs import list_signoffs
 from lgaudit.store import Store
 
 
@@ -62,9 +63,9 @@ def promotable(store: Store, suite: str, *, graph: str | None = None) -> Promota
             graph=graph,
             missing="stage",
         )
-    stage = get_stage(store, newest[0]["stage_id"])
+    stage = newest[0]
     sid, verdict = stage["stage_id"], stage["verdict"]
-    signed = stage["signoffs"]
+    signed = list_signoffs(store, sid)[::-1]  # oldest first
     last = signed[-1] if signed else None
     base = {
         "stage_id": sid,
