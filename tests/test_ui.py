@@ -102,7 +102,7 @@ def test_diff_page_marks_the_first_divergence_and_highlights_the_changed_text(
     assert 'id="first-divergence"' in page.text
     assert "<mark>ia</mark>" in page.text  # Alice -> Alicia: only the new letters marked
     assert client.get(f"/api/diff/{a}/{b}").json() == diff(a, b, url=db_url).to_json()
-    ignoring = client.get(f"/api/diff/{a}/{b}", params=[("ignore", "state"), ("ignore", "send")])
+    ignoring = client.get(f"/api/diff/{a}/{b}", params=[("ignore", "state.name"), ("ignore", "state.letter")])
     assert ignoring.json()["identical"] is True
 
 
