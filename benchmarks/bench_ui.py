@@ -59,8 +59,10 @@ def bench_steps(backend: str, steps: int) -> list[str]:
             pages = [
                 (f"`/runs/RUN` ({steps}-step run, first page of 100 steps)", f"/runs/{a}"),
                 (f"`/runs/RUN?page=10` ({steps}-step run)", f"/runs/{a}?page=10"),
-                (f"`/diff/A/B` (two {steps}-step runs, every execute step differs)",
-                 f"/diff/{a}/{b}"),  # fmt: skip
+                (
+                    f"`/diff/A/B` (two {steps}-step runs, every execute step differs)",
+                    f"/diff/{a}/{b}",
+                ),  # fmt: skip
                 (f"`/diff/A/B` (two {steps}-step runs, identical)", f"/diff/{a}/{c}"),
                 ("`/api/runs/RUN` (`show --json`)", f"/api/runs/{a}"),
             ]
