@@ -102,7 +102,9 @@ def test_diff_page_marks_the_first_divergence_and_highlights_the_changed_text(
     assert 'id="first-divergence"' in page.text
     assert "<mark>ia</mark>" in page.text  # Alice -> Alicia: only the new letters marked
     assert client.get(f"/api/diff/{a}/{b}").json() == diff(a, b, url=db_url).to_json()
-    ignoring = client.get(f"/api/diff/{a}/{b}", params=[("ignore", "state"), ("ignore", "send")])
+    ignoring = client.get(
+        f"/api/diff/{a}/{b}", params=[("ignore", "state.name"), ("ignore", "state.letter")]
+    )
     assert ignoring.json()["identical"] is True
 
 
@@ -204,3 +206,71 @@ def test_cli_refuses_an_empty_token(db_url: str, recorded: dict[str, str]) -> No
     out = CliRunner().invoke(cli, ["--db", db_url, "ui", "--token", " "])
     assert out.exit_code == 2
     assert "--token" in out.output
+
+
+def test_a_long_run_is_paged_and_the_thread_tree_shows_its_fork(db_url: str) -> None:
+    from ui_graphs import counter_graph
+
+    from lgaudit import Recorder
+
+    with Recorder(db_url) as rec:
+        graph = rec.attach(counter_graph(130))
+        cfg: dict[str, Any] = {"configurable": {"thread_id": "long"}, "recursion_limit": 500}
+        graph.invoke({"n": 0}, cfg)
+        # time travel: go on from the checkpoint of step 50 (a second branch of the thread)
+        earlier = next(s for s in graph.get_state_history(cfg) if s.metadata["step"] == 50)
+        graph.invoke(None, earlier.config)
+        rec.flush()
+        first, forked = reversed(rec.store.runs(thread_id="long", limit=None))
+    with TestClient(create_app(db_url), base_url=LOOPBACK) as client:
+        page = client.get(f"/runs/{first['run_id']}")
+        assert page.status_code == 200
+        assert 'id="step-99"' in page.text and 'id="step-100"' not in page.text
+        assert "page 1 of 2" in page.text
+        second = client.get(f"/runs/{first['run_id']}", params={"page": 2})
+        assert 'id="step-100"' in second.text and 'id="step-99"' not in second.text
+        assert client.get(f"/runs/{first['run_id']}", params={"page": 3}).status_code == 400
+        tree = page.text.split('id="checkpoints"')[1]
+        assert "fork: 2 branches" in tree
+        assert forked["run_id"][:12] in tree  # the branch made by time travel
+
+
+def test_lgaudit_ui_serves_and_off_loopback_prints_the_token(
+    db_url: str, recorded: dict[str, str]
+) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    args = [sys.executable, "-m", "lgaudit.cli", "--db", db_url, "ui", "--host", "0.0.0.0"]
+    proc = subprocess.Popen(
+        [*args, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        text=True,
+    )  # fmt: skip
+    try:
+        token_line = proc.stdout.readline() if proc.stdout else ""
+        assert "every request needs the token" in token_line, token_line
+        token = token_line.rsplit(" ", 1)[-1].strip()
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                refused = httpx.get(base + "/")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert refused.status_code == 401
+        served = httpx.get(base + "/", params={"token": token})
+        assert served.status_code == 200 and recorded["charge"][:12] in served.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -17,7 +17,9 @@ from langgraph.graph import END, START, StateGraph
 from lgaudit import Recorder
 
 HOSTILE_NODE = "<script>window.__pwned_node=1</script>"
-HOSTILE_STATE = '<img src=x onerror="window.__pwned_state=1"><script>window.__pwned_state=1</script>'
+HOSTILE_STATE = (
+    '<img src=x onerror="window.__pwned_state=1"><script>window.__pwned_state=1</script>'
+)
 HOSTILE_ARG = "<script>window.__pwned_tool=1</script>"
 
 
@@ -132,3 +134,16 @@ def served(url: str, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class CounterState(TypedDict):
+    n: int
+
+
+def counter_graph(until: int) -> Any:
+    """``count`` runs ``until`` times, a step each."""
+    b = StateGraph(CounterState)
+    b.add_node("count", lambda s: {"n": s["n"] + 1})
+    b.add_edge(START, "count")
+    b.add_conditional_edges("count", lambda s: END if s["n"] >= until else "count")
+    return b.compile(name="counter")

@@ -10,7 +10,9 @@ from lgaudit.errors import BadInputError
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port to bind."
+)
 @click.option(
     "--token",
     metavar="T",

@@ -4,34 +4,28 @@ more than one child (time travel, replays in place), straight stretches folded."
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
-from lgaudit.store import Store
 
-#: runs of one thread read for its tree
-MAX_RUNS = 200
-
-
-def checkpoint_tree(store: Store, thread_id: str | None, run_id: str) -> list[dict[str, Any]]:
+def checkpoint_tree(events: Iterable[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
     """Segments ``{"indent", "run_id", "first_step", "last_step", "count", "first",
-    "last", "fork", "children", "mine"}`` in depth-first order: a straight stretch of one
-    run's top-level checkpoints is one segment; a fork point ends its segment and each
-    branch after the first is indented one more."""
-    runs = store.runs(thread_id=thread_id, limit=MAX_RUNS) if thread_id else []
-    run_ids = [r["run_id"] for r in runs] or [run_id]
+    "last", "fork", "children", "mine"}`` of the top-level checkpoints among ``events`` (a
+    thread's, in order), depth first: a straight stretch of one run's checkpoints is one
+    segment; a fork point ends its segment and each branch after the first is indented
+    one more."""
     nodes: dict[str, dict[str, Any]] = {}
-    for rid in reversed(run_ids):  # oldest first: a checkpoint belongs to the run that made it
-        for e in store.events(rid, kinds=["checkpoint"]):
-            cp_id = e["checkpoint_id"]
-            if e["checkpoint_ns"] or cp_id is None or cp_id in nodes:
-                continue
-            nodes[cp_id] = {
-                "id": cp_id,
-                "parent": e["payload"].get("parent_checkpoint_id"),
-                "step": e["step"],
-                "source": e["payload"].get("source"),
-                "run_id": rid,
-            }
+    for e in events:
+        cp_id = e["checkpoint_id"]
+        if e["kind"] != "checkpoint" or e["checkpoint_ns"] or cp_id is None or cp_id in nodes:
+            continue
+        nodes[cp_id] = {
+            "id": cp_id,
+            "parent": e["payload"].get("parent_checkpoint_id"),
+            "step": e["step"],
+            "source": e["payload"].get("source"),
+            "run_id": e["run_id"],
+        }
     children: dict[str | None, list[str]] = defaultdict(list)
     for cp in nodes.values():
         parent = cp["parent"] if cp["parent"] in nodes else None

@@ -8,11 +8,14 @@ from typing import Any
 
 from starlette.requests import Request
 
+from lgaudit.errors import BadInputError
 from lgaudit.ui import values
 from lgaudit.ui.pages import api, page, query_list, ui
 
 #: distinct difference paths offered as ignore toggles
 MAX_TOGGLES = 30
+#: aligned steps to a page (the page with the first divergence opens first)
+ROWS_PER_PAGE = 200
 
 
 def _diff(request: Request) -> Any:
@@ -33,33 +36,35 @@ def diff_page(request: Request) -> dict[str, Any]:
     result = _diff(request)
     doc = result.to_json()
     first = doc["first_divergence"]
+    entries = doc["steps"]
+    at = _first_at(entries, first)
+    pages = max(1, -(-len(entries) // ROWS_PER_PAGE))
+    raw = request.query_params.get("page")
+    number = (at[0] // ROWS_PER_PAGE + 1) if at and not raw else _page_number(raw or "1", pages)
+    start = (number - 1) * ROWS_PER_PAGE
     rows: list[dict[str, Any]] = []
-    paths: list[str] = []
-    marked = False
-    for i, s in enumerate(doc["steps"]):
+    for i in range(start, min(len(entries), start + ROWS_PER_PAGE)):
+        s = entries[i]
+        if s["status"] == "same" and rows and rows[-1]["status"] == "same":
+            rows[-1]["last_step"] = s["step"]  # a run of identical steps: one row
+            rows[-1]["folded"] += 1
+            continue
         diffs = []
-        for d in s["differences"]:
-            is_first = (
-                not marked
-                and first is not None
-                and d["path"] == first["path"]
-                and d["kind"] == first["kind"]
-                and s["step"] == first["step"]
-            )
-            marked = marked or is_first
+        for j, d in enumerate(s["differences"]):
             seg_a, seg_b = values.highlight(d["a"], d["b"])
-            diffs.append({**d, "seg_a": seg_a, "seg_b": seg_b, "first": is_first})
-            if d["path"] not in paths:
-                paths.append(d["path"])
+            diffs.append({**d, "seg_a": seg_a, "seg_b": seg_b, "first": at == (i, j)})
         rows.append(
             {
                 **s,
                 "anchor": f"d-{i}",
                 "diffs": diffs,
-                "first": any(d["first"] for d in diffs),
-            }
+                "first": bool(at and at[0] == i),
+                "last_step": s["step"],
+                "folded": 1,
+            }  # fmt: skip
         )
     ignored = query_list(request, "ignore")
+    paths = list(dict.fromkeys(d["path"] for s in entries for d in s["differences"]))
     toggles = ignored + [p for p in paths if p not in ignored][:MAX_TOGGLES]
     return {
         "doc": doc,
@@ -67,8 +72,34 @@ def diff_page(request: Request) -> dict[str, Any]:
         "run_b": store.run(result.run_b),
         "identical": doc["identical"],
         "first": first,
+        "first_page": at[0] // ROWS_PER_PAGE + 1 if at else None,
         "rows": rows,
+        "page": number,
+        "pages": pages,
         "ignored": ignored,
+        "query": {"ignore": ignored},
         "toggles": toggles,
         "fork_step": result.fork_step,
     }
+
+
+def _first_at(
+    entries: list[dict[str, Any]], first: dict[str, Any] | None
+) -> tuple[int, int] | None:
+    """Where the first divergence is: (aligned step, difference) indexes."""
+    if first is None:
+        return None
+    for i, s in enumerate(entries):
+        for j, d in enumerate(s["differences"]):
+            if s["step"] == first["step"] and (d["kind"], d["path"]) == (
+                first["kind"],
+                first["path"],
+            ):
+                return i, j
+    return None
+
+
+def _page_number(raw: str, pages: int) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= pages:
+        raise BadInputError(f"page must be a number from 1 to {pages}: {raw!r}")
+    return int(raw)

@@ -45,14 +45,18 @@ def _dumps(value: Any) -> str:
 
 @page("/runs/{run_id}", "run.html")
 def run_page(request: Request) -> dict[str, Any]:
-    from lgaudit.audit import audit
+    from lgaudit.audit.audit import audit_trace
     from lgaudit.audit.steps import run_steps
     from lgaudit.audit.trace import TraceLoader
 
     store = ui(request).store
     record = store.run(request.path_params["run_id"])
     run_id = record["run_id"]
-    trace = TraceLoader(store).run(run_id)
+    # the thread's trace, as ``audit`` reads it: the steps, findings and checkpoint tree
+    # come from one read of the store
+    loader = TraceLoader(store)
+    thread_id = record["thread_id"]
+    trace = loader.thread(thread_id) if thread_id else loader.run(run_id)
     steps = run_steps(trace, run_id)
     events = trace.by_run.get(run_id, [])
     start = next((e for e in events if e["kind"] == "run_start"), None)
@@ -61,7 +65,7 @@ def run_page(request: Request) -> dict[str, Any]:
     number = _page_number(request, pages)
     shown = range((number - 1) * STEPS_PER_PAGE, min(len(steps), number * STEPS_PER_PAGE))
     page_of = {anchors[s.key]: i // STEPS_PER_PAGE + 1 for i, s in enumerate(steps)}
-    findings = [f.to_json() for f in audit(store, [run_id]).findings]
+    findings = [f.to_json() for f in audit_trace(trace, [run_id])]
     flagged: dict[str, list[dict[str, Any]]] = {}
     for f in findings:
         anchor = anchors.get(("", f["step"])) if isinstance(f["step"], int) else None
@@ -88,7 +92,7 @@ def run_page(request: Request) -> dict[str, Any]:
         "page": number,
         "pages": pages,
         "findings": findings,
-        "tree": checkpoint_tree(store, record["thread_id"], run_id),
+        "tree": checkpoint_tree(trace.events, run_id),
         "graph_arg": record.get("graph_ref") or "MODULE:ATTR",
     }
 
