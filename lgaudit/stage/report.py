@@ -77,6 +77,11 @@ def render_html(result: StageResult) -> str:
         f"<h1>lgaudit stage <code>{_e(result.suite)}</code></h1>",
         f'<p><span class="verdict {_e(result.verdict)}" id="verdict">'
         f"{_e(result.verdict.upper())}</span> candidate <code>{_e(result.graph)}</code></p>",
+        *(
+            [f'<p id="stage-id">stage result <code>{_e(result.stage_id)}</code></p>']
+            if result.stage_id
+            else []
+        ),
         "<h2>Audit policy</h2>",
         policy_html(result.policy, ("approval", "budget", "state")),  # a suite's tables
         "<h2>Checks</h2>",
