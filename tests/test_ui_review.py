@@ -272,3 +272,27 @@ def test_coverage_shows_each_gates_approve_and_reject_answers(db_url: str, tmp_p
     row = html.split('id="gate-human_review"')[1].split("</tr>")[0]
     assert '<td class="approve">approved</td>' in row
     assert '<td class="reject">turned down</td>' in row
+
+
+def test_latency_and_load_figures_are_shown_when_the_stage_has_them(db_url: str) -> None:
+    with Store(db_url) as store:
+        sid = record_stage_result(
+            store,
+            {
+                "suite": "load",
+                "graph": "m:g",
+                "verdict": "promote",
+                "checks": [{"name": "load", "ok": True, "detail": "p95 0.4 s"}],
+                "cases": [],
+                "latency": {"cases": {"p50": 0.12, "p95": 0.4}, "nodes": {"agent": {
+                    "p50": 0.05, "p95": 0.31, "n": 40}}},
+                "load": {"cases": 40, "concurrency": 8, "p50": 0.2, "p95": 0.75,
+                         "alone_p95": 0.4, "cases_per_s": 31.5, "rss_growth_mb": 3.2},
+            },
+        )  # fmt: skip
+    with TestClient(create_app(db_url), base_url=LOOPBACK) as c:
+        html = c.get(f"/stages/{sid}").text
+        plain = c.get(f"/stages/{sid}".replace(sid, sid[:7])).text
+    assert "<h2>Latency</h2>" in html and "<td>node agent</td>" in html and "0.31" in html
+    assert "<h2>Load</h2>" in html and "cases_per_s" in html and "31.5" in html
+    assert plain == html
