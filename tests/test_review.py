@@ -99,6 +99,7 @@ def test_stages_are_listed_newest_first_and_filtered(db_url: str, tmp_path: Path
     assert ids("--graph", "stage_graphs:nothing") == []
     text = lg(db_url, "stages").stdout.splitlines()
     assert len(text) == 3 and "block" in text[1] and "not signed off" in text[1]
+    assert "raise --limit" in lg(db_url, "stages", "--limit", "2").stdout
 
 
 def test_signoff_rules(db_url: str, tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def stages(
     """
     from lgaudit.review.public import stages as list_stages
 
-    found = list_stages(suite=suite, graph=graph, limit=limit, url=obj.db)
+    found = list_stages(suite=suite, graph=graph, limit=limit + 1, url=obj.db)
+    more, found = len(found) > limit, found[:limit]
     if as_json:
         emit_json(found)
         return
@@ -54,6 +55,8 @@ def stages(
             f"{s['stage_id'][:12]}  {s['ts']}  {s['kind']:<6}  {s['verdict']:<7}  "
             f"{s['cases']:>4} cases  {s['suite']}  {s['graph']}  {_signed(s['signoff'])}"
         )
+    if more:
+        click.echo(f"(more stage results than these {limit}: raise --limit)")
 
 
 def _signed(signoff: dict[str, Any] | None) -> str:
