@@ -29,7 +29,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command, Send, interrupt
 
 from lgaudit import GuardTripped, Recorder, Store, kill, lift_kill
-from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.replay.engine import replay_with
 from lgaudit.store.blobs import BlobCache
 from lgaudit.store.records import NewEvent, NewRun

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.runtime import Runtime
 
-from lgaudit.store.runs import RUN_ID_KEY
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 
 Record = Callable[[Any, dict[str, Any]], None]  # (chunk, the writing node's metadata)
 

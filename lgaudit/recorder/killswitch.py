@@ -22,9 +22,9 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from lgaudit.control.kills import OrderRow, orders_since
 from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context
-from lgaudit.store.kills import OrderRow, orders_since
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder

@@ -44,11 +44,11 @@ from langgraph.store.base import (
     SearchOp,
 )
 
+from lgaudit.checkpointer.runs import RUN_ID_KEY, config_run_id
+from lgaudit.log.chain import canonical_json
 from lgaudit.recorder.memory_ops import READ_OPS, describe_op, list_op, result_view
 from lgaudit.recorder.payloads import error_view, task_context
 from lgaudit.store import NewEvent
-from lgaudit.store.chain import canonical_json
-from lgaudit.store.runs import RUN_ID_KEY, config_run_id
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder

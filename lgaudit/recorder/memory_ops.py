@@ -25,7 +25,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from lgaudit.store.chain import canonical_json
+from lgaudit.log.chain import canonical_json
 from lgaudit.store.serialization import to_jsonable
 
 READ_OPS = ("get", "search", "list_namespaces")

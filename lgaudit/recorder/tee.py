@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from lgaudit.store.saver import AuditSaver
+from lgaudit.checkpointer.saver import AuditSaver
 
 if TYPE_CHECKING:
     from lgaudit.recorder.recorder import Recorder

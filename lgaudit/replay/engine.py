@@ -24,6 +24,7 @@ from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.recorder.custom import recording_runtime
@@ -44,7 +45,6 @@ from lgaudit.replay.start import choose, continued_from, replay_config, seed, st
 from lgaudit.replay.targets import check_targets, substitute_name
 from lgaudit.store import Store
 from lgaudit.store.records import EventRecord, NewRun, RunRecord
-from lgaudit.store.runs import RUN_ID_KEY
 
 
 @dataclass(frozen=True)

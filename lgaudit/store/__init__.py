@@ -19,10 +19,10 @@ from lgaudit.store.records import (
 )
 
 if TYPE_CHECKING:
-    from lgaudit.store.saver import AuditSaver
+    from lgaudit.checkpointer.saver import AuditSaver
     from lgaudit.store.store import Store
 
-_LAZY = {"AuditSaver": "lgaudit.store.saver", "Store": "lgaudit.store.store"}
+_LAZY = {"AuditSaver": "lgaudit.checkpointer.saver", "Store": "lgaudit.store.store"}
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 
 from lgaudit.errors import AppendOnlyViolation, StoreError, StoreUnavailableError
-from lgaudit.store.chain import HASHED_FIELDS, canonical_json, row_values, run_digest
+from lgaudit.log.chain import HASHED_FIELDS, canonical_json, row_values, run_digest
 from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
 from lgaudit.store.schema import Blob, Event, Run
 

@@ -32,8 +32,8 @@ from langgraph.checkpoint.base import (
 )
 from sqlalchemy import Row
 
+from lgaudit.checkpointer.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
 from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
 from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.serialization import (
     EMPTY_TYPE,

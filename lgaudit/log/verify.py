@@ -31,10 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import func, select
 
 from lgaudit.errors import StoreError
-from lgaudit.store.engine import translate_errors
-from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
-from lgaudit.store.tables import events, runs
-from lgaudit.store.verify_segment import (
+from lgaudit.log.verify_segment import (
     JUMP,
     MISSING,
     REORDERED,
@@ -43,6 +40,9 @@ from lgaudit.store.verify_segment import (
     check_segment,
     first_bad_blob,
 )
+from lgaudit.store.engine import translate_errors
+from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
+from lgaudit.store.tables import events, runs
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store
@@ -104,14 +104,14 @@ class _WorkerGone(Exception):
 
 
 class _Pool:
-    """Worker processes (``python -m lgaudit.store.verify_segment``), each its own
+    """Worker processes (``python -m lgaudit.log.verify_segment``), each its own
     connection: tasks are handed out as workers come free, results read in task order."""
 
     def __init__(self, url: str, workers: int) -> None:
         root = str(Path(__file__).resolve().parents[2])  # this lgaudit, whatever the path
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "PYTHONPATH": path}
-        cmd = [sys.executable, "-m", "lgaudit.store.verify_segment", url]
+        cmd = [sys.executable, "-m", "lgaudit.log.verify_segment", url]
         self.procs: list[subprocess.Popen[str]] = []
         try:
             for _ in range(workers):
