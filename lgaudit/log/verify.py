@@ -26,7 +26,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from subprocess import PIPE
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import func, select
 
@@ -45,7 +45,15 @@ from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
 from lgaudit.store.tables import events, runs
 
 if TYPE_CHECKING:
-    from lgaudit.store.store import Store
+    from sqlalchemy.engine import Engine
+
+
+class Store(Protocol):
+    """What verify reads through: the store's URL and read engine (``lgaudit.store.Store``)."""
+
+    url: str
+    _read: Engine
+
 
 #: Below this many events one process checks the store (a pool costs its start-up).
 PARALLEL_FROM = 200_000

@@ -23,7 +23,7 @@ from lgaudit.recorder.payloads import error_view, model_name, task_context
 from lgaudit.store import NewEvent, NewRun
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 @dataclass(frozen=True)

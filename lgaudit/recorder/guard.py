@@ -33,7 +33,7 @@ from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context, token_usage
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
     from lgaudit.store import NewRun
 
 _RATE_WINDOW_S = 60.0

@@ -27,7 +27,7 @@ from lgaudit.errors import GuardTripped
 from lgaudit.recorder.payloads import model_name, task_context
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
     from lgaudit.store import NewRun, Store
 
 log = logging.getLogger("lgaudit")

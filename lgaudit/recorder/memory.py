@@ -51,7 +51,7 @@ from lgaudit.recorder.payloads import error_view, task_context
 from lgaudit.store import NewEvent
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 class MemoryLog:

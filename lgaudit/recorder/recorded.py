@@ -16,7 +16,7 @@ from lgaudit.recorder.payloads import error_view, state_fields
 from lgaudit.store import NewRun
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 _CLASSES: dict[type, type] = {}

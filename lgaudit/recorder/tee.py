@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import (
 from lgaudit.checkpointer.saver import AuditSaver
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 class RecordingSaver(BaseCheckpointSaver):

@@ -23,7 +23,7 @@ from lgaudit.stage.cases import CaseRun
 from lgaudit.stage.suite import Scenario
 
 if TYPE_CHECKING:
-    from lgaudit.stage.runner import Session
+    from lgaudit.stage.session import Session
 
 #: A scenario still interrupting after this many answers is looping, not waiting.
 MAX_ROUNDS = 100

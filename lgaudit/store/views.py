@@ -11,14 +11,22 @@ never constructed), adds the full state ``values`` to checkpoint events and lift
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lgaudit.store.blobs import EMPTY_TYPE, Blob, is_internal_channel
 from lgaudit.store.decode import ValueViews
 from lgaudit.store.records import EventRecord
 
-if TYPE_CHECKING:
-    from lgaudit.store.store import Store
+
+class Store(Protocol):
+    """What the views read through (``lgaudit.store.Store``): blobs and channel refs."""
+
+    def load_blobs(self, hashes: Iterable[str]) -> dict[str, Blob]: ...
+
+    def channel_refs(
+        self, thread_id: str, checkpoint_ns: str, versions: dict[str, Any], upto_gseq: int
+    ) -> dict[str, str]: ...
+
 
 __all__ = ["EventExpander", "expand_batches", "is_internal_channel", "payload_refs"]
 
