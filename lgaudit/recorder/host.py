@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from langgraph.pregel import Pregel
 
     from lgaudit.checkpointer.runs import RunRegistry
-    from lgaudit.checkpointer.saver import AuditSaver, DirectSink
+    from lgaudit.checkpointer.saver import AuditSaver
+    from lgaudit.checkpointer.sinks import DirectSink
     from lgaudit.recorder.batching import BatchedWriter
     from lgaudit.recorder.redaction import Redactor
     from lgaudit.store import NewRun, Store

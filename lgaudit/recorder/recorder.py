@@ -30,7 +30,8 @@ from langgraph.store.base import BaseStore
 
 from lgaudit.audit.policy import Policy
 from lgaudit.checkpointer.runs import RunRegistry, config_run_id, new_run_id
-from lgaudit.checkpointer.saver import AuditSaver, DirectSink
+from lgaudit.checkpointer.saver import AuditSaver
+from lgaudit.checkpointer.sinks import DirectSink
 from lgaudit.errors import BadInputError, StoreUnavailableError
 from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.recorder.callback import RecordingCallback
