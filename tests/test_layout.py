@@ -14,7 +14,7 @@ MAX_LINES = 450
 #: read API's floor, ``lgaudit.store.engine`` on the database's).
 FLOORS: list[tuple[str, ...]] = [
     ("lgaudit.errors", "lgaudit.suitefile"),
-    # the database: engine, tables, typed rows, migrations, blobs, value codec, liveness locks
+    # the database: engine, tables, typed rows, migrations, blobs, liveness locks
     (
         "lgaudit.migrations",
         "lgaudit.store.engine",
@@ -22,17 +22,14 @@ FLOORS: list[tuple[str, ...]] = [
         "lgaudit.store.schema",
         "lgaudit.store.records",
         "lgaudit.store.blobs",
-        "lgaudit.store.codec",
-        "lgaudit.store.element_cache",
-        "lgaudit.store.serialization",
-        "lgaudit.store.decode",
         "lgaudit.store.liveness",
         "lgaudit.store.migrate",
     ),
+    ("lgaudit.codec",),
     ("lgaudit.log",),
     # the read API: Store, its queries and views
     ("lgaudit.store",),
-    ("lgaudit.checkpointer", "lgaudit.control"),
+    ("lgaudit.checkpointer", "lgaudit.control", "lgaudit.events"),
     ("lgaudit.audit",),
     ("lgaudit.recorder",),
     ("lgaudit.replay",),

@@ -16,7 +16,7 @@ from sqlalchemy import Row
 
 from lgaudit.checkpointer.runs import RunRegistry
 from lgaudit.checkpointer.sinks import EventSink, _flush_thread
-from lgaudit.store.serialization import EMPTY_TYPE, ValueCodec
+from lgaudit.codec.serialization import EMPTY_TYPE, ValueCodec
 
 if TYPE_CHECKING:
     from lgaudit.store.store import Store

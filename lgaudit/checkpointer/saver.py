@@ -32,9 +32,7 @@ from lgaudit.checkpointer.reads import CheckpointReads
 from lgaudit.checkpointer.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
 from lgaudit.checkpointer.sinks import DirectSink, EventSink, _flush_thread
 from lgaudit.checkpointer.steps import CheckpointSteps
-from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
-from lgaudit.store.serialization import (
+from lgaudit.codec.serialization import (
     BlobCache,
     ElementCache,
     SentBlobs,
@@ -42,6 +40,8 @@ from lgaudit.store.serialization import (
     safe_serializer,
     to_jsonable,
 )
+from lgaudit.store.records import NewEvent, NewRun
+from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.store import Store
 
 _INTERRUPT = "__interrupt__"

@@ -51,7 +51,7 @@ from lgaudit.store.records import GENESIS_HASH, NewEvent, NewRun
 from lgaudit.store.schema import Blob, Event, Run
 
 if TYPE_CHECKING:
-    from lgaudit.store.serialization import Blob as BlobT
+    from lgaudit.codec.serialization import Blob as BlobT
 
 
 _CHAIN_LOCK = 0x1A6A0D18

@@ -12,7 +12,7 @@ from lgaudit.log.chain import canonical_json
 from lgaudit.store.records import NewEvent, NewRun
 
 if TYPE_CHECKING:
-    from lgaudit.store.serialization import Blob as BlobT
+    from lgaudit.codec.serialization import Blob as BlobT
 
 
 _STALE = "lgaudit: stale chain head, another process appended"

@@ -18,8 +18,8 @@ from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import Command
 
+from lgaudit.events.payloads import error_view, model_name, task_context
 from lgaudit.recorder.calls import Active, CallEvents
-from lgaudit.recorder.payloads import error_view, model_name, task_context
 from lgaudit.store import NewEvent, NewRun
 
 if TYPE_CHECKING:

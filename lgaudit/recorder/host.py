@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from lgaudit.checkpointer.runs import RunRegistry
     from lgaudit.checkpointer.saver import AuditSaver
     from lgaudit.checkpointer.sinks import DirectSink
+    from lgaudit.events.redaction import Redactor
     from lgaudit.recorder.batching import BatchedWriter
-    from lgaudit.recorder.redaction import Redactor
     from lgaudit.store import NewRun, Store
 
 

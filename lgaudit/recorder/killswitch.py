@@ -24,7 +24,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from lgaudit.control.kills import OrderRow, orders_since
 from lgaudit.errors import GuardTripped
-from lgaudit.recorder.payloads import model_name, task_context
+from lgaudit.events.payloads import model_name, task_context
 
 if TYPE_CHECKING:
     from lgaudit.recorder.host import Host as Recorder

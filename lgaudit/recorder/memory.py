@@ -45,9 +45,9 @@ from langgraph.store.base import (
 )
 
 from lgaudit.checkpointer.runs import RUN_ID_KEY, config_run_id
+from lgaudit.events.memory_ops import READ_OPS, describe_op, list_op, result_view
+from lgaudit.events.payloads import error_view, task_context
 from lgaudit.log.chain import canonical_json
-from lgaudit.recorder.memory_ops import READ_OPS, describe_op, list_op, result_view
-from lgaudit.recorder.payloads import error_view, task_context
 from lgaudit.store import NewEvent
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from lgaudit.checkpointer.saver import AuditSaver
-from lgaudit.recorder.payloads import error_view, state_fields
+from lgaudit.events.payloads import error_view, state_fields
 from lgaudit.store import NewRun
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from lgaudit.checkpointer.runs import RUN_ID_KEY
-from lgaudit.recorder.payloads import task_context
+from lgaudit.events.payloads import task_context
 from lgaudit.replay.cassette import request_hash
 from lgaudit.replay.spec import FaultSpec
 

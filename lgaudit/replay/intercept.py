@@ -28,8 +28,8 @@ from langgraph.config import get_store
 
 from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.errors import CassetteMissError, ReplayError
-from lgaudit.recorder.memory_ops import recorded_op
-from lgaudit.recorder.payloads import model_name, task_context
+from lgaudit.events.memory_ops import recorded_op
+from lgaudit.events.payloads import model_name, task_context
 from lgaudit.replay.cassette import (
     Cassette,
     RecordedCall,

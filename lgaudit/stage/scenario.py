@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
 
-from lgaudit.replay.engine import _is_async
+from lgaudit.replay.arguments import _is_async
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
 from lgaudit.replay.spec import CassetteMode, FaultSpec

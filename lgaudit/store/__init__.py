@@ -1,4 +1,4 @@
-"""The store: schema, append-only event log, serialization, checkpointer, upgrades.
+"""The store: the database (engine, tables, typed rows, blobs, upgrades) and its read API.
 
 ``Store`` and ``AuditSaver`` are imported on first use (PEP 562): the saver needs LangGraph,
 and readers of the store (and the writer process) need neither it nor LangChain.

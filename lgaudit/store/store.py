@@ -204,7 +204,7 @@ class Store(RunQueries, CheckpointQueries):
 
     def load_value(self, ref: str, serde: Any = None) -> Any:
         """Decode a stored value into objects (safe serializer unless one is given)."""
-        from lgaudit.store.serialization import ValueCodec, safe_serializer
+        from lgaudit.codec.serialization import ValueCodec, safe_serializer
 
         codec = ValueCodec(serde or safe_serializer())
         return codec.decode(ref, self.load_blobs([ref]))

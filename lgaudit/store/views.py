@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from lgaudit.codec.decode import ValueViews
 from lgaudit.store.blobs import EMPTY_TYPE, Blob, is_internal_channel
-from lgaudit.store.decode import ValueViews
 from lgaudit.store.records import EventRecord
 
 

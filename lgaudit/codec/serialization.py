@@ -28,6 +28,12 @@ from langgraph.checkpoint.serde.jsonplus import (  # LangGraph's private encoder
 )
 from langgraph.checkpoint.serde.jsonplus import _option as _MSGPACK_OPTION
 
+from lgaudit.codec.element_cache import (  # noqa: F401  (moved: lgaudit.codec.element_cache)
+    _IMMUTABLE,
+    ElementCache,
+    SentBlobs,
+    _Encoded,
+)
 from lgaudit.errors import StoreError
 from lgaudit.store.blobs import (
     CHUNKS_TYPE,
@@ -44,12 +50,6 @@ from lgaudit.store.blobs import (
     is_internal_channel,
     short_repr,
     to_jsonable,  # noqa: F401  (re-exported)
-)
-from lgaudit.store.element_cache import (  # noqa: F401  (moved: lgaudit.store.element_cache)
-    _IMMUTABLE,
-    ElementCache,
-    SentBlobs,
-    _Encoded,
 )
 
 _LIST_MIN = 8
