@@ -30,6 +30,7 @@ FLOORS: list[tuple[str, ...]] = [
     # the read API: Store, its queries and views
     ("lgaudit.store",),
     ("lgaudit.checkpointer", "lgaudit.control", "lgaudit.events"),
+    ("lgaudit.history",),
     ("lgaudit.audit",),
     ("lgaudit.recorder",),
     ("lgaudit.replay",),
