@@ -33,7 +33,7 @@ class RecordingRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen
 
     lgaudit_record: Record | None = None
     lgaudit_run_id: str | None = None
-    """The recorded run (``store.runs.config_run_id``): it reaches every task, subgraph and
+    """The recorded run (``checkpointer.runs.config_run_id``): it reaches every task, subgraph and
     checkpoint of the run with the runtime, and nothing LangGraph streams shows it."""
 
     def merge(self, other: Runtime[Any]) -> Runtime[Any]:

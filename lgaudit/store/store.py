@@ -1,4 +1,4 @@
-"""The event store: with ``writer``, ``checkpoints`` and ``verify``, the only code that
+"""The event store: with ``log.append``, ``checkpoints`` and ``log.verify``, the only code that
 issues SQL.
 
 Appends (``ChainWriter``) are one transaction per batch: events get the next ``gseq``,

@@ -2,7 +2,7 @@
 
 Stored payloads refer to large values by blob hash (``{"$ref": h}``, checkpoint
 ``value_refs``, write ``ref``). ``expand`` turns them back into JSON (the views the safe
-serializer gives, see ``decode``: types outside the allowlist come back as plain dicts,
+serializer gives, see ``codec.decode``: types outside the allowlist come back as plain dicts,
 never constructed), adds the full state ``values`` to checkpoint events and lifts
 ``model``/``usage``/``tool`` to the top of model and tool events, as ``lgaudit show
 --json`` documents.
