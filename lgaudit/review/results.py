@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 
 from lgaudit.errors import AmbiguousStageError, BadInputError, UnknownStageError
+from lgaudit.log.chain import canonical_json
 from lgaudit.review.record import append_row, new_id
 from lgaudit.store import Store
-from lgaudit.store.chain import canonical_json
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.records import iso, now_us
 from lgaudit.store.tables import signoffs as signoff_table

@@ -46,8 +46,8 @@ def _dumps(value: Any) -> str:
 @page("/runs/{run_id}", "run.html")
 def run_page(request: Request) -> dict[str, Any]:
     from lgaudit.audit.audit import audit_trace
-    from lgaudit.audit.steps import run_steps
-    from lgaudit.audit.trace import TraceLoader
+    from lgaudit.history.steps import run_steps
+    from lgaudit.history.trace import TraceLoader
 
     store = ui(request).store
     record = store.run(request.path_params["run_id"])
