@@ -12,7 +12,6 @@ its start. The graph runs from there with the cassette, swaps and faults active.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from langgraph.types import Command
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.recorder.custom import recording_runtime
+from lgaudit.replay.arguments import check_replay
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
@@ -38,6 +38,7 @@ from lgaudit.replay.spec import (
     load_graph,
     load_model,
     parse_fault,
+    parse_patch,
     parse_swap,
 )
 from lgaudit.replay.start import choose, continued_from, replay_config, seed, state_to_patch
@@ -105,19 +106,21 @@ def replay(
     Bad input raises ``BadInputError`` before anything is recorded. A replay whose graph
     fails is still a recorded run: its ``status`` is ``failed`` and ``error`` says why.
     """
+    where = (from_checkpoint, from_step, from_node)
+    check_replay(
+        run, graph=graph, url=url, where=where, cassette=cassette, swaps=swaps,
+        faults=faults, patch=patch,
+    )  # fmt: skip
     mode = CassetteMode.parse(cassette)
     fault_specs = [f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults]
     swap_models, swap_refs = _load_swaps(swaps)
-    patch_values = _parse_patch(patch)
-    if sum(x is not None for x in (from_checkpoint, from_step, from_node)) > 1:
-        raise BadInputError("give at most one of --from, --from-step, --from-node")
+    patch_values = parse_patch(patch)
     compiled = load_graph(graph) if isinstance(graph, str) else graph
     graph_ref = graph if isinstance(graph, str) else compiled.get_name()
 
     with Store.open(url) as store:
         plan = _plan(
-            store, run, compiled, mode, fault_specs, swap_models, patch_values,
-            (from_checkpoint, from_step, from_node),
+            store, run, compiled, mode, fault_specs, swap_models, patch_values, where
         )  # fmt: skip
         url = store.url
 
@@ -419,19 +422,6 @@ def _load_swaps(
         else:
             raise BadInputError(f"swap for {name!r} is not a chat model or MODULE:ATTR")
     return models, refs
-
-
-def _parse_patch(patch: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
-    if patch is None:
-        return None
-    if isinstance(patch, str):
-        try:
-            patch = json.loads(patch)
-        except json.JSONDecodeError as e:
-            raise BadInputError(f"malformed --patch: not JSON ({e.msg} at column {e.colno})") from e
-    if not isinstance(patch, Mapping) or not patch:
-        raise BadInputError("malformed --patch: expected a non-empty JSON object of state values")
-    return dict(patch)
 
 
 def _is_async(graph: Any) -> bool:
