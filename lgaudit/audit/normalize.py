@@ -97,7 +97,7 @@ def comparable_pair(a: Any, b: Any) -> tuple[Any, Any]:
     if isinstance(a, dict) and isinstance(b, dict):
         out_a: dict[str, Any] = {}
         out_b: dict[str, Any] = {}
-        for k in a.keys() | b.keys():
+        for k in [*a, *(k for k in b if k not in a)]:  # a's order, then b's (never a set's)
             if k in a and k in b:
                 out_a[k], out_b[k] = comparable_pair(a[k], b[k])
             elif k in a:
