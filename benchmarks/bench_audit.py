@@ -101,15 +101,20 @@ def record(url: str, steps: int, thread: str, workload: str = "loop") -> str:
 def timed(
     url: str, fn: Callable[[Store], Any], reps: int, budget: float = 60.0
 ) -> tuple[float, Any]:
-    times, result = [], None
+    times, cpu, result = [], [], None
     for _ in range(reps):
         with Store.open(url) as store:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = fn(store)
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
         if sum(times) > budget:
             break
-    print(f"  in-process: {', '.join(f'{t:.2f}' for t in times)} s", file=sys.stderr)
+    print(
+        f"  in-process: wall {', '.join(f'{t:.2f}' for t in times)} s, "
+        f"CPU {', '.join(f'{t:.2f}' for t in cpu)} s",
+        file=sys.stderr,
+    )
     return statistics.median(times), result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -127,16 +128,11 @@ class ValueViews:
         if blob[0] == LIST_TYPE or blob[0] == CHUNKS_TYPE:
             parts = digests(blob[1])
             if blob[0] == CHUNKS_TYPE:  # each chunk a list: their elements, in order
-                out: list[Any] = []
-                height = 0
-                for c in parts:
-                    chunk, h = self._view(c, blobs, depth)
-                    out += chunk
-                    height = max(height, h)
+                chunks, height = self._elements(parts, blobs, depth)
+                out: list[Any] = list(itertools.chain.from_iterable(chunks))
+                height = max(0, height - 1)  # the chunks' own height, not a list of them
             else:
-                items = [self._view(r, blobs, depth + 1) for r in parts]
-                out = [v for v, _ in items]
-                height = 1 + max((h for _, h in items), default=-1)
+                out, height = self._elements(parts, blobs, depth + 1)
             result: tuple[Any, int] = (out, height)
         elif blob[0] == DICT_TYPE:
             refs = json.loads(blob[1])
@@ -149,6 +145,26 @@ class ValueViews:
         if found is None:
             self._views[ref] = (*result, depth)
         return result
+
+    def _elements(
+        self, refs: list[str], blobs: Mapping[str, Blob], depth: int
+    ) -> tuple[list[Any], int]:
+        """The views of a list's elements at ``depth``, and the list's height (``_view``
+        for each, its cache lookup inlined: a list mostly holds elements seen before)."""
+        views, out, deepest = self._views, [], -1
+        for r in refs:
+            found = views.get(r)
+            if found is not None and (
+                found[2] == depth
+                or (found[2] + found[1] <= _MAX_DEPTH and depth + found[1] <= _MAX_DEPTH)
+            ):
+                view, height = found[0], found[1]
+            else:
+                view, height = self._view(r, blobs, depth)
+            out.append(view)
+            if height > deepest:
+                deepest = height
+        return out, 1 + deepest
 
     def _leaf(self, blob: Blob, depth: int) -> Any:
         type_, data = blob
