@@ -86,7 +86,7 @@ def database(backend: str) -> Iterator[str]:
 
 
 #: workload -> (steps of each diffed run, steps of the audited run: ~10,000 events)
-SIZES = {"loop": (1000, 2520), "growing": (1000, 2500), "agent": (1000, 1430)}
+SIZES = {"loop": (1000, 2520), "growing": (1000, 2500), "agent": (1000, 1670)}
 
 
 def record(url: str, steps: int, thread: str, workload: str = "loop") -> str:

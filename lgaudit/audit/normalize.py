@@ -41,7 +41,11 @@ def as_message(value: Any) -> dict[str, Any] | None:
 
 
 def is_message_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(is_message(v) for v in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and "type" in v and "content" in v for v in value)
+    )
 
 
 def message_view(msg: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +85,13 @@ def _normalize(value: Any, memo: Memo | None) -> Any:
     if isinstance(value, dict):
         return {k: normalize(v, memo) for k, v in value.items()}
     if isinstance(value, list):
-        return [normalize(v, memo) for v in value]
+        if memo is None:
+            return [normalize(v) for v in value]
+        out = []
+        for v in value:  # the memo looked up inline: a history's elements are mostly known
+            found = memo.get(id(v))
+            out.append(found[1] if found is not None and found[0] is v else normalize(v, memo))
+        return out
     return value
 
 
@@ -90,22 +100,28 @@ def keyed_messages(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two message lists keyed for comparison: by id where the id occurs on both sides
     (a stable id), else by order among the messages without a shared id."""
-    ids_a = {m.get("id") for m in a if is_message(m) and m.get("id")}
-    ids_b = {m.get("id") for m in b if is_message(m) and m.get("id")}
+    ids_a = {i for m in a if is_message(m) and (i := m.get("id"))}
+    ids_b = {i for m in b if is_message(m) and (i := m.get("id"))}
     stable = ids_a & ids_b
+    memo = {} if memo is None else memo
 
     def keyed(msgs: list[Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         position = 0
         for m in msgs:
-            if is_message(m) and m.get("id") in stable:
-                out[f"id={m['id']}"] = normalize(m, memo)
+            found = memo.get(id(m))
+            view = found[1] if found is not None and found[0] is m else normalize(m, memo)
+            if stable and is_message(m) and m.get("id") in stable:
+                out[f"id={m['id']}"] = view
             else:
-                out[f"#{position}"] = normalize(m, memo)
+                out[_POSITIONS[position] if position < len(_POSITIONS) else f"#{position}"] = view
                 position += 1
         return out
 
     return keyed(a), keyed(b)
+
+
+_POSITIONS = [f"#{i}" for i in range(4096)]
 
 
 def comparable_pair(a: Any, b: Any, memo: Memo | None = None) -> tuple[Any, Any]:
