@@ -84,7 +84,7 @@ def replay(
     Exit codes: 0 the replay ran, 1 the replayed run failed (recorded all the same),
     2 bad input (unknown run or checkpoint, a --graph that is not a graph, a bad spec).
     """
-    from lgaudit.replay.arguments import check_replay
+    from lgaudit.replay.precheck import check_replay
 
     # a bad spec, a missing module or an unknown run is said before LangGraph is imported
     check_replay(

@@ -1,7 +1,7 @@
 """Replay: re-execute recorded runs with a cassette, swapped models, faults and forks.
 
 The names are imported on first use (PEP 562): a replay's arguments are checked
-(``lgaudit.replay.spec``, ``lgaudit.replay.arguments``) before LangGraph is imported."""
+(``lgaudit.replay.spec``, ``lgaudit.replay.precheck``) before LangGraph is imported."""
 
 from __future__ import annotations
 

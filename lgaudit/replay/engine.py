@@ -26,11 +26,11 @@ from langgraph.types import Command
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.recorder.custom import recording_runtime
-from lgaudit.replay.arguments import check_replay
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
 from lgaudit.replay.memory import replay_store
+from lgaudit.replay.precheck import check_replay
 from lgaudit.replay.spec import (
     REPLAY_SPEC_VERSION,
     CassetteMode,
