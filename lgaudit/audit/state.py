@@ -16,18 +16,11 @@ import operator
 from collections import Counter, defaultdict
 from typing import Any
 
-from lgaudit.audit.deep import Pairs
 from lgaudit.audit.findings import Finding, finding_at
-from lgaudit.audit.normalize import (
-    Memo,
-    as_message,
-    canonical,
-    is_message,
-    normalize,
-    summary,
-)
 from lgaudit.audit.policy import Policy
-from lgaudit.audit.trace import (
+from lgaudit.history.deep import Pairs
+from lgaudit.history.normalize import Memo, as_message, canonical, is_message, normalize, summary
+from lgaudit.history.trace import (
     NULL_TASK,
     Event,
     Trace,
@@ -213,7 +206,7 @@ _EXACT = (str, int, bool, type(None))  # JSON scalars whose ``==`` is their text
 
 def _json_same(a: Any, b: Any, pairs: Pairs | None = None) -> bool:
     """``canonical(a) == canonical(b)``, without encoding what is shared: the views of
-    one stored value are one object (``lgaudit.store.decode``), two lists have the same
+    one stored value are one object (``lgaudit.codec.decode``), two lists have the same
     text exactly when their elements have, in order, and two dicts when they have the
     same keys and each key's values have. ``pairs`` remembers the verdicts on pairs of
     lists and dicts (an audit meets the same elements at every step)."""

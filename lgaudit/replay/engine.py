@@ -23,9 +23,11 @@ from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.recorder.custom import recording_runtime
+from lgaudit.replay.arguments import _is_async, _load_swaps
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
@@ -36,16 +38,13 @@ from lgaudit.replay.spec import (
     CassetteMode,
     FaultSpec,
     load_graph,
-    load_model,
     parse_fault,
     parse_patch,
-    parse_swap,
 )
 from lgaudit.replay.start import choose, continued_from, replay_config, seed, state_to_patch
 from lgaudit.replay.targets import check_targets, substitute_name
 from lgaudit.store import Store
 from lgaudit.store.records import EventRecord, NewRun, RunRecord
-from lgaudit.store.runs import RUN_ID_KEY
 
 
 @dataclass(frozen=True)
@@ -406,40 +405,3 @@ def _execute(
         faults_injected=injector.injected,
         error=error,
     )
-
-
-def _load_swaps(
-    swaps: Mapping[str, str | BaseChatModel] | Sequence[str],
-) -> tuple[dict[str, BaseChatModel], dict[str, str]]:
-    items = swaps.items() if isinstance(swaps, Mapping) else (parse_swap(s) for s in swaps)
-    models: dict[str, BaseChatModel] = {}
-    refs: dict[str, str] = {}
-    for name, target in items:
-        if isinstance(target, str):
-            models[name], refs[name] = load_model(target), target
-        elif isinstance(target, BaseChatModel):
-            models[name], refs[name] = target, type(target).__name__
-        else:
-            raise BadInputError(f"swap for {name!r} is not a chat model or MODULE:ATTR")
-    return models, refs
-
-
-def _is_async(graph: Any) -> bool:
-    """Whether some node can only run asynchronously (a coroutine function, no sync twin)."""
-    for node in getattr(graph, "nodes", {}).values():
-        for runnable in _runnables(getattr(node, "bound", None)):
-            if (
-                getattr(runnable, "afunc", None) is not None
-                and getattr(runnable, "func", 1) is None
-            ):
-                return True
-    return False
-
-
-def _runnables(runnable: Any, depth: int = 0) -> list[Any]:
-    if runnable is None or depth > 5:
-        return []
-    found = [runnable]
-    for step in getattr(runnable, "steps", None) or []:
-        found.extend(_runnables(step, depth + 1))
-    return found

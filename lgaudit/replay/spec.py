@@ -202,7 +202,7 @@ def load_object(ref: str, *, what: str = "object") -> Any:
 
 def _graphs_of(module: Any) -> str:
     """What ``--graph`` could name in ``module`` (for the message of a wrong one)."""
-    from lgaudit.recorder.graph_ref import module_graphs
+    from lgaudit.events.graph_ref import module_graphs
 
     names = module_graphs(module)
     if not names:
@@ -215,7 +215,7 @@ def load_graph(ref: str) -> Pregel:
     Runs of it record ``ref`` as their ``graph_ref``."""
     from langgraph.pregel import Pregel
 
-    from lgaudit.recorder.graph_ref import remember
+    from lgaudit.events.graph_ref import remember
 
     obj = load_object(ref, what="graph")
     for _ in range(3):

@@ -64,7 +64,7 @@ def message_view(msg: dict[str, Any]) -> dict[str, Any]:
 
 Memo = dict[int, tuple[Any, Any]]
 """``id(value) -> (value, normalized)``: one comparison's normalized views (stored views
-are shared by address, see ``lgaudit.store.decode``: a value is normalized once)."""
+are shared by address, see ``lgaudit.codec.decode``: a value is normalized once)."""
 
 
 def normalize(value: Any, memo: Memo | None = None) -> Any:
