@@ -12,6 +12,7 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     audit,
     db,
     demo,
+    export,
     kill,
     replay,
     runs,
