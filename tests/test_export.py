@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from google.protobuf import json_format
-from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.tools import tool
-from langgraph.prebuilt import ToolNode, create_react_agent
+from interop_graphs import fragile_agent
+from langchain_core.messages import HumanMessage
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from real_world_graphs import react_agent
@@ -24,35 +23,7 @@ from replay_graphs import AGENT_INPUT, subgraph_graph
 
 from lgaudit import Recorder, Store
 from lgaudit.cli import cli
-from lgaudit.demo import ScriptedChatModel, _cycle
 from lgaudit.interop.otlp import from_json
-
-
-@tool
-def broken_lookup(city: str) -> str:
-    """Weather in a city; the upstream is down."""
-    raise ValueError(f"upstream down for {city}")
-
-
-def _failing_tool_agent() -> Any:
-    model = ScriptedChatModel(
-        messages=_cycle(
-            [
-                AIMessage(
-                    "",
-                    tool_calls=[{"name": "broken_lookup", "args": {"city": "Oslo"}, "id": "b1"}],
-                    usage_metadata={"input_tokens": 7, "output_tokens": 3, "total_tokens": 10},
-                ),
-                AIMessage(
-                    "I could not look it up.",
-                    usage_metadata={"input_tokens": 9, "output_tokens": 5, "total_tokens": 14},
-                ),
-            ]
-        ),
-        model="fake-tool-caller",
-    )
-    tools = ToolNode([broken_lookup], handle_tool_errors=True)  # the model reads the error
-    return create_react_agent(model, tools, name="fragile_agent")
 
 
 def _record(url: str) -> dict[str, str]:
@@ -63,7 +34,7 @@ def _record(url: str) -> dict[str, str]:
         recorder.attach(subgraph_graph()).invoke(
             {"log": []}, {"configurable": {"thread_id": "t-s"}}
         )
-        recorder.attach(_failing_tool_agent()).invoke(
+        recorder.attach(fragile_agent()).invoke(
             {"messages": [HumanMessage("Weather in Oslo?")]},
             {"configurable": {"thread_id": "t-e"}},
         )

@@ -13,6 +13,7 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     db,
     demo,
     export,
+    import_,
     kill,
     replay,
     runs,
