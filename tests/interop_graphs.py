@@ -56,3 +56,23 @@ def briefed_agent() -> Any:
     builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
     return builder.compile(name="weather_agent")
+
+
+def signed_agent() -> Any:
+    """The weather agent changed after its model: the agent node signs the model's answers
+    (same model requests, same tool calls; only what the run returns differs)."""
+    llm = gpt4o().bind_tools([lookup])
+
+    def call(state: MessagesState) -> dict[str, Any]:
+        answer = llm.invoke(state["messages"])
+        if not answer.tool_calls:
+            answer = answer.model_copy(update={"content": f"{answer.content} (the weather bot)"})
+        return {"messages": [answer]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", call)
+    builder.add_node("tools", ToolNode([lookup]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(name="weather_agent")

@@ -161,6 +161,15 @@ def test_imported_langsmith_runs_are_traffic(db_url: str, tmp_path: Path) -> Non
     changed = _stage(tmp_path, db_url, "replay_graphs:agent", "interop_graphs:briefed_agent")
     outcomes = {c.outcome for c in changed.cases if c.kind == "traffic"}
     assert outcomes == {"changed"} and not changed.check("traffic").ok
+    # a change after the last model call: the imported run's output is what differs
+    signed = _stage(tmp_path, db_url, "replay_graphs:agent", "interop_graphs:signed_agent")
+    cases = [c for c in signed.cases if c.kind == "traffic"]
+    assert {c.outcome for c in cases} == {"changed"}
+    for c in cases:
+        assert c.first_divergence is not None
+        assert c.first_divergence["kind"] == "state"
+        assert c.first_divergence["path"].startswith("output.messages")
+        assert "(the weather bot)" in str(c.first_divergence["b"])
 
 
 def test_imported_subgraph_and_tool_error_runs_replay_the_same(db_url: str, tmp_path: Path) -> None:

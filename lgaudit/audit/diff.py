@@ -19,6 +19,7 @@ from lgaudit.audit.deep import differences
 from lgaudit.audit.lineage import branch_between
 from lgaudit.audit.memory import memory_view
 from lgaudit.audit.normalize import canonical, comparable_pair, normalize
+from lgaudit.audit.outputs import output_differences
 from lgaudit.audit.steps import StepView, TaskView, run_steps
 from lgaudit.audit.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
@@ -128,6 +129,9 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
                 **{k: found[0][k] for k in _FIRST},
             }
     end = _outcome(run_a, run_b, trace_a.events, trace_b.events)
+    if end is None:  # an imported run has no states: its output stands for the last one
+        found_out = output_differences(trace_a.events, trace_b.events)
+        end = next((d for d in found_out if not ignored(d["path"], ignore)), None)
     if end is not None and not ignored(end["path"], ignore):
         last = entries[-1] if entries else None
         if last is None:
