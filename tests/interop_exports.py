@@ -8,7 +8,8 @@ line (parents before children, as an export lists them) or as a JSON array.
 
 Langfuse: the same runs as ``langfuse.api.ObservationV2`` objects (the public API's
 observation model), their values converted by Langfuse's own LangChain ``CallbackHandler``
-(messages as role dicts, usage by ``_parse_usage``) and serialized by its
+(messages as role dicts, usage by ``_parse_usage``, the model parameters it keeps by
+``_parse_model_parameters``) and serialized by its
 ``EventSerializer``, dumped as the API returns them (camelCase).
 """
 
@@ -104,7 +105,11 @@ def langfuse_observations(runs: list[Any]) -> list[Any]:
                 if response
                 else None,
                 model=metadata.get("ls_model_name"),
-                model_parameters=_json(r.extra.get("invocation_params") or {}),
+                model_parameters=_json(
+                    handler._parse_model_parameters(
+                        {"invocation_params": r.extra.get("invocation_params") or {}}
+                    )
+                ),
                 usage_details=callback_module._parse_usage(response) if response else None,
             )
         elif r.run_type == "tool":

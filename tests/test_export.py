@@ -286,3 +286,21 @@ def test_bad_exports_exit_2(db_url: str, receiver: tuple[str, list[Any]]) -> Non
         assert said in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert received == []
+
+
+def test_redaction_carries_over(db_url: str) -> None:
+    """Values are exported as the store holds them: what redaction masked stays masked."""
+    secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+    recorder = Recorder(db_url)
+    try:
+        recorder.attach(react_agent()).invoke(
+            {"messages": [HumanMessage(f"Weather in Oslo? my key is {secret}")]},
+            {"configurable": {"thread_id": "leaky"}},
+        )
+    finally:
+        recorder.close()
+    with Store.open(db_url) as store:
+        run_id = store.runs()[0]["run_id"]
+    result = CliRunner().invoke(cli, ["export", run_id, "--format", "otlp-json", "--db", db_url])
+    assert result.exit_code == 0
+    assert secret not in result.stdout and "my key is [REDACTED]" in result.stdout

@@ -270,3 +270,16 @@ def test_a_file_that_is_no_such_export_exits_2_naming_the_line(
     missing = _import(db_url, tmp_path / "nowhere.jsonl", source)
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
     assert snapshot(db_url) == before
+
+
+def test_imported_values_are_redacted(db_url: str, tmp_path: Path) -> None:
+    secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+    runs = collect(agent(), {"messages": [HumanMessage(f"Weather? my key is {secret}")]})
+    path = write_langsmith(runs, tmp_path / "leaky.jsonl")
+    assert secret in path.read_text()
+    result = _import(db_url, path, "langsmith")
+    assert result.exit_code == 0, result.output
+    assert secret not in str(snapshot(db_url))
+    (run_id,) = json.loads(result.stdout)["imported"]
+    shown = CliRunner().invoke(cli, ["show", run_id, "--json", "--db", db_url]).stdout
+    assert secret not in shown and "my key is [REDACTED]" in shown
