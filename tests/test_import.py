@@ -210,16 +210,33 @@ def test_langfuse_observations_become_recorded_runs_and_traffic(
     api = write_langfuse(observations, tmp_path / "observations.json", jsonl=False)
     again = _import(db_url, api, "langfuse")
     assert json.loads(again.stdout)["already_imported"] == [run_id]
+    # the API without parse_io_as_json: input, output and metadata values as text
+    other = collect(agent(), {"messages": [HumanMessage("Weather in Bergen and Oslo?")]})
+    rows = [o.model_dump(mode="json", by_alias=True, exclude_none=True) for o in
+            langfuse_observations(other)]  # fmt: skip
+    for row in rows:
+        row["metadata"] = {k: json.dumps(v) if not isinstance(v, str) else v
+                           for k, v in row["metadata"].items()}  # fmt: skip
+        for key in ("input", "output"):
+            if key in row and not isinstance(row[key], str):
+                row[key] = json.dumps(row[key])
+    texts = tmp_path / "text.jsonl"
+    texts.write_text("\n".join(json.dumps(r) for r in rows))
+    result = _import(db_url, texts, "langfuse", "--environment", "imported")
+    assert result.exit_code == 0, result.output
+    (second,) = json.loads(result.stdout)["imported"]
+    with Store.open(db_url) as store:
+        _check_run(store, second, other, "langfuse")
     # Langfuse keeps only some of a model's parameters: a stage ignores them
     ignore = 'ignore = ["llm[*].params"]'
     same = _stage(tmp_path, db_url, "replay_graphs:agent", "replay_graphs:agent", ignore)
-    assert [c.outcome for c in same.cases if c.kind == "traffic"] == ["same"], [
+    assert [c.outcome for c in same.cases if c.kind == "traffic"] == ["same", "same"], [
         (c.outcome, c.first_divergence) for c in same.cases
     ]
     changed = _stage(
         tmp_path, db_url, "replay_graphs:agent", "interop_graphs:briefed_agent", ignore
     )
-    assert [c.outcome for c in changed.cases if c.kind == "traffic"] == ["changed"]
+    assert [c.outcome for c in changed.cases if c.kind == "traffic"] == ["changed", "changed"]
 
 
 @pytest.mark.parametrize("source", ["langsmith", "langfuse"])

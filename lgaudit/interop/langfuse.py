@@ -5,6 +5,7 @@ snake_case keys) as ``Call``s: ``type``, ``trace_id``, ``parent_observation_id``
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lgaudit.errors import BadInputError
@@ -45,7 +46,7 @@ def read(path: str) -> list[Call]:
         if kind is None:
             known = ", ".join(TYPES)
             raise BadInputError(f"{where}: unknown observation type {r['type']!r} (known: {known})")
-        metadata: dict[str, Any] = r["metadata"] if isinstance(r.get("metadata"), dict) else {}
+        metadata = _metadata(r.get("metadata"))
         params = _get(r, "model_parameters")
         start = micros(_get(r, "start_time"), where)
         end_raw = _get(r, "end_time")
@@ -65,8 +66,8 @@ def read(path: str) -> list[Call]:
                 start_us=start,
                 end_us=micros(end_raw, where) if end_raw else None,
                 order=f"{start:020d}",
-                inputs=r.get("input"),
-                outputs=r.get("output"),
+                inputs=_io(r.get("input")),
+                outputs=_io(r.get("output")),
                 error=error,
                 metadata=metadata,
                 model=str(r["model"]) if kind == "llm" and r.get("model") else None,
@@ -75,6 +76,32 @@ def read(path: str) -> list[Call]:
                 tool_call_id=_tool_call_id(r, metadata) if kind == "tool" else None,
             )
         )
+    return out
+
+
+def _io(value: Any) -> Any:
+    """An input or output the API returned as JSON text (without ``parse_io_as_json``)."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """Metadata with LangGraph's keys typed again (OpenTelemetry attributes come back as
+    text: ``"3"`` for a step, ``'["__pregel_pull", "agent"]'`` for a path)."""
+    found = _io(value)
+    if not isinstance(found, dict):
+        return {}
+    out = dict(found)
+    step = out.get("langgraph_step")
+    if isinstance(step, str) and step.lstrip("-").isdigit():
+        out["langgraph_step"] = int(step)
+    for key in ("langgraph_path", "langgraph_triggers"):
+        if isinstance(out.get(key), str):
+            out[key] = _io(out[key])
     return out
 
 
