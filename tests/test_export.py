@@ -5,6 +5,9 @@ posted to a real OTLP/HTTP receiver on localhost."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +27,8 @@ from replay_graphs import AGENT_INPUT, subgraph_graph
 from lgaudit import Recorder, Store
 from lgaudit.cli import cli
 from lgaudit.interop.otlp import from_json
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _record(url: str) -> dict[str, str]:
@@ -113,6 +118,9 @@ def _check_tree(spans: list[Span], events: list[dict[str, Any]], run: dict[str, 
         assert a["gen_ai.tool.name"] == e["payload"]["tool"]
         assert json.loads(a["gen_ai.tool.call.arguments"]) == e["payload"]["input"]
         assert span.parent_span_id == node_span_of_task[e["task_id"]].span_id
+    # steps: every checkpoint is a span event, of the run or of the subgraph node it is in
+    marks = [ev for s in spans for ev in s.events if ev.name == "langgraph.checkpoint"]
+    assert len(marks) == sum(e["kind"] == "checkpoint" for e in events)
     usage = [e["payload"]["usage"] for e in ends.values() if e["kind"] == "llm_end"]
     chats = [_attrs(s) for s in spans if s.name.startswith("chat ")]
     assert sum(a["gen_ai.usage.input_tokens"] for a in chats) == sum(
@@ -304,3 +312,25 @@ def test_redaction_carries_over(db_url: str) -> None:
     result = CliRunner().invoke(cli, ["export", run_id, "--format", "otlp-json", "--db", db_url])
     assert result.exit_code == 0
     assert secret not in result.stdout and "my key is [REDACTED]" in result.stdout
+
+
+def test_otlp_export_needs_neither_langgraph_nor_langchain(db_url: str, tmp_path: Path) -> None:
+    """``export --format otlp-json`` loads opentelemetry-proto, not the graph libraries (a
+    run whose values the store's decoder needs LangChain for loads it, as ``--format jsonl``
+    does: the subgraph run's do not)."""
+    runs = _record(db_url)
+    probe = (
+        "import sys; from lgaudit.cli import cli\ncode = 0\n"
+        "try:\n    cli()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print(code, sorted(m for m in ('langgraph', 'langchain_core', 'sqlalchemy.orm')"
+        " if m in sys.modules))"
+    )
+    out = tmp_path / "spans.json"
+    args = ["lgaudit", "export", runs["subgraph"], "--format", "otlp-json", "--out", str(out)]
+    env = {**os.environ, "LGAUDIT_DB": db_url, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.argv = {args!r}\n{probe}"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stderr[-2000:]
+    assert len(_spans(from_json(out.read_text()))) == 1
