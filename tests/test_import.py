@@ -280,6 +280,18 @@ def test_a_file_that_is_no_such_export_exits_2_naming_the_line(
         assert said in result.stderr and name in result.stderr, (name, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
         assert snapshot(db_url) == before, name
+    # a record listed twice with different content: refused; listed twice the same: read once
+    twice = tmp_path / "twice.jsonl"
+    changed_again = dict(unknown[2], name="renamed")
+    twice.write_text("\n".join([*fresh_lines, json.dumps(changed_again)]))
+    result = _import(db_url, twice, source)
+    assert result.exit_code == 2 and f":{len(fresh_lines) + 1}: record" in result.stderr
+    assert "appears twice" in result.stderr and snapshot(db_url) == before
+    overlap = tmp_path / "overlap.jsonl"
+    overlap.write_text("\n".join([*fresh_lines, *fresh_lines[2:5]]))
+    result = _import(db_url, overlap, source)
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["imported"]) == 1
+    before = snapshot(db_url)
     # a LangSmith file read as Langfuse (and the reverse) is no such export either
     wrong = "langfuse" if source == "langsmith" else "langsmith"
     result = _import(db_url, fresh, wrong)

@@ -49,7 +49,7 @@ def import_(
     click.echo(
         f"imported {len(result.imported)} run(s), {result.events} events"
         + (f"; {len(result.already)} already imported" if result.already else "")
-        + (f"; {result.ignored} trace(s) with no graph run ignored" if result.ignored else "")
+        + (f"; {result.ignored} trace(s) that ran no graph ignored" if result.ignored else "")
     )
     for run_id in result.imported:
         click.echo(f"  {run_id}")

@@ -1,0 +1,321 @@
+"""One imported trace rebuilt as a recorded run's events (``lgaudit.interop.importer``).
+
+The root chain is the run: ``run_start`` (the source and the original ids), LangGraph's
+input checkpoint (the input on ``__start__``, step -1: what a replay starts from, written
+by lgaudit's own checkpointer into a capturing sink), then, walking the tree in the order
+the calls ran, a ``node_start``/``node_end`` per node execution (a chain run whose
+``langgraph_node`` metadata names it, nested by ``langgraph_checkpoint_ns``), the model
+and tool calls inside each (messages and answers as LangChain messages, results stored as
+the recorder stores them), and ``run_end``/``run_error``. Values pass the recorder's
+default redaction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lgaudit.errors import BadInputError
+from lgaudit.interop.messages import chat_messages, generations, revive
+from lgaudit.interop.source import Call
+from lgaudit.store import NewEvent, NewRun, Store
+
+#: the namespace of imported ids: uuid5(NS, "langsmith:<original root id>")
+NS = uuid.UUID("6b1c7a5e-27a1-4b8e-9f4e-5d1f0c1e2a27")
+
+
+_ERROR = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)?)(?:\((.*)\)|: (.*))?$"
+)
+
+
+def error_view(text: str) -> dict[str, Any]:
+    """An exported error (a traceback, ``ValueError('...')`` or ``ValueError: ...``) in the
+    shape lgaudit records errors: ``type``, ``module``, ``message``, ``injected``."""
+    import builtins
+
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    kind, message = "Exception", text.strip()
+    candidates = [ln for ln in lines if not ln.startswith(("File ", "Traceback", "During "))]
+    for line in [*reversed(candidates), *lines[:1]]:
+        m = _ERROR.match(line)
+        if m and (m.group(2) is not None or m.group(3) is not None):
+            kind = m.group(1).rsplit(".", 1)[-1]
+            raw = m.group(3) if m.group(3) is not None else m.group(2)
+            message = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"" else raw
+            break
+    module = "builtins" if isinstance(getattr(builtins, kind, None), type) else ""
+    return {"type": kind, "module": module, "message": message, "injected": False}
+
+
+class _Capture:
+    """An event sink that keeps what the checkpointer submits (appended with the run)."""
+
+    def __init__(self) -> None:
+        self.events: list[NewEvent] = []
+
+    def submit(self, events: list[NewEvent]) -> None:
+        self.events.extend(events)
+
+    def flush(self, timeout: float | None = None) -> None:
+        return None
+
+
+@dataclass
+class _Node:
+    call: Call
+    task_id: str
+    ns: str
+    """The namespace its events are recorded under (its enclosing subgraph nodes)."""
+    step: int
+    attempt: int
+    key: Any = None
+
+
+@dataclass
+class _Run:
+    run: NewRun
+    thread: str
+    events: list[NewEvent] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    steps: int = 0
+
+
+class Builder:
+    """Builds the events of imported runs (one ``run`` call per trace)."""
+
+    def __init__(
+        self, store: Store, source: str, path: str, graph: str | None, environment: str | None
+    ) -> None:
+        from lgaudit.recorder.redaction import Redactor
+        from lgaudit.store.saver import AuditSaver
+
+        self.sink = _Capture()
+        # the recorder's default redaction, and its checkpointer's encoding of values
+        self.saver = AuditSaver(store, sink=self.sink, redactor=Redactor())
+        self.source, self.path, self.graph, self.environment = source, path, graph, environment
+
+    def jsonable(self, value: Any) -> Any:
+        return self.saver.jsonable(revive(value))
+
+    def ref(self, value: Any, blobs: dict[str, Any]) -> dict[str, str]:
+        return {"$ref": self.saver.codec.encode(value, blobs)}
+
+    def is_graph_run(self, root: Call, children: dict[str, list[Call]]) -> bool:
+        """Whether a root chain ran LangGraph nodes (its calls name a ``langgraph_node``)."""
+        todo = list(children.get(root.id, []))
+        while todo:
+            call = todo.pop()
+            if call.metadata.get("langgraph_node") is not None:
+                return True
+            todo += children.get(call.id, [])
+        return False
+
+    def run(self, run_id: str, root: Call, children: dict[str, list[Call]]) -> list[NewEvent]:
+        from langgraph._internal._config import DEFAULT_RECURSION_LIMIT
+
+        thread = f"{self.source}-{root.trace_id}"
+        graph = self.graph or root.name
+        run = NewRun(
+            run_id=run_id,
+            thread_id=thread,
+            graph=graph,
+            environment=self.environment,
+            started_at=root.start_us,
+        )
+        r = _Run(run, thread)
+        start_input = revive(root.inputs)
+        original = {
+            "trace_id": root.trace_id,
+            "id": root.id,
+            "thread_id": root.metadata.get("thread_id"),
+            "file": os.path.basename(self.path),
+            "line": root.line,
+        }
+        payload = {
+            "graph": graph,
+            "input": self.saver.jsonable(start_input),
+            "config": {"recursion_limit": int(DEFAULT_RECURSION_LIMIT)},
+            "source": self.source,
+            "original_ids": original,
+        }
+        self.emit(r, "run_start", payload, root.start_us)
+        self.input_checkpoint(r, start_input, root.start_us)
+        self.walk(r, root, children, None)
+        end = root.end_us or max((e.ts for e in r.events), default=root.start_us)
+        if root.error is not None:
+            error = error_view(root.error)
+            self.emit(r, "run_error", {"status": "failed", "error": error}, end)
+        else:
+            out = revive(root.outputs)
+            status = (
+                "interrupted" if isinstance(out, dict) and "__interrupt__" in out else "succeeded"
+            )
+            self.emit(r, "run_end", {"status": status, "output": self.saver.jsonable(out)}, end)
+        return r.events
+
+    def emit(
+        self,
+        r: _Run,
+        kind: str,
+        payload: dict[str, Any],
+        ts: int,
+        node: _Node | None = None,
+        blobs: dict[str, Any] | None = None,
+    ) -> None:
+        r.events.append(
+            NewEvent(
+                run=r.run,
+                kind=kind,
+                payload=payload,
+                ts=ts,
+                thread_id=r.thread,
+                node=node.call.metadata.get("langgraph_node") or node.call.name if node else None,
+                step=node.step if node else None,
+                task_id=node.task_id if node else None,
+                checkpoint_ns=node.ns if node else "",
+                blobs=blobs or {},
+            )
+        )
+
+    def input_checkpoint(self, r: _Run, value: Any, ts: int) -> None:
+        """LangGraph's first checkpoint of a run: the input waiting on ``__start__``."""
+        from langgraph.checkpoint.base import empty_checkpoint
+        from langgraph.checkpoint.base.id import uuid6
+
+        from lgaudit.store.records import iso
+        from lgaudit.store.runs import RUN_ID_KEY
+
+        checkpoint = empty_checkpoint()
+        checkpoint["id"] = str(uuid6(clock_seq=-1))
+        checkpoint["ts"] = (iso(ts) or "").replace("Z", "+00:00")
+        version = self.saver.get_next_version(None, None)
+        checkpoint["channel_values"] = {"__start__": value}
+        checkpoint["channel_versions"] = {"__start__": version}
+        checkpoint["updated_channels"] = ["__start__"]  # type: ignore[typeddict-unknown-key]
+        config: Any = {
+            "configurable": {"thread_id": r.thread, "checkpoint_ns": ""},
+            "metadata": {RUN_ID_KEY: r.run.run_id},
+        }
+        metadata: Any = {"source": "input", "step": -1, "parents": {}}
+        self.saver.put(config, checkpoint, metadata, {"__start__": version})
+        for e in self.sink.events:
+            r.events.append(replace(e, run=r.run, ts=ts))
+        self.sink.events.clear()
+
+    def node_of(self, r: _Run, call: Call, parent: _Node | None) -> _Node | None:
+        """The node execution a chain run is, or ``None`` for a chain inside a node."""
+        md = call.metadata
+        if call.kind != "chain" or md.get("langgraph_node") != call.name:
+            return None
+        key = md.get("langgraph_checkpoint_ns") or (call.name, md.get("langgraph_step"))
+        if parent is not None and parent.key == key:
+            return None
+        ns_md = md.get("langgraph_checkpoint_ns")
+        last = ns_md.split("|")[-1] if isinstance(ns_md, str) else ""
+        task_id = last.split(":", 1)[1] if ":" in last else str(uuid.uuid5(NS, call.id))
+        ns = f"{parent.ns}|{parent.call.name}:{parent.task_id}" if parent else ""
+        step = md.get("langgraph_step")
+        if not isinstance(step, int):
+            r.steps += 1
+            step = r.steps
+        r.attempts[task_id] += 1
+        return _Node(call, task_id, ns.lstrip("|"), step, r.attempts[task_id], key)
+
+    def walk(self, r: _Run, call: Call, children: dict[str, list[Call]], ctx: _Node | None) -> None:
+        for child in children.get(call.id, []):
+            node = self.node_of(r, child, ctx)
+            if node is not None:
+                self.node(r, node, children)
+            elif child.kind == "llm":
+                self.llm(r, child, ctx)
+            elif child.kind == "tool":
+                self.tool(r, child, children, ctx)
+            else:
+                self.walk(r, child, children, ctx)
+
+    def node(self, r: _Run, node: _Node, children: dict[str, list[Call]]) -> None:
+        call, md = node.call, node.call.metadata
+        path = md.get("langgraph_path") or ["__pregel_pull", call.name]
+        payload = {
+            "attempt": node.attempt,
+            "input": self.jsonable(call.inputs),
+            "path": [str(p) for p in path] if isinstance(path, list) else path,
+            "triggers": list(md.get("langgraph_triggers") or []),
+        }
+        self.emit(r, "node_start", payload, call.start_us, node)
+        self.walk(r, call, children, node)
+        end = call.end_us or call.start_us
+        if call.error is not None:
+            error = error_view(call.error)
+            self.emit(r, "node_error", {"attempt": node.attempt, "error": error}, end, node)
+        else:
+            output = self.jsonable(call.outputs)
+            self.emit(r, "node_end", {"attempt": node.attempt, "output": output}, end, node)
+
+    def llm(self, r: _Run, call: Call, ctx: _Node | None) -> None:
+        model = call.model or call.name
+        messages = chat_messages(call.inputs)
+        payload: dict[str, Any] = {
+            "model": model,
+            "params": self.saver.jsonable(call.params),
+            "messages": self.saver.jsonable(messages if messages is not None else call.inputs),
+        }
+        self.emit(r, "llm_start", payload, call.start_us, ctx)
+        end = call.end_us or call.start_us
+        if call.error is not None:
+            payload = {"model": model, "error": error_view(call.error)}
+            self.emit(r, "llm_error", payload, end, ctx)
+            return
+        answers = generations(call.outputs)
+        if answers is None:
+            raise BadInputError(
+                f"{self.path}:{call.line}: model call {call.id} has no answer to import"
+            )
+        blobs: dict[str, Any] = {}
+        usage = call.usage or _usage_of(answers)
+        payload = {
+            "model": model,
+            "generations": self.ref(answers, blobs),
+            "usage": usage,
+            "served_by": None,
+        }
+        self.emit(r, "llm_end", payload, end, ctx, blobs)
+
+    def tool(self, r: _Run, call: Call, children: dict[str, list[Call]], ctx: _Node | None) -> None:
+        payload: dict[str, Any] = {
+            "tool": call.name,
+            "input": self.jsonable(call.inputs),
+            "tool_call_id": call.tool_call_id,
+        }
+        self.emit(r, "tool_start", payload, call.start_us, ctx)
+        self.walk(r, call, children, ctx)
+        end = call.end_us or call.start_us
+        if call.error is not None:
+            payload = {"tool": call.name, "error": error_view(call.error)}
+            self.emit(r, "tool_error", payload, end, ctx)
+            return
+        out = call.outputs
+        if isinstance(out, dict) and set(out) == {"output"}:
+            out = out["output"]  # LangSmith wraps a tool's result
+        value = revive(out)
+        blobs: dict[str, Any] = {}
+        payload = {
+            "tool": call.name,
+            "output": self.ref(value, blobs),
+            "tool_call_id": getattr(value, "tool_call_id", None) or call.tool_call_id,
+        }
+        self.emit(r, "tool_end", payload, end, ctx, blobs)
+
+
+def _usage_of(answers: list[Any]) -> dict[str, int]:
+    totals = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    for m in answers:
+        usage = getattr(m, "usage_metadata", None) or {}
+        for k in totals:
+            totals[k] += int(usage.get(k) or 0)
+    return totals
