@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import snapshot
+from helpers import snapshot, tamper
 from interop_exports import collect, langfuse_observations, write_langfuse, write_langsmith
 from interop_graphs import fragile_agent
 from langchain_core.messages import HumanMessage
@@ -115,6 +115,15 @@ def test_langsmith_export_becomes_recorded_runs(db_url: str, tmp_path: Path) -> 
     assert snapshot(db_url) == before
     with Store.open(db_url) as store:
         assert store.count_runs() == count
+        victim = store.events(ids["agent"], kinds=["llm_end"])[0]
+    # imported events are in the hash chain: an edited one is found
+    edited = json.dumps({**victim["payload"], "usage": {"total_tokens": 1}})
+    tamper(
+        db_url, [("UPDATE lgaudit_events SET payload = ? WHERE gseq = ?", [edited, victim["gseq"]])]
+    )
+    with Store.open(db_url) as store:
+        found = store.verify()
+    assert not found["ok"] and found["first_bad"]["run_id"] == ids["agent"]
 
 
 STAGE_SUITE = """
