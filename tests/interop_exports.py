@@ -113,11 +113,20 @@ def langfuse_observations(runs: list[Any]) -> list[Any]:
                 usage_details=callback_module._parse_usage(response) if response else None,
             )
         elif r.run_type == "tool":
-            fields.update(type="TOOL", input=_json(r.inputs), output=_json(_tool_output(r)))
+            # the handler keeps on_tool_start's keyword arguments (the tool call id) as metadata
+            metadata["tool_call_id"] = r.extra.get("tool_call_id")
+            fields.update(
+                type="TOOL",
+                input=_json(r.inputs),
+                output=_json(_tool_output(r)),
+                metadata=_json(metadata),
+            )
         else:
             fields.update(type="SPAN", input=_json(r.inputs), output=_json(r.outputs))
         if r.error:
-            fields.update(level="ERROR", status_message=r.error)
+            # _get_error_level_and_status_message: str(error), the message without its type
+            last = r.error.strip().splitlines()[-1]
+            fields.update(level="ERROR", status_message=last.split(": ", 1)[-1])
         out.append(ObservationV2(**fields))
     return out
 

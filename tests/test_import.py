@@ -248,6 +248,33 @@ def test_langfuse_observations_become_recorded_runs_and_traffic(
     assert [c.outcome for c in changed.cases if c.kind == "traffic"] == ["changed", "changed"]
 
 
+def test_a_langfuse_tool_error_replays_the_same(db_url: str, tmp_path: Path) -> None:
+    """Langfuse keeps a failed tool's message, not its type: the type comes back from the
+    error ToolNode handed the model, so the replay raises what the original raised."""
+    runs = collect(fragile_agent(), {"messages": [HumanMessage("Weather in Oslo?")]})
+    path = write_langfuse(langfuse_observations(runs), tmp_path / "fragile.jsonl")
+    assert '"statusMessage": "upstream down for Oslo"' in path.read_text()
+    result = _import(db_url, path, "langfuse", "--environment", "imported")
+    assert result.exit_code == 0, result.output
+    (run_id,) = json.loads(result.stdout)["imported"]
+    with Store.open(db_url) as store:
+        (failed,) = store.events(run_id, kinds=["tool_error"])
+    assert failed["payload"]["error"]["type"] == "ValueError"
+    assert failed["payload"]["error"]["message"] == "upstream down for Oslo"
+    suite = tmp_path / "fragile.toml"
+    suite.write_text(
+        STAGE_SUITE.format(
+            name="fragile",
+            graph="interop_graphs:fragile_agent",
+            ignore='ignore = ["llm[*].params"]',
+        )
+    )
+    result = stage(str(suite), url=db_url)
+    assert [c.outcome for c in result.cases if c.kind == "traffic"] == ["same"], [
+        (c.outcome, c.first_divergence, c.detail) for c in result.cases
+    ]
+
+
 @pytest.mark.parametrize("source", ["langsmith", "langfuse"])
 def test_a_file_that_is_no_such_export_exits_2_naming_the_line(
     db_url: str, tmp_path: Path, source: str

@@ -83,6 +83,8 @@ class _Run:
     events: list[NewEvent] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     steps: int = 0
+    failed_calls: set[str] = field(default_factory=set)
+    """Ids of the tool calls that failed so far."""
 
 
 class Builder:
@@ -260,6 +262,9 @@ class Builder:
     def llm(self, r: _Run, call: Call, ctx: _Node | None) -> None:
         model = call.model or call.name
         messages = chat_messages(call.inputs)
+        for m in messages or ():  # role dicts (Langfuse) drop a tool message's status
+            if getattr(m, "tool_call_id", None) in r.failed_calls and hasattr(m, "status"):
+                m.status = "error"
         payload: dict[str, Any] = {
             "model": model,
             "params": self.saver.jsonable(call.params),
@@ -296,8 +301,12 @@ class Builder:
         self.walk(r, call, children, ctx)
         end = call.end_us or call.start_us
         if call.error is not None:
-            payload = {"tool": call.name, "error": error_view(call.error)}
-            self.emit(r, "tool_error", payload, end, ctx)
+            error = error_view(call.error)
+            if ctx is not None and not _typed(call.error):
+                error = _handled_error(ctx.call.outputs, call.tool_call_id) or error
+            self.emit(r, "tool_error", {"tool": call.name, "error": error}, end, ctx)
+            if call.tool_call_id:
+                r.failed_calls.add(call.tool_call_id)
             return
         out = call.outputs
         if isinstance(out, dict) and set(out) == {"output"}:
@@ -310,6 +319,31 @@ class Builder:
             "tool_call_id": getattr(value, "tool_call_id", None) or call.tool_call_id,
         }
         self.emit(r, "tool_end", payload, end, ctx, blobs)
+
+
+def _typed(text: str) -> bool:
+    """Whether an exported error names its exception's type (Langfuse keeps the message)."""
+    return any(_ERROR.match(line.strip()) for line in text.strip().splitlines()[-1:])
+
+
+def _handled_error(node_output: Any, tool_call_id: str | None) -> dict[str, Any] | None:
+    """The error of a tool call as the node that handled it told the model: ToolNode's
+    error message (``Error: ValueError('...')``) for that call names the exception's type."""
+    if not tool_call_id:
+        return None
+    found = revive(node_output)
+    messages = found.get("messages") if isinstance(found, dict) else found
+    for m in messages if isinstance(messages, list) else []:
+        content = getattr(m, "content", None)
+        if (
+            getattr(m, "tool_call_id", None) == tool_call_id
+            and getattr(m, "status", None) == "error"
+            and isinstance(content, str)
+            and content.startswith("Error: ")
+        ):
+            line = content.removeprefix("Error: ").splitlines()[0]
+            return error_view(line) if _typed(line) else None
+    return None
 
 
 def _usage_of(answers: list[Any]) -> dict[str, int]:
