@@ -275,7 +275,7 @@ class _Builder:
         span = self.container(e)
         attrs: dict[str, Any] = {"lgaudit.event_seq": seq}
         if e["kind"] == "checkpoint":
-            attrs.update({"langgraph.step": e.get("step"), "langgraph.checkpoint_id": None})
+            attrs["langgraph.step"] = e.get("step")
             attrs["langgraph.checkpoint_id"] = e.get("checkpoint_id") or p.get("checkpoint_id")
             attrs["langgraph.checkpoint_ns"] = e.get("checkpoint_ns") or None
             name = "langgraph.checkpoint"
