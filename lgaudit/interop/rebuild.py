@@ -93,8 +93,8 @@ class Builder:
     def __init__(
         self, store: Store, source: str, path: str, graph: str | None, environment: str | None
     ) -> None:
-        from lgaudit.recorder.redaction import Redactor
-        from lgaudit.store.saver import AuditSaver
+        from lgaudit.recorder import Redactor
+        from lgaudit.store import AuditSaver
 
         self.sink = _Capture()
         # the recorder's default redaction, and its checkpointer's encoding of values
