@@ -47,7 +47,10 @@ def as_message(d: dict[str, Any]) -> Any:
             return None
         data = {k: v for k, v in kwargs.items() if k != "type"}
         data.setdefault("content", "")
-        return messages_from_dict([{"type": kind, "data": data}])[0]
+        try:
+            return messages_from_dict([{"type": kind, "data": data}])[0]
+        except Exception:  # noqa: BLE001 - a malformed message: left as data
+            return None
     if d.get("type") in _TYPES and "content" in d:
         data = {k: v for k, v in d.items() if k != "type"}
         try:
