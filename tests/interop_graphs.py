@@ -76,3 +76,18 @@ def signed_agent() -> Any:
     builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
     return builder.compile(name="weather_agent")
+
+
+def weather_entrypoint() -> Any:
+    """The Functional API: an entrypoint calling a ``@task`` per city."""
+    from langgraph.func import entrypoint, task
+
+    @task
+    def look(city: str) -> str:
+        return lookup.invoke({"city": city})
+
+    @entrypoint()
+    def weather(cities: list[str]) -> list[str]:
+        return [f.result() for f in [look(c) for c in cities]]
+
+    return weather

@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 from helpers import snapshot, tamper
 from interop_exports import collect, langfuse_observations, write_langfuse, write_langsmith
-from interop_graphs import fragile_agent
+from interop_graphs import fragile_agent, weather_entrypoint
 from langchain_core.messages import HumanMessage
 from replay_graphs import AGENT_INPUT, agent, subgraph_graph
 
-from lgaudit import Store, stage
+from lgaudit import Store, replay, stage
+from lgaudit.audit import diff
 from lgaudit.cli import cli
 from lgaudit.interop.importer import imported_run_id
 
@@ -198,6 +199,28 @@ def test_imported_subgraph_and_tool_error_runs_replay_the_same(db_url: str, tmp_
         assert [c.outcome for c in traffic] == ["same"], [
             (c.outcome, c.first_divergence, c.detail) for c in traffic
         ]
+
+
+def test_an_imported_functional_api_run_replays_from_its_recording(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An entrypoint called with a list (recorded by LangChain as ``{"input": [...]}``) and
+    its ``@task`` calls: the replay gets the list, and every tool call is served."""
+    from replay_graphs import CALLS
+
+    runs = collect(weather_entrypoint(), ["Oslo", "Bergen"])
+    path = write_langsmith(runs, tmp_path / "entrypoint.jsonl")
+    result = _import(db_url, path, "langsmith", "--environment", "imported")
+    assert result.exit_code == 0, result.output
+    (run_id,) = json.loads(result.stdout)["imported"]
+    with Store.open(db_url) as store:
+        start = store.events(run_id, kinds=["run_start"])[0]["payload"]
+        assert start["input"] == ["Oslo", "Bergen"]
+    before = CALLS["tool"]
+    replayed = replay(run_id, graph="interop_graphs:weather_entrypoint", url=db_url)
+    assert replayed.status == "succeeded" and CALLS["tool"] == before  # nothing ran live
+    # a task's return value is written to LangGraph's checkpoints, which no export holds
+    assert diff(run_id, replayed.run_id, url=db_url, ignore=["return"]).identical
 
 
 def test_langfuse_observations_become_recorded_runs_and_traffic(

@@ -70,10 +70,13 @@ class _Node:
     call: Call
     task_id: str
     ns: str
-    """The namespace its events are recorded under (its enclosing subgraph nodes)."""
+    """The namespace its node events are recorded under (its enclosing subgraph nodes; a
+    Functional API task's, its caller's)."""
     step: int
     attempt: int
     key: Any = None
+    inner_ns: str = ""
+    """The namespace of the model and tool calls made inside it (LangGraph's metadata)."""
 
 
 @dataclass
@@ -83,6 +86,7 @@ class _Run:
     events: list[NewEvent] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     steps: int = 0
+    tasks: dict[str, _Node] = field(default_factory=dict)
     failed_calls: set[str] = field(default_factory=set)
     """Ids of the tool calls that failed so far."""
 
@@ -130,7 +134,7 @@ class Builder:
             started_at=root.start_us,
         )
         r = _Run(run, thread)
-        start_input = revive(root.inputs)
+        start_input = _graph_value(root, children, root.inputs, "input")
         original = {
             "trace_id": root.trace_id,
             "id": root.id,
@@ -153,7 +157,7 @@ class Builder:
             error = error_view(root.error)
             self.emit(r, "run_error", {"status": "failed", "error": error}, end)
         else:
-            out = revive(root.outputs)
+            out = _graph_value(root, children, root.outputs, "output")
             status = (
                 "interrupted" if isinstance(out, dict) and "__interrupt__" in out else "succeeded"
             )
@@ -179,7 +183,9 @@ class Builder:
                 node=node.call.metadata.get("langgraph_node") or node.call.name if node else None,
                 step=node.step if node else None,
                 task_id=node.task_id if node else None,
-                checkpoint_ns=node.ns if node else "",
+                checkpoint_ns=(node.inner_ns if kind.startswith(("llm_", "tool_")) else node.ns)
+                if node
+                else "",
                 blobs=blobs or {},
             )
         )
@@ -220,13 +226,26 @@ class Builder:
         ns_md = md.get("langgraph_checkpoint_ns")
         last = ns_md.split("|")[-1] if isinstance(ns_md, str) else ""
         task_id = last.split(":", 1)[1] if ":" in last else str(uuid.uuid5(NS, call.id))
-        ns = f"{parent.ns}|{parent.call.name}:{parent.task_id}" if parent else ""
+        if isinstance(ns_md, str) and ":" in last:
+            ns = inner_ns = ns_md.rpartition("|")[0]  # as the recorder reads the metadata
+            path = md.get("langgraph_path")
+            if isinstance(path, list) and len(path) >= 4 and path[0] == "__pregel_push":
+                if path[-1] is True:  # a Functional API task: recorded in its caller's graph
+                    parts = ns_md.split("|")
+                    caller = r.tasks.get(parts[-2].rpartition(":")[2]) if len(parts) > 1 else None
+                    ns = caller.ns if caller is not None else "|".join(parts[:-2])
+        else:
+            ns = f"{parent.ns}|{parent.call.name}:{parent.task_id}" if parent else ""
+            inner_ns = ns
         step = md.get("langgraph_step")
         if not isinstance(step, int):
             r.steps += 1
             step = r.steps
         r.attempts[task_id] += 1
-        return _Node(call, task_id, ns.lstrip("|"), step, r.attempts[task_id], key)
+        node = _Node(call, task_id, ns.lstrip("|"), step, r.attempts[task_id], key)
+        node.inner_ns = inner_ns.lstrip("|")
+        r.tasks[task_id] = node
+        return node
 
     def walk(self, r: _Run, call: Call, children: dict[str, list[Call]], ctx: _Node | None) -> None:
         for child in children.get(call.id, []):
@@ -246,7 +265,7 @@ class Builder:
         payload = {
             "attempt": node.attempt,
             "input": self.jsonable(call.inputs),
-            "path": [str(p) for p in path] if isinstance(path, list) else path,
+            "path": [_path_part(p) for p in path] if isinstance(path, list) else path,
             "triggers": list(md.get("langgraph_triggers") or []),
         }
         self.emit(r, "node_start", payload, call.start_us, node)
@@ -319,6 +338,29 @@ class Builder:
             "tool_call_id": getattr(value, "tool_call_id", None) or call.tool_call_id,
         }
         self.emit(r, "tool_end", payload, end, ctx, blobs)
+
+
+def _path_part(part: Any) -> str:
+    """One element of a task path as the recorder writes it (``str`` of LangGraph's value:
+    a nested path is a tuple, which JSON made a list)."""
+
+    def tupled(v: Any) -> Any:
+        return tuple(tupled(x) for x in v) if isinstance(v, list) else v
+
+    return str(tupled(part))
+
+
+def _graph_value(root: Call, children: dict[str, list[Call]], raw: Any, key: str) -> Any:
+    """The input the graph was invoked with (``key`` "input"), or what it returned
+    ("output"). LangChain's tracers record a value that is no dict as ``{key: value}``: a
+    Functional API entrypoint's list or text. A StateGraph (its first task is
+    ``__start__``) takes and returns dicts, recorded as they are."""
+    value = revive(raw)
+    first = next(iter(children.get(root.id, [])), None)
+    state_graph = first is not None and first.metadata.get("langgraph_node") == "__start__"
+    if isinstance(value, dict) and set(value) == {key} and not state_graph:
+        return value[key]
+    return value
 
 
 def _typed(text: str) -> bool:
