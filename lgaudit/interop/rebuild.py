@@ -353,12 +353,16 @@ def _path_part(part: Any) -> str:
 def _graph_value(root: Call, children: dict[str, list[Call]], raw: Any, key: str) -> Any:
     """The input the graph was invoked with (``key`` "input"), or what it returned
     ("output"). LangChain's tracers record a value that is no dict as ``{key: value}``: a
-    Functional API entrypoint's list or text. A StateGraph (its first task is
-    ``__start__``) takes and returns dicts, recorded as they are."""
+    Functional API entrypoint's list or text (an entrypoint is the graph's first task and
+    the input channel ``__start__`` triggers it; in a StateGraph only the ``__start__`` task
+    is). A StateGraph takes and returns dicts, recorded as they are."""
     value = revive(raw)
     first = next(iter(children.get(root.id, [])), None)
-    state_graph = first is not None and first.metadata.get("langgraph_node") == "__start__"
-    if isinstance(value, dict) and set(value) == {key} and not state_graph:
+    md = first.metadata if first is not None else {}
+    entrypoint = md.get("langgraph_node") not in (None, "__start__") and list(
+        md.get("langgraph_triggers") or []
+    ) == ["__start__"]
+    if isinstance(value, dict) and set(value) == {key} and entrypoint:
         return value[key]
     return value
 
