@@ -223,6 +223,38 @@ def test_an_imported_functional_api_run_replays_from_its_recording(
     assert diff(run_id, replayed.run_id, url=db_url, ignore=["return"]).identical
 
 
+def test_an_interrupted_run_and_its_resume(db_url: str, tmp_path: Path) -> None:
+    """A run stopped at ``interrupt()`` is imported ``interrupted`` with its interrupt; the
+    resume (``Command(resume=...)``) is imported with its answer but is no traffic: its
+    state is in LangGraph's checkpoints, not in the export."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+    from stage_graphs import payments
+
+    graph = payments().builder.compile(checkpointer=InMemorySaver(), name="payments")
+    config = {"configurable": {"thread_id": "pay-50"}}
+    runs = collect(graph, {"amount": 50}, config) + collect(graph, Command(resume="yes"), config)
+    path = write_langsmith(runs, tmp_path / "payments.jsonl")
+    result = _import(db_url, path, "langsmith", "--environment", "imported")
+    assert result.exit_code == 0, result.output
+    asked, resumed = json.loads(result.stdout)["imported"]
+    with Store.open(db_url) as store:
+        assert store.run(asked)["status"] == "interrupted"
+        (interrupt,) = store.events(asked, kinds=["interrupt"])
+        assert interrupt["node"] == "human_review" and interrupt["payload"]["value"] == {"pay": 50}
+        assert store.run(resumed)["status"] == "succeeded"
+        assert [e["payload"]["value"] for e in store.events(resumed, kinds=["resume"])] == ["yes"]
+        assert not store.has_event(resumed, "checkpoint")
+    suite = tmp_path / "payments.toml"
+    suite.write_text(STAGE_SUITE.format(name="payments", graph="stage_graphs:payments", ignore=""))
+    same = stage(str(suite), url=db_url)
+    traffic = [c for c in same.cases if c.kind == "traffic"]
+    assert [(c.source_run_id, c.outcome) for c in traffic] == [(asked, "same")]
+    changed = stage(str(suite), url=db_url, graph="stage_graphs:payments_fast_lane")
+    (case,) = [c for c in changed.cases if c.kind == "traffic"]
+    assert case.outcome == "changed" and case.first_divergence["kind"] == "route"
+
+
 def test_langfuse_observations_become_recorded_runs_and_traffic(
     db_url: str, tmp_path: Path
 ) -> None:

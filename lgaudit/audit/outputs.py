@@ -30,6 +30,12 @@ def output_differences(
     out_a, out_b = _output(events_a), _output(events_b)
     if out_a is None or out_b is None:
         return []
+    # the interrupts a run stopped at are compared as its interrupt events; a tracer's
+    # record of the output leaves them out
+    out_a, out_b = (
+        {k: v for k, v in o.items() if k != "__interrupt__"} if isinstance(o, dict) else o
+        for o in (out_a, out_b)
+    )
     va, vb = comparable_pair(out_a, out_b)
     node = next((e.get("node") for e in reversed(events_b) if e["kind"] == "node_end"), None)
     return [

@@ -87,6 +87,8 @@ class _Run:
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     steps: int = 0
     tasks: dict[str, _Node] = field(default_factory=dict)
+    interrupts: set[str] = field(default_factory=set)
+    """Ids of the interrupts recorded so far."""
     failed_calls: set[str] = field(default_factory=set)
     """Ids of the tool calls that failed so far."""
 
@@ -150,7 +152,14 @@ class Builder:
             "original_ids": original,
         }
         self.emit(r, "run_start", payload, root.start_us)
-        self.input_checkpoint(r, start_input, root.start_us)
+        command = _command(start_input)
+        if command is not None:
+            # a resume of an interrupted thread (``Command(resume=...)``): its state is in
+            # LangGraph's checkpoints, not in the export: recorded, but nothing to replay from
+            resume = {"value": self.saver.jsonable(command.get("resume"))}
+            self.emit(r, "resume", resume, root.start_us)
+        else:
+            self.input_checkpoint(r, start_input, root.start_us)
         self.walk(r, root, children, None)
         end = root.end_us or max((e.ts for e in r.events), default=root.start_us)
         if root.error is not None:
@@ -158,9 +167,8 @@ class Builder:
             self.emit(r, "run_error", {"status": "failed", "error": error}, end)
         else:
             out = _graph_value(root, children, root.outputs, "output")
-            status = (
-                "interrupted" if isinstance(out, dict) and "__interrupt__" in out else "succeeded"
-            )
+            asked = r.interrupts or (isinstance(out, dict) and "__interrupt__" in out)
+            status = "interrupted" if asked else "succeeded"
             self.emit(r, "run_end", {"status": status, "output": self.saver.jsonable(out)}, end)
         return r.events
 
@@ -271,7 +279,22 @@ class Builder:
         self.emit(r, "node_start", payload, call.start_us, node)
         self.walk(r, call, children, node)
         end = call.end_us or call.start_us
-        if call.error is not None:
+        asked = _interrupts(call.error) if call.error is not None else None
+        if asked is not None:  # the node stopped at interrupt(): LangGraph's, not an error
+            for value, interrupt_id in asked:
+                if interrupt_id in r.interrupts:
+                    continue  # asked by a node inside this one: recorded there
+                r.interrupts.add(interrupt_id)
+                task_path = "~" + ", ".join(payload["path"])
+                interrupt = {
+                    "value": value,
+                    "interrupt_ids": [interrupt_id],
+                    "task_path": task_path,
+                }
+                self.emit(r, "interrupt", self.saver.jsonable(interrupt), end, node)
+            payload = {"status": "interrupted", "attempt": node.attempt}
+            self.emit(r, "node_end", payload, end, node)
+        elif call.error is not None:
             error = error_view(call.error)
             self.emit(r, "node_error", {"attempt": node.attempt, "error": error}, end, node)
         else:
@@ -365,6 +388,35 @@ def _graph_value(root: Call, children: dict[str, list[Call]], raw: Any, key: str
     if isinstance(value, dict) and set(value) == {key} and entrypoint:
         return value[key]
     return value
+
+
+_INTERRUPT = re.compile(r"Interrupt\(value=(?P<value>.*?), id='(?P<id>[^']*)'")
+
+
+def _interrupts(text: str) -> list[tuple[Any, str]] | None:
+    """The interrupts a node stopped at (``GraphInterrupt((Interrupt(value=..., id=...),))``
+    as LangChain's tracers record it), or ``None`` for any other error."""
+    import ast
+
+    if not text.lstrip().startswith(("GraphInterrupt(", "NodeInterrupt(")):
+        return None
+    out: list[tuple[Any, str]] = []
+    for m in _INTERRUPT.finditer(text.split("Traceback", 1)[0]):
+        try:
+            value: Any = ast.literal_eval(m.group("value"))
+        except (ValueError, SyntaxError):
+            value = m.group("value")
+        out.append((value, m.group("id")))
+    return out
+
+
+def _command(value: Any) -> dict[str, Any] | None:
+    """A LangGraph ``Command`` the graph was invoked with, as a tracer records it (its
+    fields, as a dict, under ``input``: it is no dict), else ``None``."""
+    if isinstance(value, dict) and set(value) == {"input"}:
+        value = value["input"]
+    fields = {"graph", "update", "resume", "goto"}
+    return value if isinstance(value, dict) and set(value) == fields else None
 
 
 def _typed(text: str) -> bool:
