@@ -13,7 +13,6 @@ default redaction.
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -21,35 +20,21 @@ from typing import Any
 
 from lgaudit.errors import BadInputError
 from lgaudit.interop.messages import chat_messages, generations, revive
+from lgaudit.interop.readback import (
+    command_of,
+    error_view,
+    graph_value,
+    handled_error,
+    interrupts_of,
+    names_type,
+    path_part,
+    usage_of,
+)
 from lgaudit.interop.source import Call
 from lgaudit.store import NewEvent, NewRun, Store
 
 #: the namespace of imported ids: uuid5(NS, "langsmith:<original root id>")
 NS = uuid.UUID("6b1c7a5e-27a1-4b8e-9f4e-5d1f0c1e2a27")
-
-
-_ERROR = re.compile(
-    r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)?)(?:\((.*)\)|: (.*))?$"
-)
-
-
-def error_view(text: str) -> dict[str, Any]:
-    """An exported error (a traceback, ``ValueError('...')`` or ``ValueError: ...``) in the
-    shape lgaudit records errors: ``type``, ``module``, ``message``, ``injected``."""
-    import builtins
-
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    kind, message = "Exception", text.strip()
-    candidates = [ln for ln in lines if not ln.startswith(("File ", "Traceback", "During "))]
-    for line in [*reversed(candidates), *lines[:1]]:
-        m = _ERROR.match(line)
-        if m and (m.group(2) is not None or m.group(3) is not None):
-            kind = m.group(1).rsplit(".", 1)[-1]
-            raw = m.group(3) if m.group(3) is not None else m.group(2)
-            message = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"" else raw
-            break
-    module = "builtins" if isinstance(getattr(builtins, kind, None), type) else ""
-    return {"type": kind, "module": module, "message": message, "injected": False}
 
 
 class _Capture:
@@ -136,7 +121,7 @@ class Builder:
             started_at=root.start_us,
         )
         r = _Run(run, thread)
-        start_input = _graph_value(root, children, root.inputs, "input")
+        start_input = graph_value(root, children, root.inputs, "input")
         original = {
             "trace_id": root.trace_id,
             "id": root.id,
@@ -152,7 +137,7 @@ class Builder:
             "original_ids": original,
         }
         self.emit(r, "run_start", payload, root.start_us)
-        command = _command(start_input)
+        command = command_of(start_input)
         if command is not None:
             # a resume of an interrupted thread (``Command(resume=...)``): its state is in
             # LangGraph's checkpoints, not in the export: recorded, but nothing to replay from
@@ -166,7 +151,7 @@ class Builder:
             error = error_view(root.error)
             self.emit(r, "run_error", {"status": "failed", "error": error}, end)
         else:
-            out = _graph_value(root, children, root.outputs, "output")
+            out = graph_value(root, children, root.outputs, "output")
             asked = r.interrupts or (isinstance(out, dict) and "__interrupt__" in out)
             status = "interrupted" if asked else "succeeded"
             self.emit(r, "run_end", {"status": status, "output": self.saver.jsonable(out)}, end)
@@ -273,13 +258,13 @@ class Builder:
         payload = {
             "attempt": node.attempt,
             "input": self.jsonable(call.inputs),
-            "path": [_path_part(p) for p in path] if isinstance(path, list) else path,
+            "path": [path_part(p) for p in path] if isinstance(path, list) else path,
             "triggers": list(md.get("langgraph_triggers") or []),
         }
         self.emit(r, "node_start", payload, call.start_us, node)
         self.walk(r, call, children, node)
         end = call.end_us or call.start_us
-        asked = _interrupts(call.error) if call.error is not None else None
+        asked = interrupts_of(call.error) if call.error is not None else None
         if asked is not None:  # the node stopped at interrupt(): LangGraph's, not an error
             for value, interrupt_id in asked:
                 if interrupt_id in r.interrupts:
@@ -324,7 +309,7 @@ class Builder:
                 f"{self.path}:{call.line}: model call {call.id} has no answer to import"
             )
         blobs: dict[str, Any] = {}
-        usage = call.usage or _usage_of(answers)
+        usage = call.usage or usage_of(answers)
         payload = {
             "model": model,
             "generations": self.ref(answers, blobs),
@@ -344,8 +329,8 @@ class Builder:
         end = call.end_us or call.start_us
         if call.error is not None:
             error = error_view(call.error)
-            if ctx is not None and not _typed(call.error):
-                error = _handled_error(ctx.call.outputs, call.tool_call_id) or error
+            if ctx is not None and not names_type(call.error):
+                error = handled_error(ctx.call.outputs, call.tool_call_id) or error
             self.emit(r, "tool_error", {"tool": call.name, "error": error}, end, ctx)
             if call.tool_call_id:
                 r.failed_calls.add(call.tool_call_id)
@@ -361,93 +346,3 @@ class Builder:
             "tool_call_id": getattr(value, "tool_call_id", None) or call.tool_call_id,
         }
         self.emit(r, "tool_end", payload, end, ctx, blobs)
-
-
-def _path_part(part: Any) -> str:
-    """One element of a task path as the recorder writes it (``str`` of LangGraph's value:
-    a nested path is a tuple, which JSON made a list)."""
-
-    def tupled(v: Any) -> Any:
-        return tuple(tupled(x) for x in v) if isinstance(v, list) else v
-
-    return str(tupled(part))
-
-
-def _graph_value(root: Call, children: dict[str, list[Call]], raw: Any, key: str) -> Any:
-    """The input the graph was invoked with (``key`` "input"), or what it returned
-    ("output"). LangChain's tracers record a value that is no dict as ``{key: value}``: a
-    Functional API entrypoint's list or text (an entrypoint is the graph's first task and
-    the input channel ``__start__`` triggers it; in a StateGraph only the ``__start__`` task
-    is). A StateGraph takes and returns dicts, recorded as they are."""
-    value = revive(raw)
-    first = next(iter(children.get(root.id, [])), None)
-    md = first.metadata if first is not None else {}
-    entrypoint = md.get("langgraph_node") not in (None, "__start__") and list(
-        md.get("langgraph_triggers") or []
-    ) == ["__start__"]
-    if isinstance(value, dict) and set(value) == {key} and entrypoint:
-        return value[key]
-    return value
-
-
-_INTERRUPT = re.compile(r"Interrupt\(value=(?P<value>.*?), id='(?P<id>[^']*)'")
-
-
-def _interrupts(text: str) -> list[tuple[Any, str]] | None:
-    """The interrupts a node stopped at (``GraphInterrupt((Interrupt(value=..., id=...),))``
-    as LangChain's tracers record it), or ``None`` for any other error."""
-    import ast
-
-    if not text.lstrip().startswith(("GraphInterrupt(", "NodeInterrupt(")):
-        return None
-    out: list[tuple[Any, str]] = []
-    for m in _INTERRUPT.finditer(text.split("Traceback", 1)[0]):
-        try:
-            value: Any = ast.literal_eval(m.group("value"))
-        except (ValueError, SyntaxError):
-            value = m.group("value")
-        out.append((value, m.group("id")))
-    return out
-
-
-def _command(value: Any) -> dict[str, Any] | None:
-    """A LangGraph ``Command`` the graph was invoked with, as a tracer records it (its
-    fields, as a dict, under ``input``: it is no dict), else ``None``."""
-    if isinstance(value, dict) and set(value) == {"input"}:
-        value = value["input"]
-    fields = {"graph", "update", "resume", "goto"}
-    return value if isinstance(value, dict) and set(value) == fields else None
-
-
-def _typed(text: str) -> bool:
-    """Whether an exported error names its exception's type (Langfuse keeps the message)."""
-    return any(_ERROR.match(line.strip()) for line in text.strip().splitlines()[-1:])
-
-
-def _handled_error(node_output: Any, tool_call_id: str | None) -> dict[str, Any] | None:
-    """The error of a tool call as the node that handled it told the model: ToolNode's
-    error message (``Error: ValueError('...')``) for that call names the exception's type."""
-    if not tool_call_id:
-        return None
-    found = revive(node_output)
-    messages = found.get("messages") if isinstance(found, dict) else found
-    for m in messages if isinstance(messages, list) else []:
-        content = getattr(m, "content", None)
-        if (
-            getattr(m, "tool_call_id", None) == tool_call_id
-            and getattr(m, "status", None) == "error"
-            and isinstance(content, str)
-            and content.startswith("Error: ")
-        ):
-            line = content.removeprefix("Error: ").splitlines()[0]
-            return error_view(line) if _typed(line) else None
-    return None
-
-
-def _usage_of(answers: list[Any]) -> dict[str, int]:
-    totals = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-    for m in answers:
-        usage = getattr(m, "usage_metadata", None) or {}
-        for k in totals:
-            totals[k] += int(usage.get(k) or 0)
-    return totals
