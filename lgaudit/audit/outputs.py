@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lgaudit.audit.deep import differences
-from lgaudit.audit.normalize import comparable_pair
+from lgaudit.history.deep import differences
+from lgaudit.history.normalize import comparable_pair
 
 
 def imported(events: list[dict[str, Any]]) -> bool:

@@ -73,7 +73,7 @@ def read(path: str) -> list[Call]:
 
 
 def _model(r: dict[str, Any], params: dict[str, Any], metadata: dict[str, Any]) -> str:
-    from lgaudit.recorder.payloads import model_name
+    from lgaudit.events.payloads import model_name
 
     return model_name(r.get("serialized"), params, metadata, r.get("name"))
 

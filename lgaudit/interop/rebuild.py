@@ -188,8 +188,8 @@ class Builder:
         from langgraph.checkpoint.base import empty_checkpoint
         from langgraph.checkpoint.base.id import uuid6
 
+        from lgaudit.checkpointer.runs import RUN_ID_KEY
         from lgaudit.store.records import iso
-        from lgaudit.store.runs import RUN_ID_KEY
 
         checkpoint = empty_checkpoint()
         checkpoint["id"] = str(uuid6(clock_seq=-1))
