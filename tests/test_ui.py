@@ -15,6 +15,7 @@ from ui_graphs import HOSTILE_ARG, HOSTILE_NODE, HOSTILE_STATE, record_ui_runs
 
 from lgaudit import Store, diff, kills
 from lgaudit.cli import cli
+from lgaudit.store.run_queries import STATUSES
 from lgaudit.ui import create_app
 
 LOOPBACK = "http://127.0.0.1:8765"
@@ -274,3 +275,51 @@ def test_lgaudit_ui_serves_and_off_loopback_prints_the_token(
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_status_counts_agree_with_the_runs_each_status_lists(store: Store) -> None:
+    """The run list's counts (one grouped query over the newest runs' last ends, liveness
+    for runs with none) are the numbers ``Store.runs`` lists per status, and a window of
+    the newest runs counts only those."""
+    import uuid
+
+    from lgaudit.store import NewEvent, NewRun
+    from lgaudit.store.liveness import LivenessLock
+    from lgaudit.store.run_counts import status_counts
+
+    base = 1_765_000_000_000_000
+    live, dead = LivenessLock(store.url), LivenessLock(store.url)
+    live_id, dead_id = live.acquire(), dead.acquire()
+    dead.release()
+    try:
+        ends: list[list[tuple[str, dict[str, Any]]]] = [
+            [("run_end", {"status": "succeeded"})],
+            [("run_end", {"status": "succeeded", "output": "interrupted"})],
+            [("run_end", {"status": "interrupted"})],
+            [("run_error", {"error": {"type": "ValueError"}})],
+            [("run_error", {"error": {}}), ("run_end", {"status": "succeeded"})],
+            [("run_end", {"status": "interrupted"}), ("run_error", {"error": {}})],
+            [],
+        ]
+        recorders: list[object] = [live_id, dead_id]
+        events = []
+        for i in range(len(ends) * len(recorders) * 3):
+            run = NewRun(run_id=str(uuid.uuid4()), thread_id=f"t{i % 2}", started_at=base + i)
+            start = {"recorder": recorders[i % 2]}
+            events.append(NewEvent(run=run, kind="run_start", payload=start, ts=base + i))
+            for k, (kind, payload) in enumerate(ends[(i // 2) % len(ends)]):
+                events.append(NewEvent(run=run, kind=kind, payload=payload, ts=base + i + k))
+        store.append(events)
+        every = store.runs(limit=None)
+        wanted = {s: sum(r["status"] == s for r in every) for s in STATUSES}
+        assert all(wanted.values())  # every status is there
+        assert status_counts(store) == {"counts": wanted, "counted": len(every), "total": 42}
+        t1 = [r for r in every if r["thread_id"] == "t1"]
+        counts = status_counts(store, thread_id="t1")["counts"]
+        assert counts == {s: sum(r["status"] == s for r in t1) for s in STATUSES}
+        newest = every[:10]
+        window = status_counts(store, window=10)
+        assert window["counts"] == {s: sum(r["status"] == s for r in newest) for s in STATUSES}
+        assert (window["counted"], window["total"]) == (10, len(every))
+    finally:
+        live.release()
