@@ -10,11 +10,13 @@ fetched through the app in-process (Starlette's TestClient: routing, the store, 
 template, no network), median of 3 after one warm-up.
 
     python -m benchmarks.bench_ui --backend sqlite --runs 20000
+    python -m benchmarks.bench_ui --backend sqlite --steps 0 --runs 100000 --store URL
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -74,11 +76,13 @@ def bench_steps(backend: str, steps: int) -> list[str]:
     return lines
 
 
-def bench_runs(backend: str, n: int) -> list[str]:
+def bench_runs(backend: str, n: int, store: str | None = None) -> list[str]:
     lines = []
-    with database(backend) as url:
+    with contextlib.ExitStack() as stack:
+        url = store or stack.enter_context(database(backend))
         t0 = time.perf_counter()
-        append_runs(url, n)
+        if store is None:
+            append_runs(url, n)
         built = time.perf_counter() - t0
         with TestClient(create_app(url), base_url="http://127.0.0.1") as client:
             for label, path in [
@@ -99,6 +103,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--store", help="time `/` on this store of runs instead of building one")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
     print(f"load {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
@@ -106,7 +111,7 @@ def main() -> None:
         if args.steps:
             print("\n".join(bench_steps(backend, args.steps)))
         if args.runs:
-            print("\n".join(bench_runs(backend, args.runs)))
+            print("\n".join(bench_runs(backend, args.runs, args.store)))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from lgaudit.ui.graph_view import draw, path_taken, taken_edges
 from lgaudit.ui.pages import api, page, ui
 
 STEPS_PER_PAGE = 100
+CHUNK_CHARS = 64 * 1024
 
 
 @api("/api/runs/{run_id}")
@@ -29,12 +30,18 @@ def show_json(request: Request) -> Iterator[str]:
     events = store.expanded_events(record["run_id"])
 
     def chunks() -> Iterator[str]:
-        yield '{"run": ' + _dumps(record) + ', "events": ['
-        sep = ""
+        # written in pieces of ~64 KB: each piece is a hop to the event loop's thread
+        parts = ['{"run": ' + _dumps(record) + ', "events": [']
+        size, sep = 0, ""
         for e in events:
-            yield sep + _dumps(e)
+            parts.append(sep + _dumps(e))
+            size += len(parts[-1])
             sep = ", "
-        yield "]}"
+            if size > CHUNK_CHARS:
+                yield "".join(parts)
+                parts, size = [], 0
+        parts.append("]}")
+        yield "".join(parts)
 
     return chunks()
 
