@@ -323,3 +323,16 @@ def test_status_counts_agree_with_the_runs_each_status_lists(store: Store) -> No
         assert (window["counted"], window["total"]) == (10, len(every))
     finally:
         live.release()
+
+
+def test_a_resumed_runs_first_step_changes_from_the_interrupted_state(db_url: str) -> None:
+    """The approval agent, interrupted and then resumed: the resumed run's first step shows
+    what the approval changed, not the whole state as if from nothing."""
+    from helpers import record_demo_runs
+
+    resumed = record_demo_runs(db_url)[0]
+    with TestClient(create_app(db_url), base_url=LOOPBACK) as client:
+        html = client.get(f"/runs/{resumed['run_id']}").text
+    first = html.split('<details class="step', 1)[1].split("</table>", 1)[0]
+    assert "<code>approved</code>" in first and "changed" in first
+    assert "<code>messages</code>" not in first
