@@ -198,7 +198,10 @@ def test_off_loopback_every_request_needs_the_token(db_url: str, recorded: dict[
 
 
 def test_without_a_token_only_loopback_host_names_are_served(client: TestClient) -> None:
-    assert client.get("/").status_code == 200
+    served = client.get("/")
+    assert served.status_code == 200
+    assert "script-src 'self'" in served.headers["content-security-policy"]
+    assert served.headers["x-frame-options"] == "DENY"
     rebound = client.get("/", headers={"Host": "attacker.example:8765"})
     assert rebound.status_code == 400
 

@@ -18,7 +18,7 @@ from lgaudit.ui.security import CSRF_FIELD
 if TYPE_CHECKING:
     from lgaudit.store import Store
 
-PageLoad = Callable[[Request], dict[str, Any]]
+PageLoad = Callable[[Request], Any]  # a template context, or a Response (a redirect)
 ApiLoad = Callable[[Request], Any]
 Action = Callable[[Request], Awaitable[Response]]
 

@@ -5,8 +5,10 @@ ignore paths toggled with ``?ignore=PATH``. ``/api/diff/A/B`` is ``lgaudit diff 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from lgaudit.errors import BadInputError
 from lgaudit.ui import values
@@ -23,6 +25,15 @@ def _diff(request: Request) -> Any:
 
     p = request.path_params
     return diff(ui(request).store, p["a"], p["b"], ignore=query_list(request, "ignore"))
+
+
+@page("/diff", "error.html")
+def diff_chosen(request: Request) -> Any:
+    """The runs list's compare form: ``/diff?a=RUN&b=RUN`` goes to ``/diff/A/B``."""
+    a, b = (request.query_params.get(k, "").strip() for k in ("a", "b"))
+    if not a or not b:
+        raise BadInputError("choose two runs to compare: one as a, one as b")
+    return RedirectResponse(f"/diff/{quote(a, safe='')}/{quote(b, safe='')}", status_code=303)
 
 
 @api("/api/diff/{a}/{b}")
