@@ -339,3 +339,28 @@ def test_a_resumed_runs_first_step_changes_from_the_interrupted_state(db_url: st
     first = html.split('<details class="step', 1)[1].split("</table>", 1)[0]
     assert "<code>approved</code>" in first and "changed" in first
     assert "<code>messages</code>" not in first
+
+
+def test_a_diff_is_kept_only_once_both_runs_have_ended(store: Store) -> None:
+    """The next page of a diff reuses it when both runs have ended; a run still recording
+    is diffed afresh on every ask (what it recorded since shows)."""
+    import uuid
+
+    from lgaudit.store import NewEvent, NewRun
+
+    done, going = (NewRun(run_id=str(uuid.uuid4()), thread_id=t) for t in ("x", "y"))
+    store.append(
+        [
+            NewEvent(run=done, kind="run_start", payload={}),
+            NewEvent(run=done, kind="run_end", payload={"status": "succeeded"}),
+            NewEvent(run=going, kind="run_start", payload={}),
+        ]
+    )
+    with TestClient(create_app(store.url), base_url=LOOPBACK) as client:
+        path = f"/api/diff/{done.run_id}/{going.run_id}"
+        assert client.get(path).json()["identical"] is False  # succeeded vs running
+        store.append([NewEvent(run=going, kind="run_end", payload={"status": "succeeded"})])
+        assert client.get(path).json()["identical"] is True
+        # both ended: kept, so a change behind its back (none can happen) would not show
+        assert client.get(f"/diff/{done.run_id}/{going.run_id}").status_code == 200
+        assert len(client.app.state.ui.cache) == 1

@@ -21,10 +21,17 @@ ROWS_PER_PAGE = 200
 
 
 def _diff(request: Request) -> Any:
+    """``lgaudit diff``'s result; kept for the next page of it when both runs have ended."""
     from lgaudit.audit import diff
 
-    p = request.path_params
-    return diff(ui(request).store, p["a"], p["b"], ignore=query_list(request, "ignore"))
+    state = ui(request)
+    run_a, run_b = (state.store.run(request.path_params[k]) for k in ("a", "b"))
+    ignore = query_list(request, "ignore")
+    ended = all(r["ended_at"] is not None for r in (run_a, run_b))
+    key = ("diff", run_a["run_id"], run_b["run_id"], tuple(ignore))
+    return state.remembered(
+        key, lambda: diff(state.store, run_a["run_id"], run_b["run_id"], ignore=ignore), ended
+    )
 
 
 @page("/diff", "error.html")
