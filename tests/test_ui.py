@@ -175,6 +175,11 @@ def test_kill_orders_are_issued_and_lifted_from_the_page(client: TestClient, db_
     page = client.get("/kills").text
     assert "runaway &lt;b&gt;loop&lt;/b&gt;" in page and "in force" in page
     assert "0 live recorders, 0 running runs" in page
+    from lgaudit import Recorder
+
+    with Recorder(db_url, environment="ui-test") as live:  # a recorder the order reaches
+        live.live_id()
+        assert "1 live recorder, 0 running runs" in client.get("/kills").text
     assert client.get("/api/kills").json() == _cli_json(db_url, "kills")
     bad = client.post("/kills", data={"reason": "", "csrf": csrf})
     assert bad.status_code == 400 and "reason" in bad.text
