@@ -14,14 +14,14 @@ from lgaudit.ui.pages import action, api, form_of, page, ui
 
 @api("/api/kills")
 def kills_json(request: Request) -> Any:
-    from lgaudit.store.kills import kills
+    from lgaudit.control.kills import kills
 
     return [k.to_json() for k in kills(url=ui(request).url)]
 
 
 @page("/kills", "kills.html")
 def kills_page(request: Request) -> dict[str, Any]:
-    from lgaudit.store.kills import kills, reach
+    from lgaudit.control.kills import kills, reach
 
     state = ui(request)
     orders = kills(url=state.url)
@@ -46,7 +46,7 @@ async def kills_post(request: Request) -> Response:
     or, with ``lift=ID``, lift one."""
     from starlette.concurrency import run_in_threadpool
 
-    from lgaudit.store.kills import kill, lift_kill
+    from lgaudit.control.kills import kill, lift_kill
 
     form = await form_of(request)
     url = ui(request).url

@@ -53,8 +53,8 @@ def _dumps(value: Any) -> str:
 @page("/runs/{run_id}", "run.html")
 def run_page(request: Request) -> dict[str, Any]:
     from lgaudit.audit.audit import audit_trace
-    from lgaudit.audit.steps import run_steps
-    from lgaudit.audit.trace import TraceLoader
+    from lgaudit.history.steps import run_steps
+    from lgaudit.history.trace import TraceLoader
 
     store = ui(request).store
     record = store.run(request.path_params["run_id"])
@@ -192,7 +192,7 @@ def _timeline(
 def _parent_states(trace: Any, run_id: str) -> dict[int, dict[str, Any]]:
     """For each checkpoint of the run (by event seq), the state of its parent checkpoint
     (of an earlier run of the thread, for the first step of a resumed or forked run)."""
-    from lgaudit.audit.trace import user_channels
+    from lgaudit.history.trace import user_channels
 
     out: dict[int, dict[str, Any]] = {}
     for e in trace.by_run.get(run_id, []):
