@@ -35,10 +35,12 @@ FLOORS: list[tuple[str, ...]] = [
     ("lgaudit.history",),
     ("lgaudit.audit",),
     ("lgaudit.recorder",),
+    # OpenTelemetry export, LangSmith / Langfuse import: over the store and the recorder
+    ("lgaudit.interop",),
     ("lgaudit.replay",),
     ("lgaudit.stage",),
     ("lgaudit",),  # the public API and the demo
-    ("lgaudit.cli",),
+    ("lgaudit.cli", "lgaudit.ui"),  # the command line and the review console, side by side
 ]
 
 #: imports allowed up a floor: re-exports that keep old import paths working

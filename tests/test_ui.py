@@ -15,6 +15,7 @@ from ui_graphs import HOSTILE_ARG, HOSTILE_NODE, HOSTILE_STATE, record_ui_runs
 
 from lgaudit import Store, diff, kills
 from lgaudit.cli import cli
+from lgaudit.store.run_queries import STATUSES
 from lgaudit.ui import create_app
 
 LOOPBACK = "http://127.0.0.1:8765"
@@ -174,6 +175,11 @@ def test_kill_orders_are_issued_and_lifted_from_the_page(client: TestClient, db_
     page = client.get("/kills").text
     assert "runaway &lt;b&gt;loop&lt;/b&gt;" in page and "in force" in page
     assert "0 live recorders, 0 running runs" in page
+    from lgaudit import Recorder
+
+    with Recorder(db_url, environment="ui-test") as live:  # a recorder the order reaches
+        live.live_id()
+        assert "1 live recorder, 0 running runs" in client.get("/kills").text
     assert client.get("/api/kills").json() == _cli_json(db_url, "kills")
     bad = client.post("/kills", data={"reason": "", "csrf": csrf})
     assert bad.status_code == 400 and "reason" in bad.text
@@ -197,7 +203,10 @@ def test_off_loopback_every_request_needs_the_token(db_url: str, recorded: dict[
 
 
 def test_without_a_token_only_loopback_host_names_are_served(client: TestClient) -> None:
-    assert client.get("/").status_code == 200
+    served = client.get("/")
+    assert served.status_code == 200
+    assert "script-src 'self'" in served.headers["content-security-policy"]
+    assert served.headers["x-frame-options"] == "DENY"
     rebound = client.get("/", headers={"Host": "attacker.example:8765"})
     assert rebound.status_code == 400
 
@@ -274,3 +283,89 @@ def test_lgaudit_ui_serves_and_off_loopback_prints_the_token(
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_status_counts_agree_with_the_runs_each_status_lists(store: Store) -> None:
+    """The run list's counts (one grouped query over the newest runs' last ends, liveness
+    for runs with none) are the numbers ``Store.runs`` lists per status, and a window of
+    the newest runs counts only those."""
+    import uuid
+
+    from lgaudit.store import NewEvent, NewRun
+    from lgaudit.store.liveness import LivenessLock
+    from lgaudit.store.run_counts import status_counts
+
+    base = 1_765_000_000_000_000
+    live, dead = LivenessLock(store.url), LivenessLock(store.url)
+    live_id, dead_id = live.acquire(), dead.acquire()
+    dead.release()
+    try:
+        ends: list[list[tuple[str, dict[str, Any]]]] = [
+            [("run_end", {"status": "succeeded"})],
+            [("run_end", {"status": "succeeded", "output": "interrupted"})],
+            [("run_end", {"status": "interrupted"})],
+            [("run_error", {"error": {"type": "ValueError"}})],
+            [("run_error", {"error": {}}), ("run_end", {"status": "succeeded"})],
+            [("run_end", {"status": "interrupted"}), ("run_error", {"error": {}})],
+            [],
+        ]
+        recorders: list[object] = [live_id, dead_id]
+        events = []
+        for i in range(len(ends) * len(recorders) * 3):
+            run = NewRun(run_id=str(uuid.uuid4()), thread_id=f"t{i % 2}", started_at=base + i)
+            start = {"recorder": recorders[i % 2]}
+            events.append(NewEvent(run=run, kind="run_start", payload=start, ts=base + i))
+            for k, (kind, payload) in enumerate(ends[(i // 2) % len(ends)]):
+                events.append(NewEvent(run=run, kind=kind, payload=payload, ts=base + i + k))
+        store.append(events)
+        every = store.runs(limit=None)
+        wanted = {s: sum(r["status"] == s for r in every) for s in STATUSES}
+        assert all(wanted.values())  # every status is there
+        assert status_counts(store) == {"counts": wanted, "counted": len(every), "total": 42}
+        t1 = [r for r in every if r["thread_id"] == "t1"]
+        counts = status_counts(store, thread_id="t1")["counts"]
+        assert counts == {s: sum(r["status"] == s for r in t1) for s in STATUSES}
+        newest = every[:10]
+        window = status_counts(store, window=10)
+        assert window["counts"] == {s: sum(r["status"] == s for r in newest) for s in STATUSES}
+        assert (window["counted"], window["total"]) == (10, len(every))
+    finally:
+        live.release()
+
+
+def test_a_resumed_runs_first_step_changes_from_the_interrupted_state(db_url: str) -> None:
+    """The approval agent, interrupted and then resumed: the resumed run's first step shows
+    what the approval changed, not the whole state as if from nothing."""
+    from helpers import record_demo_runs
+
+    resumed = record_demo_runs(db_url)[0]
+    with TestClient(create_app(db_url), base_url=LOOPBACK) as client:
+        html = client.get(f"/runs/{resumed['run_id']}").text
+    first = html.split('<details class="step', 1)[1].split("</table>", 1)[0]
+    assert "<code>approved</code>" in first and "changed" in first
+    assert "<code>messages</code>" not in first
+
+
+def test_a_diff_is_kept_only_once_both_runs_have_ended(store: Store) -> None:
+    """The next page of a diff reuses it when both runs have ended; a run still recording
+    is diffed afresh on every ask (what it recorded since shows)."""
+    import uuid
+
+    from lgaudit.store import NewEvent, NewRun
+
+    done, going = (NewRun(run_id=str(uuid.uuid4()), thread_id=t) for t in ("x", "y"))
+    store.append(
+        [
+            NewEvent(run=done, kind="run_start", payload={}),
+            NewEvent(run=done, kind="run_end", payload={"status": "succeeded"}),
+            NewEvent(run=going, kind="run_start", payload={}),
+        ]
+    )
+    with TestClient(create_app(store.url), base_url=LOOPBACK) as client:
+        path = f"/api/diff/{done.run_id}/{going.run_id}"
+        assert client.get(path).json()["identical"] is False  # succeeded vs running
+        store.append([NewEvent(run=going, kind="run_end", payload={"status": "succeeded"})])
+        assert client.get(path).json()["identical"] is True
+        # both ended: kept, so a change behind its back (none can happen) would not show
+        assert client.get(f"/diff/{done.run_id}/{going.run_id}").status_code == 200
+        assert len(client.app.state.ui.cache) == 1

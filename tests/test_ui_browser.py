@@ -83,7 +83,11 @@ def test_open_a_diff_and_see_the_first_divergence_highlighted(
     console: tuple[str, dict[str, str]], page: Any
 ) -> None:
     base, ids = console
-    page.goto(f"{base}/diff/{ids['letter_a']}/{ids['letter_b']}")
+    page.goto(f"{base}/?graph=letters")
+    page.check(f"input[name=a][value='{ids['letter_a']}']")
+    page.check(f"input[name=b][value='{ids['letter_b']}']")
+    page.click("text=Diff a and b")
+    assert page.url == f"{base}/diff/{ids['letter_a']}/{ids['letter_b']}"
     first = page.locator("tr.first-divergence")
     assert first.count() == 1
     assert "first divergence" in first.inner_text()

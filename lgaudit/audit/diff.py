@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lgaudit.audit.memory import memory_view
+from lgaudit.audit.outputs import output_differences
 from lgaudit.history.deep import Pairs, differences
 from lgaudit.history.lineage import branch_between
 from lgaudit.history.normalize import Memo, canonical, comparable_pair, normalize
@@ -129,6 +130,9 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
                 **{k: found[0][k] for k in _FIRST},
             }
     end = _outcome(run_a, run_b, trace_a.events, trace_b.events)
+    if end is None:  # an imported run has no states: its output stands for the last one
+        found_out = output_differences(trace_a.events, trace_b.events)
+        end = next((d for d in found_out if not ignored(d["path"], ignore)), None)
     if end is not None and not ignored(end["path"], ignore):
         last = entries[-1] if entries else None
         if last is None:

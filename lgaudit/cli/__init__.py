@@ -12,6 +12,8 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     audit,
     db,
     demo,
+    export,
+    import_,
     kill,
     replay,
     review,

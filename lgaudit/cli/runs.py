@@ -1,4 +1,4 @@
-"""``lgaudit runs|show|checkpoints|export``: what was recorded."""
+"""``lgaudit runs|show|checkpoints``: what was recorded (``export`` is in ``cli.export``)."""
 
 from __future__ import annotations
 
@@ -165,25 +165,3 @@ def checkpoint_summaries(events: list[Any]) -> list[dict[str, Any]]:
         }
         for e in events
     ]
-
-
-@cli.command()
-@click.argument("run")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["jsonl"]),
-    default="jsonl",
-    show_default=True,
-    help="jsonl: one JSON object per event and line.",
-)
-@db_option
-@pass_context
-def export(obj: Context, run: str, fmt: str) -> None:
-    """Export a run's events, one JSON object per line (values expanded).
-
-    Exit codes: 0 exported, 2 bad input (unknown or ambiguous run).
-    """
-    with obj.open_store() as store:
-        for event in store.expanded_events(run):  # each line written as its event is read
-            click.echo(json.dumps(event, default=str, ensure_ascii=False))

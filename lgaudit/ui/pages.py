@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -18,9 +20,13 @@ from lgaudit.ui.security import CSRF_FIELD
 if TYPE_CHECKING:
     from lgaudit.store import Store
 
-PageLoad = Callable[[Request], dict[str, Any]]
+PageLoad = Callable[[Request], Any]  # a template context, or a Response (a redirect)
 ApiLoad = Callable[[Request], Any]
 Action = Callable[[Request], Awaitable[Response]]
+
+
+#: library results kept by ``UIState.remembered``
+CACHED = 16
 
 
 class NotFound(BadInputError):
@@ -88,6 +94,24 @@ class UIState:
     url: str
     store: Store
     token: str | None = None
+    #: results of library calls on runs that have ended (they cannot change), newest last
+    cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+    cache_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remembered(self, key: tuple[Any, ...], compute: Callable[[], Any], keep: bool) -> Any:
+        """``compute()``, kept under ``key`` for the next ask when ``keep`` (the last
+        ``CACHED`` results are kept)."""
+        with self.cache_lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
+        value = compute()
+        if keep:
+            with self.cache_lock:
+                self.cache[key] = value
+                while len(self.cache) > CACHED:
+                    self.cache.popitem(last=False)
+        return value
 
 
 def ui(request: Request) -> UIState:

@@ -16,12 +16,24 @@ _MISSING = object()
 
 
 def text(value: Any, limit: int = TEXT_LIMIT) -> str:
-    """A value as text: strings as they are, anything else as indented JSON, cut at
-    ``limit`` characters with how many more there were."""
-    out = value if isinstance(value, str) else _json(value)
+    """A value as text: strings as they are, anything else as indented JSON (a chat
+    message without its empty fields), cut at ``limit`` characters with how many more
+    there were."""
+    out = value if isinstance(value, str) else _json(_compact(value))
     if len(out) > limit:
         return f"{out[:limit]}… ({len(out) - limit} more characters)"
     return out
+
+
+def _compact(value: Any) -> Any:
+    """Chat messages without their empty fields (``additional_kwargs: {}``...)."""
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, dict):
+        if "content" in value and "type" in value:
+            return {k: _compact(v) for k, v in value.items() if v not in (None, {}, [], "")}
+        return {k: _compact(v) for k, v in value.items()}
+    return value
 
 
 def short(value: Any, width: int = 80) -> str:
@@ -56,14 +68,20 @@ def message_lines(messages: Any) -> list[tuple[str, str]]:
 
 
 def highlight(a: Any, b: Any) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
-    """Both values as text in segments ``(text, changed)``: what differs is marked."""
+    """Both values as text in segments ``(text, changed)``: two strings compared by
+    character (by line when long), two structures by line of their JSON; anything else
+    (a number, a flag, a value on one side only) marked whole."""
     ta, tb = text(a, CHAR_DIFF_LIMIT * 4), text(b, CHAR_DIFF_LIMIT * 4)
-    if a is None or b is None:
-        return [(ta, a is not None)], [(tb, b is not None)]
-    if max(len(ta), len(tb)) > CHAR_DIFF_LIMIT:
-        la, lb = ta.splitlines(keepends=True), tb.splitlines(keepends=True)
-        return _segments(la, lb)
-    return _segments(list(ta), list(tb))
+    if isinstance(a, str) and isinstance(b, str) and max(len(ta), len(tb)) <= CHAR_DIFF_LIMIT:
+        return _segments(list(ta), list(tb))
+    structures = (dict, list)
+    if (
+        isinstance(a, str | dict | list)
+        and isinstance(b, str | dict | list)
+        and (isinstance(a, structures) == isinstance(b, structures))
+    ):
+        return _segments(ta.splitlines(keepends=True), tb.splitlines(keepends=True))
+    return [(ta, True)], [(tb, True)]
 
 
 def _segments(a: list[str], b: list[str]) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:

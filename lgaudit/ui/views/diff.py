@@ -5,8 +5,10 @@ ignore paths toggled with ``?ignore=PATH``. ``/api/diff/A/B`` is ``lgaudit diff 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from lgaudit.errors import BadInputError
 from lgaudit.ui import values
@@ -19,10 +21,26 @@ ROWS_PER_PAGE = 200
 
 
 def _diff(request: Request) -> Any:
+    """``lgaudit diff``'s result; kept for the next page of it when both runs have ended."""
     from lgaudit.audit import diff
 
-    p = request.path_params
-    return diff(ui(request).store, p["a"], p["b"], ignore=query_list(request, "ignore"))
+    state = ui(request)
+    run_a, run_b = (state.store.run(request.path_params[k]) for k in ("a", "b"))
+    ignore = query_list(request, "ignore")
+    ended = all(r["ended_at"] is not None for r in (run_a, run_b))
+    key = ("diff", run_a["run_id"], run_b["run_id"], tuple(ignore))
+    return state.remembered(
+        key, lambda: diff(state.store, run_a["run_id"], run_b["run_id"], ignore=ignore), ended
+    )
+
+
+@page("/diff", "error.html")
+def diff_chosen(request: Request) -> Any:
+    """The runs list's compare form: ``/diff?a=RUN&b=RUN`` goes to ``/diff/A/B``."""
+    a, b = (request.query_params.get(k, "").strip() for k in ("a", "b"))
+    if not a or not b:
+        raise BadInputError("choose two runs to compare: one as a, one as b")
+    return RedirectResponse(f"/diff/{quote(a, safe='')}/{quote(b, safe='')}", status_code=303)
 
 
 @api("/api/diff/{a}/{b}")

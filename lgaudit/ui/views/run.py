@@ -19,6 +19,7 @@ from lgaudit.ui.graph_view import draw, path_taken, taken_edges
 from lgaudit.ui.pages import api, page, ui
 
 STEPS_PER_PAGE = 100
+CHUNK_CHARS = 64 * 1024
 
 
 @api("/api/runs/{run_id}")
@@ -29,12 +30,18 @@ def show_json(request: Request) -> Iterator[str]:
     events = store.expanded_events(record["run_id"])
 
     def chunks() -> Iterator[str]:
-        yield '{"run": ' + _dumps(record) + ', "events": ['
-        sep = ""
+        # written in pieces of ~64 KB: each piece is a hop to the event loop's thread
+        parts = ['{"run": ' + _dumps(record) + ', "events": [']
+        size, sep = 0, ""
         for e in events:
-            yield sep + _dumps(e)
+            parts.append(sep + _dumps(e))
+            size += len(parts[-1])
             sep = ", "
-        yield "]}"
+            if size > CHUNK_CHARS:
+                yield "".join(parts)
+                parts, size = [], 0
+        parts.append("]}")
+        yield "".join(parts)
 
     return chunks()
 
@@ -73,7 +80,7 @@ def run_page(request: Request) -> dict[str, Any]:
         f["page"] = page_of.get(anchor or "", 1)
         if anchor is not None:
             flagged.setdefault(anchor, []).append(f)
-    timeline = _timeline(steps, shown, anchors, flagged, record)
+    timeline = _timeline(steps, shown, anchors, flagged, record, _parent_states(trace, run_id))
     path, visits = path_taken(steps)
     shape = _shape(store, start, record)
     drawing = draw(shape, visits, taken_edges(path, record["status"])) if shape else None
@@ -114,14 +121,16 @@ def _timeline(
     anchors: dict[tuple[str, int], str],
     flagged: dict[str, list[dict[str, Any]]],
     record: Mapping[str, Any],
+    parents: dict[int, dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """The steps of this page, each with its tasks and its state change."""
     from lgaudit.audit.memory import describe_memory, memory_data
 
     previous: dict[str, Any] = {}
     states: list[Any] = []
-    for s in steps:  # the state before each step, per namespace
-        states.append(previous.get(s.namespace))
+    for s in steps:  # the state before each step: its checkpoint's parent, else the last
+        parent = parents.get(s.checkpoint_seq) if s.checkpoint_seq is not None else None
+        states.append(parent if parent is not None else previous.get(s.namespace))
         if s.state is not None:
             previous[s.namespace] = s.state
     out: list[dict[str, Any]] = []
@@ -177,6 +186,22 @@ def _timeline(
                 ),
             }
         )
+    return out
+
+
+def _parent_states(trace: Any, run_id: str) -> dict[int, dict[str, Any]]:
+    """For each checkpoint of the run (by event seq), the state of its parent checkpoint
+    (of an earlier run of the thread, for the first step of a resumed or forked run)."""
+    from lgaudit.history.trace import user_channels
+
+    out: dict[int, dict[str, Any]] = {}
+    for e in trace.by_run.get(run_id, []):
+        if e["kind"] != "checkpoint":
+            continue
+        parent_id = e["payload"].get("parent_checkpoint_id")
+        parent = trace.checkpoints.get((e["checkpoint_ns"] or "", parent_id)) if parent_id else None
+        if parent is not None and parent["payload"].get("values") is not None:
+            out[e["seq"]] = user_channels(parent["payload"]["values"])
     return out
 
 

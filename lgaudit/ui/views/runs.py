@@ -8,12 +8,11 @@ from typing import Any
 from starlette.requests import Request
 
 from lgaudit.errors import BadInputError
+from lgaudit.store.run_counts import status_counts
 from lgaudit.store.run_queries import KINDS, STATUSES
 from lgaudit.ui.pages import api, page, ui
 
 PAGE_SIZE = 50
-#: counts per status stop here (a count of every run of a status reads every run)
-COUNT_CAP = 10_000
 FILTERS = ("graph", "environment", "status", "kind", "thread", "suite")
 
 
@@ -57,18 +56,23 @@ def runs_page(request: Request) -> dict[str, Any]:
     found = store.runs(limit=number * PAGE_SIZE + 1, **f)
     records = found[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     has_next = len(found) > number * PAGE_SIZE
-    counts = {}
-    others = {k: v for k, v in f.items() if k != "status"}
-    for status in STATUSES:
-        counts[status] = store.count_runs(status=status, at_most=COUNT_CAP + 1, **others)
+    counted = status_counts(
+        store,
+        thread_id=f["thread_id"],
+        graph=f["graph"],
+        environment=f["environment"],
+        kind=f["kind"],
+        suite=f["suite"],
+    )
     return {
         "doc": records,
         "runs": records,
         "filters": given,
         "statuses": STATUSES,
         "kinds": KINDS,
-        "counts": counts,
-        "count_cap": COUNT_CAP,
+        "counts": counted["counts"],
+        "counted": counted["counted"],
+        "total": counted["total"],
         "page": number,
         "has_next": has_next,
         "query": {k: v for k, v in given.items() if v is not None},
