@@ -17,9 +17,13 @@ from lgaudit.recorder import Recorder
 from lgaudit.replay.engine import replay_with
 from lgaudit.replay.spec import CassetteMode, FaultSpec, load_graph, load_model, parse_fault
 from lgaudit.stage.cases import Case, CaseRun
+from lgaudit.stage.contain import contained
 from lgaudit.stage.facts import run_facts
+from lgaudit.stage.latency import state_bytes
+from lgaudit.stage.sandbox import load_stand_ins
 from lgaudit.stage.scenario import run_scenario
 from lgaudit.stage.suite import Scenario, Suite, load_humans
+from lgaudit.stage.timeout import install
 from lgaudit.store import Store
 
 PENDING = "pending"
@@ -35,6 +39,9 @@ class Session:
         self.baseline: Pregel | None = load_graph(suite.baseline) if suite.baseline else None
         self.recorder = Recorder(url, environment=suite.environment)
         self.attached = self.recorder.attach(self.candidate)
+        install(self.recorder)  # case timeouts
+        tools = suite.tools
+        self.stand_ins = load_stand_ins(suite.path, tools) if tools is not None else {}
         #: leave traffic diffs (without baseline replays) to ``analyze``, elsewhere
         self.defer_diffs = False
         self._models: dict[str, BaseChatModel] = {}
@@ -65,9 +72,13 @@ def run_case(session: Session, case: Case) -> CaseRun:
 
 
 def execute_case(session: Session, case: Case) -> CaseRun:
-    """Run one case (its runs are in the store when this returns). Bad input met by one
-    case (a recorded run that cannot be replayed) fails that case with the message, never
-    the whole stage."""
+    """Run one case (its runs are in the store when this returns) within the suite's
+    timeout and tool sandbox. Bad input met by one case (a recorded run that cannot be
+    replayed) fails that case with the message, never the whole stage."""
+    return contained(session, case, lambda: _execute(session, case))
+
+
+def _execute(session: Session, case: Case) -> CaseRun:
     try:
         if case.kind == "traffic":
             return _traffic(session, case)
@@ -97,6 +108,8 @@ def analyze(store: Store, suite: Suite, run: CaseRun) -> CaseRun:
             run.broken[run_id] = f"event {bad['seq']}: {bad['reason']}"
     if run.runs:
         run.findings = list(audit_runs(store, run.runs, suite.policy).findings)
+    if suite.latency.max_state_bytes is not None:
+        run.state_bytes = state_bytes(store, run.runs)
     return run
 
 

@@ -1,0 +1,256 @@
+"""Staging's other dimensions: case timeouts, the tool sandbox, latency and state growth —
+on SQLite and PostgreSQL, with graphs written as LangGraph's docs write them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import dims_graphs
+import pytest
+from click.testing import CliRunner
+
+from lgaudit import Store, stage
+from lgaudit.cli import cli
+
+
+def suite(tmp_path: Path, text: str, name: str = "suite.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def by_case(result: Any) -> dict[str, Any]:
+    return {c.case: c for c in result.cases}
+
+
+@pytest.fixture
+def release() -> Any:
+    dims_graphs.RELEASE.clear()
+    yield dims_graphs.RELEASE
+    dims_graphs.RELEASE.set()  # the abandoned case thread ends
+
+
+def test_a_hang_is_a_timeout_and_the_stage_ends_with_a_verdict(
+    db_url: str, tmp_path: Path, release: Any
+) -> None:
+    path = suite(
+        tmp_path,
+        """
+[suite]
+name = "hangs"
+graph = "dims_graphs:hang"
+case_timeout_s = 1
+
+[[scenario]]
+name = "stuck"
+input = { job = "a" }
+expect = { status = "succeeded" }
+
+[[scenario]]
+name = "stuck again"
+input = { job = "b" }
+
+[gate]
+require = ["scenarios"]
+""",
+    )
+    started = time.monotonic()
+    result = stage(path, url=db_url)
+    assert time.monotonic() - started < 2 * (1 + 5)  # two cases, each within timeout + 5 s
+    assert result.verdict == "block"
+    stuck = by_case(result)["stuck"]
+    assert stuck.outcome == "timeout" and stuck.status == "failed"
+    assert "case_timeout_s = 1" in (stuck.detail or "")
+    assert "wait_for_lock" in (stuck.detail or "")
+    assert "prepare" not in (stuck.detail or "")  # it had left that node
+    assert by_case(result)["stuck again"].outcome == "timeout"
+    assert not result.check("scenarios").ok
+    with Store.open(db_url) as store:
+        for c in result.cases:
+            run = store.run(str(c.run_id))
+            assert run["status"] == "failed"  # nothing left running
+            errors = store.events(run["run_id"], kinds=["run_error"])
+            assert "case_timeout_s = 1 exceeded" in json.dumps(errors[0]["payload"])
+            node_errors = store.events(run["run_id"], kinds=["node_error"])
+            assert [e["node"] for e in node_errors] == ["wait_for_lock"]
+            assert store.verify(run=run["run_id"])["ok"]
+        assert not store.runs(status="running")
+    doc = result.to_json()
+    assert [c["outcome"] for c in doc["cases"]] == ["timeout", "timeout"]
+    assert all(c["seconds"] >= 1 for c in doc["cases"])
+
+
+def test_a_slow_case_is_stopped_at_its_next_model_call(db_url: str, tmp_path: Path) -> None:
+    path = suite(
+        tmp_path,
+        """
+[suite]
+name = "slow"
+graph = "dims_graphs:slow_then_fine"
+case_timeout_s = 0.5
+
+[[scenario]]
+name = "thinks too long"
+input = { messages = [{ type = "human", content = "hi" }] }
+""",
+    )
+    result = stage(path, url=db_url)
+    case = result.cases[0]
+    assert case.outcome == "timeout" and "think" in (case.detail or "")
+    with Store.open(db_url) as store:
+        errors = store.events(str(case.run_id), kinds=["run_error"])
+        assert "stage.timeout" in json.dumps(errors[0]["payload"])
+        assert "stopped model" in json.dumps(errors[0]["payload"])  # stopped from inside
+
+
+SANDBOX = """
+[suite]
+name = "refunds"
+graph = "dims_graphs:refund_agent"
+
+[[scenario]]
+name = "refund"
+input = { messages = [{ type = "human", content = "refund order 42" }] }
+expect = { status = "succeeded" }
+
+[tools]
+sandbox = true
+live = ["lookup_order"]
+%s
+
+[gate]
+require = ["scenarios", "sandbox"]
+"""
+
+
+def test_a_live_tool_under_the_sandbox_fails_its_case_and_never_runs(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("DIMS_LEDGER", str(ledger))
+    result = stage(suite(tmp_path, SANDBOX % ""), url=db_url)
+    case = result.cases[0]
+    assert case.outcome == "failed"
+    assert "refused tool(s) transfer" in (case.detail or "")
+    assert not ledger.exists()  # the real transfer never ran
+    sandbox = result.check("sandbox")
+    assert not sandbox.ok and "tool transfer refused" in sandbox.detail
+    assert result.verdict == "block"
+    with Store.open(db_url) as store:
+        tools = store.events(str(case.run_id), kinds=["tool_start", "tool_end", "tool_error"])
+        assert [(e["kind"], e["payload"].get("tool")) for e in tools][:3] == [
+            ("tool_start", "lookup_order"),
+            ("tool_end", "lookup_order"),
+            ("tool_start", "transfer"),
+        ]
+        assert "sandbox refused" in json.dumps(tools[-1]["payload"])
+
+
+def test_a_stand_in_answers_instead_of_the_real_tool(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("DIMS_LEDGER", str(ledger))
+    text = SANDBOX % 'stand_ins = { transfer = "dims_graphs:fake_transfer" }'
+    result = stage(suite(tmp_path, text), url=db_url)
+    assert result.cases[0].outcome == "passed", result.cases[0].detail
+    assert result.check("sandbox").ok, result.check("sandbox").detail
+    assert result.verdict == "promote"
+    assert not ledger.exists()
+    with Store.open(db_url) as store:
+        events = store.expanded_events(str(result.cases[0].run_id))
+        ends = [e for e in events if e["kind"] == "tool_end"]
+        assert "(sandbox) would send 30 to acct-7" in json.dumps(ends[-1]["payload"])
+
+
+def test_without_the_sandbox_a_live_tool_fails_the_sandbox_check(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("DIMS_LEDGER", str(ledger))
+    text = (SANDBOX % "").replace("sandbox = true", "sandbox = false")
+    result = stage(suite(tmp_path, text), url=db_url)
+    assert result.cases[0].outcome == "passed"
+    assert ledger.read_text() == "acct-7 30\n"  # it ran: nothing stopped it
+    check = result.check("sandbox")
+    assert not check.ok and "tool transfer ran live" in check.detail
+
+
+def test_a_required_check_with_nothing_to_exercise_fails(db_url: str, tmp_path: Path) -> None:
+    path = suite(
+        tmp_path,
+        """
+[suite]
+name = "plain"
+graph = "dims_graphs:calm"
+
+[[scenario]]
+name = "hello"
+input = { user = "ann" }
+
+[gate]
+require = ["scenarios", "latency", "load", "pending", "sandbox"]
+""",
+    )
+    result = stage(path, url=db_url)
+    assert result.check("scenarios").ok
+    for name, words in (
+        ("latency", "max_case_seconds"),
+        ("load", "[load]"),
+        ("pending", "[pending]"),
+        ("sandbox", "[tools]"),
+    ):
+        check = result.check(name)
+        assert not check.ok and words in check.detail, (name, check.detail)
+    assert result.verdict == "block"
+
+
+def test_latency_limits_and_state_growth(db_url: str, tmp_path: Path) -> None:
+    path = suite(
+        tmp_path,
+        """
+[suite]
+name = "timed"
+graph = "dims_graphs:chatty"
+
+[[scenario]]
+name = "talks"
+input = { messages = [{ type = "human", content = "hi" }] }
+
+[envelope]
+max_case_seconds = 60
+max_node_p95_seconds = { agent = 0.000001 }
+max_state_bytes = 20000
+
+[gate]
+require = ["scenarios", "latency", "envelope"]
+""",
+    )
+    result = stage(path, url=db_url)
+    latency = result.check("latency")
+    assert not latency.ok and "node agent p95" in latency.detail
+    assert "max_node_p95_seconds 1e-06" in latency.detail
+    envelope = result.check("envelope")
+    assert not envelope.ok and "max_state_bytes 20000" in envelope.detail
+    assert "largest state" in envelope.detail
+    doc = result.to_json()
+    assert set(doc["latency"]) == {"cases", "nodes"}
+    assert set(doc["latency"]["cases"]) == {"p50", "p95"}
+    assert doc["latency"]["nodes"]["agent"]["n"] == 1
+    assert set(doc["latency"]["nodes"]["agent"]) == {"p50", "p95", "n"}
+    assert doc["latency"]["nodes"]["agent"]["p95"] > 0
+    assert doc["cases"][0]["seconds"] > 0
+    assert "load" not in doc
+
+
+def test_the_cli_prints_timeouts_and_bad_tools_tables_exit_2(db_url: str, tmp_path: Path) -> None:
+    bad = suite(
+        tmp_path,
+        SANDBOX % 'stand_ins = { transfer = "dims_graphs:no_such_thing" }',
+    )
+    out = CliRunner().invoke(cli, ["stage", bad, "--db", db_url])
+    assert out.exit_code == 2
+    assert "tools.stand_ins.transfer" in out.output and "Traceback" not in out.output
