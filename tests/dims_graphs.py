@@ -18,7 +18,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import create_react_agent
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field
 
 from lgaudit.demo import ScriptedChatModel
@@ -261,6 +261,25 @@ class RefundWithNote(Refund, total=False):
 def approvals_note() -> Any:
     """v2: a ``note`` key added to the state."""
     return _approval(state=RefundWithNote).compile(name="approvals")
+
+
+def approvals_asks_again() -> Any:
+    """v2: the gate now wants "yes" and asks again at anything else (an old answer loops)."""
+
+    def draft(s: Refund) -> dict[str, Any]:
+        return {"amount": 30}
+
+    def review(s: Refund) -> Command:
+        answer = interrupt({"refund": s["amount"], "say": "yes"})
+        return Command(goto="pay" if answer == "yes" else "review", update={"approved": True})
+
+    b = StateGraph(Refund)
+    b.add_node("draft", draft)
+    b.add_node("review", review, destinations=("pay", "review"))
+    b.add_node("pay", lambda s: {})
+    b.add_edge(START, "draft")
+    b.add_edge("draft", "review")
+    return b.compile(name="approvals")
 
 
 APPROVAL_INPUT = {"order": 42}

@@ -12,7 +12,7 @@ import dims_graphs
 import pytest
 from click.testing import CliRunner
 
-from lgaudit import Store, stage
+from lgaudit import Recorder, Store, stage
 from lgaudit.cli import cli
 
 
@@ -254,3 +254,84 @@ def test_the_cli_prints_timeouts_and_bad_tools_tables_exit_2(db_url: str, tmp_pa
     out = CliRunner().invoke(cli, ["stage", bad, "--db", db_url])
     assert out.exit_code == 2
     assert "tools.stand_ins.transfer" in out.output and "Traceback" not in out.output
+
+
+# -- threads parked at an interrupt ----------------------------------------------------------
+
+
+def park(url: str, thread: str, env: str = "production") -> None:
+    """A production run of ``approvals`` left waiting for a human at ``review``."""
+    with Recorder(url, environment=env) as rec:
+        rec.attach(dims_graphs.approvals()).invoke(
+            dims_graphs.APPROVAL_INPUT, {"configurable": {"thread_id": thread}}
+        )
+
+
+PENDING = """
+[suite]
+name = "approvals-v2"
+graph = "dims_graphs:{graph}"
+
+[pending]
+environment = "production"
+answer = "approve"
+
+[gate]
+require = ["pending"]
+"""
+
+
+def thread_rows(url: str, thread: str) -> list[tuple[Any, ...]]:
+    with Store.open(url) as store:
+        return [(e["gseq"], e["kind"], e["hash"]) for e in store.thread_events(thread)]
+
+
+@pytest.mark.parametrize(
+    ("graph", "outcome", "words"),
+    [
+        ("approvals_renamed", "broken", ["node review", "renamed or removed"]),
+        ("approvals_strict", "broken", ["StrictRefund", "amount = 30"]),
+        ("approvals_notify", "resumes", []),
+        ("approvals_note", "resumes", []),
+        ("approvals", "resumes", []),
+    ],
+)
+def test_pending_threads_resume_or_break_on_the_candidate(
+    db_url: str, tmp_path: Path, graph: str, outcome: str, words: list[str]
+) -> None:
+    park(db_url, "refund-1")
+    park(db_url, "refund-2", env="staging")  # another environment: not selected
+    before = thread_rows(db_url, "refund-1")
+    dims_graphs.DONE.clear()
+
+    result = stage(suite(tmp_path, PENDING.format(graph=graph)), url=db_url)
+
+    [case] = result.cases
+    assert (case.kind, case.case, case.outcome) == ("pending", "pending refund-1", outcome)
+    for word in words:
+        assert word in (case.detail or ""), case.detail
+    check = result.check("pending")
+    assert check.ok is (outcome == "resumes"), check.detail
+    assert result.verdict == ("promote" if outcome == "resumes" else "block")
+    if outcome == "resumes":
+        assert dims_graphs.DONE == ["paid"]  # the copy ran on past the human
+        with Store.open(db_url) as store:
+            run = store.run(str(case.run_id))
+            assert run["status"] == "succeeded" and run["thread_id"] != "refund-1"
+            assert run["thread_id"].startswith("refund-1~pending-")
+            nodes = [e["node"] for e in store.events(run["run_id"], kinds=["node_start"])]
+            assert nodes[0] == "review" and nodes[-1] == "pay"
+    # production's thread is never written
+    assert thread_rows(db_url, "refund-1") == before
+    with Store.open(db_url) as store:
+        assert store.verify()["ok"]
+        [latest] = store.runs(thread_id="refund-1", limit=1)
+        assert latest["status"] == "interrupted"
+
+
+def test_a_re_interrupt_loop_is_broken(db_url: str, tmp_path: Path) -> None:
+    park(db_url, "refund-1")
+    result = stage(suite(tmp_path, PENDING.format(graph="approvals_asks_again")), url=db_url)
+    [case] = result.cases
+    assert case.outcome == "broken"
+    assert "still interrupting at review" in (case.detail or "")

@@ -41,7 +41,7 @@ def coverage(cases: list[CaseRun], facts: dict[str, RunFacts]) -> dict[str, list
     faulted = {t for c in cases for t in c.faulted}
     seen: dict[str, list[str]] = {"nodes": [], "tools": [], "models": [], "gates": []}
     for c in cases:
-        if c.kind == "fault":
+        if c.kind in ("fault", "pending"):  # a pending thread's nodes are production's
             continue
         for run_id in c.runs:
             f = facts.get(run_id)
@@ -287,7 +287,7 @@ def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
         and f.run_id in kind
         and not f.rule.startswith("budget.")  # the envelope's
         and not (kind[f.run_id].kind == "fault" and f.rule == "run.error")  # expected
-        and not (kind[f.run_id].outcome == "timeout" and f.rule == "run.error")  # its own
+        and not (kind[f.run_id].outcome in ("timeout", "broken") and f.rule == "run.error")
     ]
     if bad:
         # one item per rule and message: the same error in many cases is said once

@@ -20,6 +20,7 @@ from lgaudit.stage.cases import Case, CaseRun
 from lgaudit.stage.contain import contained
 from lgaudit.stage.facts import run_facts
 from lgaudit.stage.latency import state_bytes
+from lgaudit.stage.pending import load_answer, run_pending
 from lgaudit.stage.sandbox import load_stand_ins
 from lgaudit.stage.scenario import run_scenario
 from lgaudit.stage.suite import Scenario, Suite, load_humans
@@ -42,6 +43,7 @@ class Session:
         install(self.recorder)  # case timeouts
         tools = suite.tools
         self.stand_ins = load_stand_ins(suite.path, tools) if tools is not None else {}
+        self.pending_answer = load_answer(suite) if suite.pending is not None else None
         #: leave traffic diffs (without baseline replays) to ``analyze``, elsewhere
         self.defer_diffs = False
         self._models: dict[str, BaseChatModel] = {}
@@ -82,6 +84,8 @@ def _execute(session: Session, case: Case) -> CaseRun:
     try:
         if case.kind == "traffic":
             return _traffic(session, case)
+        if case.kind == "pending":
+            return run_pending(session, case)
         if case.kind == "scenario":
             assert case.scenario is not None
             scenario = session.suite.scenarios[case.scenario]
