@@ -144,49 +144,66 @@ def chatty() -> Any:
 
 # -- a race --------------------------------------------------------------------------------
 
-SCRATCH: dict[str, Any] = {}  # per-request data kept at module level: shared by every thread
+HISTORY: dict[str, list[str]] = {}  # per-user history kept at module level
 
 
 class Ticket(TypedDict, total=False):
     user: str
-    greeting: str
+    query: str
+    history: list[str]
+    answer: str
 
 
 def racy() -> Any:
-    """``remember`` puts the user in a module-level dict, ``greet`` reads it back a moment
-    later: under concurrency a thread greets another thread's user."""
+    """``fetch`` keeps each user's history in a module-level dict and returns that very
+    list as the state's value; ``think`` pauses; ``answer`` reads the history. Run alone it
+    looks fine; under concurrency another thread's ``fetch`` appends to the list this
+    thread's state holds: its state changes with no write of its own."""
+    HISTORY.clear()
 
-    def remember(state: Ticket) -> dict[str, Any]:
-        SCRATCH["user"] = state["user"]
+    def fetch(state: Ticket) -> dict[str, Any]:
+        history = HISTORY.setdefault(state["user"], [])
+        history.append(state["query"])
+        return {"history": history}
+
+    def think(state: Ticket) -> dict[str, Any]:
+        time.sleep(0.02)
         return {}
 
-    def greet(state: Ticket) -> dict[str, Any]:
-        time.sleep(0.01)
-        return {"greeting": f"hello {SCRATCH['user']}", "user": SCRATCH["user"]}
+    def answer(state: Ticket) -> dict[str, Any]:
+        return {"answer": f"{len(state['history'])} question(s) so far"}
 
     b = StateGraph(Ticket)
-    b.add_node("remember", remember)
-    b.add_node("greet", greet)
-    b.add_edge(START, "remember")
-    b.add_edge("remember", "greet")
+    b.add_node("fetch", fetch)
+    b.add_node("think", think)
+    b.add_node("answer", answer)
+    b.add_edge(START, "fetch")
+    b.add_edge("fetch", "think")
+    b.add_edge("think", "answer")
     return b.compile(name="tickets")
 
 
 def calm() -> Any:
-    """The same graph keeping its data in its state: no race."""
+    """The same graph keeping the history in its own state: no race."""
 
-    def greet(state: Ticket) -> dict[str, Any]:
-        time.sleep(0.01)
-        return {"greeting": f"hello {state['user']}"}
+    def fetch(state: Ticket) -> dict[str, Any]:
+        return {"history": [*state.get("history", []), state["query"]]}
+
+    def think(state: Ticket) -> dict[str, Any]:
+        time.sleep(0.02)
+        return {}
+
+    def answer(state: Ticket) -> dict[str, Any]:
+        return {"answer": f"{len(state['history'])} question(s) so far"}
 
     b = StateGraph(Ticket)
-    b.add_node("greet", greet)
-    b.add_edge(START, "greet")
+    b.add_node("fetch", fetch)
+    b.add_node("think", think)
+    b.add_node("answer", answer)
+    b.add_edge(START, "fetch")
+    b.add_edge("fetch", "think")
+    b.add_edge("think", "answer")
     return b.compile(name="tickets")
-
-
-def ticket_user(value: Any) -> Any:
-    return value
 
 
 # -- threads parked at an interrupt --------------------------------------------------------

@@ -189,7 +189,7 @@ graph = "dims_graphs:calm"
 
 [[scenario]]
 name = "hello"
-input = { user = "ann" }
+input = { user = "ann", query = "hi" }
 
 [gate]
 require = ["scenarios", "latency", "load", "pending", "sandbox"]
@@ -335,3 +335,68 @@ def test_a_re_interrupt_loop_is_broken(db_url: str, tmp_path: Path) -> None:
     [case] = result.cases
     assert case.outcome == "broken"
     assert "still interrupting at review" in (case.detail or "")
+
+
+# -- load and races --------------------------------------------------------------------------
+
+LOAD = """
+[suite]
+name = "tickets"
+graph = "dims_graphs:{graph}"
+
+[[scenario]]
+name = "ask"
+input = {{ user = "ann", query = "where is my order?" }}
+expect = {{ status = "succeeded" }}
+
+[load]
+scenarios = ["ask"]
+concurrency = 4
+repeat = 12
+max_p95_slowdown = 1000.0
+max_rss_growth_mb = 500
+
+[gate]
+require = ["scenarios", "load", "audit"]
+"""
+
+
+def test_a_racy_graph_fails_load_naming_the_threads_and_channel(
+    db_url: str, tmp_path: Path
+) -> None:
+    result = stage(suite(tmp_path, LOAD.format(graph="racy")), url=db_url)
+    assert result.check("scenarios").ok  # alone, it looks fine
+    load = result.check("load")
+    assert not load.ok
+    assert "state.unexplained_change in thread stage-" in load.detail
+    assert "channel history" in load.detail
+    assert result.verdict == "block"
+    doc = result.to_json()["load"]
+    assert set(doc) == {"cases", "concurrency", "p50", "p95", "alone_p95", "cases_per_s",
+                        "rss_growth_mb"}  # fmt: skip
+    assert doc["cases"] == 12 and doc["concurrency"] == 4
+    assert doc["cases_per_s"] > 0 and doc["p95"] >= doc["p50"] > 0
+    with Store.open(db_url) as store:
+        assert store.verify()["ok"]
+
+
+def test_the_calm_twin_passes_load(db_url: str, tmp_path: Path) -> None:
+    result = stage(suite(tmp_path, LOAD.format(graph="calm")), url=db_url)
+    load = result.check("load")
+    assert load.ok, load.detail
+    assert "12 cases at concurrency 4" in load.detail and "cases/s" in load.detail
+    assert result.verdict == "promote"
+    with Store.open(db_url) as store:
+        load_runs = [r for r in store.runs(limit=None) if r["thread_id"].startswith("stage-")]
+        # 3 alone, 12 under load and the scenario's own case: each a run of its own thread
+        assert len(load_runs) == 16 and len({r["thread_id"] for r in load_runs}) == 16
+        assert all(r["status"] == "succeeded" for r in load_runs)
+        assert store.verify()["ok"]
+
+
+def test_slowdown_and_memory_limits_are_held(db_url: str, tmp_path: Path) -> None:
+    text = LOAD.format(graph="calm").replace("max_p95_slowdown = 1000.0", "max_p95_slowdown = 0.01")
+    text = text.replace("max_rss_growth_mb = 500", "max_rss_growth_mb = 0")
+    result = stage(suite(tmp_path, text), url=db_url)
+    load = result.check("load")
+    assert not load.ok and "> max_p95_slowdown 0.01" in load.detail
