@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from lgaudit.stage.cases import CaseRun
@@ -87,7 +88,8 @@ def latency_check(suite: Suite, cases: list[CaseRun], facts: dict[str, RunFacts]
     doc = latency_doc(cases, facts)["cases"]
     head = f"case p50 {doc['p50']:.3f} s, p95 {doc['p95']:.3f} s over {len(cases)} cases"
     if problems:
-        return failed("latency", f"{len(problems)} problem(s) ({head})", problems)
+        check = failed("latency", f"{len(problems)} problem(s)", problems)
+        return replace(check, detail=f"{check.detail} ({head})", brief=f"{check.brief} ({head})")
     held = ", ".join(
         f"{n} p95 {percentile(nodes[n], 95):.3f} s" for n in limits.max_node_p95_seconds
     )

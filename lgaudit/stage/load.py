@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,15 @@ class LoadResult:
     cases: list[CaseRun] = field(default_factory=list)
     alone: list[float] = field(default_factory=list)
     """Each alone case's seconds."""
+    alone_runs: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     rss_growth_mb: float | None = None
     threads: dict[str, str] = field(default_factory=dict)
     """Each load run's thread."""
+
+    def run_ids(self) -> list[str]:
+        """Every run the load recorded (alone and under load)."""
+        return [*self.alone_runs, *(r for c in self.cases for r in c.runs)]
 
     @property
     def p95(self) -> float | None:
@@ -97,7 +102,9 @@ def run_load(suite: Suite, url: str) -> LoadResult:
     try:
         for i in _cycle(indexes, ALONE * len(indexes)):
             alone = Case(f"alone {suite.scenarios[i].name}", "scenario", scenario=i)
-            result.alone.append(execute_case(session, alone).seconds)
+            ran = execute_case(session, alone)
+            result.alone.append(ran.seconds)
+            result.alone_runs += ran.runs
         cases = [
             Case(f"load {suite.scenarios[i].name} #{n + 1}", "scenario", scenario=i)
             for n, i in enumerate(_cycle(indexes, plan.repeat))
@@ -134,16 +141,18 @@ def load_check(suite: Suite, load: LoadResult | None) -> Check:
     plan = suite.load_plan
     if load is None or plan is None:
         return Check("load", False, "no [load] table: the candidate was not run under load")
-    problems = [f"{c.case}: {c.outcome}: {c.detail or c.status}" for c in load.cases
-                if c.outcome != "passed"]  # fmt: skip
+    bad = [c for c in load.cases if c.outcome != "passed"]
+    problems = [f"{c.case}: {c.outcome}: {c.detail or c.status}" for c in bad]
+    brief = [c.case for c in bad]
     for c in load.cases:
         for f in c.findings:
             if f.rule == "state.unexplained_change":
+                where = f"thread {load.threads.get(f.run_id, '?')}"
                 problems.append(
-                    f"state.unexplained_change in thread {load.threads.get(f.run_id, '?')} "
-                    f"(run {f.run_id[:12]}, {c.case}): channel {f.channel} at step {f.step}: "
-                    f"{f.message}"
+                    f"state.unexplained_change in {where} (run {f.run_id[:12]}, {c.case}): "
+                    f"channel {f.channel} at step {f.step}: {f.message}"
                 )
+                brief.append(f"state.unexplained_change in {where}: channel {f.channel}")
     p95, alone = load.p95, load.alone_p95
     slowdown = p95 / alone if p95 is not None and alone else None
     if plan.max_p95_slowdown is not None and slowdown is not None:
@@ -152,6 +161,7 @@ def load_check(suite: Suite, load: LoadResult | None) -> Check:
                 f"p95 under load {p95:.3f} s is {slowdown:.1f}x alone ({alone:.3f} s) > "
                 f"max_p95_slowdown {plan.max_p95_slowdown:g}"
             )
+            brief.append(problems[-1])
     growth = load.rss_growth_mb
     if plan.max_rss_growth_mb is not None and growth is not None:
         if growth > plan.max_rss_growth_mb:
@@ -159,6 +169,7 @@ def load_check(suite: Suite, load: LoadResult | None) -> Check:
                 f"RSS grew {growth:.1f} MB from the first tenth of the cases on > "
                 f"max_rss_growth_mb {plan.max_rss_growth_mb:g}"
             )
+            brief.append(problems[-1])
     doc = load.to_json()
     head = (
         f"{doc['cases']} cases at concurrency {doc['concurrency']}: p50 {doc['p50']:.3f} s, "
@@ -167,5 +178,6 @@ def load_check(suite: Suite, load: LoadResult | None) -> Check:
         + f"), {doc['cases_per_s']:.1f} cases/s, RSS {growth or 0:+.1f} MB"
     )
     if problems:
-        return failed("load", f"{len(problems)} problem(s) ({head})", problems)
+        check = failed("load", f"{len(problems)} problem(s)", problems, brief)
+        return replace(check, detail=f"{check.detail} ({head})", brief=f"{check.brief} ({head})")
     return Check("load", True, head)

@@ -83,6 +83,8 @@ class StageResult:
     """The audit policy of the suite (its [approval], [budget], [state] tables)."""
     dimensions: dict[str, Any] = field(default_factory=dict)
     """``latency`` (and ``load`` when ``[load]`` ran): staging's other dimensions."""
+    load_runs: tuple[str, ...] = ()
+    """The runs ``[load]`` recorded (its cases are not among ``cases``)."""
 
     @property
     def promoted(self) -> bool:
@@ -170,6 +172,7 @@ def stage(
         require=suite.require,
         policy=suite.policy,
         dimensions=documents(runs, facts, load),
+        load_runs=tuple(load.run_ids()) if load else (),
     )
 
 
