@@ -51,6 +51,25 @@ def hang() -> Any:
     return b.compile(name="hang")
 
 
+def parallel_hang() -> Any:
+    """``left`` and ``wait_for_lock`` run in one step (LangGraph's task threads): the second
+    waits forever."""
+
+    def left(state: Job) -> dict[str, Any]:
+        return {"job": "left"}
+
+    def wait_for_lock(state: Job) -> dict[str, Any]:
+        RELEASE.wait()
+        return {"done": True}
+
+    b = StateGraph(Job)
+    b.add_node("left", left)
+    b.add_node("wait_for_lock", wait_for_lock)
+    b.add_edge(START, "left")
+    b.add_edge(START, "wait_for_lock")
+    return b.compile(name="parallel_hang")
+
+
 def slow_then_fine() -> Any:
     """``think`` sleeps in short steps and calls a model each step: a case a timeout stops
     at its next model call."""

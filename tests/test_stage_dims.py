@@ -4,6 +4,9 @@ on SQLite and PostgreSQL, with graphs written as LangGraph's docs write them."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import dims_graphs
 import pytest
 from click.testing import CliRunner
 
+import lgaudit
 from lgaudit import Recorder, Store, stage
 from lgaudit.cli import cli
 
@@ -81,6 +85,37 @@ require = ["scenarios"]
     doc = result.to_json()
     assert [c["outcome"] for c in doc["cases"]] == ["timeout", "timeout"]
     assert all(c["seconds"] >= 1 for c in doc["cases"])
+
+
+def test_the_cli_ends_with_its_verdict_though_a_task_thread_still_hangs(
+    db_url: str, tmp_path: Path
+) -> None:
+    path = suite(
+        tmp_path,
+        """
+[suite]
+name = "parallel"
+graph = "dims_graphs:parallel_hang"
+case_timeout_s = 1
+
+[[scenario]]
+name = "stuck beside another"
+input = { job = "a" }
+""",
+    )
+    tests = str(Path(__file__).parent)
+    root = str(Path(lgaudit.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, tests])}
+    done = subprocess.run(
+        [sys.executable, "-m", "lgaudit.cli", "stage", path, "--db", db_url, "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    [case] = json.loads(done.stdout)["cases"]
+    assert case["outcome"] == "timeout"
+    with Store.open(db_url) as store:
+        assert store.run(case["run_id"])["status"] == "failed"
+        assert not store.runs(status="running")
 
 
 def test_a_slow_case_is_stopped_at_its_next_model_call(db_url: str, tmp_path: Path) -> None:

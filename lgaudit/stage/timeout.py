@@ -33,6 +33,15 @@ GRACE_S = 2.0
 
 CURRENT: ContextVar[CaseControl | None] = ContextVar("lgaudit_stage_case", default=None)
 
+#: the threads of cases ended from outside (a node blocked in Python still holds them)
+ABANDONED: list[threading.Thread] = []
+
+
+def stuck() -> bool:
+    """Whether a case thread ended from outside is still blocked: LangGraph's task threads
+    under it would hold this process's exit (``lgaudit stage`` exits at once instead)."""
+    return any(t.is_alive() for t in ABANDONED)
+
 
 class CaseControl:
     """One case's runs and open node tasks, and whether it was told to stop."""
@@ -178,6 +187,7 @@ def run_limited(recorder: Recorder, fn: Callable[[], Any], timeout_s: float | No
             thread.join(GRACE_S)
             if thread.is_alive():
                 _end_from_outside(recorder, case)
+                ABANDONED.append(thread)
     done.runs = list(case.runs)
     return done
 
