@@ -115,6 +115,12 @@ def fake_transfer(to: str, amount: int) -> str:
     return f"(sandbox) would send {amount} to {to}"
 
 
+@tool("transfer")
+def fake_transfer_tool(to: str, amount: int) -> str:
+    """The stand-in as a tool of its own (same name as the real one)."""
+    return f"(sandbox) would send {amount} to {to}"
+
+
 _USAGE = {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25}
 REFUND_SCRIPT = [
     AIMessage("", tool_calls=[{"name": "lookup_order", "id": "c1", "args": {"order": 42}}],
@@ -316,6 +322,15 @@ def approvals_asks_again() -> Any:
     b.add_edge(START, "draft")
     b.add_edge("draft", "review")
     return b.compile(name="approvals")
+
+
+ASKED: list[Any] = []
+
+
+def approve_small(value: Any) -> str:
+    """A simulated human for pending threads: approves refunds under 100."""
+    ASKED.append(value)
+    return "approve" if value["refund"] < 100 else "reject"
 
 
 APPROVAL_INPUT = {"order": 42}

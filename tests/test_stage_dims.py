@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +60,7 @@ input = { job = "b" }
 require = ["scenarios"]
 """,
     )
-    started = time.monotonic()
     result = stage(path, url=db_url)
-    assert time.monotonic() - started < 2 * (1 + 5)  # two cases, each within timeout + 5 s
     assert result.verdict == "block"
     stuck = by_case(result)["stuck"]
     assert stuck.outcome == "timeout" and stuck.status == "failed"
@@ -84,7 +81,7 @@ require = ["scenarios"]
         assert not store.runs(status="running")
     doc = result.to_json()
     assert [c["outcome"] for c in doc["cases"]] == ["timeout", "timeout"]
-    assert all(c["seconds"] >= 1 for c in doc["cases"])
+    assert all(1 <= c["seconds"] < 1 + 5 for c in doc["cases"])  # within case_timeout_s + 5 s
 
 
 def test_the_cli_ends_with_its_verdict_though_a_task_thread_still_hangs(
@@ -184,12 +181,13 @@ def test_a_live_tool_under_the_sandbox_fails_its_case_and_never_runs(
         assert "sandbox refused" in json.dumps(tools[-1]["payload"])
 
 
+@pytest.mark.parametrize("stand_in", ["fake_transfer", "fake_transfer_tool"])
 def test_a_stand_in_answers_instead_of_the_real_tool(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stand_in: str
 ) -> None:
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("DIMS_LEDGER", str(ledger))
-    text = SANDBOX % 'stand_ins = { transfer = "dims_graphs:fake_transfer" }'
+    text = SANDBOX % f'stand_ins = {{ transfer = "dims_graphs:{stand_in}" }}'
     result = stage(suite(tmp_path, text), url=db_url)
     assert result.cases[0].outcome == "passed", result.cases[0].detail
     assert result.check("sandbox").ok, result.check("sandbox").detail
@@ -362,6 +360,15 @@ def test_pending_threads_resume_or_break_on_the_candidate(
         assert store.verify()["ok"]
         [latest] = store.runs(thread_id="refund-1", limit=1)
         assert latest["status"] == "interrupted"
+
+
+def test_a_callable_answers_the_interrupt_the_thread_waits_at(db_url: str, tmp_path: Path) -> None:
+    park(db_url, "refund-1")
+    dims_graphs.ASKED.clear()
+    text = PENDING.format(graph="approvals").replace('"approve"', '"dims_graphs:approve_small"')
+    result = stage(suite(tmp_path, text), url=db_url)
+    assert result.cases[0].outcome == "resumes"
+    assert dims_graphs.ASKED == [{"refund": 30}]  # the stored interrupt's value
 
 
 def test_a_re_interrupt_loop_is_broken(db_url: str, tmp_path: Path) -> None:
