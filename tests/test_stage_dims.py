@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -434,6 +435,12 @@ def test_the_calm_twin_passes_load(db_url: str, tmp_path: Path) -> None:
         assert len(load_runs) == 16 and len({r["thread_id"] for r in load_runs}) == 16
         assert all(r["status"] == "succeeded" for r in load_runs)
         assert store.verify()["ok"]
+        # under load each run recorded what the scenario's own case recorded: no event lost
+        # or duplicated
+        [alone] = result.cases
+        want = Counter(e["kind"] for e in store.events(str(alone.run_id)))
+        for run_id in result.load_runs:
+            assert Counter(e["kind"] for e in store.events(run_id)) == want
 
 
 def test_slowdown_and_memory_limits_are_held(db_url: str, tmp_path: Path) -> None:
