@@ -449,3 +449,26 @@ def test_slowdown_and_memory_limits_are_held(db_url: str, tmp_path: Path) -> Non
     result = stage(suite(tmp_path, text), url=db_url)
     load = result.check("load")
     assert not load.ok and "> max_p95_slowdown 0.01" in load.detail
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ('[load]\nscenarios = ["nope"]\n', "load.scenarios names no [[scenario]] 'nope'"),
+        ('[load]\nscenarios = ["hello"]\nconcurrency = 0\n', "load.concurrency must be"),
+        ('[pending]\nanswer = "dims_graphs:no_such"\n', "pending.answer"),
+        ("[tools]\nsandbox = 1\n", "tools.sandbox must be true or false"),
+        ("[tools]\nlive = 3\n", "tools.live must be a list of strings"),
+        ('[envelope]\nmax_node_p95_seconds = { agent = "fast" }\n', "max_node_p95_seconds"),
+        ("[envelope]\nmax_state_bytes = -1\n", "envelope.max_state_bytes"),
+        ("[suite2]\n", "unknown key suite2"),
+        ('[gate]\nrequire = ["speed"]\n', "unknown check 'speed'"),
+    ],
+)
+def test_bad_tables_are_one_line_exit_2(db_url: str, tmp_path: Path, extra: str, said: str) -> None:
+    text = '[suite]\nname = "x"\ngraph = "dims_graphs:calm"\ncase_timeout_s = 5\n'
+    text += '[[scenario]]\nname = "hello"\ninput = { user = "ann", query = "hi" }\n' + extra
+    out = CliRunner().invoke(cli, ["stage", suite(tmp_path, text), "--db", db_url])
+    assert out.exit_code == 2, out.output
+    assert said in out.output and "Traceback" not in out.output
+    assert len(out.output.strip().splitlines()) == 1
