@@ -238,6 +238,8 @@ def pending_cases(
 
     with Store.open(url) as store:
         cases = pending_case_list(store, suite)
+    if hasattr(progress, "total"):  # the stage's count: these cases join its total
+        progress.total += len(cases)  # type: ignore[union-attr]
     return run_cases(suite, url, cases, progress=progress)
 
 
