@@ -41,9 +41,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from benchmarks.bench_checkpointer import BACKENDS, _ready, pg_database, sqlite_file
 from benchmarks.workloads import DEFAULT_WORKLOAD_STEPS, WORKLOADS, Workload
 from lgaudit import Recorder
+from lgaudit.checkpointer.saver import AuditSaver
+from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.recorder.callback import RecordingCallback
-from lgaudit.recorder.writer import BatchedWriter
-from lgaudit.store.saver import AuditSaver
 
 
 class NullSaver(BaseCheckpointSaver[str]):

@@ -50,7 +50,7 @@ STATUSES = ("failed", "succeeded", "interrupted", "running", "abandoned")
 _VERIFY = """
 import json, resource, sys, time
 from lgaudit import Store
-from lgaudit.store import verify
+from lgaudit.log import verify
 if sys.argv[2] == "one pass":
     verify.PARALLEL_FROM = 1 << 62
 else:  # two workers, however busy the machine (verify takes the idle cores only)

@@ -26,11 +26,11 @@ from lgaudit.errors import (
 
 if TYPE_CHECKING:
     from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
+    from lgaudit.control.kills import Kill, kill, kills, lift_kill
     from lgaudit.recorder import Recorder, RecordingSaver
     from lgaudit.replay import CassetteMode, ReplayResult, replay
     from lgaudit.stage import StageResult, stage
     from lgaudit.store import EVENT_KINDS, AuditSaver, Store
-    from lgaudit.store.kills import Kill, kill, kills, lift_kill
 
 #: public name -> the module that defines it
 _LAZY = {
@@ -50,10 +50,10 @@ _LAZY = {
     "EVENT_KINDS": "lgaudit.store",
     "AuditSaver": "lgaudit.store",
     "Store": "lgaudit.store",
-    "Kill": "lgaudit.store.kills",
-    "kill": "lgaudit.store.kills",
-    "kills": "lgaudit.store.kills",
-    "lift_kill": "lgaudit.store.kills",
+    "Kill": "lgaudit.control.kills",
+    "kill": "lgaudit.control.kills",
+    "kills": "lgaudit.control.kills",
+    "lift_kill": "lgaudit.control.kills",
 }
 
 

@@ -29,11 +29,11 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command, Send, interrupt
 
 from lgaudit import GuardTripped, Recorder, Store, kill, lift_kill
-from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.codec.serialization import SentBlobs
+from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.replay.engine import replay_with
 from lgaudit.store.blobs import BlobCache
 from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.serialization import SentBlobs
 
 #: caches with a stated bound (the rest must return to their size before the first run)
 BOUNDS = {"writer.sent": SentBlobs().__dict__["_max"], "store.blob_cache": BlobCache()._max_items}

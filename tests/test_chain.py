@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lgaudit.store.chain import HASHED_FIELDS, canonical_json, event_hash, event_hash_of
+from lgaudit.log.chain import HASHED_FIELDS, canonical_json, event_hash, event_hash_of
 
 BASE: dict[str, Any] = {
     "gseq": 7,
@@ -66,7 +66,7 @@ def test_verify_reads_the_recorded_hash_or_leaves_it_to_event_hash_of(
 ) -> None:
     """verify's orjson hash is the recorded one, or none (a value orjson refuses): then
     ``event_hash_of`` decides."""
-    from lgaudit.store.verify_segment import _hash_of
+    from lgaudit.log.verify_segment import _hash_of
 
     row = {**BASE, **change}
     values = tuple(row[c] for c in HASHED_FIELDS)

@@ -26,9 +26,9 @@ from langchain_core.messages import (
 )
 from langgraph.types import Interrupt, Send
 
+from lgaudit.codec.decode import INTERRUPT_FIELDS, ValueViews
+from lgaudit.codec.serialization import ValueCodec, safe_serializer
 from lgaudit.store.blobs import to_jsonable
-from lgaudit.store.decode import INTERRUPT_FIELDS, ValueViews
-from lgaudit.store.serialization import ValueCodec, safe_serializer
 
 
 class Color(enum.Enum):

@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 from lgaudit import Recorder, Store
 from lgaudit.demo import STAGING_INPUT, staging
 from lgaudit.errors import StoreUnavailableError
-from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.store import NewEvent, NewRun
 
 PG_ADMIN = os.environ.get("LGAUDIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

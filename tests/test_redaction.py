@@ -420,7 +420,7 @@ def test_a_secret_named_state_key_keeps_the_thread_resumable(db_url: str) -> Non
 def test_the_cheap_prefilter_lets_every_default_pattern_through() -> None:
     """The byte-level prefilter that keeps clean values on the fast path contains a
     substring of every secret key word and value prefix: nothing it skips needed masking."""
-    from lgaudit.recorder import redaction
+    from lgaudit.events import redaction
 
     words = redaction._KEY_WORDS + redaction._VALUE_PREFIXES
     assert all(any(n in w for n in redaction._NEEDLES) for w in words)
@@ -493,7 +493,7 @@ def test_the_string_prefilter_passes_every_string_that_redaction_changes(
 ) -> None:
     """Plain strings take a shorter pre-check than serialized bytes (a string has no keys):
     any string redaction would change must still pass it, and clean text must not."""
-    from lgaudit.recorder.redaction import Redactor
+    from lgaudit.events.redaction import Redactor
 
     r = Redactor()
     text = before + secret + after

@@ -31,7 +31,7 @@ from langgraph.checkpoint.serde.jsonplus import (
 from langgraph.graph import END, StateGraph
 
 from lgaudit import AuditSaver, Store, StoreError
-from lgaudit.store.serialization import PLACEHOLDER_KEY, blob_hash
+from lgaudit.codec.serialization import PLACEHOLDER_KEY, blob_hash
 
 
 class _PickleBomb:
@@ -346,7 +346,7 @@ def test_element_cache_reencodes_changed_values() -> None:
     reassigned, or a mutable dict changed in place, is serialized again."""
     from langchain_core.messages import AIMessage
 
-    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+    from lgaudit.codec.serialization import ElementCache, ValueCodec, safe_serializer
 
     codec = ValueCodec(safe_serializer(), elements=ElementCache())
     messages: list[Any] = [AIMessage(f"m{i}") for i in range(8)] + [{"n": 1}, "text"]
@@ -370,7 +370,7 @@ def test_list_prefix_reuse_sees_a_changed_message_in_the_history() -> None:
     list over the same messages reuses their encodings without confusing the two."""
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+    from lgaudit.codec.serialization import ElementCache, ValueCodec, safe_serializer
 
     codec = ValueCodec(safe_serializer(), elements=ElementCache())
     stored: dict[str, Any] = {}  # everything encoded so far, as the store would hold it
@@ -398,7 +398,7 @@ def test_a_long_history_is_stored_in_chunks_and_read_back_whole() -> None:
     """A growing list is recorded at every step; its manifest is kept in chunks, so each
     step stores a short root and its last chunk instead of a manifest as long as the
     history (which made storage quadratic), and every length reads back exactly."""
-    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+    from lgaudit.codec.serialization import ElementCache, ValueCodec, safe_serializer
 
     codec = ValueCodec(safe_serializer(), elements=ElementCache())
     stored: dict[str, Any] = {}
@@ -422,7 +422,7 @@ def test_reused_list_encodings_match_a_fresh_encoding() -> None:
     """A history recorded step by step, then again out of order (a checkpoint written
     behind the graph, which has gone on to longer lists), a shorter list and the very same
     list once more: every root is the one a codec without any reuse computes."""
-    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+    from lgaudit.codec.serialization import ElementCache, ValueCodec, safe_serializer
 
     cached = ValueCodec(safe_serializer(), elements=ElementCache())
     plain = ValueCodec(safe_serializer())
@@ -444,7 +444,7 @@ def test_an_event_reusing_an_encoding_carries_the_blobs_not_yet_sent() -> None:
     """A list encoded again reuses the earlier encoding, but until the event that carried
     its blobs has been handed to the writer, the new event carries them too: whichever of
     the two is written first, what it refers to is in the store with it."""
-    from lgaudit.store.serialization import ElementCache, SentBlobs, ValueCodec, safe_serializer
+    from lgaudit.codec.serialization import ElementCache, SentBlobs, ValueCodec, safe_serializer
 
     sent = SentBlobs()
     codec = ValueCodec(safe_serializer(), elements=ElementCache(), stored=sent)
@@ -472,7 +472,7 @@ def test_a_long_history_recorded_at_every_step_holds_bounded_memory() -> None:
     recorded at each of 60 steps keeps a few copies of it, not one per step."""
     import tracemalloc
 
-    from lgaudit.store.serialization import ElementCache, ValueCodec, safe_serializer
+    from lgaudit.codec.serialization import ElementCache, ValueCodec, safe_serializer
 
     codec = ValueCodec(safe_serializer(), elements=ElementCache())
     history: list[Any] = [f"m{i}" for i in range(20_000)]

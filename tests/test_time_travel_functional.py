@@ -291,7 +291,6 @@ def test_functional_replay_diff_blame_and_audit(db_url: str, tmp_path) -> None:
     ]
     # blame: which task returned what
     _, entries = lgaudit(db_url, "blame", approved, "__return__")
-    print("BLAME", [(e["node"], e["run_id"][:6], e["step"], e["event_seq"], e["checkpoint_ns"]) for e in entries])
     assert [e["node"] for e in entries] == ["write_essay", "review", "publish"]
     # audit: the publish task ran after an approving resume at the review task
     policy = tmp_path / "policy.toml"

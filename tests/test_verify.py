@@ -16,7 +16,7 @@ from helpers import fetch, insert_raw, record_loop, tamper
 
 from lgaudit import Store, UnknownRunError
 from lgaudit.cli import cli
-from lgaudit.store import verify
+from lgaudit.log import verify
 
 
 @pytest.fixture(autouse=True, params=["one pass", "segments"])
@@ -110,7 +110,7 @@ def test_modified_event_is_named(recorded: Store, column: str, value: Any) -> No
 
 def test_modified_and_rehashed_event_breaks_the_next_link(recorded: Store) -> None:
     """Recomputing the tampered event's own hash moves the break to its successor."""
-    from lgaudit.store.chain import event_hash
+    from lgaudit.log.chain import event_hash
 
     url = recorded.url
     victim = _middle_checkpoint(url)
@@ -390,7 +390,7 @@ def test_modified_blob_is_detected(recorded: Store) -> None:
 def _rechain(url: str, edits: dict[int, dict[str, Any]]) -> None:
     """Edit events and recompute the hashes of the chain from the first one edited: only
     what the hashes do not cover (positions and sequences) can still be caught."""
-    from lgaudit.store.chain import event_hash
+    from lgaudit.log.chain import event_hash
 
     rows = [dict(r._mapping) for r in fetch(url, "SELECT * FROM lgaudit_events ORDER BY gseq")]
     first = min(edits)

@@ -31,13 +31,13 @@ import pytest
 from test_durability import Outage, assert_complete, pg_only, trail_graph, wait_until
 
 from lgaudit import Recorder, Store
+from lgaudit.codec.serialization import blob_hash
 from lgaudit.errors import BadInputError, StoreUnavailableError
-from lgaudit.recorder.writer import BatchedWriter
+from lgaudit.log.append import ChainWriter, plan_append
+from lgaudit.log.chain import event_hash_of, rows_digest
+from lgaudit.log.writer_process import AppenderGone
+from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.store import NewEvent, NewRun
-from lgaudit.store.appender import AppenderGone
-from lgaudit.store.chain import event_hash_of, rows_digest
-from lgaudit.store.serialization import blob_hash
-from lgaudit.store.writer import ChainWriter, plan_append
 
 TRAIL = ["first", "second", "third"]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from lgaudit.audit.findings import Finding, finding_at
-from lgaudit.audit.normalize import summary
 from lgaudit.audit.policy import Policy
-from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, update_step, write_entries
+from lgaudit.history.normalize import summary
+from lgaudit.history.trace import NULL_TASK, RESUME, Event, Trace, update_step, write_entries
 
 
 def consumed_resumes(e: Event) -> list[Any] | None:

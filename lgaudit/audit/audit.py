@@ -13,8 +13,8 @@ from lgaudit.audit.findings import POLICY_FREE_RULES, RULES, AuditReport, Findin
 from lgaudit.audit.memory import cross_scope
 from lgaudit.audit.policy import BUDGET_KEYS, Policy
 from lgaudit.audit.state import owner_violations, unexplained_changes
-from lgaudit.audit.trace import Trace, TraceLoader
 from lgaudit.errors import BadInputError
+from lgaudit.history.trace import Trace, TraceLoader
 from lgaudit.store import RunRecord, Store
 
 _BUDGET_RULES = dict(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lgaudit.audit.normalize import summary
-from lgaudit.audit.trace import TraceLoader, write_entries
+from lgaudit.history.normalize import summary
+from lgaudit.history.trace import TraceLoader, write_entries
 from lgaudit.store import Store
 
 

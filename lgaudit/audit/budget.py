@@ -10,7 +10,7 @@ from collections import Counter
 
 from lgaudit.audit.findings import RULES, Finding, finding_at
 from lgaudit.audit.policy import Policy, Price
-from lgaudit.audit.trace import Event, Trace
+from lgaudit.history.trace import Event, Trace
 
 
 def run_errors(trace: Trace, run_id: str) -> list[Finding]:

@@ -5,7 +5,7 @@ Steps are aligned by namespace and step number; inside a step, tasks by node and
 in causal order — route (which nodes ran), approval (interrupts and resumes), model calls,
 tool calls, errors, then the state the step produced — so the first divergence names the
 cause, not its consequences. Volatile fields (ids, timestamps, hashes, message ids that
-were generated at random) never count; see ``lgaudit.audit.normalize``.
+were generated at random) never count; see ``lgaudit.history.normalize``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lgaudit.audit.deep import differences
-from lgaudit.audit.lineage import branch_between
 from lgaudit.audit.memory import memory_view
-from lgaudit.audit.normalize import canonical, comparable_pair, normalize
-from lgaudit.audit.steps import StepView, TaskView, run_steps
-from lgaudit.audit.trace import TraceLoader
+from lgaudit.history.deep import differences
+from lgaudit.history.lineage import branch_between
+from lgaudit.history.normalize import canonical, comparable_pair, normalize
+from lgaudit.history.steps import StepView, TaskView, run_steps
+from lgaudit.history.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
 
 KINDS = ("route", "approval", "memory", "llm", "tool", "error", "state")
@@ -60,7 +60,7 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
     ``state.*.created``) whose differences do not count. A replay diffed against its parent
     is compared from its fork point (the parent's earlier steps are not compared), and so
     is a run LangGraph's time travel made from the other's checkpoint (``invoke`` from an
-    old checkpoint, ``update_state`` then ``invoke``: see ``lgaudit.audit.lineage``).
+    old checkpoint, ``update_state`` then ``invoke``: see ``lgaudit.history.lineage``).
     """
     loader = TraceLoader(store)
     trace_a, trace_b = loader.run(a), loader.run(b)

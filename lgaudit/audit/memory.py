@@ -16,10 +16,10 @@ import uuid
 from typing import Any
 
 from lgaudit.audit.findings import Finding, finding_at
-from lgaudit.audit.normalize import summary
 from lgaudit.audit.policy import Policy
-from lgaudit.audit.trace import Event, Trace
 from lgaudit.errors import BadInputError
+from lgaudit.history.normalize import summary
+from lgaudit.history.trace import Event, Trace
 from lgaudit.store import Store
 from lgaudit.store.views import EventExpander
 

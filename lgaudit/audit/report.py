@@ -10,10 +10,10 @@ from typing import Any
 from lgaudit.audit.audit import audit
 from lgaudit.audit.diff import RunDiff, diff
 from lgaudit.audit.memory import describe_memory, memory_data
-from lgaudit.audit.normalize import summary
 from lgaudit.audit.policy import AUDIT_TABLES, NO_POLICY_RULES, Policy
-from lgaudit.audit.steps import StepView, run_steps
-from lgaudit.audit.trace import TraceLoader
+from lgaudit.history.normalize import summary
+from lgaudit.history.steps import StepView, run_steps
+from lgaudit.history.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
 
 _CSS = """

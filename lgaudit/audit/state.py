@@ -16,9 +16,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from lgaudit.audit.findings import Finding, finding_at
-from lgaudit.audit.normalize import as_message, canonical, is_message, normalize, summary
 from lgaudit.audit.policy import Policy
-from lgaudit.audit.trace import (
+from lgaudit.history.normalize import as_message, canonical, is_message, normalize, summary
+from lgaudit.history.trace import (
     NULL_TASK,
     Event,
     Trace,

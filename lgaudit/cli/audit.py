@@ -69,7 +69,7 @@ def diff_cmd(
 
 
 def render_diff_text(data: dict, run_a: str, run_b: str) -> str:
-    from lgaudit.audit.normalize import summary
+    from lgaudit.history.normalize import summary
 
     head = f"a {run_a}\nb {run_b}"
     if data["identical"]:

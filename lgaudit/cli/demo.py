@@ -21,7 +21,7 @@ def demo(obj: Context, as_json: bool) -> None:
     """
     if not as_json:  # before LangGraph is imported: a few seconds on a busy machine
         click.echo("lgaudit demo: recording the seed's staging graph and an approval agent ...")
-    from lgaudit.demo import demo_parts
+    from lgaudit.demo_run import demo_parts
 
     doc: dict[str, Any] = {}
     for part, doc in demo_parts(obj.db):

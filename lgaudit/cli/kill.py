@@ -10,7 +10,7 @@ from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, p
 from lgaudit.errors import BadInputError
 
 if TYPE_CHECKING:
-    from lgaudit.store.kills import Kill
+    from lgaudit.control.kills import Kill
 
 
 @cli.command()
@@ -41,8 +41,8 @@ def kill(
 
     Exit codes: 0 the order is recorded (or lifted), 2 bad input.
     """
-    from lgaudit.store.kills import kill as kill_runs
-    from lgaudit.store.kills import lift_kill
+    from lgaudit.control.kills import kill as kill_runs
+    from lgaudit.control.kills import lift_kill
 
     if lift is not None:
         if environment is not None or thread is not None or run is not None:
@@ -102,7 +102,7 @@ def kills(obj: Context, as_json: bool) -> None:
 
     Exit codes: 0 listed, 2 bad input.
     """
-    from lgaudit.store.kills import kills as list_kills
+    from lgaudit.control.kills import kills as list_kills
 
     orders = list_kills(url=obj.db)
     if as_json:

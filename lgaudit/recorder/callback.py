@@ -18,12 +18,12 @@ from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import Command
 
+from lgaudit.events.payloads import error_view, model_name, task_context
 from lgaudit.recorder.calls import Active, CallEvents
-from lgaudit.recorder.payloads import error_view, model_name, task_context
 from lgaudit.store import NewEvent, NewRun
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from lgaudit.recorder.payloads import error_view, served_by, task_context, token_usage
-from lgaudit.store.runs import RUN_ID_KEY
+from lgaudit.checkpointer.runs import RUN_ID_KEY
+from lgaudit.events.payloads import error_view, served_by, task_context, token_usage
 
 if TYPE_CHECKING:
     from lgaudit.store import NewRun

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.runtime import Runtime
 
-from lgaudit.store.runs import RUN_ID_KEY
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 
 Record = Callable[[Any, dict[str, Any]], None]  # (chunk, the writing node's metadata)
 
@@ -33,7 +33,7 @@ class RecordingRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen
 
     lgaudit_record: Record | None = None
     lgaudit_run_id: str | None = None
-    """The recorded run (``store.runs.config_run_id``): it reaches every task, subgraph and
+    """The recorded run (``checkpointer.runs.config_run_id``): it reaches every task, subgraph and
     checkpoint of the run with the runtime, and nothing LangGraph streams shows it."""
 
     def merge(self, other: Runtime[Any]) -> Runtime[Any]:

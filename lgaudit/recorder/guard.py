@@ -30,10 +30,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import GuardTripped
-from lgaudit.recorder.payloads import model_name, task_context, token_usage
+from lgaudit.events.payloads import model_name, task_context, token_usage
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
     from lgaudit.store import NewRun
 
 _RATE_WINDOW_S = 60.0

@@ -22,12 +22,12 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from lgaudit.control.kills import OrderRow, orders_since
 from lgaudit.errors import GuardTripped
-from lgaudit.recorder.payloads import model_name, task_context
-from lgaudit.store.kills import OrderRow, orders_since
+from lgaudit.events.payloads import model_name, task_context
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
     from lgaudit.store import NewRun, Store
 
 log = logging.getLogger("lgaudit")

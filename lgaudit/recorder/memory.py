@@ -44,14 +44,14 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from lgaudit.recorder.memory_ops import READ_OPS, describe_op, list_op, result_view
-from lgaudit.recorder.payloads import error_view, task_context
+from lgaudit.checkpointer.runs import RUN_ID_KEY, config_run_id
+from lgaudit.events.memory_ops import READ_OPS, describe_op, list_op, result_view
+from lgaudit.events.payloads import error_view, task_context
+from lgaudit.log.chain import canonical_json
 from lgaudit.store import NewEvent
-from lgaudit.store.chain import canonical_json
-from lgaudit.store.runs import RUN_ID_KEY, config_run_id
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 class MemoryLog:

@@ -11,12 +11,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
-from lgaudit.recorder.payloads import error_view, state_fields
+from lgaudit.checkpointer.saver import AuditSaver
+from lgaudit.events.payloads import error_view, state_fields
 from lgaudit.store import NewRun
-from lgaudit.store.saver import AuditSaver
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 _CLASSES: dict[type, type] = {}

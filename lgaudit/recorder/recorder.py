@@ -29,23 +29,24 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
 from lgaudit.audit.policy import Policy
+from lgaudit.checkpointer.runs import RunRegistry, config_run_id, new_run_id
+from lgaudit.checkpointer.saver import AuditSaver
+from lgaudit.checkpointer.sinks import DirectSink
+from lgaudit.codec.serialization import blob_hash, is_split_dict, is_split_list
 from lgaudit.errors import BadInputError, StoreUnavailableError
+from lgaudit.events.graph_ref import graph_ref
+from lgaudit.events.payloads import state_fields
+from lgaudit.events.redaction import Redact, Redactor
+from lgaudit.recorder.batching import BatchedWriter
 from lgaudit.recorder.callback import RecordingCallback
 from lgaudit.recorder.custom import recording_runtime
-from lgaudit.recorder.graph_ref import graph_ref
 from lgaudit.recorder.guard import GuardCallback, load_guard_policy
 from lgaudit.recorder.killswitch import KillCheck
 from lgaudit.recorder.memory import MemoryLog
-from lgaudit.recorder.payloads import state_fields
 from lgaudit.recorder.recorded import recorded_class
-from lgaudit.recorder.redaction import Redact, Redactor
 from lgaudit.recorder.tee import RecordingSaver
-from lgaudit.recorder.writer import BatchedWriter
 from lgaudit.store import NewEvent, NewRun, Store
 from lgaudit.store.liveness import LivenessLock
-from lgaudit.store.runs import RunRegistry, config_run_id, new_run_id
-from lgaudit.store.saver import AuditSaver, DirectSink
-from lgaudit.store.serialization import blob_hash, is_split_dict, is_split_list
 
 Durability = Literal["batched", "sync"]
 _INLINE_MAX = 1024

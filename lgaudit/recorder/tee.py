@@ -19,10 +19,10 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from lgaudit.store.saver import AuditSaver
+from lgaudit.checkpointer.saver import AuditSaver
 
 if TYPE_CHECKING:
-    from lgaudit.recorder.recorder import Recorder
+    from lgaudit.recorder.host import Host as Recorder
 
 
 class RecordingSaver(BaseCheckpointSaver):

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lgaudit.recorder.memory_ops import read_signature
+from lgaudit.codec.serialization import to_jsonable
+from lgaudit.events.memory_ops import read_signature
+from lgaudit.log.chain import canonical_json
 from lgaudit.store import Store
-from lgaudit.store.chain import canonical_json
 from lgaudit.store.records import EventRecord
-from lgaudit.store.serialization import to_jsonable
 from lgaudit.store.views import EventExpander
 
 TaskKey = tuple[tuple[str, int | None, str], ...]

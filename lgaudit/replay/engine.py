@@ -12,7 +12,6 @@ its start. The graph runs from there with the cassette, swaps and faults active.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,9 +23,11 @@ from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.recorder.custom import recording_runtime
+from lgaudit.replay.arguments import _is_async, _load_swaps, _parse_patch
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
@@ -36,15 +37,12 @@ from lgaudit.replay.spec import (
     CassetteMode,
     FaultSpec,
     load_graph,
-    load_model,
     parse_fault,
-    parse_swap,
 )
 from lgaudit.replay.start import choose, continued_from, replay_config, seed, state_to_patch
 from lgaudit.replay.targets import check_targets, substitute_name
 from lgaudit.store import Store
 from lgaudit.store.records import EventRecord, NewRun, RunRecord
-from lgaudit.store.runs import RUN_ID_KEY
 
 
 @dataclass(frozen=True)
@@ -403,53 +401,3 @@ def _execute(
         faults_injected=injector.injected,
         error=error,
     )
-
-
-def _load_swaps(
-    swaps: Mapping[str, str | BaseChatModel] | Sequence[str],
-) -> tuple[dict[str, BaseChatModel], dict[str, str]]:
-    items = swaps.items() if isinstance(swaps, Mapping) else (parse_swap(s) for s in swaps)
-    models: dict[str, BaseChatModel] = {}
-    refs: dict[str, str] = {}
-    for name, target in items:
-        if isinstance(target, str):
-            models[name], refs[name] = load_model(target), target
-        elif isinstance(target, BaseChatModel):
-            models[name], refs[name] = target, type(target).__name__
-        else:
-            raise BadInputError(f"swap for {name!r} is not a chat model or MODULE:ATTR")
-    return models, refs
-
-
-def _parse_patch(patch: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
-    if patch is None:
-        return None
-    if isinstance(patch, str):
-        try:
-            patch = json.loads(patch)
-        except json.JSONDecodeError as e:
-            raise BadInputError(f"malformed --patch: not JSON ({e.msg} at column {e.colno})") from e
-    if not isinstance(patch, Mapping) or not patch:
-        raise BadInputError("malformed --patch: expected a non-empty JSON object of state values")
-    return dict(patch)
-
-
-def _is_async(graph: Any) -> bool:
-    """Whether some node can only run asynchronously (a coroutine function, no sync twin)."""
-    for node in getattr(graph, "nodes", {}).values():
-        for runnable in _runnables(getattr(node, "bound", None)):
-            if (
-                getattr(runnable, "afunc", None) is not None
-                and getattr(runnable, "func", 1) is None
-            ):
-                return True
-    return False
-
-
-def _runnables(runnable: Any, depth: int = 0) -> list[Any]:
-    if runnable is None or depth > 5:
-        return []
-    found = [runnable]
-    for step in getattr(runnable, "steps", None) or []:
-        found.extend(_runnables(step, depth + 1))
-    return found

@@ -22,10 +22,10 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from lgaudit.recorder.payloads import task_context
+from lgaudit.checkpointer.runs import RUN_ID_KEY
+from lgaudit.events.payloads import task_context
 from lgaudit.replay.cassette import request_hash
 from lgaudit.replay.spec import FaultSpec
-from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder

@@ -26,9 +26,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool
 from langgraph.config import get_store
 
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.errors import CassetteMissError, ReplayError
-from lgaudit.recorder.memory_ops import recorded_op
-from lgaudit.recorder.payloads import model_name, task_context
+from lgaudit.events.memory_ops import recorded_op
+from lgaudit.events.payloads import model_name, task_context
 from lgaudit.replay.cassette import (
     Cassette,
     RecordedCall,
@@ -40,7 +41,6 @@ from lgaudit.replay.cassette import (
     task_key,
 )
 from lgaudit.replay.spec import CassetteMode
-from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder

@@ -21,7 +21,7 @@ from langgraph.store.base import BaseStore, Op, PutOp, Result
 from langgraph.store.memory import InMemoryStore
 
 from lgaudit.errors import CassetteMissError
-from lgaudit.recorder.memory_ops import (
+from lgaudit.events.memory_ops import (
     READ_OPS,
     describe_op,
     read_signature,

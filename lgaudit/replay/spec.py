@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.pregel import Pregel
 
 from lgaudit.errors import BadInputError
-from lgaudit.recorder.graph_ref import module_graphs, remember
+from lgaudit.events.graph_ref import module_graphs, remember
 
 #: Version of the replay spec stored on replayed runs (``runs.replay``).
 REPLAY_SPEC_VERSION = 1

@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.pregel import Pregel
 
 from lgaudit.errors import BadInputError
-from lgaudit.recorder.payloads import model_name
+from lgaudit.events.payloads import model_name
 from lgaudit.replay.spec import FaultSpec
 from lgaudit.store.records import EventRecord
 from lgaudit.store.views import is_internal_channel

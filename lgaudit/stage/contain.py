@@ -12,7 +12,7 @@ from lgaudit.stage.sandbox import Sandbox, sandboxed
 from lgaudit.stage.timeout import run_limited
 
 if TYPE_CHECKING:
-    from lgaudit.stage.runner import Session
+    from lgaudit.stage.session import Session
 
 
 def contained(session: Session, case: Case, execute: Callable[[], CaseRun]) -> CaseRun:

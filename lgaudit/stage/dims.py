@@ -12,8 +12,10 @@ from lgaudit.stage.checks import Check, failed
 from lgaudit.stage.facts import RunFacts
 from lgaudit.stage.latency import latency_check, latency_doc
 from lgaudit.stage.load import LoadResult, load_check, run_load
-from lgaudit.stage.pending import pending_cases, pending_check
+from lgaudit.stage.pending import pending_case_list, pending_check
+from lgaudit.stage.pool import run_cases
 from lgaudit.stage.suite import Suite
+from lgaudit.store import Store
 
 
 def run_dimensions(
@@ -23,6 +25,17 @@ def run_dimensions(
     pending = pending_cases(suite, url, progress) if suite.pending is not None else []
     load = run_load(suite, url) if suite.load_plan is not None else None
     return pending, load
+
+
+def pending_cases(
+    suite: Suite, url: str, progress: Callable[[CaseRun], None] | None = None
+) -> list[CaseRun]:
+    """Select the waiting threads and run a case for each (none waiting: no case)."""
+    with Store.open(url) as store:
+        cases = pending_case_list(store, suite)
+    if hasattr(progress, "total"):  # the stage's count: these cases join its total
+        progress.total += len(cases)  # type: ignore[union-attr]
+    return run_cases(suite, url, cases, progress=progress)
 
 
 def documents(

@@ -13,46 +13,28 @@ refuses, an error on resume, or a thread still interrupting after ``MAX_ANSWERS`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from langgraph._internal._constants import INTERRUPT, NULL_TASK_ID, RESUME
 from langgraph.types import Command
 from pydantic import BaseModel, ValidationError
 
-from lgaudit.errors import BadInputError
+from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.replay.engine import _attached
 from lgaudit.replay.intercept import Interceptor
-from lgaudit.replay.spec import CassetteMode, load_object
+from lgaudit.replay.spec import CassetteMode
 from lgaudit.replay.start import seed
 from lgaudit.stage.cases import Case, CaseRun
 from lgaudit.stage.checks import Check, failed
 from lgaudit.stage.suite import Suite
 from lgaudit.store import NewRun, RunRecord, Store
-from lgaudit.store.runs import RUN_ID_KEY
 
 if TYPE_CHECKING:
-    from lgaudit.stage.runner import Session
+    from lgaudit.stage.session import Session
 
 #: a thread still interrupting after this many answers re-interrupts in a loop
 MAX_ANSWERS = 10
 _BRANCH = "branch:to:"
-
-
-def load_answer(suite: Suite) -> Callable[[Any], Any]:
-    """``[pending] answer``: a value given to every interrupt, or ``module:attr`` of a
-    ``callable(interrupt_value) -> resume``."""
-    assert suite.pending is not None
-    answer = suite.pending.answer
-    if isinstance(answer, str) and ":" in answer:
-        try:
-            fn = load_object(answer, what="answer")
-        except BadInputError as e:
-            raise BadInputError(f"{suite.path}: pending.answer: {e}") from None
-        if not callable(fn):
-            raise BadInputError(f"{suite.path}: pending.answer: {answer} is not callable")
-        return fn  # type: ignore[no-any-return]
-    return lambda _value: answer
 
 
 def select_pending(store: Store, suite: Suite) -> list[RunRecord]:
@@ -228,19 +210,6 @@ def _unfit(candidate: Any, values: dict[str, Any]) -> str | None:
             )
             return f"the candidate's state schema {schema.__name__} refuses the stored {refused}"
     return None
-
-
-def pending_cases(
-    suite: Suite, url: str, progress: Callable[[CaseRun], None] | None = None
-) -> list[CaseRun]:
-    """Select the waiting threads and run a case for each (none waiting: no case)."""
-    from lgaudit.stage.pool import run_cases  # the pool runs cases through the runner
-
-    with Store.open(url) as store:
-        cases = pending_case_list(store, suite)
-    if hasattr(progress, "total"):  # the stage's count: these cases join its total
-        progress.total += len(cases)  # type: ignore[union-attr]
-    return run_cases(suite, url, cases, progress=progress)
 
 
 def pending_check(cases: list[CaseRun]) -> Check:

@@ -10,9 +10,8 @@ from langgraph.graph.state import CompiledStateGraph
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import load_model
 from lgaudit.replay.targets import check_targets
-from lgaudit.stage.pending import load_answer
 from lgaudit.stage.sandbox import load_stand_ins
-from lgaudit.stage.suite import Suite, load_humans
+from lgaudit.stage.suite import Suite, load_answer, load_humans
 from lgaudit.store import RunRecord, Store
 
 

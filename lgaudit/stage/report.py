@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from html import escape
 from typing import Any
 
-from lgaudit.audit.normalize import summary
 from lgaudit.audit.report import _CSS, _diff, policy_html
+from lgaudit.history.normalize import summary
 from lgaudit.stage.staging import StageCase, StageResult
 from lgaudit.stage.words import divergence
 

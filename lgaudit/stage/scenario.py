@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
 
-from lgaudit.replay.engine import _is_async
+from lgaudit.replay.arguments import _is_async
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
 from lgaudit.replay.spec import CassetteMode, FaultSpec
@@ -23,7 +23,7 @@ from lgaudit.stage.cases import CaseRun
 from lgaudit.stage.suite import Scenario
 
 if TYPE_CHECKING:
-    from lgaudit.stage.runner import Session
+    from lgaudit.stage.session import Session
 
 #: A scenario still interrupting after this many answers is looping, not waiting.
 MAX_ROUNDS = 100

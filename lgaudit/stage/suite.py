@@ -207,6 +207,22 @@ def load_humans(suite: Suite, scenario: Scenario) -> Callable[[Any], Any] | None
     return human  # type: ignore[no-any-return]
 
 
+def load_answer(suite: Suite) -> Callable[[Any], Any]:
+    """``[pending] answer``: a value given to every interrupt, or ``module:attr`` of a
+    ``callable(interrupt_value) -> resume``."""
+    assert suite.pending is not None
+    answer = suite.pending.answer
+    if isinstance(answer, str) and ":" in answer:
+        try:
+            fn = load_object(answer, what="answer")
+        except BadInputError as e:
+            raise BadInputError(f"{suite.path}: pending.answer: {e}") from None
+        if not callable(fn):
+            raise BadInputError(f"{suite.path}: pending.answer: {answer} is not callable")
+        return fn  # type: ignore[no-any-return]
+    return lambda _value: answer
+
+
 def _traffic(v: _Validator, data: dict[str, Any]) -> Traffic:
     t = v.table(data, "traffic")
     since = v.text(t, "since", "traffic.")

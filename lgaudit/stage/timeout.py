@@ -23,7 +23,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from lgaudit.errors import GuardTripped
-from lgaudit.recorder.payloads import model_name
+from lgaudit.events.payloads import model_name
 
 if TYPE_CHECKING:
     from lgaudit.recorder import Recorder

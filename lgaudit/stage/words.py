@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lgaudit.audit.normalize import summary
+from lgaudit.history.normalize import summary
 
 #: Characters of one message the text reports show before cutting it.
 READABLE = 160

@@ -1,4 +1,4 @@
-"""The store: schema, append-only event log, serialization, checkpointer, upgrades.
+"""The store: the database (engine, tables, typed rows, blobs, upgrades) and its read API.
 
 ``Store`` and ``AuditSaver`` are imported on first use (PEP 562): the saver needs LangGraph,
 and readers of the store (and the writer process) need neither it nor LangChain.
@@ -19,10 +19,10 @@ from lgaudit.store.records import (
 )
 
 if TYPE_CHECKING:
-    from lgaudit.store.saver import AuditSaver
+    from lgaudit.checkpointer.saver import AuditSaver
     from lgaudit.store.store import Store
 
-_LAZY = {"AuditSaver": "lgaudit.store.saver", "Store": "lgaudit.store.store"}
+_LAZY = {"AuditSaver": "lgaudit.checkpointer.saver", "Store": "lgaudit.store.store"}
 
 
 def __getattr__(name: str) -> Any:

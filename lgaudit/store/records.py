@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if TYPE_CHECKING:
-    from lgaudit.store.serialization import Blob
+    from lgaudit.store.blobs import Blob
 
 #: Event kinds, exactly as SPEC names them.
 EVENT_KINDS = (

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from lgaudit.errors import AmbiguousRunError, BadInputError, UnknownRunError
-from lgaudit.store.chain import canonical_json
+from lgaudit.log.chain import canonical_json
 from lgaudit.store.engine import translate_errors
 from lgaudit.store.liveness import alive
 from lgaudit.store.records import INTERNAL_GRAPHS, RunKind, RunRecord, RunStatus, iso

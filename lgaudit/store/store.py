@@ -1,4 +1,4 @@
-"""The event store: with ``writer``, ``checkpoints`` and ``verify``, the only code that
+"""The event store: with ``log.append``, ``checkpoints`` and ``log.verify``, the only code that
 issues SQL.
 
 Appends (``ChainWriter``) are one transaction per batch: events get the next ``gseq``,
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, select
 
 from lgaudit.errors import SchemaError
+from lgaudit.log.chain import event_hash_of, rows_digest
 from lgaudit.store import migrate
 from lgaudit.store.blobs import Blob as BlobT
 from lgaudit.store.blobs import BlobCache, children
-from lgaudit.store.chain import event_hash_of, rows_digest
 from lgaudit.store.checkpoints import CheckpointQueries
 from lgaudit.store.engine import create_engines, resolve_url, sqlite_path, translate_errors
 from lgaudit.store.records import EventRecord, NewEvent, VerifyResult, iso
@@ -30,7 +30,7 @@ from lgaudit.store.tables import blobs as blob_table
 from lgaudit.store.tables import events as event_table
 
 if TYPE_CHECKING:
-    from lgaudit.store.writer import ChainWriter
+    from lgaudit.log.append import ChainWriter
 
 _RUN_EVENTS = (
     select(event_table)
@@ -128,7 +128,7 @@ class Store(RunQueries, CheckpointQueries):
         """Append events (and their blobs and state rows) atomically; return their gseqs."""
         if not events:
             return []
-        from lgaudit.store.writer import plan_append
+        from lgaudit.log.append import plan_append
 
         runs, blobs, new_blobs = plan_append(events, self._blob_cache, self._known_runs)
         gseqs = self._chain_writer().append(events, runs, blobs, new_blobs)
@@ -157,7 +157,7 @@ class Store(RunQueries, CheckpointQueries):
             return self._writer
         with self._writer_lock:
             if self._writer is None:
-                from lgaudit.store.writer import ChainWriter
+                from lgaudit.log.append import ChainWriter
 
                 self._writer = ChainWriter(self.url, event_hash_of, rows_digest)
             return self._writer
@@ -204,7 +204,7 @@ class Store(RunQueries, CheckpointQueries):
 
     def load_value(self, ref: str, serde: Any = None) -> Any:
         """Decode a stored value into objects (safe serializer unless one is given)."""
-        from lgaudit.store.serialization import ValueCodec, safe_serializer
+        from lgaudit.codec.serialization import ValueCodec, safe_serializer
 
         codec = ValueCodec(serde or safe_serializer())
         return codec.decode(ref, self.load_blobs([ref]))
@@ -301,7 +301,7 @@ class Store(RunQueries, CheckpointQueries):
 
     def verify(self, *, run: str | None = None) -> VerifyResult:
         """Recompute the hash chain (and state-row digests); name the first bad event."""
-        from lgaudit.store.verify import verify_chain
+        from lgaudit.log.verify import verify_chain
 
         return verify_chain(self, run_id=self.resolve_run(run) if run is not None else None)
 

@@ -2,7 +2,7 @@
 
 Stored payloads refer to large values by blob hash (``{"$ref": h}``, checkpoint
 ``value_refs``, write ``ref``). ``expand`` turns them back into JSON (the views the safe
-serializer gives, see ``decode``: types outside the allowlist come back as plain dicts,
+serializer gives, see ``codec.decode``: types outside the allowlist come back as plain dicts,
 never constructed), adds the full state ``values`` to checkpoint events and lifts
 ``model``/``usage``/``tool`` to the top of model and tool events, as ``lgaudit show
 --json`` documents.
@@ -11,14 +11,22 @@ never constructed), adds the full state ``values`` to checkpoint events and lift
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from lgaudit.codec.decode import ValueViews
 from lgaudit.store.blobs import EMPTY_TYPE, Blob, is_internal_channel
-from lgaudit.store.decode import ValueViews
 from lgaudit.store.records import EventRecord
 
-if TYPE_CHECKING:
-    from lgaudit.store.store import Store
+
+class Store(Protocol):
+    """What the views read through (``lgaudit.store.Store``): blobs and channel refs."""
+
+    def load_blobs(self, hashes: Iterable[str]) -> dict[str, Blob]: ...
+
+    def channel_refs(
+        self, thread_id: str, checkpoint_ns: str, versions: dict[str, Any], upto_gseq: int
+    ) -> dict[str, str]: ...
+
 
 __all__ = ["EventExpander", "expand_batches", "is_internal_channel", "payload_refs"]
 

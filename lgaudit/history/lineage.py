@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from lgaudit.audit.trace import Event, Trace, user_channels
+from lgaudit.history.trace import Event, Trace, user_channels
 from lgaudit.store import EventRecord
 
 if TYPE_CHECKING:
-    from lgaudit.audit.trace import TraceLoader
+    from lgaudit.history.trace import TraceLoader
 
 _BRANCHING = ("fork", "update")
 

@@ -60,7 +60,7 @@ class AppenderProcess:
         self._proc = subprocess.Popen(
             # not ``-m``: lgaudit's package imports this module, and runpy would run it
             # twice and warn on the app's stderr
-            [sys.executable, "-c", "from lgaudit.store.appender import main; main()"],
+            [sys.executable, "-c", "from lgaudit.log.writer_process import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
@@ -175,8 +175,8 @@ def _read_frame(pipe: IO[bytes]) -> Any:
 
 def main() -> None:
     """The writer process: append batches read on stdin."""
-    from lgaudit.store.chain import event_hash_of, rows_digest
-    from lgaudit.store.writer import ChainWriter, plan_append
+    from lgaudit.log.append import ChainWriter, plan_append
+    from lgaudit.log.chain import event_hash_of, rows_digest
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inp, out = sys.stdin.buffer, sys.stdout.buffer

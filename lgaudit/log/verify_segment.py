@@ -26,8 +26,8 @@ try:
 except ImportError:  # pragma: no cover - a dependency of LangGraph's, not of lgaudit's
     orjson = None  # type: ignore[assignment]
 
+from lgaudit.log.chain import DIGEST_WIDTH, HASHED_FIELDS, event_hash_of, row_line, run_digest
 from lgaudit.store.blobs import blob_hash
-from lgaudit.store.chain import DIGEST_WIDTH, HASHED_FIELDS, event_hash_of, row_line, run_digest
 from lgaudit.store.engine import create_engines, translate_errors
 from lgaudit.store.records import GENESIS_HASH
 from lgaudit.store.tables import (
@@ -247,7 +247,7 @@ def first_bad_blob(conn: Any, lo: str | None = None, hi: str | None = None) -> s
 
 
 def serve(url: str) -> None:
-    """A worker of a parallel verify (``python -m lgaudit.store.verify_segment URL``): one
+    """A worker of a parallel verify (``python -m lgaudit.log.verify_segment URL``): one
     task a line on stdin, ``["chain", lo, hi]`` or ``["blobs", lo, hi]``, its result a line
     of JSON on stdout (``{"error": ...}`` if it could not be checked)."""
     engine = create_engines(url)[1]

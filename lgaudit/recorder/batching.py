@@ -17,10 +17,10 @@ import time
 import weakref
 from typing import cast
 
+from lgaudit.codec.serialization import SentBlobs
 from lgaudit.errors import StoreError, StoreUnavailableError
+from lgaudit.log.writer_process import AppenderGone, AppenderProcess, AppenderRefused
 from lgaudit.store import NewEvent, Store
-from lgaudit.store.appender import AppenderGone, AppenderProcess, AppenderRefused
-from lgaudit.store.serialization import SentBlobs
 
 log = logging.getLogger("lgaudit")
 

@@ -25,8 +25,8 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from lgaudit.store.chain import canonical_json
-from lgaudit.store.serialization import to_jsonable
+from lgaudit.codec.serialization import to_jsonable
+from lgaudit.log.chain import canonical_json
 
 READ_OPS = ("get", "search", "list_namespaces")
 

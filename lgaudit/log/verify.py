@@ -26,15 +26,12 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from subprocess import PIPE
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import func, select
 
 from lgaudit.errors import StoreError
-from lgaudit.store.engine import translate_errors
-from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
-from lgaudit.store.tables import events, runs
-from lgaudit.store.verify_segment import (
+from lgaudit.log.verify_segment import (
     JUMP,
     MISSING,
     REORDERED,
@@ -43,9 +40,20 @@ from lgaudit.store.verify_segment import (
     check_segment,
     first_bad_blob,
 )
+from lgaudit.store.engine import translate_errors
+from lgaudit.store.records import GENESIS_HASH, BadEvent, VerifyResult
+from lgaudit.store.tables import events, runs
 
 if TYPE_CHECKING:
-    from lgaudit.store.store import Store
+    from sqlalchemy.engine import Engine
+
+
+class Store(Protocol):
+    """What verify reads through: the store's URL and read engine (``lgaudit.store.Store``)."""
+
+    url: str
+    _read: Engine
+
 
 #: Below this many events one process checks the store (a pool costs its start-up).
 PARALLEL_FROM = 200_000
@@ -104,14 +112,14 @@ class _WorkerGone(Exception):
 
 
 class _Pool:
-    """Worker processes (``python -m lgaudit.store.verify_segment``), each its own
+    """Worker processes (``python -m lgaudit.log.verify_segment``), each its own
     connection: tasks are handed out as workers come free, results read in task order."""
 
     def __init__(self, url: str, workers: int) -> None:
         root = str(Path(__file__).resolve().parents[2])  # this lgaudit, whatever the path
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "PYTHONPATH": path}
-        cmd = [sys.executable, "-m", "lgaudit.store.verify_segment", url]
+        cmd = [sys.executable, "-m", "lgaudit.log.verify_segment", url]
         self.procs: list[subprocess.Popen[str]] = []
         try:
             for _ in range(workers):

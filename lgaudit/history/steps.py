@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from lgaudit.audit.trace import NULL_TASK, RESUME, Event, Trace, node_of, user_channels
+from lgaudit.history.trace import NULL_TASK, RESUME, Event, Trace, node_of, user_channels
 from lgaudit.store.views import is_internal_channel
 
 _RETURNS = ("__return__", "__end__")  # a ``@task``'s result, an ``@entrypoint``'s

@@ -12,12 +12,9 @@ of a thread as an implicit run.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import threading
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -27,16 +24,15 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
-from sqlalchemy import Row
 
-from lgaudit.store.records import NewEvent, NewRun
-from lgaudit.store.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
-from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
-from lgaudit.store.serialization import (
-    EMPTY_TYPE,
+from lgaudit.checkpointer.async_twins import AsyncTwins
+from lgaudit.checkpointer.reads import CheckpointReads
+from lgaudit.checkpointer.runs import RUN_ID_KEY, RunRegistry, Unredacted, new_run_id
+from lgaudit.checkpointer.sinks import DirectSink, EventSink, _flush_thread
+from lgaudit.checkpointer.steps import CheckpointSteps
+from lgaudit.codec.serialization import (
     BlobCache,
     ElementCache,
     SentBlobs,
@@ -44,52 +40,11 @@ from lgaudit.store.serialization import (
     safe_serializer,
     to_jsonable,
 )
+from lgaudit.store.records import NewEvent, NewRun
+from lgaudit.store.schema import ChannelValue, CheckpointRow, Tombstone, WriteRow
 from lgaudit.store.store import Store
 
 _INTERRUPT = "__interrupt__"
-#: Checkpoint steps remembered at most (least recent threads first forgotten; a forgotten
-#: step is read back from the store).
-STEPS_MAX = 10_000
-
-
-class EventSink(Protocol):
-    """Where the saver and callback send events: straight to the store, or a writer.
-
-    A sink that commits events in the order they were submitted may say so with a ``sent``
-    attribute (``SentBlobs``): blobs of events it has taken, which later events may refer to
-    without carrying them. Without it, only blobs known to be committed are left out.
-
-    A sink that knows which threads its queued events belong to may have
-    ``flush_thread(thread_id)``: a checkpoint read of a thread then waits only for that
-    thread's state (``_flush_thread``); without it, a read flushes the whole sink."""
-
-    def submit(self, events: list[NewEvent]) -> None: ...
-
-    def flush(self, timeout: float | None = None) -> None: ...
-
-
-def _flush_thread(sink: EventSink, thread_id: str | None) -> None:
-    """Before a checkpoint read: wait for what the sink holds of that thread's state (all
-    of it for a sink that cannot tell)."""
-    by_thread = getattr(sink, "flush_thread", None)
-    if by_thread is not None:
-        by_thread(thread_id)
-    else:
-        sink.flush()
-
-
-class DirectSink:
-    """Write-through: each submit is one append transaction before the graph goes on."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.sent = store.blob_cache  # write-through: what is committed
-
-    def submit(self, events: list[NewEvent]) -> None:
-        self.store.append(events)
-
-    def flush(self, timeout: float | None = None) -> None:
-        return None
 
 
 _ABSENT = object()
@@ -101,47 +56,7 @@ def _plain(value: Any) -> bool:
     return value is not _ABSENT and type(value).__module__.split(".")[0] != "langgraph"
 
 
-class CheckpointSteps:
-    """thread -> (ns, checkpoint id) -> step, of the checkpoints this process saved, or read
-    for a run in progress: the step a write to one of them belongs to. A thread's go when
-    its last run here ends (``forget_thread``); at most ``STEPS_MAX`` in all, least recent
-    threads forgotten first (a checkpointer used on its own is never told a run ended).
-    Shared by the copies of a saver (``with_allowlist``)."""
-
-    def __init__(self) -> None:
-        self.threads: OrderedDict[str, dict[tuple[str, str], int]] = OrderedDict()
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def get(self, thread_id: str, ns: str, checkpoint_id: str) -> int | None:
-        steps = self.threads.get(thread_id)
-        return steps.get((ns, checkpoint_id)) if steps is not None else None
-
-    def remember(self, thread_id: str, ns: str, checkpoint_id: str, step: int) -> None:
-        with self._lock:
-            threads = self.threads
-            steps = threads.get(thread_id)
-            if steps is None:
-                steps = threads[thread_id] = {}
-            else:
-                threads.move_to_end(thread_id)
-            if (ns, checkpoint_id) not in steps:
-                self.count += 1
-            steps[(ns, checkpoint_id)] = step
-            while self.count > STEPS_MAX:
-                oldest = next(iter(threads.values()))
-                if oldest is steps:  # one thread holds them all: its oldest checkpoint goes
-                    del steps[next(iter(steps))]
-                    self.count -= 1
-                else:
-                    self.count -= len(threads.popitem(last=False)[1])
-
-    def forget_thread(self, thread_id: str) -> None:
-        with self._lock:
-            self.count -= len(self.threads.pop(thread_id, {}))
-
-
-class AuditSaver(BaseCheckpointSaver[str]):
+class AuditSaver(CheckpointReads, AsyncTwins, BaseCheckpointSaver[str]):
     """A LangGraph ``BaseCheckpointSaver`` (sync and async) backed by the lgaudit store."""
 
     def __init__(
@@ -527,144 +442,3 @@ class AuditSaver(BaseCheckpointSaver[str]):
         if not isinstance(step, int):
             return None
         return step
-
-    # -- reads --------------------------------------------------------------------------
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        conf = config["configurable"]
-        _flush_thread(self.sink, str(conf["thread_id"]))
-        row = self.store.checkpoint_row(
-            str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config)
-        )
-        return self._tuple(row) if row is not None else None
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        conf = (config or {}).get("configurable", {})
-        thread_id = conf.get("thread_id")
-        _flush_thread(self.sink, str(thread_id) if thread_id is not None else None)
-        before_key = None
-        if before is not None:
-            bconf = before["configurable"]
-            before_key = (str(bconf.get("thread_id", thread_id)), bconf["checkpoint_id"])
-        rows = self.store.checkpoint_rows(
-            thread_id=str(thread_id) if thread_id is not None else None,
-            checkpoint_ns=conf.get("checkpoint_ns"),
-            checkpoint_id=get_checkpoint_id(config) if config else None,
-            before=before_key,
-        )
-        remaining = limit
-        try:
-            for row in rows:
-                if remaining is not None and remaining <= 0:
-                    return
-                tup = self._tuple(row)
-                if filter and any(tup.metadata.get(k) != v for k, v in filter.items()):
-                    continue
-                yield tup
-                if remaining is not None:
-                    remaining -= 1
-        finally:
-            rows.close()  # release the read connection even when a caller stops early
-
-    def _tuple(self, row: Row[Any]) -> CheckpointTuple:
-        codec = self.codec
-        head = self.store.load_blobs([row.checkpoint_ref, row.metadata_ref])
-        checkpoint = codec.decode(row.checkpoint_ref, head)
-        metadata = codec.decode(row.metadata_ref, head)
-        refs = self.store.channel_refs(
-            row.thread_id, row.checkpoint_ns, checkpoint["channel_versions"], row.gseq
-        )
-        writes = self.store.write_rows(row.thread_id, row.checkpoint_ns, row.checkpoint_id)
-        blobs = self.store.load_blobs([*refs.values(), *(w.ref for w in writes)])
-        versions = checkpoint["channel_versions"]
-        thread, ns = row.thread_id, row.checkpoint_ns
-        checkpoint["channel_values"] = {
-            ch: self._unmasked(("value", thread, ns, ch, str(versions[ch])), ref, blobs)
-            for ch, ref in refs.items()
-            if blobs[ref][0] != EMPTY_TYPE
-        }
-        if self.runs.thread_active(row.thread_id):  # a run of it may write to it
-            self._remember_step(
-                row.thread_id, row.checkpoint_ns, row.checkpoint_id, metadata.get("step")
-            )
-        conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
-        return CheckpointTuple(
-            config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},
-            checkpoint=checkpoint,
-            metadata=metadata,
-            parent_config=(
-                {"configurable": {**conf, "checkpoint_id": row.parent_checkpoint_id}}
-                if row.parent_checkpoint_id
-                else None
-            ),
-            pending_writes=[
-                (
-                    w.task_id,
-                    w.channel,
-                    self._unmasked(
-                        ("write", thread, ns, row.checkpoint_id, w.task_id, str(w.idx)),
-                        w.ref,
-                        blobs,
-                    ),
-                )
-                for w in writes
-            ],
-        )
-
-    def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
-        """Versions as PostgresSaver makes them: a counter plus a random tie-breaker, so two
-        forks from one checkpoint never record different values under the same version."""
-        if current is None:
-            current_v = 0
-        elif isinstance(current, int | float):
-            current_v = int(current)
-        else:
-            current_v = int(str(current).split(".")[0])
-        return f"{current_v + 1:032}.{random.random():016}"
-
-    # -- async twins (the store's I/O runs in a worker thread) ---------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        tuples = await asyncio.to_thread(
-            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
-        )
-        for tup in tuples:
-            yield tup
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)

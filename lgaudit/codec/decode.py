@@ -161,7 +161,7 @@ class ValueViews:
 
     def _serializer(self) -> Any:
         if self._codec is None:
-            from lgaudit.store.serialization import ValueCodec, safe_serializer
+            from lgaudit.codec.serialization import ValueCodec, safe_serializer
 
             self._codec = ValueCodec(safe_serializer())
         return self._codec

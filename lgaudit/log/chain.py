@@ -1,6 +1,6 @@
 """The hash chain's canonical forms: canonical JSON, an event's hash, a state-rows digest.
 
-Kept free of LangGraph and LangChain imports: the writer process (``appender``) computes
+Kept free of LangGraph and LangChain imports: the writer process (``writer_process``) computes
 the chain with these, as the in-process writer and ``verify`` do.
 """
 

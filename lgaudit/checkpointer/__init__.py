@@ -1,0 +1,1 @@
+"""The LangGraph checkpointer on the log: ``AuditSaver`` and the run registry it shares."""

@@ -1,0 +1,1 @@
+"""Live control: kill orders recorded in the store (what the guard, stage and shadow consult)."""

@@ -1,0 +1,1 @@
+"""What recorded events hold: callback payloads, graph refs, memory operations, redaction."""

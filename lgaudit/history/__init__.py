@@ -1,0 +1,1 @@
+"""A recorded run read back: its trace of events, steps, lineage, normalized values."""
