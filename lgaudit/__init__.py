@@ -73,11 +73,17 @@ def __dir__() -> list[str]:
 class _Package(types.ModuleType):
     """Importing the subpackage ``lgaudit.audit`` (``replay``, ``stage``) binds, as
     Python does for any submodule, its name on this package: here the function of that
-    name instead, so ``lgaudit.audit`` is always what ``from lgaudit import audit`` gives."""
+    name instead, so ``lgaudit.audit`` is always what ``from lgaudit import audit`` gives.
+    A subpackage that imports its function lazily (``lgaudit.stage``, ``lgaudit.replay``:
+    their argument checks must not import LangGraph) leaves the name to ``__getattr__``."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
-            value = getattr(value, name)
+            function = value.__dict__.get(name)
+            if function is None or isinstance(function, types.ModuleType):
+                self.__dict__.pop(name, None)
+                return
+            value = function
         super().__setattr__(name, value)
 
 

@@ -1,7 +1,8 @@
 """Reading a staging suite file with the standard library alone: ``lgaudit stage`` and
 ``lgaudit shadow`` report a missing, unreadable or malformed file before LangGraph, LangChain
-or the ORM are imported (one line, at once). Outside ``lgaudit.stage`` because importing
-anything of that package binds ``lgaudit.stage``, the function, which imports them all."""
+or the ORM are imported (one line, at once). On the lowest floor, beside ``lgaudit.errors``:
+a missing file is said before even SQLAlchemy is imported (``lgaudit.stage.arguments``
+validates the rest of the suite before LangGraph is)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Verbs that only read the store start without LangGraph, LangChain or SQLAlchemy's ORM:
+"""Verbs that only read the store start without LangGraph, LangChain or SQLAlchemy's ORM
+(nor the web stack of ``lgaudit ui``):
 each runs in a fresh interpreter on a recorded store (model and tool calls, messages, an
 interrupt), and none of them is in ``sys.modules`` when it is done (the store reads through
 Core tables; the typed models of ``lgaudit.store.schema`` are for whoever imports them)."""
@@ -17,7 +18,15 @@ from helpers import record_demo_runs
 from lgaudit import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("langgraph", "langchain_core", "langchain", "sqlalchemy.orm")
+HEAVY = (
+    "langgraph",
+    "langchain_core",
+    "langchain",
+    "sqlalchemy.orm",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+)
 
 # runs one verb as ``lgaudit`` would, then reports its exit code and the heavy modules loaded
 _PROBE = """

@@ -84,3 +84,4 @@ def test_demo_prints_as_it_goes_and_gives_the_same_summary_every_time(
     ]
     at = [next(i for i, line in enumerate(summary) if line.startswith(p)) for p in parts]
     assert at == sorted(at), summary
+    assert summary[-1].strip().startswith("lgaudit ui --open"), summary  # it ends there

@@ -36,7 +36,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("lgaudit.replay",),
     ("lgaudit.stage",),
     ("lgaudit",),  # the public API and the demo
-    ("lgaudit.cli",),
+    ("lgaudit.cli", "lgaudit.ui"),  # the command line and the review console, side by side
 ]
 
 #: imports allowed up a floor: re-exports that keep old import paths working

@@ -70,6 +70,18 @@ def audit(
     return AuditReport(tuple(order), rules, tuple(findings), policy)
 
 
+def audit_trace(
+    trace: Trace, run_ids: Sequence[str], policy: Policy | None = None
+) -> list[Finding]:
+    """``audit``'s findings for runs of a trace already loaded (``TraceLoader.thread`` of
+    their thread, as ``audit`` loads it; ``TraceLoader.run`` for a run with no thread), in
+    ``audit``'s order: for a page that reads the run's steps from the same trace."""
+    findings = _audit_trace(trace, set(run_ids), policy)
+    order = {r: i for i, r in enumerate(run_ids)}
+    findings.sort(key=lambda f: (order[f.run_id], f.event_seq or 0, RULES.index(f.rule)))
+    return findings
+
+
 def active_rules(policy: Policy | None) -> tuple[str, ...]:
     """The rules a policy turns on (always the policy-free ones)."""
     on = set(POLICY_FREE_RULES)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lgaudit.audit.memory import memory_view
-from lgaudit.history.deep import differences
+from lgaudit.history.deep import Pairs, differences
 from lgaudit.history.lineage import branch_between
-from lgaudit.history.normalize import canonical, comparable_pair, normalize
+from lgaudit.history.normalize import Memo, canonical, comparable_pair, normalize
 from lgaudit.history.steps import StepView, TaskView, run_steps
 from lgaudit.history.trace import TraceLoader
 from lgaudit.store import RunRecord, Store
@@ -103,8 +103,9 @@ def diff(store: Store, a: str, b: str, *, ignore: Sequence[str] = ()) -> RunDiff
         ) + (fork,)
         steps_a = [s for s in steps_a if not _before_fork(s.clock, path)]
         steps_b = [s for s in steps_b if not _before_fork(s.clock, path)]
+    seen = Seen()
     for sa, sb in align(steps_a, steps_b):
-        found = [d for d in compare_steps(sa, sb) if not ignored(d["path"], ignore)]
+        found = [d for d in compare_steps(sa, sb, seen) if not ignored(d["path"], ignore)]
         ref = sa or sb
         assert ref is not None
         entry = {
@@ -224,8 +225,23 @@ def align(
     return sorted(pairs, key=position)
 
 
-def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, Any]]:
+@dataclass
+class Seen:
+    """What one comparison of two runs has normalized and compared so far: stored values
+    are shared by blob address (``lgaudit.codec.decode``), so each is normalized once and
+    each pair of values compared once, however many steps hold them."""
+
+    memo: Memo = field(default_factory=dict)
+    pairs: Pairs = field(default_factory=dict)
+
+
+def compare_steps(
+    sa: StepView | None, sb: StepView | None, seen: Seen | None = None
+) -> list[dict[str, Any]]:
     """Differences of one aligned step, cause first (``KINDS`` order).
+
+    Channels that hold the same stored value on both sides (one blob address, so one
+    view) are not compared at all; nor are values normalized twice (``seen``).
 
     A Functional API step (an entrypoint calling ``@task``s, all in one super-step) is
     ordered by its tasks instead, in the order they were called: what a task did comes
@@ -242,12 +258,14 @@ def compare_steps(sa: StepView | None, sb: StepView | None) -> list[dict[str, An
         out.append((_called_at(sa, node, sb), route))
     if sa is None or sb is None:
         return [d for _, d in out]
+    seen = seen or Seen()
     for ta, tb in pair_tasks(sa.tasks, sb.tasks):
-        out += [(_called_at(sa, ta.node, sb), d) for d in compare_tasks(ta, tb)]
+        out += [(_called_at(sa, ta.node, sb), d) for d in compare_tasks(ta, tb, seen)]
     if sa.state is not None and sb.state is not None:
         writers = _writers(sa, sb)
-        va, vb = comparable_pair(sa.state, sb.state)
-        for path, x, y in differences(va, vb, "state"):
+        state_a, state_b = _unshared(sa.state, sb.state)
+        va, vb = comparable_pair(state_a, state_b, seen.memo)
+        for path, x, y in differences(va, vb, "state", seen.pairs):
             channel = path.split(".")[1].split("[")[0] if "." in path else ""
             out.append((0, _d("state", writers.get(channel) or _first(sb.nodes), path, x, y)))
     return [d for _, d in sorted(out, key=lambda o: (o[0], _rank(o[1])))]
@@ -292,7 +310,20 @@ def pair_tasks(tasks_a: list[TaskView], tasks_b: list[TaskView]) -> list[tuple[T
     return pairs
 
 
-def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
+def _unshared(a: dict[str, Any], b: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two states without the channels both hold the same view of (one blob address):
+    they cannot differ, and leaving them out changes no other channel's comparison."""
+    shared = [k for k, v in a.items() if k in b and b[k] is v]
+    if not shared:
+        return a, b
+    return (
+        {k: v for k, v in a.items() if k not in shared},
+        {k: v for k, v in b.items() if k not in shared},
+    )
+
+
+def compare_tasks(ta: TaskView, tb: TaskView, seen: Seen | None = None) -> list[dict[str, Any]]:
+    seen = seen or Seen()
     out: list[dict[str, Any]] = []
     views: list[tuple[str, str, Any, Any]] = [
         ("approval", "interrupts", ta.interrupts, tb.interrupts),
@@ -307,8 +338,8 @@ def compare_tasks(ta: TaskView, tb: TaskView) -> list[dict[str, Any]]:
     if ta.push:
         views.insert(0, ("route", "send", ta.input, tb.input))
     for kind, prefix, va, vb in views:
-        na, nb = comparable_pair(va, vb)
-        for path, x, y in differences(na, nb, prefix):
+        na, nb = comparable_pair(va, vb, seen.memo)
+        for path, x, y in differences(na, nb, prefix, seen.pairs):
             out.append(_d(kind, ta.node, path, x, y))
     return out
 

@@ -12,12 +12,14 @@ checkpoint its step started from.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter, defaultdict
 from typing import Any
 
 from lgaudit.audit.findings import Finding, finding_at
 from lgaudit.audit.policy import Policy
-from lgaudit.history.normalize import as_message, canonical, is_message, normalize, summary
+from lgaudit.history.deep import Pairs
+from lgaudit.history.normalize import Memo, as_message, canonical, is_message, normalize, summary
 from lgaudit.history.trace import (
     NULL_TASK,
     Event,
@@ -74,6 +76,7 @@ def owner_violations(trace: Trace, run_ids: set[str], policy: Policy) -> list[Fi
 
 def _checkpoint_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
     out: list[Finding] = []
+    seen: Seen = ({}, {})
     for cp in trace.events:
         if cp["kind"] != "checkpoint" or cp["run_id"] not in run_ids:
             continue
@@ -92,7 +95,7 @@ def _checkpoint_changes(trace: Trace, run_ids: set[str]) -> list[Finding]:
             written = writes.get(channel, [])
             if not written:
                 why = "with no recorded write"
-            elif not explained(before, after, written):
+            elif not explained(before, after, written, seen):
                 why = f"in a way its writes ({summary(written, 60)}) do not explain"
             else:
                 continue
@@ -135,18 +138,21 @@ def step_writes(trace: Trace, ns: str, parent_id: str, cp: Event) -> dict[str, l
     return out
 
 
-def explained(old: Any, new: Any, writes: list[Any]) -> bool:
+Seen = tuple[Memo, Pairs]
+"""One audit's normalized values and verdicts on pairs (see ``_json_same``)."""
+
+
+def explained(old: Any, new: Any, writes: list[Any], seen: Seen | None = None) -> bool:
     """Whether ``new`` follows from ``old`` and ``writes`` under a known reducer."""
-    target = canonical(new)
-    if any(canonical(w) == target for w in writes):
+    if any(_json_same(w, new) for w in writes):
         return True
     if isinstance(new, list):
         base = old if isinstance(old, list) else []
         added = [x for w in writes for x in (w if isinstance(w, list) else [w])]
-        if canonical(new[: len(base)]) == canonical(base) and _bag(new[len(base) :]) == _bag(added):
+        if _json_same(new[: len(base)], base) and _bag(new[len(base) :]) == _bag(added):
             return True
         if any(is_message(m) for m in [*new, *added]):
-            return _messages_explained(base, new, writes)
+            return _messages_explained(base, new, writes, seen or ({}, {}))
     if isinstance(new, int | float) and not isinstance(new, bool):
         nums = [w for w in [old or 0, *writes] if isinstance(w, int | float)]
         if len(nums) == len(writes) + 1 and abs(sum(nums) - new) < 1e-9:
@@ -155,11 +161,11 @@ def explained(old: Any, new: Any, writes: list[Any]) -> bool:
         merged = dict(old) if isinstance(old, dict) else {}
         for w in writes:
             merged.update(w)
-        return canonical(merged) == target
+        return _json_same(merged, new)
     return False
 
 
-def _messages_explained(base: list[Any], new: list[Any], writes: list[Any]) -> bool:
+def _messages_explained(base: list[Any], new: list[Any], writes: list[Any], seen: Seen) -> bool:
     merged = list(base)
     for w in writes:
         for item in w if isinstance(w, list) else [w]:
@@ -177,18 +183,54 @@ def _messages_explained(base: list[Any], new: list[Any], writes: list[Any]) -> b
                 merged.append(m)
             else:
                 merged[at] = m
-    if canonical(merged) == canonical(new):
+    memo, pairs = seen
+    if _json_same(merged, new, pairs):
         return True
-    return _bag(normalize(merged)) == _bag(normalize(new))
+    normal_merged, normal_new = normalize(merged, memo), normalize(new, memo)
+    if _json_same(normal_merged, normal_new, pairs):
+        return True  # in the same order: the same bag
+    return _bag(normal_merged) == _bag(normal_new)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: Any, b: Any, pairs: Pairs | None = None) -> bool:
     """JSON equality (``True`` is not ``1``), with Python's ``==`` as the fast path."""
-    return (
-        a == b
-        and (type(a) is type(b))
-        and (not isinstance(a, dict | list) or canonical(a) == canonical(b))
-    )
+    if a is b:  # one stored value (one blob address): no need to look inside
+        return True
+    if isinstance(a, dict | list):
+        return type(a) is type(b) and _json_same(a, b, pairs)
+    return bool(a == b) and type(a) is type(b)
+
+
+_EXACT = (str, int, bool, type(None))  # JSON scalars whose ``==`` is their text's
+
+
+def _json_same(a: Any, b: Any, pairs: Pairs | None = None) -> bool:
+    """``canonical(a) == canonical(b)``, without encoding what is shared: the views of
+    one stored value are one object (``lgaudit.codec.decode``), two lists have the same
+    text exactly when their elements have, in order, and two dicts when they have the
+    same keys and each key's values have. ``pairs`` remembers the verdicts on pairs of
+    lists and dicts (an audit meets the same elements at every step)."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b) or not (kind is list or kind is dict):
+        if kind is type(b) and kind in _EXACT:
+            return bool(a == b)
+        return canonical(a) == canonical(b)
+    if pairs is not None:
+        found = pairs.get((id(a), id(b)))
+        if found is not None and found[0] is a and found[1] is b:
+            return found[2]
+    if kind is list:
+        result = len(a) == len(b) and (
+            all(map(operator.is_, a, b))
+            or all(x is y or _json_same(x, y, pairs) for x, y in zip(a, b, strict=True))
+        )
+    else:
+        result = a.keys() == b.keys() and all(_json_same(v, b[k], pairs) for k, v in a.items())
+    if pairs is not None:
+        pairs[(id(a), id(b))] = (a, b, result)
+    return result
 
 
 def _bag(items: list[Any]) -> Counter[str]:
@@ -199,6 +241,8 @@ def _stale_inputs(trace: Trace, run_ids: set[str]) -> list[Finding]:
     """Node inputs (and run outputs) that differ from the checkpoint they started from."""
     out: list[Finding] = []
     reported: set[tuple[str, str, str, str]] = set()
+    memo: Memo = {}  # node inputs hold the elements of the states before them: each is
+    pairs: Pairs = {}  # normalized once, and each pair compared once
     last_root: dict[str, Event] = {}
     for e in trace.events:
         if e["run_id"] not in run_ids:
@@ -220,11 +264,14 @@ def _stale_inputs(trace: Trace, run_ids: set[str]) -> list[Finding]:
         for channel, value in seen_state.items():
             if channel not in stored or is_internal_channel(channel):
                 continue
-            if _same(stored[channel], value):
+            if _same(stored[channel], value, pairs):
                 continue
-            a, b = canonical(normalize(stored[channel])), canonical(normalize(value))
+            na, nb = normalize(stored[channel], memo), normalize(value, memo)
+            if _json_same(na, nb, pairs):
+                continue
+            a, b = canonical(na), canonical(nb)
             key = (cp["checkpoint_ns"] or "", channel, a, b)
-            if a == b or key in reported:
+            if key in reported:
                 continue
             reported.add(key)
             who = (

@@ -17,6 +17,7 @@ from lgaudit.cli import (  # noqa: F401  (registers the verbs)
     runs,
     shadow,
     stage,
+    ui,
     verify,
 )
 from lgaudit.cli._base import cli

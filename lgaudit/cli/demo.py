@@ -144,5 +144,6 @@ def _try_next(doc: dict[str, Any], db: str) -> None:
         f"lgaudit stage {doc['stage']['suite']} --graph lgaudit.demo:agent_fast_lane "
         "--html stage.html",
         "lgaudit verify",
+        "lgaudit ui --open",  # the review console over all of the above
     ):
         click.echo(f"  {command}{db}")

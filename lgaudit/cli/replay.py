@@ -84,6 +84,13 @@ def replay(
     Exit codes: 0 the replay ran, 1 the replayed run failed (recorded all the same),
     2 bad input (unknown run or checkpoint, a --graph that is not a graph, a bad spec).
     """
+    from lgaudit.replay.precheck import check_replay
+
+    # a bad spec, a missing module or an unknown run is said before LangGraph is imported
+    check_replay(
+        run, graph=graph, url=obj.db, where=(from_checkpoint, from_step, from_node),
+        cassette=cassette, swaps=swaps, faults=faults, patch=patch,
+    )  # fmt: skip
     from lgaudit import replay as run_replay
 
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()

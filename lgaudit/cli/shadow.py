@@ -69,7 +69,11 @@ def shadow_cmd(
     Exit codes: 0 the rolling verdict is promote, 1 block, 2 bad input (the suite, the
     graph, --max-runs; the store unchanged).
     """
-    read_suite(suite)  # a missing or malformed file is said before the heavy imports
+    read_suite(suite)  # a missing or unreadable file: said before any other import
+    from lgaudit.stage.arguments import check_shadow
+
+    # a missing or malformed suite, graph module or store is said before LangGraph is imported
+    loaded = check_shadow(suite, graph=graph, url=obj.db, max_runs=max_runs)
     from lgaudit.stage.shadow import shadow
     from lgaudit.stage.text import render_shadow, shadow_case_line
 
@@ -80,7 +84,7 @@ def shadow_cmd(
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     with quiet, _stop_on_interrupt(stop):  # the graph's own prints: stdout is one document
         result = shadow(
-            suite,
+            loaded,
             url=obj.db,
             graph=graph,
             follow=follow,

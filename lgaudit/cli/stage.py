@@ -70,7 +70,11 @@ def stage_cmd(
     the graph, a scenario input or model price; reported before any case runs, the store
     unchanged).
     """
-    read_suite(suite)  # a missing or malformed file is said before the heavy imports
+    read_suite(suite)  # a missing or unreadable file: said before any other import
+    from lgaudit.stage.arguments import check_stage
+
+    # a missing or malformed suite, graph module or store is said before LangGraph is imported
+    loaded = check_stage(suite, graph=graph, url=obj.db, workers=workers)
     from lgaudit import stage
     from lgaudit.stage.report import render_html, render_junit
     from lgaudit.stage.text import render_text
@@ -79,7 +83,7 @@ def stage_cmd(
     progress = _progress if sys.stderr.isatty() else None
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     with quiet:  # the graph's own prints: with --json, stdout is one JSON document
-        result = stage(suite, url=obj.db, graph=graph, workers=workers, progress=progress)
+        result = stage(loaded, url=obj.db, graph=graph, workers=workers, progress=progress)
     if progress is not None:
         click.echo("\r\033[K", nl=False, err=True)
     if junit_file:

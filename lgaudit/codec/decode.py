@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -89,26 +90,81 @@ INTERRUPT = ("langgraph.types", "Interrupt")
 INTERRUPT_FIELDS = ("value", "id", "response_schema")
 
 
+#: ``to_jsonable`` cuts a value off below this nesting level (see ``lgaudit.store.blobs``)
+_MAX_DEPTH = 40
+
+
 class ValueViews:
-    """Decodes stored values into their JSON views (``to_jsonable`` of the loaded value)."""
+    """Decodes stored values into their JSON views (``to_jsonable`` of the loaded value).
+
+    Blobs are content-addressed, so a view is decoded once per address: the elements of
+    a list (a state's growing ``messages``), its full chunks, the list itself, are decoded
+    the first time anything holds them, and every later value holding them holds the same
+    objects (where they sit in the whole value does not change them unless it is nested
+    past ``to_jsonable``'s depth limit). Equal addresses give one object: readers may take
+    ``x is y`` for equal views, and must not change a view in place."""
 
     def __init__(self) -> None:
         self._codec: Any = None  # the safe serializer's codec, made on the first value it needs
         self._miss = False
+        #: ref -> (view, height, depth it was made at)
+        self._views: dict[str, tuple[Any, int, int]] = {}
 
     def view(self, ref: str, blobs: Mapping[str, Blob], depth: int = 0) -> Any:
         """The view of the value ``ref`` (``blobs`` holds it and its parts); ``depth`` is
         where ``to_jsonable`` of the whole value would meet it."""
+        return self._view(ref, blobs, depth)[0]
+
+    def _view(self, ref: str, blobs: Mapping[str, Blob], depth: int) -> tuple[Any, int]:
+        """A view and its height (the nesting level of its deepest part)."""
+        found = self._views.get(ref)
+        if found is not None:
+            view, height, made = found
+            if made == depth or (
+                made + height <= _MAX_DEPTH and depth + height <= _MAX_DEPTH
+            ):  # neither was cut off: the same view
+                return view, height
         blob = get_blob(blobs, ref)
-        if blob[0] == LIST_TYPE:
-            return [self._leaf(get_blob(blobs, r), depth + 1) for r in digests(blob[1])]
-        if blob[0] == CHUNKS_TYPE:
-            parts = [digests(get_blob(blobs, c)[1]) for c in digests(blob[1])]
-            return [self._leaf(get_blob(blobs, r), depth + 1) for part in parts for r in part]
-        if blob[0] == DICT_TYPE:
+        if blob[0] == LIST_TYPE or blob[0] == CHUNKS_TYPE:
+            parts = digests(blob[1])
+            if blob[0] == CHUNKS_TYPE:  # each chunk a list: their elements, in order
+                chunks, height = self._elements(parts, blobs, depth)
+                out: list[Any] = list(itertools.chain.from_iterable(chunks))
+                height = max(0, height - 1)  # the chunks' own height, not a list of them
+            else:
+                out, height = self._elements(parts, blobs, depth + 1)
+            result: tuple[Any, int] = (out, height)
+        elif blob[0] == DICT_TYPE:
             refs = json.loads(blob[1])
-            return {str(k): self.view(r, blobs, depth + 1) for k, r in refs.items()}
-        return self._leaf(blob, depth)
+            items = [self._view(r, blobs, depth + 1) for r in refs.values()]
+            view = {str(k): v for k, (v, _) in zip(refs, items, strict=True)}
+            result = (view, 1 + max((h for _, h in items), default=-1))
+        else:
+            leaf = self._leaf(blob, depth)
+            result = (leaf, _height(leaf))
+        if found is None:
+            self._views[ref] = (*result, depth)
+        return result
+
+    def _elements(
+        self, refs: list[str], blobs: Mapping[str, Blob], depth: int
+    ) -> tuple[list[Any], int]:
+        """The views of a list's elements at ``depth``, and the list's height (``_view``
+        for each, its cache lookup inlined: a list mostly holds elements seen before)."""
+        views, out, deepest = self._views, [], -1
+        for r in refs:
+            found = views.get(r)
+            if found is not None and (
+                found[2] == depth
+                or (found[2] + found[1] <= _MAX_DEPTH and depth + found[1] <= _MAX_DEPTH)
+            ):
+                view, height = found[0], found[1]
+            else:
+                view, height = self._view(r, blobs, depth)
+            out.append(view)
+            if height > deepest:
+                deepest = height
+        return out, 1 + deepest
 
     def _leaf(self, blob: Blob, depth: int) -> Any:
         type_, data = blob
@@ -165,3 +221,12 @@ class ValueViews:
 
             self._codec = ValueCodec(safe_serializer())
         return self._codec
+
+
+def _height(value: Any) -> int:
+    """The nesting level of a JSON value's deepest part (0 for a scalar)."""
+    if isinstance(value, dict):
+        return 1 + max((_height(v) for v in value.values()), default=-1)
+    if isinstance(value, list):
+        return 1 + max((_height(v) for v in value), default=-1)
+    return 0

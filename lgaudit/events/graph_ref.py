@@ -10,6 +10,11 @@ their nodes), else the one graph factory there that names the graph. A graph def
 
 ``module_graphs(module)`` lists what ``--graph`` accepts in a module, for the message of a
 wrong ``--graph``.
+
+``graph_shape(graph)`` is the compiled graph's structure as ``get_graph()`` draws it
+(``{"nodes": [id...], "edges": [[source, target, conditional]...]}``), recorded in
+``run_start`` as ``graph_shape`` so a run recorded by another process can be drawn
+(``lgaudit ui``); found once per graph object, like its reference.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ _refs: weakref.WeakKeyDictionary[Pregel, str | None] = weakref.WeakKeyDictionary
 #: the nodes of graphs loaded by reference: ``attach``'s copies of a graph (which outlive it)
 #: share its node objects
 _loaded: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+#: graph -> its nodes and edges (``None``: it could not be drawn)
+_shapes: weakref.WeakKeyDictionary[Pregel, dict[str, Any] | None] = weakref.WeakKeyDictionary()
 _FOREIGN = ("langgraph", "langchain", "pydantic", "typing", "builtins", "__main__")
 
 
@@ -59,6 +66,26 @@ def graph_ref(graph: Any) -> str | None:
     with _lock:
         _refs[graph] = ref
     return ref
+
+
+def graph_shape(graph: Any) -> dict[str, Any] | None:
+    """The graph's nodes and edges (``get_graph()``), or ``None`` when it cannot be drawn."""
+    if not isinstance(graph, Pregel):
+        return None
+    with _lock:
+        if graph in _shapes:
+            return _shapes[graph]
+    try:
+        drawable = graph.get_graph()
+        shape: dict[str, Any] | None = {
+            "nodes": [str(node_id) for node_id in drawable.nodes],
+            "edges": [[e.source, e.target, bool(e.conditional)] for e in drawable.edges],
+        }
+    except Exception:  # noqa: BLE001 - a graph that cannot be drawn still runs
+        shape = None
+    with _lock:
+        _shapes[graph] = shape
+    return shape
 
 
 def module_graphs(module: types.ModuleType) -> list[str]:

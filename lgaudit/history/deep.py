@@ -22,12 +22,22 @@ def path_text(parts: list[Any], prefix: str = "") -> str:
     return out
 
 
-def differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """Every place where ``b`` differs from ``a``, in path order."""
+Pairs = dict[tuple[int, int], tuple[Any, Any, bool]]
+"""``(id(x), id(y)) -> (x, y, same)``: one comparison's verdicts on pairs of values."""
+
+
+def differences(
+    a: Any, b: Any, prefix: str = "", pairs: Pairs | None = None
+) -> list[tuple[str, Any, Any]]:
+    """Every place where ``b`` differs from ``a``, in path order. Keys of two dicts whose
+    values are the same (same types all the way down, equal) are left out before deepdiff
+    looks, which reports nothing for them: only what differs is walked."""
     if a == b:
         return []
     from deepdiff import DeepDiff
 
+    if isinstance(a, dict) and isinstance(b, dict):
+        a, b = _trimmed(a, b, {} if pairs is None else pairs)
     tree = DeepDiff(a, b, view="tree", verbose_level=2)
     out: list[tuple[str, Any, Any]] = []
     for items in tree.values():
@@ -40,3 +50,37 @@ def differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
 
 def _absent(value: Any) -> bool:
     return type(value).__name__ == "NotPresent"
+
+
+def _trimmed(a: dict[Any, Any], b: dict[Any, Any], pairs: Pairs) -> tuple[dict[Any, Any], ...]:
+    """``a`` and ``b`` without the keys whose values are the same on both sides (into
+    dicts that differ)."""
+    out_a, out_b = dict(a), dict(b)
+    for k in a.keys() & b.keys():
+        x, y = a[k], b[k]
+        if same(x, y, pairs):
+            del out_a[k], out_b[k]
+        elif type(x) is dict and type(y) is dict:
+            out_a[k], out_b[k] = _trimmed(x, y, pairs)
+    return out_a, out_b
+
+
+def same(x: Any, y: Any, pairs: Pairs) -> bool:
+    """Whether two JSON values are equal with the same types everywhere (``1`` is not
+    ``1.0`` nor ``True``: deepdiff reports a type change there)."""
+    if x is y:
+        return True
+    if type(x) is not type(y):
+        return False
+    if not isinstance(x, dict | list):
+        return bool(x == y)
+    key = (id(x), id(y))
+    found = pairs.get(key)
+    if found is not None and found[0] is x and found[1] is y:
+        return found[2]
+    if isinstance(x, dict):
+        result = x.keys() == y.keys() and all(same(v, y[k], pairs) for k, v in x.items())
+    else:
+        result = len(x) == len(y) and all(same(v, w, pairs) for v, w in zip(x, y, strict=True))
+    pairs[key] = (x, y, result)
+    return result

@@ -41,7 +41,11 @@ def as_message(value: Any) -> dict[str, Any] | None:
 
 
 def is_message_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(is_message(v) for v in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and "type" in v and "content" in v for v in value)
+    )
 
 
 def message_view(msg: dict[str, Any]) -> dict[str, Any]:
@@ -58,54 +62,84 @@ def message_view(msg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def normalize(value: Any) -> Any:
+Memo = dict[int, tuple[Any, Any]]
+"""``id(value) -> (value, normalized)``: one comparison's normalized views (stored views
+are shared by address, see ``lgaudit.codec.decode``: a value is normalized once)."""
+
+
+def normalize(value: Any, memo: Memo | None = None) -> Any:
     """``value`` with every message reduced to ``message_view``."""
+    if memo is not None and isinstance(value, dict | list):
+        found = memo.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        out = _normalize(value, memo)
+        memo[id(value)] = (value, out)
+        return out
+    return _normalize(value, memo)
+
+
+def _normalize(value: Any, memo: Memo | None) -> Any:
     if is_message(value):
-        return {k: normalize(v) for k, v in message_view(value).items()}
+        return {k: normalize(v, memo) for k, v in message_view(value).items()}
     if isinstance(value, dict):
-        return {k: normalize(v) for k, v in value.items()}
+        return {k: normalize(v, memo) for k, v in value.items()}
     if isinstance(value, list):
-        return [normalize(v) for v in value]
+        if memo is None:
+            return [normalize(v) for v in value]
+        out = []
+        for v in value:  # the memo looked up inline: a history's elements are mostly known
+            found = memo.get(id(v))
+            out.append(found[1] if found is not None and found[0] is v else normalize(v, memo))
+        return out
     return value
 
 
-def keyed_messages(a: list[Any], b: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def keyed_messages(
+    a: list[Any], b: list[Any], memo: Memo | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two message lists keyed for comparison: by id where the id occurs on both sides
     (a stable id), else by order among the messages without a shared id."""
-    ids_a = {m.get("id") for m in a if is_message(m) and m.get("id")}
-    ids_b = {m.get("id") for m in b if is_message(m) and m.get("id")}
+    ids_a = {i for m in a if is_message(m) and (i := m.get("id"))}
+    ids_b = {i for m in b if is_message(m) and (i := m.get("id"))}
     stable = ids_a & ids_b
+    memo = {} if memo is None else memo
 
     def keyed(msgs: list[Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         position = 0
         for m in msgs:
-            if is_message(m) and m.get("id") in stable:
-                out[f"id={m['id']}"] = normalize(m)
+            found = memo.get(id(m))
+            view = found[1] if found is not None and found[0] is m else normalize(m, memo)
+            if stable and is_message(m) and m.get("id") in stable:
+                out[f"id={m['id']}"] = view
             else:
-                out[f"#{position}"] = normalize(m)
+                out[_POSITIONS[position] if position < len(_POSITIONS) else f"#{position}"] = view
                 position += 1
         return out
 
     return keyed(a), keyed(b)
 
 
-def comparable_pair(a: Any, b: Any) -> tuple[Any, Any]:
+_POSITIONS = [f"#{i}" for i in range(4096)]
+
+
+def comparable_pair(a: Any, b: Any, memo: Memo | None = None) -> tuple[Any, Any]:
     """``a`` and ``b`` normalized together (message lists keyed against each other)."""
     if is_message_list(a) and is_message_list(b):
-        return keyed_messages(a, b)
+        return keyed_messages(a, b, memo)
     if isinstance(a, dict) and isinstance(b, dict):
         out_a: dict[str, Any] = {}
         out_b: dict[str, Any] = {}
-        for k in a.keys() | b.keys():
+        for k in [*a, *(k for k in b if k not in a)]:  # a's order, then b's (never a set's)
             if k in a and k in b:
-                out_a[k], out_b[k] = comparable_pair(a[k], b[k])
+                out_a[k], out_b[k] = comparable_pair(a[k], b[k], memo)
             elif k in a:
-                out_a[k] = normalize(a[k])
+                out_a[k] = normalize(a[k], memo)
             else:
-                out_b[k] = normalize(b[k])
+                out_b[k] = normalize(b[k], memo)
         return out_a, out_b
-    return normalize(a), normalize(b)
+    return normalize(a, memo), normalize(b, memo)
 
 
 def summary(value: Any, width: int = 120) -> str:

@@ -240,6 +240,8 @@ class RecordingCallback(CallEvents, GraphCallbackHandler):
                 payload["config"] = run.config
             if run.graph_ref is not None:  # what ``lgaudit replay --graph`` takes
                 payload["graph_ref"] = run.graph_ref
+            if run.graph_shape is not None:  # its nodes and edges, for ``lgaudit ui``
+                payload["graph_shape"] = run.graph_shape
             payload["recorder"] = self.recorder.live_id()
             payload["kill_switch"] = self.recorder.kill_switch
             with self._lock:

@@ -34,7 +34,7 @@ from lgaudit.checkpointer.saver import AuditSaver
 from lgaudit.checkpointer.sinks import DirectSink
 from lgaudit.codec.serialization import blob_hash, is_split_dict, is_split_list
 from lgaudit.errors import BadInputError, StoreUnavailableError
-from lgaudit.events.graph_ref import graph_ref
+from lgaudit.events.graph_ref import graph_ref, graph_shape
 from lgaudit.events.payloads import state_fields
 from lgaudit.events.redaction import Redact, Redactor
 from lgaudit.recorder.batching import BatchedWriter
@@ -180,6 +180,7 @@ class Recorder:
             parent_run_id=parent_run_id or metadata.get("lgaudit_parent_run_id"),
             graph=graph_name(graph),
             graph_ref=graph_ref(graph),
+            graph_shape=graph_shape(graph),
             environment=environment,
             replay=metadata.get("lgaudit_replay"),
             config=recorded_config,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from lgaudit.errors import BadInputError
-from lgaudit.replay.spec import (
-    load_model,
-    parse_swap,
-)
+from lgaudit.replay.spec import load_model, parse_swap
+from lgaudit.replay.spec import parse_patch as _parse_patch  # noqa: F401 - the old name
 
 
 def _load_swaps(
@@ -29,19 +26,6 @@ def _load_swaps(
         else:
             raise BadInputError(f"swap for {name!r} is not a chat model or MODULE:ATTR")
     return models, refs
-
-
-def _parse_patch(patch: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
-    if patch is None:
-        return None
-    if isinstance(patch, str):
-        try:
-            patch = json.loads(patch)
-        except json.JSONDecodeError as e:
-            raise BadInputError(f"malformed --patch: not JSON ({e.msg} at column {e.colno})") from e
-    if not isinstance(patch, Mapping) or not patch:
-        raise BadInputError("malformed --patch: expected a non-empty JSON object of state values")
-    return dict(patch)
 
 
 def _is_async(graph: Any) -> bool:

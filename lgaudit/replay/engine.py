@@ -27,17 +27,19 @@ from lgaudit.checkpointer.runs import RUN_ID_KEY
 from lgaudit.errors import BadInputError
 from lgaudit.recorder import Recorder
 from lgaudit.recorder.custom import recording_runtime
-from lgaudit.replay.arguments import _is_async, _load_swaps, _parse_patch
+from lgaudit.replay.arguments import _is_async, _load_swaps
 from lgaudit.replay.cassette import CASSETTE_FORMAT, Cassette
 from lgaudit.replay.faults import FaultInjector
 from lgaudit.replay.intercept import Interceptor
 from lgaudit.replay.memory import replay_store
+from lgaudit.replay.precheck import check_replay
 from lgaudit.replay.spec import (
     REPLAY_SPEC_VERSION,
     CassetteMode,
     FaultSpec,
     load_graph,
     parse_fault,
+    parse_patch,
 )
 from lgaudit.replay.start import choose, continued_from, replay_config, seed, state_to_patch
 from lgaudit.replay.targets import check_targets, substitute_name
@@ -103,19 +105,21 @@ def replay(
     Bad input raises ``BadInputError`` before anything is recorded. A replay whose graph
     fails is still a recorded run: its ``status`` is ``failed`` and ``error`` says why.
     """
+    where = (from_checkpoint, from_step, from_node)
+    check_replay(
+        run, graph=graph, url=url, where=where, cassette=cassette, swaps=swaps,
+        faults=faults, patch=patch,
+    )  # fmt: skip
     mode = CassetteMode.parse(cassette)
     fault_specs = [f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults]
     swap_models, swap_refs = _load_swaps(swaps)
-    patch_values = _parse_patch(patch)
-    if sum(x is not None for x in (from_checkpoint, from_step, from_node)) > 1:
-        raise BadInputError("give at most one of --from, --from-step, --from-node")
+    patch_values = parse_patch(patch)
     compiled = load_graph(graph) if isinstance(graph, str) else graph
     graph_ref = graph if isinstance(graph, str) else compiled.get_name()
 
     with Store.open(url) as store:
         plan = _plan(
-            store, run, compiled, mode, fault_specs, swap_models, patch_values,
-            (from_checkpoint, from_step, from_node),
+            store, run, compiled, mode, fault_specs, swap_models, patch_values, where
         )  # fmt: skip
         url = store.url
 

@@ -1,23 +1,27 @@
 """What a replay is asked to do: cassette mode, model swaps, faults, and loading user code.
 
 Every parser here turns bad input into one ``BadInputError`` line naming what was wrong and
-what is valid, before anything runs or is recorded.
+what is valid, before anything runs or is recorded. LangGraph is imported only to load a
+graph: the arguments are checked without it.
 """
 
 from __future__ import annotations
 
 import builtins
 import importlib
+import importlib.util
+import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
-
-from langgraph.pregel import Pregel
+from typing import TYPE_CHECKING, Any
 
 from lgaudit.errors import BadInputError
-from lgaudit.events.graph_ref import module_graphs, remember
+
+if TYPE_CHECKING:
+    from langgraph.pregel import Pregel
 
 #: Version of the replay spec stored on replayed runs (``runs.replay``).
 REPLAY_SPEC_VERSION = 1
@@ -136,13 +140,51 @@ def parse_swap(text: str) -> tuple[str, str]:
     return name.strip(), target.strip()
 
 
-def load_object(ref: str, *, what: str = "object") -> Any:
-    """Import ``module:attr`` (the current directory is importable, as for the user's app)."""
+def parse_patch(patch: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    """``--patch``: a non-empty JSON object (or mapping) of state values."""
+    if patch is None:
+        return None
+    if isinstance(patch, str):
+        try:
+            patch = json.loads(patch)
+        except json.JSONDecodeError as e:
+            raise BadInputError(f"malformed --patch: not JSON ({e.msg} at column {e.colno})") from e
+    if not isinstance(patch, Mapping) or not patch:
+        raise BadInputError("malformed --patch: expected a non-empty JSON object of state values")
+    return dict(patch)
+
+
+def find_object(ref: str, *, what: str = "object") -> None:
+    """Say what ``load_object`` would of a malformed reference or a module that does not
+    exist, without importing the module (a graph's module imports LangGraph): the
+    arguments are checked before anything heavy is imported. A module that exists but
+    fails to import is left to ``load_object``."""
+    module_name = _module_of(ref, what)
+    try:
+        found = importlib.util.find_spec(module_name)
+    except ModuleNotFoundError as e:
+        raise BadInputError(f"cannot import module {module_name!r} for {what}: {e}") from e
+    except Exception:  # noqa: BLE001 - a parent package failed: load_object says how
+        return
+    if found is None:
+        raise BadInputError(
+            f"cannot import module {module_name!r} for {what}: No module named {module_name!r}"
+        )
+
+
+def _module_of(ref: str, what: str) -> str:
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise BadInputError(f"malformed {what} reference {ref!r}: expected MODULE:ATTR")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    return module_name
+
+
+def load_object(ref: str, *, what: str = "object") -> Any:
+    """Import ``module:attr`` (the current directory is importable, as for the user's app)."""
+    module_name = _module_of(ref, what)
+    attr = ref.partition(":")[2]
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -160,6 +202,8 @@ def load_object(ref: str, *, what: str = "object") -> Any:
 
 def _graphs_of(module: Any) -> str:
     """What ``--graph`` could name in ``module`` (for the message of a wrong one)."""
+    from lgaudit.events.graph_ref import module_graphs
+
     names = module_graphs(module)
     if not names:
         return "it has no compiled graph, StateGraph or graph factory"
@@ -169,6 +213,10 @@ def _graphs_of(module: Any) -> str:
 def load_graph(ref: str) -> Pregel:
     """A compiled graph from ``module:attr``: a compiled graph, a builder, or a factory.
     Runs of it record ``ref`` as their ``graph_ref``."""
+    from langgraph.pregel import Pregel
+
+    from lgaudit.events.graph_ref import remember
+
     obj = load_object(ref, what="graph")
     for _ in range(3):
         if isinstance(obj, Pregel):

@@ -1,9 +1,37 @@
 """Staging: run a suite of cases — recorded traffic replayed on a candidate graph, synthetic
 scenarios with simulated humans, a fault matrix — audit them and give one verdict
-(``promote`` or ``block``) from the gate's checks. SPEC "Staging" is the contract."""
+(``promote`` or ``block``) from the gate's checks. SPEC "Staging" is the contract.
 
-from lgaudit.stage.checks import Check
-from lgaudit.stage.staging import StageCase, StageResult, stage
-from lgaudit.stage.suite import CHECKS, Suite
+The names are imported on first use (PEP 562): the suite and the arguments are checked
+(``lgaudit.stage.suite``, ``lgaudit.stage.arguments``) before LangGraph is imported."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lgaudit.stage.checks import Check
+    from lgaudit.stage.staging import StageCase, StageResult, stage
+    from lgaudit.stage.suite import CHECKS, Suite
+
+_LAZY = {
+    "CHECKS": "lgaudit.stage.suite",
+    "Check": "lgaudit.stage.checks",
+    "StageCase": "lgaudit.stage.staging",
+    "StageResult": "lgaudit.stage.staging",
+    "Suite": "lgaudit.stage.suite",
+    "stage": "lgaudit.stage.staging",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lgaudit.stage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["CHECKS", "Check", "StageCase", "StageResult", "Suite", "stage"]

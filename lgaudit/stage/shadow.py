@@ -21,13 +21,13 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from lgaudit.errors import BadInputError
+from lgaudit.stage.arguments import check_shadow
 from lgaudit.stage.cases import Case, CaseRun, _moment, replayable
 from lgaudit.stage.checks import Check
 from lgaudit.stage.runner import Session, run_case
@@ -133,14 +133,7 @@ def shadow(
     Bad input (the suite, an unknown graph, no ``[traffic]``, ``max_runs`` below 1) raises
     ``BadInputError`` before anything is recorded.
     """
-    if not isinstance(suite, Suite):
-        suite = Suite.load(suite, graph=graph)
-    elif graph is not None:
-        suite = replace(suite, graph=graph)
-    if suite.traffic is None:
-        raise BadInputError(f"{suite.path}: lgaudit shadow needs a [traffic] table to follow")
-    if max_runs is not None and max_runs < 1:
-        raise BadInputError(f"--max-runs must be at least 1, not {max_runs}")
+    suite = check_shadow(suite, graph=graph, url=url, max_runs=max_runs)
     _import(suite, "--graph" if graph else "suite.graph", suite.graph)
     with Store.open(url) as store:
         url = store.url

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from lgaudit.audit.findings import Finding
 from lgaudit.audit.policy import Policy
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import load_graph
+from lgaudit.stage.arguments import check_stage
 from lgaudit.stage.cases import (
     Case,
     CaseRun,
@@ -129,12 +130,7 @@ def stage(
     traffic called that ``[envelope] prices`` leaves out — raises ``BadInputError`` before
     any case runs (nothing is recorded).
     """
-    if not isinstance(suite, Suite):
-        suite = Suite.load(suite, graph=graph)
-    elif graph is not None:
-        suite = replace(suite, graph=graph)
-    if workers < 1:
-        raise BadInputError(f"--workers must be at least 1, not {workers}")
+    suite = check_stage(suite, graph=graph, url=url, workers=workers)
     candidate = _import(suite, "--graph" if graph else "suite.graph", suite.graph)
     if suite.baseline:
         _import(suite, "suite.baseline", suite.baseline)

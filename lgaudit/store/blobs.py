@@ -47,7 +47,8 @@ def blob_hash(type_: str, data: bytes) -> str:
 
 def digests(data: bytes) -> list[str]:
     """The 32-byte SHA-256 digests a list manifest concatenates, as hex."""
-    return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
+    text = data.hex()
+    return [text[i : i + 64] for i in range(0, len(text), 64)]
 
 
 def is_internal_channel(name: str) -> bool:

@@ -94,6 +94,8 @@ class NewRun:
     config: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     #: the graph's import path ``module:attr`` when known (not a column: ``run_start`` holds it)
     graph_ref: str | None = field(default=None, compare=False)
+    #: the graph's nodes and edges (``graph_ref.graph_shape``; not a column: ``run_start``)
+    graph_shape: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
