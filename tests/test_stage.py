@@ -31,6 +31,7 @@ SPEC_CASE_FIELDS = {
     "findings",
     "tokens",
     "cost_usd",
+    "seconds",
 }
 
 
@@ -92,7 +93,7 @@ def test_unchanged_agent_promotes_and_the_matrix_faults_every_node_tool_and_mode
 
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"suite", "graph", "verdict", "checks", "cases", "coverage"}
+    assert set(doc) == {"suite", "graph", "verdict", "checks", "cases", "coverage", "latency"}
     assert doc["verdict"] == "promote"
     assert [c["name"] for c in doc["checks"]] == list(CHECKS)
     traffic = [c for c in doc["cases"] if c["kind"] == "traffic"]

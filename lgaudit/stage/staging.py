@@ -21,6 +21,7 @@ from lgaudit.stage.cases import (
     traffic_cases,
 )
 from lgaudit.stage.checks import Check, coverage, gate_checks
+from lgaudit.stage.dims import documents, more_checks, run_dimensions
 from lgaudit.stage.facts import RunFacts
 from lgaudit.stage.pool import run_cases
 from lgaudit.stage.preflight import check_prices, check_scenarios
@@ -49,6 +50,7 @@ class StageCase:
     noise: tuple[str, ...] = ()
     baseline_runs: tuple[str, ...] = ()
     diff: dict[str, Any] | None = None
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class StageCase:
             "findings": [f.to_json() for f in self.findings],
             "tokens": self.tokens,
             "cost_usd": self.cost_usd,
+            "seconds": self.seconds,
         }
 
 
@@ -79,6 +82,10 @@ class StageResult:
     require: tuple[str, ...] = ()
     policy: Policy | None = None
     """The audit policy of the suite (its [approval], [budget], [state] tables)."""
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    """``latency`` (and ``load`` when ``[load]`` ran): staging's other dimensions."""
+    load_runs: tuple[str, ...] = ()
+    """The runs ``[load]`` recorded (its cases are not among ``cases``)."""
 
     @property
     def promoted(self) -> bool:
@@ -95,6 +102,7 @@ class StageResult:
             "checks": [c.to_json() for c in self.checks],
             "cases": [c.to_json() for c in self.cases],
             "coverage": self.coverage,
+            **self.dimensions,
         }
 
 
@@ -139,11 +147,14 @@ def stage(
         faults = fault_cases(_seen(cases, runs))
         done.total += len(faults)  # known once the candidate showed its nodes, tools, models
         runs += run_cases(suite, url, faults, workers=workers, progress=done)
+    pending, load = run_dimensions(suite, url, done)
+    runs += pending
     facts = {r: f for c in runs for r, f in c.facts.items()}
     findings = [f for c in runs for f in c.findings]
     broken = {r: why for c in runs for r, why in c.broken.items()}
     cover = coverage(runs, facts)
     checks = gate_checks(suite, runs, facts, findings, cover, broken)
+    checks += more_checks(suite, runs, facts, load)
     killed = any(f.rule == "guard.killed" for f in findings)  # a killed case is no pass
     held = all(c.ok for c in checks if c.name in suite.require)
     verdict = "promote" if held and not killed else "block"
@@ -156,6 +167,8 @@ def stage(
         coverage=cover,
         require=suite.require,
         policy=suite.policy,
+        dimensions=documents(runs, facts, load),
+        load_runs=tuple(load.run_ids()) if load else (),
     )
 
 
@@ -178,7 +191,7 @@ class _Tracker:
 
     def __call__(self, run: CaseRun) -> None:
         self.done += 1
-        self.regressions += run.outcome in ("changed", "failed")
+        self.regressions += run.outcome in ("changed", "failed", "timeout", "broken")
         if self.progress is not None:
             self.progress(self.done, self.total, self.regressions)
 
@@ -215,4 +228,5 @@ def _case(run: CaseRun, priced: bool) -> StageCase:
         noise=tuple(run.noise),
         baseline_runs=tuple(run.baseline_runs),
         diff=run.diff,
+        seconds=run.seconds,
     )
