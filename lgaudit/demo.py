@@ -15,6 +15,7 @@ from typing import Any, TypedDict, cast
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
@@ -31,11 +32,8 @@ class ScriptedChatModel(GenericFakeChatModel):
         return self
 
 
-def scripted_model(
-    answers: list[BaseMessage] | None = None, *, model: str = "scripted-model"
-) -> ScriptedChatModel:
-    """The demo agent's model: one ``send_email`` tool call, then a final answer."""
-    answers = answers or [
+def _default_answers() -> list[BaseMessage]:
+    return [
         AIMessage(
             content="",
             tool_calls=[
@@ -52,9 +50,39 @@ def scripted_model(
             usage_metadata={"input_tokens": 61, "output_tokens": 9, "total_tokens": 70},
         ),
     ]
+
+
+def scripted_model(
+    answers: list[BaseMessage] | None = None, *, model: str = "scripted-model"
+) -> ScriptedChatModel:
+    """The demo agent's answers (one ``send_email`` tool call, then a final answer), or
+    ``answers``, in a cycle."""
     # GenericFakeChatModel passes any message through (its annotation says AIMessage | str)
-    messages = cast("Iterator[AIMessage | str]", _cycle(answers))
+    messages = cast("Iterator[AIMessage | str]", _cycle(answers or _default_answers()))
     return ScriptedChatModel(messages=messages, model=model)
+
+
+class TurnScriptedModel(ScriptedChatModel):
+    """A scripted model answering by turn: its Nth answer when the conversation since the
+    last human message holds N - 1 answers — the same answers as ``scripted_model`` gives
+    one conversation, and each of the threads sharing one compiled graph (as under
+    ``[load]``) gets the whole script."""
+
+    script: list[BaseMessage] = []
+
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+        since = messages[humans[-1] + 1 :] if humans else messages
+        turn = sum(isinstance(m, AIMessage) for m in since) % len(self.script)
+        answer = self.script[turn].model_copy(deep=True)
+        return ChatResult(generations=[ChatGeneration(message=answer)])
+
+
+def turn_model() -> TurnScriptedModel:
+    """The demo agent's model: one ``send_email`` tool call, then a final answer."""
+    return TurnScriptedModel(messages=iter([]), script=_default_answers())
 
 
 def _cycle(answers: list[BaseMessage]) -> Iterator[BaseMessage]:
@@ -137,10 +165,13 @@ class AgentState(MessagesState):
     approved: bool
 
 
-def agent_builder(model: Any = None, *, internal_mail_unreviewed: bool = False) -> StateGraph:
+def agent_builder(
+    model: Any = None, *, internal_mail_unreviewed: bool = False, gate: str = "human_review"
+) -> StateGraph:
     """The approval-gated agent. ``internal_mail_unreviewed``: the demo's changed version,
-    whose routing sends mail to ``example.com`` addresses without asking the human."""
-    llm = (model or scripted_model()).bind_tools([send_email])
+    whose routing sends mail to ``example.com`` addresses without asking the human;
+    ``gate``: the name of the approval node (another demo version renames it)."""
+    llm = (model or turn_model()).bind_tools([send_email])
 
     def call_model(state: AgentState) -> dict[str, Any]:
         return {"messages": [llm.invoke(state["messages"])]}
@@ -159,14 +190,14 @@ def agent_builder(model: Any = None, *, internal_mail_unreviewed: bool = False) 
         if calls and internal_mail_unreviewed:
             if all(str(c["args"].get("to", "")).endswith("@example.com") for c in calls):
                 return "tools"  # the change: internal mail skips the approval gate
-        return "human_review" if calls else END
+        return gate if calls else END
 
     builder = StateGraph(AgentState)
     builder.add_node("agent", call_model)
-    builder.add_node("human_review", human_review, destinations=("tools", END))
+    builder.add_node(gate, human_review, destinations=("tools", END))
     builder.add_node("tools", ToolNode([send_email]))
     builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", route, ["human_review", "tools", END])
+    builder.add_conditional_edges("agent", route, [gate, "tools", END])
     builder.add_edge("tools", "agent")
     return builder
 
@@ -180,6 +211,18 @@ def agent_fast_lane() -> Any:
     """A candidate version of the agent: internal mail is sent without a human's approval
     (``lgaudit demo`` stages it, and the gate blocks it)."""
     return agent_builder(internal_mail_unreviewed=True).compile(name="approval_agent")
+
+
+def agent_renamed_gate() -> Any:
+    """Another candidate version: ``human_review`` renamed ``approval`` (a refactor). A
+    thread waiting at ``human_review`` when it ships cannot go on (``lgaudit demo`` stages
+    it: the ``pending`` check blocks it)."""
+    return agent_builder(gate="approval").compile(name="approval_agent")
+
+
+def outbox(to: str, body: str) -> str:
+    """The staging sandbox's stand-in for ``send_email``: nothing is sent."""
+    return f"(sandbox) not sent to {to}"
 
 
 AGENT_INPUT = {"messages": [HumanMessage("Email the Q3 report to the CFO.")], "approved": False}

@@ -24,10 +24,10 @@ def demo_parts(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Record the staging graph and the approval agent (interrupt, then an approving
     resume), replay the agent strictly and with an injected fault, diff the strict replay
-    against the original, audit the runs, stage two candidate versions on production-like
+    against the original, audit the runs, stage three candidate versions on production-like
     traffic, and verify the chain — yielding ``(part, document so far)`` as each part is
-    done: ``recorded``, ``replayed``, ``diff``, ``audit``, ``traffic``, ``unchanged`` and
-    ``fast_lane`` (the two candidates staged), ``verified``.
+    done: ``recorded``, ``replayed``, ``diff``, ``audit``, ``traffic``, ``unchanged``,
+    ``fast_lane`` and ``renamed_gate`` (the candidates staged), ``verified``.
 
     Every figure is this invocation's own, whatever the store already holds: its traffic is
     recorded under an environment of its own (``production-<suffix>``) and staged alone,

@@ -35,7 +35,7 @@ def test_a_wrong_graph_names_the_compiled_graphs_of_its_module(db_url: str, tmp_
         assert out.exit_code == 2, out.output
         assert out.stderr.strip().endswith(
             "lgaudit.demo has no attribute 'staging_demo'; "
-            "its compiled graphs: agent, agent_fast_lane, staging"
+            "its compiled graphs: agent, agent_fast_lane, agent_renamed_gate, staging"
         )
     out = CliRunner().invoke(cli, ["replay", run, "--db", db_url, "--graph", "ref_graphs:make"])
     assert out.exit_code == 2

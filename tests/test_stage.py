@@ -31,6 +31,7 @@ SPEC_CASE_FIELDS = {
     "findings",
     "tokens",
     "cost_usd",
+    "seconds",
 }
 
 
@@ -94,7 +95,8 @@ def test_unchanged_agent_promotes_and_the_matrix_faults_every_node_tool_and_mode
     doc = json.loads(result.stdout)
     assert list(doc)[0] == "stage_id"
     assert set(doc) == {
-        "stage_id", "suite", "graph", "verdict", "checks", "cases", "coverage", "require"
+        "stage_id", "suite", "graph", "verdict", "checks", "cases", "coverage", "require",
+        "latency",
     }  # fmt: skip
     assert doc["verdict"] == "promote"
     assert [c["name"] for c in doc["checks"]] == list(CHECKS)

@@ -16,6 +16,7 @@ from lgaudit import Recorder, stage
 from lgaudit.cli import cli
 from lgaudit.demo_stage import DEMO_SUITE, record_production
 from lgaudit.stage import CHECKS
+from lgaudit.stage.suite import MORE_CHECKS
 
 READABLE_LINE = 400  # no line of the text report is longer
 
@@ -62,16 +63,17 @@ def test_checks_together_then_cases_each_error_once_and_readable(
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("BLOCK approval-agent")
-    checks = lines[1 : 1 + len(CHECKS)]
+    every = (*CHECKS, *MORE_CHECKS)  # the demo suite requires them all
+    checks = lines[1 : 1 + len(every)]
     states = [line.split()[0] for line in checks]
-    assert states[:4] == ["FAIL"] * 4 and set(states[4:]) == {"ok"}  # failing first
-    assert sorted(line.split()[1].rstrip(":") for line in checks) == sorted(CHECKS)
-    assert lines[1 + len(CHECKS)].startswith(f"audit policy {path}: [approval] gates")
-    assert lines[2 + len(CHECKS)].startswith("cases: 15 (")
-    cases = lines[3 + len(CHECKS) :]
+    assert states[:5] == ["FAIL"] * 5 and set(states[5:]) == {"ok"}  # failing first
+    assert sorted(line.split()[1].rstrip(":") for line in checks) == sorted(every)
+    assert lines[1 + len(every)].startswith(f"audit policy {path}: [approval] gates")
+    assert lines[2 + len(every)].startswith("cases: 17 (")
+    cases = lines[3 + len(every) :]
     assert cases and all(not line.startswith(("  FAIL", "  ok ")) for line in cases)
     changed = [line for line in cases if line.startswith("  changed traffic")]
-    assert len(changed) == 4
+    assert len(changed) == 5  # the first run of each of the five requests
     assert all(
         line.endswith('first divergence at step 2, node human_review (route at nodes): '
                       '["human_review"] -> ["tools"]')

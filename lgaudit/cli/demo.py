@@ -15,7 +15,7 @@ from lgaudit.cli._base import Context, cli, db_option, emit_json, json_option, p
 @json_option
 @pass_context
 def demo(obj: Context, as_json: bool) -> None:
-    """Record real graphs, replay, diff, audit, stage two candidate versions, verify.
+    """Record real graphs, replay, diff, audit, stage three candidate versions, verify.
 
     Exit codes: 0 the demo ran, 2 bad input (the store cannot be used).
     """
@@ -71,11 +71,13 @@ def _traffic(doc: dict[str, Any]) -> None:
     staged = doc["stage"]
     click.echo(
         f"recorded production traffic: {len(staged['traffic_runs'])} runs of the approval "
-        f"agent in environment {staged['environment']} (each request interrupted, then answered)"
+        f"agent in environment {staged['environment']} (each request interrupted, then "
+        "answered; the last one still waits for its human)"
     )
     click.echo(
-        f"staging two candidate versions with {staged['suite']} (that traffic, "
-        "simulated humans, the fault matrix, the cost envelope):"
+        f"staging three candidate versions with {staged['suite']} (that traffic, "
+        "simulated humans, the fault matrix, the cost envelope, a case timeout, the tool "
+        "sandbox, a load run, the thread waiting for a human):"
     )
 
 
@@ -86,11 +88,19 @@ def _staged(label: str) -> Any:
         line = f"  {s['graph']}: {s['verdict'].upper()} ({s['cases']} cases)"
         click.echo(line + (f"; failing checks: {failing}" if failing else ""))
         first = s["first_changed"]
-        if first:
+        if first and first["first_divergence"]:
             from lgaudit.stage.words import divergence  # as stage and shadow say it
 
-            said = divergence(first["first_divergence"] or {})
+            said = divergence(first["first_divergence"])
             click.echo(f"    first changed case: {first['case']}, {said}")
+        held = [c["name"] for c in s["new_checks"] if c["ok"]]
+        if held:
+            click.echo(f"    new checks held: {', '.join(held)}")
+        for check in s["new_checks"]:
+            if not check["ok"]:  # the timings come last: cut off, the line is the same each time
+                from lgaudit.stage.words import shorten
+
+                click.echo(f"    FAIL {check['name']}: {shorten(check['detail'], 120)}")
 
     return show
 
@@ -111,6 +121,7 @@ _PARTS = {
     "traffic": _traffic,
     "unchanged": _staged("unchanged"),
     "fast_lane": _staged("fast_lane"),
+    "renamed_gate": _staged("renamed_gate"),
     "verified": _verified,
 }
 

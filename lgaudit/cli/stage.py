@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import click
@@ -77,6 +78,7 @@ def stage_cmd(
     from lgaudit import stage
     from lgaudit.stage.report import render_html, render_junit
     from lgaudit.stage.text import render_text
+    from lgaudit.stage.timeout import stuck
 
     progress = _progress if sys.stderr.isatty() else None
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
@@ -92,8 +94,12 @@ def stage_cmd(
         emit_json(result.to_json())
     else:
         click.echo(render_text(result))
-    if not result.promoted:
-        sys.exit(EXIT_FINDINGS)
+    code = 0 if result.promoted else EXIT_FINDINGS
+    if stuck():  # a case blocked forever in a task thread would hold the exit
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
 
 
 def _progress(done: int, total: int, regressions: int) -> None:

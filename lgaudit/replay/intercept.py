@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
 _ACTIVE: ContextVar[Interceptor | None] = ContextVar("lgaudit_interceptor", default=None)
 _SERVE: ContextVar[Any] = ContextVar("lgaudit_tool_serve", default=None)
+#: a tool sandbox (``lgaudit stage``'s ``[tools]``): asked about each tool call about to
+#: run live, it answers with a zero-argument callable serving it (a stand-in, or a refusal
+#: that raises) or ``None`` to let it run
+SANDBOX: ContextVar[Any] = ContextVar("lgaudit_tool_sandbox", default=None)
 _PATCH_LOCK = threading.Lock()
 _ORIGINAL: dict[str, Any] = {}
 
@@ -155,8 +159,7 @@ class Interceptor:
     def tool(self, tool: BaseTool, tool_input: Any, metadata: dict[str, Any] | None) -> Any:
         """A zero-argument callable serving the recorded result, or ``None`` to run live."""
         if self.tool_mode is CassetteMode.OFF or self.cassette is None:
-            self.live_calls += 1
-            return None
+            return self._live(tool, tool_input)
         key, attempt = self._key(metadata), self._attempt(metadata)
         args = tool_input
         if isinstance(tool_input, dict):
@@ -175,8 +178,15 @@ class Interceptor:
                 self.cassette.nearest_tool(key, tool.name),
                 "no recorded call with these arguments",
             )
-        self.live_calls += 1
-        return None
+        return self._live(tool, tool_input)
+
+    def _live(self, tool: BaseTool, tool_input: Any) -> Any:
+        """A tool call no cassette serves: the sandbox's answer, or ``None`` to run live."""
+        sandbox = SANDBOX.get()
+        served = sandbox.live(tool, tool_input) if sandbox is not None else None
+        if served is None:
+            self.live_calls += 1
+        return served
 
 
 def _tagged(result: ChatResult, tag: str) -> ChatResult:

@@ -56,6 +56,14 @@ class CaseRun:
     """The audit's findings on ``runs`` (the suite's policy)."""
     broken: dict[str, str] = field(default_factory=dict)
     """Runs of ``runs`` whose events do not verify, and why."""
+    seconds: float = 0.0
+    """The case's wall time."""
+    ran_live: list[str] = field(default_factory=list)
+    """Tools the case ran live (not from a cassette nor a stand-in)."""
+    refused: list[str] = field(default_factory=list)
+    """Tools the sandbox refused."""
+    state_bytes: int = 0
+    """The largest encoded checkpoint state of its runs (when ``max_state_bytes`` is set)."""
 
 
 def select_traffic(store: Store, suite: Suite) -> list[RunRecord]:

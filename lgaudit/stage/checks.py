@@ -41,7 +41,7 @@ def coverage(cases: list[CaseRun], facts: dict[str, RunFacts]) -> dict[str, list
     faulted = {t for c in cases for t in c.faulted}
     seen: dict[str, list[str]] = {"nodes": [], "tools": [], "models": [], "gates": []}
     for c in cases:
-        if c.kind == "fault":
+        if c.kind in ("fault", "pending"):  # a pending thread's nodes are production's
             continue
         for run_id in c.runs:
             f = facts.get(run_id)
@@ -87,7 +87,7 @@ def _listing(items: list[str]) -> str:
     return "; ".join(items[:_SHOWN]) + more
 
 
-def _failed(name: str, head: str, items: list[str], brief: list[str] | None = None) -> Check:
+def failed(name: str, head: str, items: list[str], brief: list[str] | None = None) -> Check:
     """A failing check naming ``items`` (each whole in the detail); the text report shows
     ``brief`` instead when given (the cases' names), else each item cut."""
     short = brief if brief is not None else [shorten(i) for i in items]
@@ -100,7 +100,7 @@ def _traffic(suite: Suite, cases: list[CaseRun]) -> Check:
         return Check(
             "traffic", False, "no [traffic]: the candidate was not tested on recorded runs"
         )
-    bad = [c for c in traffic if c.outcome in ("changed", "failed")]
+    bad = [c for c in traffic if c.outcome in ("changed", "failed", "timeout")]
     noise = sum(c.outcome == "noise" for c in traffic)
     head = (
         f"{len(bad)} regression(s) in {len(traffic)} recorded runs "
@@ -109,7 +109,7 @@ def _traffic(suite: Suite, cases: list[CaseRun]) -> Check:
     if not bad:
         return Check("traffic", True, head)
     items = [f"{c.case} (from {str(c.source_run_id)[:12]}): {_divergence(c)}" for c in bad]
-    check = _failed("traffic", head, items, [c.case for c in bad])
+    check = failed("traffic", head, items, [c.case for c in bad])
     return replace(check, ok=len(bad) <= suite.max_regressions)
 
 
@@ -124,13 +124,13 @@ def _scenarios(suite: Suite, cases: list[CaseRun]) -> Check:
     runs = [c for c in cases if c.kind == "scenario"]
     if not runs:
         return Check("scenarios", False, "no [[scenario]] in the suite")
-    failed = [c for c in runs if c.outcome != "passed"]
-    if failed:
-        return _failed(
+    bad = [c for c in runs if c.outcome != "passed"]
+    if bad:
+        return failed(
             "scenarios",
-            f"{len(failed)} of {len(runs)} failed",
-            [f"scenario {c.case!r}: {c.detail}" for c in failed],
-            [f"scenario {c.case!r}" for c in failed],
+            f"{len(bad)} of {len(runs)} failed",
+            [f"scenario {c.case!r}: {c.detail}" for c in bad],
+            [f"scenario {c.case!r}" for c in bad],
         )
     return Check("scenarios", True, f"all {len(runs)} scenarios met their expect")
 
@@ -145,10 +145,10 @@ def _faults(suite: Suite, cases: list[CaseRun], cover: dict[str, list[dict[str, 
         if not item["faulted"]
     ]
     runs = [c for c in cases if c.kind == "fault"]
-    bad = [f"{c.case}: {c.detail or c.status}" for c in runs if c.outcome == "failed"]
+    bad = [f"{c.case}: {c.detail or c.status}" for c in runs if c.outcome in ("failed", "timeout")]
     problems = [*(f"never faulted: {m}" for m in missed), *bad]
     if problems:
-        return _failed("faults", f"{len(problems)} problem(s)", problems)
+        return failed("faults", f"{len(problems)} problem(s)", problems)
     recovered = sum(c.outcome == "recovered" for c in runs)
     return Check(
         "faults",
@@ -190,7 +190,7 @@ def _oversight(
         if f.rule.startswith("approval.") and f.run_id in candidate:
             problems.append(f"{f.rule} in run {f.run_id[:12]}: {f.message}")
     if problems:
-        return _failed("oversight", f"{len(problems)} problem(s)", problems)
+        return failed("oversight", f"{len(problems)} problem(s)", problems)
     return Check(
         "oversight",
         True,
@@ -222,7 +222,7 @@ def _observability(
         if f is not None and f.gaps:
             problems.append(f"run {run_id[:12]}: {', '.join(f.gaps)}")
     if problems:
-        return _failed("observability", f"{len(problems)} problem(s)", problems)
+        return failed("observability", f"{len(problems)} problem(s)", problems)
     return Check(
         "observability",
         True,
@@ -259,9 +259,23 @@ def _envelope(
         if found.rule.startswith("budget.") and found.rule != "budget.cost":
             if found.run_id in candidate:
                 problems.append(f"{found.rule} in run {found.run_id[:12]}: {found.message}")
+    grown, size = _state_size(suite, cases)
+    problems += grown
     if problems:
-        return _failed("envelope", f"{len(problems)} problem(s)", problems)
-    return Check("envelope", True, f"suite cost ${total:.4f}; every run within its limits")
+        return failed("envelope", f"{len(problems)} problem(s)" + size, problems)
+    return Check("envelope", True, f"suite cost ${total:.4f}{size}; every run within its limits")
+
+
+def _state_size(suite: Suite, cases: list[CaseRun]) -> tuple[list[str], str]:
+    """``max_state_bytes``'s problems, and what the envelope's detail says of state size."""
+    limit = suite.latency.max_state_bytes
+    if limit is None or not cases:
+        return [], ""
+    biggest = max(cases, key=lambda c: c.state_bytes)
+    over = [c for c in cases if c.state_bytes > limit]
+    problems = [f"{c.case}: state grew to {c.state_bytes} bytes > max_state_bytes {limit}"
+                for c in over]  # fmt: skip
+    return problems, f"; largest state {biggest.state_bytes} bytes ({biggest.case})"
 
 
 def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
@@ -273,6 +287,7 @@ def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
         and f.run_id in kind
         and not f.rule.startswith("budget.")  # the envelope's
         and not (kind[f.run_id].kind == "fault" and f.rule == "run.error")  # expected
+        and not (kind[f.run_id].outcome in ("timeout", "broken") and f.rule == "run.error")
     ]
     if bad:
         # one item per rule and message: the same error in many cases is said once
@@ -284,5 +299,5 @@ def _audit(cases: list[CaseRun], findings: list[Finding]) -> Check:
             named = [f"{case} (run {run})" for case, run in where]
             items.append(f"{rule} in {_names(named)}: {message}")
             brief.append(f"{rule} in {_names([c for c, _ in where])}: {shorten(message, 100)}")
-        return _failed("audit", f"{len(bad)} finding(s)", items, brief)
+        return failed("audit", f"{len(bad)} finding(s)", items, brief)
     return Check("audit", True, f"no error findings in {len(kind)} runs")

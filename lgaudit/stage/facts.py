@@ -3,6 +3,7 @@ and what its record is missing."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ class RunFacts:
     unpriced: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     """What the run's record is missing (observability)."""
+    node_seconds: dict[str, list[float]] = field(default_factory=dict)
+    """Each node's recorded durations (``node_start`` to its end or error), by node."""
 
 
 def run_facts(events: list[EventRecord], prices: dict[str, Price]) -> RunFacts:
@@ -31,8 +34,11 @@ def run_facts(events: list[EventRecord], prices: dict[str, Price]) -> RunFacts:
     opened: Counter[str] = Counter()
     closed: Counter[str] = Counter()
     no_usage = 0
+    began: dict[str, dt.datetime] = {}  # task -> its node_start's time
     for e in events:
         kind, payload = e["kind"], e["payload"]
+        if kind in ("node_start", "node_end", "node_error") and e["task_id"] and e["node"]:
+            _timed(facts, began, e)
         what, _, phase = kind.partition("_")
         if what in ("node", "llm", "tool"):
             (opened if phase == "start" else closed)[what] += 1
@@ -62,6 +68,15 @@ def run_facts(events: list[EventRecord], prices: dict[str, Price]) -> RunFacts:
     if no_usage:
         facts.gaps.append(f"{no_usage} model call(s) with no token usage")
     return facts
+
+
+def _timed(facts: RunFacts, began: dict[str, dt.datetime], e: EventRecord) -> None:
+    task, at = str(e["task_id"]), dt.datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))
+    if e["kind"] == "node_start":
+        began[task] = at
+    elif task in began:
+        seconds = (at - began.pop(task)).total_seconds()
+        facts.node_seconds.setdefault(str(e["node"]), []).append(seconds)
 
 
 def add(items: list[str], name: str) -> None:

@@ -12,6 +12,7 @@ case (a traffic case with baseline replays is diffed where it runs: its diff dec
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from lgaudit.errors import LgauditError, StoreError
 from lgaudit.stage.cases import Case, CaseRun
 from lgaudit.stage.runner import Session, analyze, execute_case, run_case
 from lgaudit.stage.suite import Suite
+from lgaudit.stage.timeout import stuck
 from lgaudit.store import Store
 
 Progress = Callable[[CaseRun], None]
@@ -118,6 +120,10 @@ def _worker(suite: Suite, url: str, cases: list[tuple[int, Case]], results: Any)
         results.put(("error", -1, f"{type(e).__name__}: {e}"))
     finally:
         session.close()
+    if stuck():  # a case blocked in a task thread would hold this worker's exit
+        results.close()
+        results.join_thread()
+        os._exit(0)
 
 
 def _analyzed_in_workers(

@@ -10,7 +10,8 @@ from langgraph.graph.state import CompiledStateGraph
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import load_model
 from lgaudit.replay.targets import check_targets
-from lgaudit.stage.suite import Suite, load_humans
+from lgaudit.stage.sandbox import load_stand_ins
+from lgaudit.stage.suite import Suite, load_answer, load_humans
 from lgaudit.store import RunRecord, Store
 
 
@@ -18,6 +19,10 @@ def check_scenarios(suite: Suite, candidate: Any) -> None:
     """Every scenario's input keys, simulated human, models and node/tool faults must fit
     the candidate (a model fault is checked when its run calls models)."""
     keys = input_keys(candidate)
+    if suite.tools is not None:
+        load_stand_ins(suite.path, suite.tools)
+    if suite.pending is not None:
+        load_answer(suite)
     for i, s in enumerate(suite.scenarios):
         at = f"{suite.path}: scenario {s.name!r}"
         unknown = [k for k in s.input if keys is not None and k not in keys]

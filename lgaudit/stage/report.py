@@ -11,7 +11,7 @@ from lgaudit.history.normalize import summary
 from lgaudit.stage.staging import StageCase, StageResult
 from lgaudit.stage.words import divergence
 
-_BAD = ("changed", "failed")
+_BAD = ("changed", "failed", "timeout", "broken")
 
 
 def _order(result: StageResult) -> list[StageCase]:
@@ -30,8 +30,13 @@ def render_junit(result: StageResult) -> str:
     root = ET.Element("testsuites", name=f"lgaudit stage {result.suite}")
     cases = ET.SubElement(root, "testsuite", name="cases", tests=str(len(result.cases)))
     failures = 0
+    props = ET.SubElement(cases, "properties")
+    for name, value in _figures(result):
+        ET.SubElement(props, "property", name=name, value=str(value))
     for c in result.cases:
-        tc = ET.SubElement(cases, "testcase", classname=f"stage.{c.kind}", name=c.case)
+        tc = ET.SubElement(
+            cases, "testcase", classname=f"stage.{c.kind}", name=c.case, time=f"{c.seconds:.3f}"
+        )
         if c.outcome in _BAD:
             failures += 1
             ET.SubElement(tc, "failure", message=c.outcome, type=c.outcome).text = _divergence(c)
@@ -49,6 +54,19 @@ def render_junit(result: StageResult) -> str:
             ET.SubElement(tc, "skipped", message=f"not required: {ch.detail}")
     checks.set("failures", str(failures))
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _figures(result: StageResult) -> list[tuple[str, Any]]:
+    """The latency and load figures as flat ``(name, value)`` pairs (JUnit properties)."""
+    out: list[tuple[str, Any]] = []
+    latency = result.dimensions.get("latency") or {}
+    for q, v in (latency.get("cases") or {}).items():
+        out.append((f"latency.cases.{q}", v))
+    for node, figs in (latency.get("nodes") or {}).items():
+        out += [(f"latency.nodes.{node}.{k}", v) for k, v in figs.items()]
+    for k, v in (result.dimensions.get("load") or {}).items():
+        out.append((f"load.{k}", v))
+    return out
 
 
 def _e(value: Any) -> str:
@@ -88,6 +106,7 @@ def render_html(result: StageResult) -> str:
         _checks(result),
         "<h2>Coverage</h2>",
         _coverage(result.coverage),
+        _dimensions(result),
         f"<h2>Cases ({len(result.cases)})</h2>",
         _cases_table(ordered, anchors),
     ]
@@ -109,6 +128,32 @@ def _checks(result: StageResult) -> str:
         )
     head = "<tr><th>check</th><th>result</th><th>detail</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _dimensions(result: StageResult) -> str:
+    """Latency per case and node, and the load's figures."""
+    latency = result.dimensions.get("latency") or {}
+    cases = latency.get("cases") or {}
+    rows = "".join(
+        f"<tr><td>{_e(node)}</td><td>{_s(f.get('p50'))}</td><td>{_s(f.get('p95'))}</td>"
+        f"<td>{f.get('n')}</td></tr>"
+        for node, f in (latency.get("nodes") or {}).items()
+    )
+    out = [
+        '<h2 id="latency">Latency</h2>',
+        f"<p>cases: p50 {_s(cases.get('p50'))}, p95 {_s(cases.get('p95'))}</p>",
+        '<table id="latency-nodes"><tr><th>node</th><th>p50</th><th>p95</th><th>calls</th></tr>'
+        f"{rows}</table>",
+    ]
+    load = result.dimensions.get("load")
+    if load:
+        cells = "".join(f"<tr><td>{_e(k)}</td><td>{_e(str(v))}</td></tr>" for k, v in load.items())
+        out += ['<h2 id="load">Load</h2>', f"<table>{cells}</table>"]
+    return "\n".join(out)
+
+
+def _s(seconds: Any) -> str:
+    return "-" if seconds is None else f"{seconds:.3f} s"
 
 
 def _coverage(cover: dict[str, list[dict[str, Any]]]) -> str:
@@ -133,13 +178,14 @@ def _cases_table(cases: list[StageCase], anchors: dict[int, str]) -> str:
             f"{_e(c.case)}</a></td><td>{_e(c.kind)}</td><td>{_e(c.status)}</td>"
             f'<td class="{"bad" if bad else "ok"}">{_e(c.outcome)}</td>'
             f"<td>{_e(_divergence(c) if bad or c.first_divergence else '')}</td>"
-            f"<td>{len(c.findings)}</td><td>{c.tokens}</td><td>{cost}</td></tr>"
+            f"<td>{len(c.findings)}</td><td>{c.tokens}</td><td>{cost}</td>"
+            f"<td>{_s(c.seconds)}</td></tr>"
         )
     head = "".join(
         f"<th>{h}</th>"
         for h in ("case", "kind", "status", "outcome", "first divergence", "findings", "tokens")
     )
-    return f"<table><tr>{head}<th>cost</th></tr>{''.join(rows)}</table>"
+    return f"<table><tr>{head}<th>cost</th><th>seconds</th></tr>{''.join(rows)}</table>"
 
 
 def _link(c: StageCase, anchors: dict[int, str]) -> str:

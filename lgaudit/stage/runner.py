@@ -10,7 +10,10 @@ from lgaudit.errors import LgauditError, StoreError
 from lgaudit.replay.engine import replay_with
 from lgaudit.replay.spec import CassetteMode, FaultSpec, parse_fault
 from lgaudit.stage.cases import Case, CaseRun
+from lgaudit.stage.contain import contained
 from lgaudit.stage.facts import run_facts
+from lgaudit.stage.latency import state_bytes
+from lgaudit.stage.pending import run_pending
 from lgaudit.stage.scenario import run_scenario
 from lgaudit.stage.session import Session
 from lgaudit.stage.suite import Suite
@@ -28,12 +31,18 @@ def run_case(session: Session, case: Case) -> CaseRun:
 
 
 def execute_case(session: Session, case: Case) -> CaseRun:
-    """Run one case (its runs are in the store when this returns). Bad input met by one
-    case (a recorded run that cannot be replayed) fails that case with the message, never
-    the whole stage."""
+    """Run one case (its runs are in the store when this returns) within the suite's
+    timeout and tool sandbox. Bad input met by one case (a recorded run that cannot be
+    replayed) fails that case with the message, never the whole stage."""
+    return contained(session, case, lambda: _execute(session, case))
+
+
+def _execute(session: Session, case: Case) -> CaseRun:
     try:
         if case.kind == "traffic":
             return _traffic(session, case)
+        if case.kind == "pending":
+            return run_pending(session, case)
         if case.kind == "scenario":
             assert case.scenario is not None
             scenario = session.suite.scenarios[case.scenario]
@@ -60,6 +69,8 @@ def analyze(store: Store, suite: Suite, run: CaseRun) -> CaseRun:
             run.broken[run_id] = f"event {bad['seq']}: {bad['reason']}"
     if run.runs:
         run.findings = list(audit_runs(store, run.runs, suite.policy).findings)
+    if suite.latency.max_state_bytes is not None:
+        run.state_bytes = state_bytes(store, run.runs)
     return run
 
 

@@ -10,7 +10,9 @@ from langgraph.pregel import Pregel
 
 from lgaudit.recorder import Recorder
 from lgaudit.replay.spec import load_graph, load_model
-from lgaudit.stage.suite import Scenario, Suite, load_humans
+from lgaudit.stage.sandbox import load_stand_ins
+from lgaudit.stage.suite import Scenario, Suite, load_answer, load_humans
+from lgaudit.stage.timeout import install
 
 
 class Session:
@@ -22,6 +24,10 @@ class Session:
         self.baseline: Pregel | None = load_graph(suite.baseline) if suite.baseline else None
         self.recorder = Recorder(url, environment=suite.environment)
         self.attached = self.recorder.attach(self.candidate)
+        install(self.recorder)  # case timeouts
+        tools = suite.tools
+        self.stand_ins = load_stand_ins(suite.path, tools) if tools is not None else {}
+        self.pending_answer = load_answer(suite) if suite.pending is not None else None
         #: leave traffic diffs (without baseline replays) to ``analyze``, elsewhere
         self.defer_diffs = False
         self._models: dict[str, BaseChatModel] = {}

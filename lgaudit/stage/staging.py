@@ -22,6 +22,7 @@ from lgaudit.stage.cases import (
     traffic_cases,
 )
 from lgaudit.stage.checks import Check, coverage, gate_checks
+from lgaudit.stage.dims import documents, more_checks, run_dimensions
 from lgaudit.stage.facts import RunFacts
 from lgaudit.stage.pool import run_cases
 from lgaudit.stage.preflight import check_prices, check_scenarios
@@ -50,6 +51,7 @@ class StageCase:
     noise: tuple[str, ...] = ()
     baseline_runs: tuple[str, ...] = ()
     diff: dict[str, Any] | None = None
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class StageCase:
             "findings": [f.to_json() for f in self.findings],
             "tokens": self.tokens,
             "cost_usd": self.cost_usd,
+            "seconds": self.seconds,
         }
 
 
@@ -82,6 +85,10 @@ class StageResult:
     """The audit policy of the suite (its [approval], [budget], [state] tables)."""
     stage_id: str | None = None
     """The stored stage result (``lgaudit stages``, ``lgaudit signoff STAGE``)."""
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    """``latency`` (and ``load`` when ``[load]`` ran): staging's other dimensions."""
+    load_runs: tuple[str, ...] = ()
+    """The runs ``[load]`` recorded (its cases are not among ``cases``)."""
 
     @property
     def promoted(self) -> bool:
@@ -100,6 +107,7 @@ class StageResult:
             "cases": [c.to_json() for c in self.cases],
             "coverage": self.coverage,
             "require": list(self.require),
+            **self.dimensions,
         }
 
 
@@ -144,12 +152,15 @@ def stage(
         faults = fault_cases(_seen(cases, runs))
         done.total += len(faults)  # known once the candidate showed its nodes, tools, models
         runs += run_cases(suite, url, faults, workers=workers, progress=done)
+    pending, load = run_dimensions(suite, url, done)
+    runs += pending
     facts = {r: f for c in runs for r, f in c.facts.items()}
     findings = [f for c in runs for f in c.findings]
     broken = {r: why for c in runs for r, why in c.broken.items()}
     cover = coverage(runs, facts)
     checks = gate_checks(suite, runs, facts, findings, cover, broken)
     _gate_answers(cover, suite, runs)
+    checks += more_checks(suite, runs, facts, load)
     killed = any(f.rule == "guard.killed" for f in findings)  # a killed case is no pass
     held = all(c.ok for c in checks if c.name in suite.require)
     verdict = "promote" if held and not killed else "block"
@@ -162,6 +173,8 @@ def stage(
         coverage=cover,
         require=suite.require,
         policy=suite.policy,
+        dimensions=documents(runs, facts, load),
+        load_runs=tuple(load.run_ids()) if load else (),
     )
     with Store(url) as store:  # the result, kept in the chain for review and sign-off
         stage_id = record_stage_result(store, result.to_json())
@@ -205,7 +218,7 @@ class _Tracker:
 
     def __call__(self, run: CaseRun) -> None:
         self.done += 1
-        self.regressions += run.outcome in ("changed", "failed")
+        self.regressions += run.outcome in ("changed", "failed", "timeout", "broken")
         if self.progress is not None:
             self.progress(self.done, self.total, self.regressions)
 
@@ -242,4 +255,5 @@ def _case(run: CaseRun, priced: bool) -> StageCase:
         noise=tuple(run.noise),
         baseline_runs=tuple(run.baseline_runs),
         diff=run.diff,
+        seconds=run.seconds,
     )

@@ -16,15 +16,21 @@ from typing import Any
 from lgaudit.audit.policy import Policy, Price, cost_limits
 from lgaudit.errors import BadInputError
 from lgaudit.replay.spec import CassetteMode, FaultSpec, load_object, parse_fault
+from lgaudit.stage import limits
+from lgaudit.stage.limits import Latency, Load, Pending, Tools
 from lgaudit.suitefile import read_suite
 
 CHECKS = ("traffic", "scenarios", "faults", "oversight", "observability", "envelope", "audit")
 """The gate's checks, exactly as SPEC names them (the default ``[gate] require``)."""
 
+MORE_CHECKS = ("latency", "load", "pending", "sandbox")
+"""The checks of staging's other dimensions: a suite requires them by name in ``[gate]
+require``; each is reported when required or when its table is given."""
+
 STATUSES = ("succeeded", "failed", "interrupted")
 
 _TABLES: dict[str, tuple[str, ...]] = {
-    "suite": ("name", "graph", "baseline", "environment"),
+    "suite": ("name", "graph", "baseline", "environment", "case_timeout_s"),
     "traffic": (
         "environment",
         "graph",
@@ -38,8 +44,11 @@ _TABLES: dict[str, tuple[str, ...]] = {
     ),
     "scenario": ("name", "input", "humans", "inject", "models", "expect"),
     "faults": ("matrix", "exception"),
-    "envelope": ("max_cost_usd", "max_total_cost_usd", "prices"),
+    "envelope": ("max_cost_usd", "max_total_cost_usd", "prices", *limits.ENVELOPE_KEYS),
     "gate": ("require", "max_regressions"),
+    "tools": limits.TOOLS_KEYS,
+    "load": limits.LOAD_KEYS,
+    "pending": limits.PENDING_KEYS,
     "approval": (),  # the audit policy's tables: validated by ``Policy``
     "budget": (),
     "state": (),
@@ -95,6 +104,12 @@ class Suite:
     policy: Policy = field(default_factory=Policy)
     require: tuple[str, ...] = CHECKS
     max_regressions: int = 0
+    case_timeout_s: float | None = None
+    tools: Tools | None = None
+    latency: Latency = field(default_factory=Latency)
+    load_plan: Load | None = None
+    """``[load]`` (``load`` would hide ``Suite.load``)."""
+    pending: Pending | None = None
 
     @classmethod
     def load(cls, path: str | Path, *, graph: str | None = None) -> Suite:
@@ -122,6 +137,7 @@ class Suite:
         exception = v.text(faults, "exception", "faults.") or "TimeoutError"
         _wrap(source, "faults.exception", lambda: parse_fault(f"probe:{exception}"))
         envelope = dict(v.table(data, "envelope"))
+        latency = limits.latency(source, envelope)
         total = envelope.pop("max_total_cost_usd", None)
         if total is not None and (not _number(total) or total < 0):
             raise BadInputError(f"{source}: envelope.max_total_cost_usd must be a number >= 0")
@@ -140,11 +156,11 @@ class Suite:
         policy = Policy.from_dict(policy_data, source=source)
         gate = v.table(data, "gate")
         require = v.names(gate, "require", "gate.", default=list(CHECKS))
-        unknown = [r for r in require if r not in CHECKS]
+        unknown = [r for r in require if r not in (*CHECKS, *MORE_CHECKS)]
         if unknown:
             raise BadInputError(
                 f"{source}: gate.require names unknown check {unknown[0]!r} "
-                f"(checks: {', '.join(CHECKS)})"
+                f"(checks: {', '.join((*CHECKS, *MORE_CHECKS))})"
             )
         suite = cls(
             path=source,
@@ -161,9 +177,18 @@ class Suite:
             policy=policy,
             require=tuple(require),
             max_regressions=v.count(gate, "max_regressions", "gate.", default=0),
+            case_timeout_s=limits.case_timeout(source, head),
+            tools=limits.tools(source, data["tools"]) if "tools" in data else None,
+            latency=latency,
+            load_plan=limits.load(source, data["load"], [s.get("name") for s in scenarios])
+            if "load" in data
+            else None,
+            pending=limits.pending(source, data["pending"]) if "pending" in data else None,
         )
-        if not suite.traffic and not suite.scenarios:
-            raise BadInputError(f"{source}: no cases: give [traffic] or [[scenario]] tables")
+        if not suite.traffic and not suite.scenarios and not suite.pending:
+            raise BadInputError(
+                f"{source}: no cases: give [traffic], [[scenario]] or [pending] tables"
+            )
         return suite
 
 
@@ -180,6 +205,22 @@ def load_humans(suite: Suite, scenario: Scenario) -> Callable[[Any], Any] | None
             f"{suite.path}: scenario {scenario.name!r} humans: {ref} is not callable"
         )
     return human  # type: ignore[no-any-return]
+
+
+def load_answer(suite: Suite) -> Callable[[Any], Any]:
+    """``[pending] answer``: a value given to every interrupt, or ``module:attr`` of a
+    ``callable(interrupt_value) -> resume``."""
+    assert suite.pending is not None
+    answer = suite.pending.answer
+    if isinstance(answer, str) and ":" in answer:
+        try:
+            fn = load_object(answer, what="answer")
+        except BadInputError as e:
+            raise BadInputError(f"{suite.path}: pending.answer: {e}") from None
+        if not callable(fn):
+            raise BadInputError(f"{suite.path}: pending.answer: {answer} is not callable")
+        return fn  # type: ignore[no-any-return]
+    return lambda _value: answer
 
 
 def _traffic(v: _Validator, data: dict[str, Any]) -> Traffic:

@@ -11,7 +11,7 @@ from lgaudit.stage.shadow import ShadowResult
 from lgaudit.stage.staging import StageCase, StageResult
 from lgaudit.stage.words import divergence, shorten
 
-BAD = ("changed", "failed")
+BAD = ("changed", "failed", "timeout", "broken")
 
 
 def render_text(result: StageResult) -> str:
@@ -41,12 +41,35 @@ def render_text(result: StageResult) -> str:
         lines.append(f"  {c.outcome:<7} {name}: {case_text(c)}")
         if c.source_run_id and c.run_id and c.kind == "traffic":
             lines.append(f"          lgaudit diff {c.source_run_id[:12]} {c.run_id[:12]}")
+    lines += dimension_lines(result)
     if result.stage_id is not None:
         lines.append(
             f"stage {result.stage_id} recorded: `lgaudit signoff {result.stage_id[:12]} "
             "--by NAME --decision approve|reject`"
         )
     return "\n".join(lines)
+
+
+def dimension_lines(result: StageResult) -> list[str]:
+    """The latency line (cases, and the slowest nodes by p95) and the load line."""
+    latency = result.dimensions.get("latency") or {}
+    cases = latency.get("cases") or {}
+    if cases.get("p50") is None:
+        return []
+    nodes = sorted((latency.get("nodes") or {}).items(), key=lambda kv: -(kv[1]["p95"] or 0))
+    slowest = ", ".join(f"{n} {f['p95']:.3f}" for n, f in nodes[:3])
+    lines = [
+        f"latency: cases p50 {cases['p50']:.3f} s, p95 {cases['p95']:.3f} s"
+        + (f"; node p95 {slowest} s" if slowest else "")
+    ]
+    load = result.dimensions.get("load")
+    if load:
+        lines.append(
+            f"load: {load['cases']} cases at concurrency {load['concurrency']}: p50 "
+            f"{load['p50']:.3f} s, p95 {load['p95']:.3f} s (alone {load['alone_p95']:.3f} s), "
+            f"{load['cases_per_s']:.1f} cases/s, RSS {load['rss_growth_mb']:+.1f} MB"
+        )
+    return lines
 
 
 def case_text(c: StageCase) -> str:
