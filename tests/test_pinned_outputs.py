@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-import pytest
 from click.testing import CliRunner
 
 from lgaudit.cli import cli
