@@ -7,17 +7,14 @@ Core tables; the typed models of ``lgaudit.store.schema`` are for whoever import
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from cli_probe import probe_cli
 from helpers import record_demo_runs
 
 from lgaudit import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     "langgraph",
     "langchain_core",
@@ -28,38 +25,9 @@ HEAVY = (
     "jinja2",
 )
 
-# runs one verb as ``lgaudit`` would, then reports its exit code and the heavy modules loaded
-_PROBE = """
-import json, sys
-args, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
-sys.argv = ["lgaudit", *args]
-from lgaudit.cli import cli
-code = 0
-try:
-    cli()
-except SystemExit as e:
-    code = e.code or 0
-heavy = sorted(m for m in watched if m in sys.modules)
-print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}))
-"""
-
 
 def _probe(args: list[str], url: str) -> dict[str, Any]:
-    env = {**os.environ, "LGAUDIT_DB": url, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-    last = out.stdout.rstrip().rsplit("\n", 1)[-1]
-    assert last.startswith("PROBE "), (args, out.stdout[-500:], out.stderr[-2000:])
-    result: dict[str, Any] = json.loads(last.removeprefix("PROBE "))
-    result["stderr"] = out.stderr
-    result["stdout"] = out.stdout
-    return result
+    return probe_cli(args, heavy=HEAVY, url=url)
 
 
 def _record(url: str) -> list[str]:
@@ -101,7 +69,7 @@ def test_read_verbs_import_neither_langgraph_langchain_nor_the_orm(
         assert result["stderr"] == "" or result["code"] == 1, (args, result["stderr"])
         assert result["heavy"] == [], (args, result["heavy"])
     # and the verbs did their work: a listing of the three runs, an intact chain
-    listed = json.loads(_probe(["runs", "--json"], db_url)["stdout"].split("\nPROBE ")[0])
+    listed = json.loads(_probe(["runs", "--json"], db_url)["stdout"])
     assert [r["run_id"] for r in listed] == runs
     assert "events verified" in _probe(["verify"], db_url)["stdout"]
     assert oldest != newest

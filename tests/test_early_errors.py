@@ -6,52 +6,21 @@ verb is done (each verb runs in a fresh interpreter, as ``lgaudit`` would)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_probe import probe_cli
 
 from lgaudit import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 # the candidate named in the suites and --graph below: it exists and imports LangGraph
 CANDIDATE = "tests.stage_graphs"
 HEAVY = ("langgraph", "langchain_core", "langchain", CANDIDATE)
 
-_PROBE = """
-import json, sys
-args, watched = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-sys.argv = ["lgaudit", *args]
-from lgaudit.cli import cli
-code = 0
-try:
-    cli()
-except SystemExit as e:
-    code = e.code or 0
-heavy = sorted(m for m in watched if m in sys.modules)
-print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}))
-"""
-
 
 def _probe(args: list[str], url: str, cwd: Path) -> dict[str, Any]:
-    env = {**os.environ, "LGAUDIT_DB": url, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-    )
-    last = out.stdout.rstrip().rsplit("\n", 1)[-1]
-    assert last.startswith("PROBE "), (args, out.stdout[-500:], out.stderr[-2000:])
-    result: dict[str, Any] = json.loads(last.removeprefix("PROBE "))
-    result["stderr"] = out.stderr
-    return result
+    return probe_cli(args, heavy=HEAVY, url=url, cwd=cwd)
 
 
 def _suite(tmp_path: Path, name: str, text: str) -> str:

@@ -6,15 +6,12 @@ unchanged — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_probe import probe_cli
 from click.testing import CliRunner
 from helpers import snapshot
 from langgraph.func import entrypoint
@@ -25,7 +22,6 @@ from replay_graphs import AGENT_INPUT, agent
 from lgaudit import Recorder, stage
 from lgaudit.cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("langgraph", "langchain_core", "langchain", "sqlalchemy.orm")
 
 
@@ -181,21 +177,6 @@ require = ["envelope"]
     assert "no price for model(s) cheap-model" in result.check("envelope").detail
 
 
-_PROBE = """
-import json, sys
-args, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
-sys.argv = ["lgaudit", *args]
-from lgaudit.cli import cli
-code = 0
-try:
-    cli()
-except SystemExit as e:
-    code = e.code or 0
-heavy = sorted(m for m in watched if m in sys.modules)
-print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}))
-"""
-
-
 @pytest.mark.parametrize("verb", ["stage", "shadow"])
 def test_a_missing_unreadable_or_malformed_suite_is_said_before_anything_heavy_is_imported(
     tmp_path: Path, verb: str
@@ -210,16 +191,8 @@ def test_a_missing_unreadable_or_malformed_suite_is_said_before_anything_heavy_i
     db = f"sqlite:///{tmp_path}/lgaudit.db"
     for name, words in cases.items():
         path = str(tmp_path / name)
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE, json.dumps([verb, path, "--db", db]), json.dumps(HEAVY)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            cwd=tmp_path,
-            timeout=120,
-        )
-        probe = json.loads(done.stdout.rstrip().rsplit("\n", 1)[-1].removeprefix("PROBE "))
-        assert probe == {"code": 2, "heavy": []}, (name, probe, done.stderr)
-        (line,) = done.stderr.strip().splitlines()
+        probe = probe_cli([verb, path, "--db", db], heavy=HEAVY, cwd=tmp_path)
+        assert (probe["code"], probe["heavy"]) == (2, []), (name, probe)
+        (line,) = probe["stderr"].strip().splitlines()
         assert path in line and words in line, line
     assert not (tmp_path / "lgaudit.db").exists()
