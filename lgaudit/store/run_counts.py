@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from lgaudit.store.engine import translate_errors
-from lgaudit.store.run_queries import _END_KINDS, _INTERRUPTED_END, _NEWEST_FIRST, STATUSES
+from lgaudit.store.run_queries import (
+    _END_KINDS,
+    _INTERRUPTED_END,
+    _NEWEST_FIRST,
+    STATUSES,
+    last_end,
+)
 from lgaudit.store.store import Store
 from lgaudit.store.tables import events as event_table
 from lgaudit.store.tables import runs as run_table
@@ -41,12 +47,7 @@ def status_counts(
     ids = newest.subquery()
     end = event_table.alias("end_event")
     later = event_table.alias("later_end")
-    last = ~(
-        select(later.c.gseq)
-        .where(later.c.run_id == end.c.run_id, later.c.kind.in_(_END_KINDS))
-        .where(later.c.gseq > end.c.gseq)
-        .exists()
-    )
+    last = last_end(end)
     status = case(
         (end.c.kind == "run_error", "failed"),
         (end.c.payload.like(_INTERRUPTED_END), "interrupted"),

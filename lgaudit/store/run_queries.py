@@ -65,6 +65,20 @@ _FACTS = (
 _RUN_BY_ID = select(run_table, _EVENT_COUNT).where(run_table.c.run_id == bindparam("run_id"))
 _RUN_FACTS = _FACTS.where(_ev.run_id == bindparam("run_id"))
 _NEWEST_FIRST = (run_table.c.started_at.desc(), run_table.c.run_id.desc())
+
+
+def last_end(end: Any) -> Any:
+    """Holds for an end event ``end`` (an alias of the events table) that no later end event
+    of its run follows: the one that says how the run ended."""
+    later = event_table.alias("later_end")
+    return ~(
+        select(later.c.gseq)
+        .where(later.c.run_id == end.c.run_id, later.c.kind.in_(_END_KINDS))
+        .where(later.c.gseq > end.c.gseq)
+        .exists()
+    )
+
+
 # a run_end's payload is canonical JSON (sorted keys): its own status is its last key
 _INTERRUPTED_END = '%"status":"interrupted"}'
 
@@ -78,14 +92,7 @@ def _has_status(status: str) -> ColumnElement[bool]:
     if status in ("running", "abandoned"):
         return ~select(_ev.gseq).where(_ev.run_id == r, _ev.kind.in_(_END_KINDS)).exists()
     end = event_table.alias("end_event")
-    later = event_table.alias("later_end")
-    last = ~(
-        select(later.c.gseq)
-        .where(later.c.run_id == end.c.run_id, later.c.kind.in_(_END_KINDS))
-        .where(later.c.gseq > end.c.gseq)
-        .exists()
-    )
-    q = select(end.c.gseq).where(end.c.run_id == r, last)
+    q = select(end.c.gseq).where(end.c.run_id == r, last_end(end))
     if status == "failed":
         return q.where(end.c.kind == "run_error").exists()
     interrupted = end.c.payload.like(_INTERRUPTED_END)
