@@ -9,7 +9,6 @@ that only read the store never import LangGraph or LangChain.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from lgaudit.errors import (
     UnknownRunError,
     UnknownStageError,
 )
+from lgaudit.lazy import lazy_names
 
 if TYPE_CHECKING:
     from lgaudit.audit import AuditReport, Finding, Policy, RunDiff, audit, diff
@@ -66,17 +66,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lgaudit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 class _Package(types.ModuleType):

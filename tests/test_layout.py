@@ -13,7 +13,7 @@ MAX_LINES = 450
 #: belongs to the floor of the longest prefix that names it (``lgaudit.store.store`` is on the
 #: read API's floor, ``lgaudit.store.engine`` on the database's).
 FLOORS: list[tuple[str, ...]] = [
-    ("lgaudit.errors", "lgaudit.suitefile"),
+    ("lgaudit.errors", "lgaudit.lazy", "lgaudit.suitefile"),
     # the database: engine, tables, typed rows, migrations, blobs, liveness locks
     (
         "lgaudit.migrations",

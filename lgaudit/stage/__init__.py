@@ -7,8 +7,9 @@ The names are imported on first use (PEP 562): the suite and the arguments are c
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lgaudit.lazy import lazy_names
 
 if TYPE_CHECKING:
     from lgaudit.stage.checks import Check
@@ -25,13 +26,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lgaudit.stage' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = ["CHECKS", "Check", "StageCase", "StageResult", "Suite", "stage"]

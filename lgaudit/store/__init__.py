@@ -6,9 +6,9 @@ and readers of the store (and the writer process) need neither it nor LangChain.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lgaudit.lazy import lazy_names
 from lgaudit.store.records import (
     EVENT_KINDS,
     EventRecord,
@@ -25,13 +25,7 @@ if TYPE_CHECKING:
 _LAZY = {"AuditSaver": "lgaudit.checkpointer.saver", "Store": "lgaudit.store.store"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lgaudit.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
